@@ -1,0 +1,39 @@
+"""``python -m asyncpf COMMAND``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .cli import COMMANDS, UsageError
+
+# Modules that register commands (see asyncpf/cli.py).
+COMMAND_MODULES = ("asyncpf.bench",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    for mod in COMMAND_MODULES:
+        importlib.import_module(mod)
+    parser = argparse.ArgumentParser(prog="python -m asyncpf", description=__doc__.split(":")[1].strip())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in sorted(COMMANDS):
+        help_text, configure, run = COMMANDS[name]
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+        return 2  # not reached: parser.error exits
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The spec <-> kernel map: every kernel twin is registered with ``@mirrors``.
+
+A twin keeps the kernel's name so a reader can grep the kernel for it.  Its
+docstring says, in this order: the contract (first line); ``Mirrors:`` the
+kernel file, function and generation; ``Simplification:`` what is abstracted
+(locks, RCU, real page tables...).  ``tests/test_mirrors.py`` holds every
+registered twin to that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+
+@dataclass(frozen=True)
+class Mirror:
+    python: str        # module.qualname of the twin
+    file: str          # kernel source file
+    function: str      # kernel function (same name as the twin unless noted)
+    generations: str   # which protocol generations it follows
+
+
+MIRRORS: dict[str, Mirror] = {}
+
+# Historical and modern names of the same kernel function, for grepping any tree.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "gfn_to_pfn_async": ("__gfn_to_pfn(.., &async)", "__gfn_to_pfn_memslot(.., &async)", "kvm_faultin_pfn"),
+    "try_async_pf": ("kvm_faultin_pfn", "__kvm_mmu_faultin_pfn"),
+    "get_user_pages_noio": ("get_user_pages(FOLL_NOWAIT)",),
+    "kvm_async_pf_task_wait": ("kvm_async_pf_task_wait_schedule",),
+    "kvm_read_and_reset_pf_reason": ("kvm_read_and_reset_apf_flags",),
+    "kvm_async_pf_doublefault": ("kvm_async_pf_repeated_fault",),
+    "kvm_arch_can_inject_async_page_present": ("kvm_arch_can_dequeue_async_page_present",),
+    "mmu_notifier_seq": ("mmu_invalidate_seq",),
+    "mmu_notifier_count": ("mmu_invalidate_in_progress",),
+}
+
+
+def mirrors(file: str, function: str | None = None, *, generations: str = "seed, legacy") -> Callable[[F], F]:
+    """Register the decorated function as the twin of ``file:function``."""
+
+    def register(fn: F) -> F:
+        key = f"{fn.__module__}.{fn.__qualname__}"
+        MIRRORS[key] = Mirror(key, file, function or fn.__name__, generations)
+        fn.__mirrors__ = MIRRORS[key]  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def mirror_table() -> list[Mirror]:
+    """Every registered twin, sorted by kernel file then function."""
+    return sorted(MIRRORS.values(), key=lambda m: (m.file, m.function, m.python))
