@@ -59,6 +59,7 @@ class Generation:
     async_pf_per_vcpu: int | None
     # --- host behaviours -------------------------------------------------
     gup_nowait: str                    # how gfn_to_pfn_async avoids major faults
+    worker_comm: str                   # the threads that run async_pf_execute (printf pattern)
     can_do_async_pf: str               # condition for going async at all
     cpl0_needs_send_always: bool       # kernel-mode fault -> halt/sync unless SEND_ALWAYS
     not_present_at: str                # "entry" (one slot, seed) or "setup" (merged)
@@ -101,6 +102,7 @@ SEED = Generation(
     broadcast_token=None,  # wake-all arrived with v3 (migration support)
     async_pf_per_vcpu=None,  # the per-vcpu limit arrived with v4
     gup_nowait="get_user_pages_noio",
+    worker_comm="kslowd%03d",
     can_do_async_pf="apf area registered, no event needing reinjection, CPL != 0",
     cpl0_needs_send_always=False,
     not_present_at="entry",
@@ -129,6 +131,7 @@ LEGACY = Generation(
     broadcast_token=BROADCAST_TOKEN,
     async_pf_per_vcpu=64,
     gup_nowait="FOLL_NOWAIT",
+    worker_comm="kworker/u:%d",
     can_do_async_pf="in-kernel irqchip, no event needing reinjection, interrupts allowed",
     cpl0_needs_send_always=True,
     not_present_at="setup",
@@ -170,6 +173,7 @@ INTERRUPT = Generation(
     broadcast_token=BROADCAST_TOKEN,
     async_pf_per_vcpu=64,
     gup_nowait="FOLL_NOWAIT",
+    worker_comm="kworker/u:%d",
     can_do_async_pf="in-kernel LAPIC, no reinjection, no pending exception, interrupts allowed",
     cpl0_needs_send_always=True,
     not_present_at="setup",
@@ -238,11 +242,14 @@ def unpack_area(gen: Generation, data: bytes) -> dict[str, int]:
 
 # --- a reader's table ------------------------------------------------------------
 
-def _show(value: object) -> str:
+_HEX_FIELDS = ("msr_async_pf_en", "msr_async_pf_int", "msr_async_pf_ack", "msr_reserved_mask", "broadcast_token")
+
+
+def _show(name: str, value: object) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int):
-        return hex(value) if value > 64 else str(value)
+        return hex(value) if name in _HEX_FIELDS else str(value)
     if isinstance(value, tuple):
         return ", ".join(value)
     return str(value)
@@ -253,7 +260,7 @@ def diff_table(gens: tuple[Generation, ...] = (SEED, LEGACY, INTERRUPT), *, all_
     names = [f.name for f in fields(Generation) if f.name not in ("name",)]
     rows = []
     for n in names:
-        vals = [_show(getattr(g, n)) for g in gens]
+        vals = [_show(n, getattr(g, n)) for g in gens]
         if all_rows or len(set(vals)) > 1:
             rows.append([n, *vals])
     header = ["", *(g.name for g in gens)]

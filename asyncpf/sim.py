@@ -96,7 +96,7 @@ class Event:
 class Process(Event):
     """A generator driven by the engine; as an event it triggers on return."""
 
-    __slots__ = ("gen", "_send", "_throw", "_wait_id", "_waiting_on", "_resume_cb")
+    __slots__ = ("gen", "_send", "_throw", "_wait_id", "_waiting_on")
 
     def __init__(self, env: "Environment", gen: Generator, name: str):
         super().__init__(env, name)
@@ -105,7 +105,6 @@ class Process(Event):
         self._throw = gen.throw
         self._wait_id = 0
         self._waiting_on: Event | None = None
-        self._resume_cb = self._resume
         env.schedule(0, self._resume, None, URGENT)
 
     @property
@@ -126,6 +125,11 @@ class Process(Event):
     def _deliver_interrupt(self, exc: Interrupt) -> None:
         if self.value is not _PENDING:
             return
+        self._wait_id += 1  # whatever it waits on now must not resume it too
+        ev = self._waiting_on
+        if ev is not None and ev.callbacks is not None:
+            ev.callbacks.remove(self._on_event)
+        self._waiting_on = None
         self._advance(self._throw, exc)
 
     def _on_timer(self, wait_id: int) -> None:
@@ -138,6 +142,11 @@ class Process(Event):
 
     def _resume(self, value: Any) -> None:
         self._advance(self._send, value)
+
+    def _wake(self, arg: tuple[int, Any]) -> None:
+        wait_id, value = arg
+        if wait_id == self._wait_id:
+            self._advance(self._send, value)
 
     def _advance(self, step: Callable[[Any], Any], value: Any) -> None:
         try:
@@ -161,10 +170,12 @@ class Process(Event):
             # queued with the process itself; Environment.run resumes it inline
             heappush(env._queue, (env.now + target, NORMAL, next(env._seq), self, self._wait_id))
         elif target is None:
-            env.schedule(0, self._resume_cb, None, NORMAL)
+            self._wait_id += 1
+            env.schedule(0, self._wake, (self._wait_id, None), NORMAL)
         elif isinstance(target, Event):
             if target.callbacks is None:  # already processed: resume now
-                env.schedule(0, self._resume_cb, target.value, NORMAL)
+                self._wait_id += 1
+                env.schedule(0, self._wake, (self._wait_id, target.value), NORMAL)
             else:
                 self._waiting_on = target
                 target.callbacks.append(self._on_event)
@@ -289,13 +300,14 @@ class Environment:
                 else:
                     target._dispatch(nxt)
         except _Stop:
-            pass
+            until = None  # the sentinel was consumed
         except StopSimulation:
-            if until is not None:  # drop the sentinel
-                self._queue = [e for e in queue if e[3] is not _stop]
-                heapify(self._queue)
-                n += 1
+            pass
         finally:
+            if until is not None:  # stopped early: drop the unused sentinel
+                queue[:] = [e for e in queue if e[3] is not _stop]
+                heapify(queue)
+                n += 1
             self.events_processed += n
 
     def _run_with_policy(self, until: int | None) -> None:
@@ -312,6 +324,7 @@ class Environment:
         head = heappop(queue)
         if not queue or queue[0][:2] != head[:2]:
             return head
+        self.now = head[0]
         due = [head]
         while queue and queue[0][:2] == head[:2]:
             due.append(heappop(queue))
