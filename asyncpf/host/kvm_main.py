@@ -1,0 +1,385 @@
+"""Generic KVM: memslots, guest memory access, gfn -> pfn, MMU notifier callbacks.
+
+Mirrors ``virt/kvm/kvm_main.c`` of the seed series (v2, 2009) and of
+2.6.38/2.6.39 (async PF merged, FOLL_NOWAIT).  The VM is :class:`Kvm`
+(``struct kvm``); a vcpu is ``asyncpf.host.vcpu.KvmVcpu``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generator
+
+import numpy as np
+
+from ..abi import PAGE_SHIFT, PAGE_SIZE, Generation
+from ..mirrors import mirrors
+from .mm import GUP_EFAULT, HostMemory
+
+if TYPE_CHECKING:
+    from ..sim import Environment
+    from .vcpu import KvmVcpu
+
+KVM_MEMORY_SLOTS = 32
+BAD_HVA = 0xFFFF880000000000    # bad_hva(): PAGE_OFFSET, never a user address
+BAD_PFN = 0x1000                # page_to_pfn(bad_page), allocated at kvm_init
+FAULT_PFN = 0x1001              # page_to_pfn(fault_page) (2.6.38)
+SPTE_NONE = -1
+
+
+@dataclass
+class KvmMemorySlot:
+    """``struct kvm_memory_slot``: guest frames [base_gfn, base_gfn+npages) at a VMM address."""
+
+    id: int
+    base_gfn: int
+    npages: int
+    userspace_addr: int
+
+    def contains(self, gfn: int) -> bool:
+        return self.base_gfn <= gfn < self.base_gfn + self.npages
+
+
+@dataclass
+class GfnToHvaCache:
+    """``struct gfn_to_hva_cache``: a gpa resolved once, re-resolved when memslots change."""
+
+    generation: int = -1
+    gpa: int = 0
+    hva: int = BAD_HVA
+    memslot: KvmMemorySlot | None = None
+
+
+@dataclass
+class KvmStat:
+    """Counters a reader (and the leak check) looks at."""
+
+    async_pf_allocated: int = 0
+    async_pf_freed: int = 0
+    async_pf_alloc_failures: int = 0
+    mm_count: int = 0            # mm references taken by work items (mmdrop balances)
+
+
+@dataclass(eq=False)
+class Kvm:
+    """``struct kvm``: one VM -- its memslots, its MMU state and its vcpus."""
+
+    env: "Environment"
+    gen: Generation
+    mm: HostMemory
+    async_pf: bool = True                 # CONFIG_KVM_ASYNC_PF: False = the unpatched host
+    memslots: list[KvmMemorySlot] = field(default_factory=list)
+    memslots_generation: int = 0
+    mmu_notifier_seq: int = 0
+    mmu_notifier_count: int = 0
+    users_count: int = 1                  # kvm_get_kvm / kvm_put_kvm
+    vcpus: list["KvmVcpu"] = field(default_factory=list)
+    stat: KvmStat = field(default_factory=KvmStat)
+    costs: dict[str, int] = field(default_factory=dict)
+    alloc_fail: Any = None                # fault injection: callable() -> bool, True = the next allocation fails
+    bugs: dict[str, bool] = field(default_factory=dict)  # historical bugs switched back on (the checker's mutants)
+    spte_pfn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    guest_bytes: dict[int, bytearray] = field(default_factory=dict)  # contents of pages the model reads/writes
+
+    def __post_init__(self) -> None:
+        self.mm.mmu_notifier_register(KvmMmuNotifier(self))
+
+    def cost(self, name: str) -> int:
+        return self.costs.get(name, 0)
+
+
+# --- memslots ---------------------------------------------------------------------
+
+@mirrors("virt/kvm/kvm_main.c", "__kvm_set_memory_region")
+def kvm_set_memory_region(kvm: Kvm, slot_id: int, base_gfn: int, npages: int, userspace_addr: int) -> KvmMemorySlot:
+    """Create (or, with npages=0, delete) a memslot and bump the memslots generation.
+
+    Mirrors: virt/kvm/kvm_main.c:__kvm_set_memory_region (2.6.38); the
+    generation counter is ``kvm_memslots.generation`` from v6 [V6-04].
+    Simplification: no dirty logging, no slot moves or resizes (delete, then
+    create); the spte array is resized to cover the highest gfn.
+    """
+    if not 0 <= slot_id < KVM_MEMORY_SLOTS:
+        raise ValueError(f"slot id {slot_id} is outside 0..{KVM_MEMORY_SLOTS - 1}")
+    if base_gfn < 0 or npages < 0:
+        raise ValueError(f"base_gfn {base_gfn} and npages {npages} must be >= 0")
+    if userspace_addr % PAGE_SIZE:
+        raise ValueError(f"userspace_addr {userspace_addr:#x} is not page aligned")
+    others = [s for s in kvm.memslots if s.id != slot_id]
+    if npages:
+        for s in others:
+            if base_gfn < s.base_gfn + s.npages and s.base_gfn < base_gfn + npages:
+                raise ValueError(
+                    f"gfns {base_gfn:#x}+{npages:#x} overlap slot {s.id} ({s.base_gfn:#x}+{s.npages:#x})"
+                )
+    old = next((s for s in kvm.memslots if s.id == slot_id), None)
+    if old is not None:
+        kvm_arch_flush_shadow_slot(kvm, old)
+    new = KvmMemorySlot(slot_id, base_gfn, npages, userspace_addr)
+    kvm.memslots = sorted(others + ([new] if npages else []), key=lambda s: s.base_gfn)
+    kvm.memslots_generation += 1
+    top = max((s.base_gfn + s.npages for s in kvm.memslots), default=0)
+    if top > len(kvm.spte_pfn):
+        grown = np.full(top, SPTE_NONE, dtype=np.int64)
+        grown[: len(kvm.spte_pfn)] = kvm.spte_pfn
+        kvm.spte_pfn = grown
+    return new
+
+
+def kvm_arch_flush_shadow_slot(kvm: Kvm, slot: KvmMemorySlot) -> None:
+    """Drop every spte of a slot that goes away (2.6.38 flushes all shadow pages)."""
+    kvm.spte_pfn[slot.base_gfn: slot.base_gfn + slot.npages] = SPTE_NONE
+
+
+@mirrors("virt/kvm/kvm_main.c", "gfn_to_memslot")
+def gfn_to_memslot(kvm: Kvm, gfn: int) -> KvmMemorySlot | None:
+    """The slot holding ``gfn``, or None.
+
+    Mirrors: virt/kvm/kvm_main.c:gfn_to_memslot (2.6.38).
+    Simplification: a linear search over at most 32 slots, no RCU.
+    """
+    for slot in kvm.memslots:
+        if slot.contains(gfn):
+            return slot
+    return None
+
+
+@mirrors("virt/kvm/kvm_main.c", "gfn_to_hva")
+def gfn_to_hva(kvm: Kvm, gfn: int) -> int:
+    """The VMM virtual address backing ``gfn``; ``BAD_HVA`` outside every slot.
+
+    Mirrors: virt/kvm/kvm_main.c:gfn_to_hva (2.6.38).
+    Simplification: no invalid-slot flag (KVM_MEMSLOT_INVALID came later).
+    """
+    slot = gfn_to_memslot(kvm, gfn)
+    if slot is None:
+        return BAD_HVA
+    return slot.userspace_addr + ((gfn - slot.base_gfn) << PAGE_SHIFT)
+
+
+def kvm_is_error_hva(addr: int) -> bool:
+    """Mirrors virt/kvm/kvm_main.c:kvm_is_error_hva (2.6.38): the bad_hva() sentinel."""
+    return addr == BAD_HVA
+
+
+def is_error_pfn(pfn: int) -> bool:
+    """Mirrors virt/kvm/kvm_main.c:is_error_pfn (2.6.38): bad_page, fault_page."""
+    return pfn in (BAD_PFN, FAULT_PFN)
+
+
+def hva_to_gfns(kvm: Kvm, hva: int) -> list[int]:
+    """Every gfn whose slot maps ``hva`` (the rmap walk of kvm_handle_hva)."""
+    out = []
+    for slot in kvm.memslots:
+        start = slot.userspace_addr
+        if start <= hva < start + (slot.npages << PAGE_SHIFT):
+            out.append(slot.base_gfn + ((hva - start) >> PAGE_SHIFT))
+    return out
+
+
+# --- cached guest writes (the APF shared area) ---------------------------------------
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_gfn_to_hva_cache_init", generations="legacy")
+def kvm_gfn_to_hva_cache_init(kvm: Kvm, ghc: GfnToHvaCache, gpa: int) -> int:
+    """Resolve ``gpa`` into ``ghc``; 0 on success, -EFAULT (-14) outside guest RAM.
+
+    Mirrors: virt/kvm/kvm_main.c:kvm_gfn_to_hva_cache_init (v6 [V6-04], 2.6.38).
+    Simplification: the cached area must lie in one page (the APF area is 64-byte aligned).
+    """
+    gfn = gpa >> PAGE_SHIFT
+    slot = gfn_to_memslot(kvm, gfn)
+    if slot is None:
+        return -14
+    ghc.generation = kvm.memslots_generation
+    ghc.gpa = gpa
+    ghc.memslot = slot
+    ghc.hva = gfn_to_hva(kvm, gfn) + (gpa & (PAGE_SIZE - 1))
+    return 0
+
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_write_guest_cached", generations="legacy")
+def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
+    """Write ``data`` at the cached gpa, re-resolving first if memslots moved; 0 or -EFAULT.
+
+    Mirrors: virt/kvm/kvm_main.c:kvm_write_guest_cached (v6, 2.6.38): compare
+    ``ghc->generation`` with the memslots generation, re-init if stale, then
+    copy_to_user and mark the page dirty.
+    Simplification: the copy never faults (the area is written at every APF,
+    so it is hot); the host page is marked accessed and dirty if resident.
+    """
+    if ghc.generation != kvm.memslots_generation:
+        if kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa):
+            return -14
+    if kvm_is_error_hva(ghc.hva):
+        return -14
+    write_guest_bytes(kvm, ghc.gpa, data)
+    if kvm.mm.is_mapped(ghc.hva & ~(PAGE_SIZE - 1)):
+        kvm.mm.mark_accessed(ghc.hva & ~(PAGE_SIZE - 1), True)
+    return 0
+
+
+def write_guest_bytes(kvm: Kvm, gpa: int, data: bytes) -> None:
+    """Store bytes in guest RAM contents (the model keeps contents only for pages it writes)."""
+    for i, b in enumerate(data):
+        page = kvm.guest_bytes.setdefault((gpa + i) >> PAGE_SHIFT, bytearray(PAGE_SIZE))
+        page[(gpa + i) & (PAGE_SIZE - 1)] = b
+
+
+def read_guest_bytes(kvm: Kvm, gpa: int, n: int) -> bytes:
+    out = bytearray()
+    for i in range(n):
+        page = kvm.guest_bytes.get((gpa + i) >> PAGE_SHIFT)
+        out.append(page[(gpa + i) & (PAGE_SIZE - 1)] if page else 0)
+    return bytes(out)
+
+
+# --- gfn -> pfn --------------------------------------------------------------------
+
+def _pfnmap_pfn(kvm: Kvm, addr: int) -> int | None:
+    vma = kvm.mm.find_vma(addr)
+    if vma is not None and vma.kind == "pfnmap" and vma.contains(addr):
+        return ((addr - vma.start) >> PAGE_SHIFT) + vma.pgoff
+    return None
+
+
+@mirrors("virt/kvm/kvm_main.c", "gfn_to_pfn_async")
+def gfn_to_pfn_async(kvm: Kvm, gfn: int) -> tuple[int, bool]:
+    """Look ``gfn`` up without sleeping: ``(pfn, False)``, or ``(fault, True)`` = "do it async".
+
+    Mirrors: virt/kvm/kvm_main.c:gfn_to_pfn_async -- seed v2 [V2-08]
+    (__get_user_pages_fast, then get_user_pages_noio) and 2.6.39
+    hva_to_pfn(async) with FOLL_NOWAIT [EN-2011].  Fast path: a resident,
+    mapped page at once.  Slow path: minor faults (first touch, swap-cache
+    hit) are served inline; a fault that needs swap IO returns async.
+    VM_PFNMAP gives the MMIO pfn from vm_pgoff; an error hva (gfn outside
+    every slot) gives bad_pfn, handled synchronously.  The returned pfn holds
+    a page reference (released by the caller) unless it is an error or MMIO pfn.
+    Simplification: no mmap_sem, no hwpoison; ``get_user_pages_noio`` and
+    FOLL_NOWAIT behave the same here (neither starts IO).
+    """
+    addr = gfn_to_hva(kvm, gfn)
+    if kvm_is_error_hva(addr):
+        return BAD_PFN, False
+    mm = kvm.mm
+    pfn = mm.get_user_pages_fast(addr, True)
+    if pfn is not None and pfn != GUP_EFAULT:
+        return pfn, False
+    if pfn is None:
+        pfn = mm.get_user_pages_nowait(addr, True)
+        if pfn is not None and pfn != GUP_EFAULT:
+            return pfn, False
+    mmio = _pfnmap_pfn(kvm, addr)
+    if mmio is not None:
+        return mmio, False
+    vma = mm.find_vma(addr)
+    if vma is None or not vma.contains(addr):
+        # 2.6.39 gives fault_pfn at once; the seed went async and let the worker fail
+        return FAULT_PFN, kvm.gen.not_present_at == "entry"
+    return FAULT_PFN, True
+
+
+@mirrors("virt/kvm/kvm_main.c", "gfn_to_pfn")
+def gfn_to_pfn(kvm: Kvm, gfn: int) -> Generator[Any, Any, int]:
+    """Look ``gfn`` up, sleeping for swap IO if needed (``pfn = yield from gfn_to_pfn(..)``).
+
+    Mirrors: virt/kvm/kvm_main.c:gfn_to_pfn -> hva_to_pfn(atomic=false)
+    (2.6.38): fast path, else the blocking get_user_pages_fast, else the vma
+    checks (VM_PFNMAP -> MMIO pfn, otherwise fault_pfn).  This is what the vcpu
+    thread does without async PF: it sleeps for the whole swap-in.
+    Simplification: no mmap_sem, no hwpoison.
+    """
+    addr = gfn_to_hva(kvm, gfn)
+    if kvm_is_error_hva(addr):
+        return BAD_PFN
+    mm = kvm.mm
+    pfn = mm.get_user_pages_fast(addr, True)
+    if pfn is None:
+        pfn = yield from mm.get_user_pages(addr, True)
+    if pfn != GUP_EFAULT:
+        return pfn
+    mmio = _pfnmap_pfn(kvm, addr)
+    return FAULT_PFN if mmio is None else mmio
+
+
+def kvm_release_pfn_clean(kvm: Kvm, pfn: int) -> None:
+    """Mirrors virt/kvm/kvm_main.c:kvm_release_pfn_clean: drop the GUP reference of a RAM pfn."""
+    if not is_error_pfn(pfn) and kvm.mm.page_count(pfn) > 0 and _pfnmap_of(kvm, pfn) is None:
+        kvm.mm.put_page(pfn)
+
+
+def _pfnmap_of(kvm: Kvm, pfn: int) -> Any:
+    for vma in kvm.mm.vmas:
+        if vma.kind == "pfnmap" and vma.pgoff <= pfn < vma.pgoff + vma.npages:
+            return vma
+    return None
+
+
+# --- MMU notifiers -------------------------------------------------------------------
+
+class KvmMmuNotifier:
+    """``kvm->mmu_notifier``: host mm changes reach KVM's sptes through these calls."""
+
+    def __init__(self, kvm: Kvm):
+        self.kvm = kvm
+
+    @mirrors("virt/kvm/kvm_main.c", "kvm_mmu_notifier_invalidate_page")
+    def invalidate_page(self, mm: HostMemory, hva: int) -> None:
+        """The Linux pte of ``hva`` is gone: bump the sequence and drop the spte.
+
+        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_page (2.6.38):
+        under mmu_lock, ``mmu_notifier_seq++`` then kvm_unmap_hva; the page is not
+        freed yet, so a racing fault notices through the sequence [M-AF58], seed 001.
+        Simplification: mmu_lock and the remote TLB flush are implicit (no yield).
+        """
+        kvm = self.kvm
+        kvm.mmu_notifier_seq += 1
+        kvm_unmap_hva(kvm, hva)
+
+    @mirrors("virt/kvm/kvm_main.c", "kvm_mmu_notifier_invalidate_range_start")
+    def invalidate_range_start(self, mm: HostMemory, start: int, end: int) -> None:
+        """A range is being unmapped: ``mmu_notifier_count++`` and drop its sptes.
+
+        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_start (2.6.38).
+        Simplification: no lock; faults see ``count != 0`` and retry.
+        """
+        kvm = self.kvm
+        kvm.mmu_notifier_count += 1
+        for hva in range(start, end, PAGE_SIZE):
+            kvm_unmap_hva(kvm, hva)
+
+    @mirrors("virt/kvm/kvm_main.c", "kvm_mmu_notifier_invalidate_range_end")
+    def invalidate_range_end(self, mm: HostMemory, start: int, end: int) -> None:
+        """The range is gone: ``mmu_notifier_seq++`` then ``mmu_notifier_count--``.
+
+        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_end (2.6.38),
+        which BUGs if the count goes negative.
+        Simplification: the ordering seq-then-count stands in for the smp_wmb.
+        """
+        kvm = self.kvm
+        kvm.mmu_notifier_seq += 1
+        kvm.mmu_notifier_count -= 1
+        if kvm.mmu_notifier_count < 0:
+            raise AssertionError("mmu_notifier_count went negative")
+
+
+@mirrors("arch/x86/kvm/mmu.c", "kvm_unmap_hva")
+def kvm_unmap_hva(kvm: Kvm, hva: int) -> None:
+    """Drop every spte that maps ``hva``.
+
+    Mirrors: arch/x86/kvm/mmu.c:kvm_unmap_hva -> kvm_handle_hva(kvm_unmap_rmapp) (2.6.38).
+    Simplification: one spte per gfn (direct map, 4 KiB), no rmap chains.
+    """
+    for gfn in hva_to_gfns(kvm, hva):
+        if gfn < len(kvm.spte_pfn):
+            kvm.spte_pfn[gfn] = SPTE_NONE
+
+
+@mirrors("include/linux/kvm_host.h", "mmu_notifier_retry")
+def mmu_notifier_retry(kvm: Kvm, mmu_seq: int) -> bool:
+    """True if an invalidation ran (or is running) since ``mmu_seq`` was read.
+
+    Mirrors: include/linux/kvm_host.h:mmu_notifier_retry (2.6.38): retry if
+    ``mmu_notifier_count`` is non-zero or ``mmu_notifier_seq`` moved.
+    Simplification: read under the (implicit) mmu_lock.
+    """
+    return kvm.mmu_notifier_count != 0 or kvm.mmu_notifier_seq != mmu_seq

@@ -1,0 +1,709 @@
+"""The VMM process's address space (``mm_struct``) inside a memory cgroup.
+
+This is what KVM sees below ``gfn_to_pfn``: anonymous guest RAM that the host
+may swap out, the ``get_user_pages`` family that faults it back, and the MMU
+notifiers through which the host tells KVM that a page went away.
+
+Per-page state lives only in numpy arrays indexed by the page's *anon index*
+(its position across all anonymous VMAs, in mmap order); frames (pfns) come
+from a pool of ``limit_pages`` frames with per-frame reference counts.
+
+Page life cycle (``PageState``)::
+
+    NONE --touch (zero fill, minor)--> RESIDENT --evict, clean--> SWAPPED
+                                       RESIDENT --evict, dirty--> SWAPCACHE --write done--> SWAPPED
+    SWAPCACHE --touch (minor)--> RESIDENT
+    SWAPPED --blocking GUP--> SWAPIN --read done--> RESIDENT
+    any --zap_range (MADV_DONTNEED)--> NONE
+
+A page is charged to the cgroup while RESIDENT or SWAPIN; a frame zapped
+while a GUP reference is still held stays charged until its last ``put_page``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generator, Iterator, Protocol
+
+import numpy as np
+
+from asyncpf.abi import PAGE_SHIFT, PAGE_SIZE
+from asyncpf.host.swap import SwapDevice
+from asyncpf.mirrors import mirrors
+from asyncpf.sim import Environment, Event
+
+
+class PageState(enum.IntEnum):
+    NONE = 0        # never touched
+    RESIDENT = 1    # in memory, mapped in the process page table
+    SWAPCACHE = 2   # evicted, frame released, write-back in flight: a touch is a MINOR fault
+    SWAPPED = 3     # only on the swap device: a touch is a MAJOR fault (swap-in IO)
+    SWAPIN = 4      # swap-in read in flight (frame allocated and charged)
+
+
+# plain ints: comparing numpy scalars with IntEnum members is several times slower
+NONE, RESIDENT, SWAPCACHE, SWAPPED, SWAPIN = (int(s) for s in PageState)
+
+GUP_EFAULT = -1          # GUP result when hva is not in an anonymous VMA: the caller (KVM) decides
+MMAP_BASE = 0x7F0000000000
+PFN_BASE = 0x100000      # first frame of the pool
+RECLAIM_POLICIES = ("clock", "lru")
+
+_FREE = -1               # _frame_page: frame on the free list
+_ORPHAN = -2             # _frame_page: page zapped while a GUP reference held the frame
+CLOCK_WINDOW = 4096      # pages the clock hand examines per numpy step
+LRU_WINDOW = 4096        # oldest pages cached per LRU scan (the "inactive list")
+
+
+@dataclass
+class Vma:
+    """One mapping of the VMM process (``vm_area_struct``)."""
+
+    name: str
+    start: int            # hva, bytes, page aligned
+    npages: int
+    kind: str             # "anon" | "pfnmap"
+    pgoff: int = 0        # first pfn of a pfnmap region
+    writable: bool = True
+    index: int = 0        # anon index of its first page
+
+    @property
+    def end(self) -> int:
+        return self.start + (self.npages << PAGE_SHIFT)
+
+    def contains(self, hva: int) -> bool:
+        return self.start <= hva < self.end
+
+
+class MmuNotifier(Protocol):
+    """What KVM implements (``kvm_mmu_notifier_*``).
+
+    Callbacks must not call back into the GUP family: they run in the middle
+    of reclaim or zap, as they do in Linux (under locks that forbid it).
+    """
+
+    def invalidate_page(self, mm: "HostMemory", hva: int) -> None: ...
+    def invalidate_range_start(self, mm: "HostMemory", start: int, end: int) -> None: ...
+    def invalidate_range_end(self, mm: "HostMemory", start: int, end: int) -> None: ...
+
+
+def _check_count(value: Any, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{what} is {value!r}; expected an int >= {minimum}")
+    return int(value)
+
+
+class HostMemory:
+    """The VMM's mm_struct in a memory cgroup of ``limit_pages`` pages, backed by ``swap``."""
+
+    def __init__(self, env: Environment, *, limit_pages: int, swap: SwapDevice,
+                 reclaim: str = "clock", batch: int = 32):
+        _check_count(limit_pages, "limit_pages", 1)
+        _check_count(batch, "batch", 1)
+        if reclaim not in RECLAIM_POLICIES:
+            raise ValueError(f"reclaim policy {reclaim!r}; expected one of {RECLAIM_POLICIES}")
+        if not isinstance(swap, SwapDevice):
+            raise ValueError(f"swap is {swap!r}; expected a SwapDevice")
+        self.env = env
+        self.swap = swap
+        self.limit_pages = int(limit_pages)
+        self.batch = int(batch)            # SWAP_CLUSTER_MAX
+        self.reclaim_policy = reclaim
+        self.vmas: list[Vma] = []
+        self._vma_starts: list[int] = []
+        self._next_hva = MMAP_BASE
+        self._last_vma: Vma | None = None  # one-entry cache, like mm->mmap_cache
+        self._anon_first = np.zeros(0, np.int64)   # anon index of each anon VMA's first page
+        self._anon_start = np.zeros(0, np.int64)   # its hva
+        # per page (anon index)
+        self._state = np.zeros(0, np.int8)
+        self._pfn = np.zeros(0, np.int64)
+        self._dirty = np.zeros(0, bool)         # differs from its swap copy (or has none)
+        self._swap_valid = np.zeros(0, bool)    # a complete, current copy is on the device
+        self._wb_seq = np.zeros(0, np.int64)    # id of the latest write-back holding it; 0 = none
+        self._referenced = np.zeros(0, bool)    # clock: accessed since the hand passed
+        self._last_access = np.zeros(0, np.int64)  # lru: access tick
+        # per frame (pfn - PFN_BASE)
+        self._frame_page = np.full(self.limit_pages, _FREE, np.int64)
+        self._frame_refs = np.zeros(self.limit_pages, np.int32)
+        self._free_stack = np.arange(self.limit_pages - 1, -1, -1, dtype=np.int64)  # top = frame 0
+        self._nfree = self.limit_pages
+        self.nr_charged = 0
+        self.total_page_refs = 0
+        self._nr_orphans = 0
+        self._tick = 1
+        self._wb_next = 1
+        self._hand = 0
+        self._lru_queue = np.zeros(0, np.int64)
+        self._lru_ticks = np.zeros(0, np.int64)
+        self._swapins: dict[int, Event] = {}   # anon index -> read in flight (few at a time)
+        self._notifiers: list[MmuNotifier] = []
+        self.stats = dict.fromkeys(
+            ("minor_faults", "major_faults", "zero_fills", "swapcache_hits", "swapins",
+             "evictions", "writeback_pages", "write_ios"), 0)
+
+    # ------------------------------------------------------------------ VMAs
+    def _add_vma(self, name: str, npages: int, kind: str, pgoff: int, index: int) -> Vma:
+        vma = Vma(name, self._next_hva, npages, kind, pgoff, True, index)
+        self._next_hva = vma.end + PAGE_SIZE  # one guard page: an overrun hits no VMA
+        self.vmas.append(vma)
+        self._vma_starts.append(vma.start)
+        return vma
+
+    @mirrors("mm/mmap.c", "do_mmap_pgoff")
+    def mmap_anon(self, npages: int, name: str = "guest-ram") -> Vma:
+        """Map ``npages`` of private anonymous memory (guest RAM); nothing is populated.
+
+        Mirrors: mm/mmap.c do_mmap_pgoff (MAP_PRIVATE|MAP_ANONYMOUS), 2.6.3x.
+        Simplification: addresses grow upward from MMAP_BASE with a one-page gap
+        between mappings; no merging, no munmap, no THP.
+        """
+        npages = _check_count(npages, "npages", 1)
+        index = len(self._state)
+        vma = self._add_vma(name, npages, "anon", 0, index)
+        self._anon_first = np.append(self._anon_first, index)
+        self._anon_start = np.append(self._anon_start, vma.start)
+        grow = {"_state": np.int8, "_pfn": np.int64, "_dirty": bool, "_swap_valid": bool,
+                "_wb_seq": np.int64, "_referenced": bool, "_last_access": np.int64}
+        for attr, dtype in grow.items():
+            fill = -1 if attr == "_pfn" else 0
+            setattr(self, attr, np.concatenate([getattr(self, attr), np.full(npages, fill, dtype)]))
+        return vma
+
+    @mirrors("mm/memory.c", "remap_pfn_range")
+    def mmap_pfnmap(self, npages: int, pgoff: int, name: str = "mmio") -> Vma:
+        """Map ``npages`` of device memory starting at pfn ``pgoff`` (VM_PFNMAP).
+
+        Mirrors: mm/memory.c remap_pfn_range (a driver's mmap), 2.6.3x.
+        Simplification: no frames or page state; KVM computes the pfn from pgoff
+        (hva_to_pfn's VM_PFNMAP branch), GUP returns GUP_EFAULT.
+        """
+        npages = _check_count(npages, "npages", 1)
+        pgoff = _check_count(pgoff, "pgoff", 0)
+        return self._add_vma(name, npages, "pfnmap", pgoff, 0)
+
+    @mirrors("mm/mmap.c", "find_vma")
+    def find_vma(self, hva: int) -> Vma | None:
+        """The VMA containing ``hva``, or None.
+
+        Mirrors: mm/mmap.c find_vma, 2.6.3x.
+        Simplification: Linux returns the first VMA ending above addr and callers
+        check ``addr < vm_start``; here that check is folded in.  Lookup is a
+        bisect over the (few) VMAs behind a one-entry cache (mm->mmap_cache).
+        """
+        vma = self._last_vma
+        if vma is not None and vma.start <= hva < vma.end:
+            return vma
+        k = bisect.bisect_right(self._vma_starts, hva) - 1
+        if k < 0 or not self.vmas[k].contains(hva):
+            return None
+        self._last_vma = vma = self.vmas[k]
+        return vma
+
+    def _anon_vma(self, hva: int, what: str) -> Vma:
+        """The anon VMA holding ``hva``; ValueError (naming ``what``) otherwise."""
+        if isinstance(hva, bool) or not isinstance(hva, (int, np.integer)) or hva < 0:
+            raise ValueError(f"{what}: hva {hva!r}; expected a non-negative int address")
+        vma = self.find_vma(hva)
+        if vma is None or vma.kind != "anon":
+            where = "no VMA" if vma is None else f"{vma.kind} VMA {vma.name!r}"
+            raise ValueError(f"{what}: hva {hva:#x} is in {where}; expected an anonymous VMA")
+        return vma
+
+    def _index(self, vma: Vma, hva: int) -> int:
+        return vma.index + ((hva - vma.start) >> PAGE_SHIFT)
+
+    def _hvas(self, idx: np.ndarray) -> np.ndarray:
+        """hva of each anon index (vectorised over the anon VMAs)."""
+        k = np.searchsorted(self._anon_first, idx, side="right") - 1
+        return self._anon_start[k] + ((idx - self._anon_first[k]) << PAGE_SHIFT)
+
+    @mirrors("mm/mmu_notifier.c", "mmu_notifier_register")
+    def mmu_notifier_register(self, notifier: MmuNotifier) -> None:
+        """Subscribe ``notifier`` to invalidations of this mm.
+
+        Mirrors: mm/mmu_notifier.c mmu_notifier_register, 2.6.3x.
+        Simplification: no SRCU, no release/clear_flush_young/change_pte callbacks;
+        notifiers are called in registration order.
+        """
+        for name in ("invalidate_page", "invalidate_range_start", "invalidate_range_end"):
+            if not callable(getattr(notifier, name, None)):
+                raise ValueError(f"notifier {notifier!r} lacks {name}(); expected an MmuNotifier")
+        self._notifiers.append(notifier)
+
+    # ------------------------------------------------------------- queries
+    def page_state(self, hva: int) -> PageState:
+        """The state of the anon page holding ``hva``."""
+        vma = self._anon_vma(hva, "page_state")
+        return PageState(int(self._state[self._index(vma, hva)]))
+
+    def is_mapped(self, hva: int) -> bool:
+        """True if the page holding ``hva`` is RESIDENT (mapped in the process page table)."""
+        return self.page_state(hva) == PageState.RESIDENT
+
+    def _frame(self, pfn: int, what: str) -> int:
+        if isinstance(pfn, bool) or not isinstance(pfn, (int, np.integer)) \
+                or not PFN_BASE <= pfn < PFN_BASE + self.limit_pages:
+            shown = hex(pfn) if isinstance(pfn, (int, np.integer)) else repr(pfn)
+            raise ValueError(f"{what}: pfn {shown} is not a frame of this mm; expected "
+                             f"{PFN_BASE:#x}..{PFN_BASE + self.limit_pages - 1:#x}")
+        return int(pfn) - PFN_BASE
+
+    @mirrors("include/linux/mm.h", "page_count")
+    def page_count(self, pfn: int) -> int:
+        """Outstanding GUP references on frame ``pfn``.
+
+        Mirrors: include/linux/mm.h page_count, 2.6.3x.
+        Simplification: counts only GUP references (no mapping or LRU references);
+        a pfn outside this mm's frame pool (e.g. a VM_PFNMAP pfn) has none: 0.
+        """
+        if isinstance(pfn, bool) or not isinstance(pfn, (int, np.integer)) or pfn < 0:
+            raise ValueError(f"page_count: pfn {pfn!r}; expected a non-negative int")
+        if not PFN_BASE <= pfn < PFN_BASE + self.limit_pages:
+            return 0
+        return int(self._frame_refs[pfn - PFN_BASE])
+
+    # ------------------------------------------------------------ frames
+    @mirrors("mm/memcontrol.c", "__mem_cgroup_try_charge")
+    def _charge(self) -> int:
+        """Charge one page to the cgroup and hand out a frame, reclaiming a batch if at the limit.
+
+        Mirrors: mm/memcontrol.c __mem_cgroup_try_charge (-> mem_cgroup_hierarchical_reclaim
+        -> try_to_free_mem_cgroup_pages with SWAP_CLUSTER_MAX), 2.6.3x.
+        Simplification: reclaim is synchronous and takes no time; when every
+        resident page is pinned the charge fails with RuntimeError (Linux would OOM).
+        """
+        if self.nr_charged >= self.limit_pages and self._shrink(self.batch) == 0:
+            raise RuntimeError(
+                f"memory cgroup limit of {self.limit_pages} pages reached and no page can be "
+                f"reclaimed ({self.total_page_refs} GUP references pin resident pages): OOM")
+        self.nr_charged += 1
+        self._nfree -= 1
+        return int(self._free_stack[self._nfree])
+
+    def _release_frames(self, frames: np.ndarray) -> None:
+        """Return frames to the pool (LIFO) and uncharge them."""
+        n = len(frames)
+        self._frame_page[frames] = _FREE
+        self._free_stack[self._nfree:self._nfree + n] = frames
+        self._nfree += n
+        self.nr_charged -= n
+
+    def _install(self, i: int, frame: int, state: int) -> None:
+        self._pfn[i] = PFN_BASE + frame
+        self._frame_page[frame] = i
+        self._state[i] = state
+
+    def _get_page(self, i: int, write: bool) -> int:
+        """Take a reference on page ``i``'s frame and mark it accessed (FOLL_GET|FOLL_TOUCH)."""
+        pfn = int(self._pfn[i])
+        self._frame_refs[pfn - PFN_BASE] += 1
+        self.total_page_refs += 1
+        self._touch(i, write)
+        return pfn
+
+    def _touch(self, i: int, write: bool) -> None:
+        self._referenced[i] = True
+        self._last_access[i] = self._tick
+        self._tick += 1
+        if write:
+            self._dirty[i] = True
+
+    @mirrors("mm/swap.c", "put_page")
+    def put_page(self, pfn: int) -> None:
+        """Drop one GUP reference on ``pfn``; ValueError if it holds none.
+
+        Mirrors: mm/swap.c put_page, 2.6.3x.
+        Simplification: only GUP references are counted; the last put of a frame
+        whose page was zapped meanwhile frees and uncharges it.
+        """
+        frame = self._frame(pfn, "put_page")
+        if self._frame_refs[frame] <= 0:
+            raise ValueError(f"put_page: pfn {pfn:#x} has no reference to drop")
+        self._frame_refs[frame] -= 1
+        self.total_page_refs -= 1
+        if self._frame_refs[frame] == 0 and self._frame_page[frame] == _ORPHAN:
+            self._nr_orphans -= 1
+            self._release_frames(np.array([frame], np.int64))
+
+    # ------------------------------------------------------------- GUP
+    def _gup_vma(self, hva: int) -> Vma | None:
+        vma = self.find_vma(hva)
+        return vma if vma is not None and vma.kind == "anon" else None
+
+    @mirrors("arch/x86/mm/gup.c", "__get_user_pages_fast")
+    def get_user_pages_fast(self, hva: int, write: bool) -> int | None:
+        """pfn (with a reference) if the page is RESIDENT and, for write, writable; never faults.
+
+        Mirrors: arch/x86/mm/gup.c __get_user_pages_fast, 2.6.3x.
+        Simplification: lockless page-table walk reduced to a state lookup; a
+        pte is writable iff its VMA is (no COW, no read-only zero page).
+        Returns GUP_EFAULT when hva is not in an anonymous VMA, None on a miss.
+        """
+        vma = self._gup_vma(hva)
+        if vma is None:
+            return GUP_EFAULT
+        i = self._index(vma, hva)
+        if self._state[i] != RESIDENT or (write and not vma.writable):
+            return None
+        return self._get_page(i, write)
+
+    @mirrors("mm/memory.c", "get_user_pages_noio", generations="seed, legacy")
+    def get_user_pages_nowait(self, hva: int, write: bool) -> int | None:
+        """pfn (with a reference) after serving minor faults inline; None if IO is needed.
+
+        Mirrors: mm/memory.c get_user_pages_noio (seed, posted not merged) and
+        get_user_pages(FOLL_NOWAIT) (2.6.39+, legacy).
+        Simplification: a first touch is zero-filled and a swap-cache page is
+        re-mapped inline (each a minor fault, charged, may reclaim); SWAPPED or
+        SWAPIN returns None and starts NO IO (the seed's noio semantics; the
+        2.6.39 FOLL_NOWAIT path would start readahead).  GUP_EFAULT when hva is
+        not in an anonymous VMA or a write hits a read-only one.
+        """
+        vma = self._gup_vma(hva)
+        if vma is None or (write and not vma.writable):
+            return GUP_EFAULT
+        return self._fault_nowait(self._index(vma, hva), write)
+
+    @mirrors("mm/memory.c", "get_user_pages")
+    def get_user_pages(self, hva: int, write: bool) -> Generator[Any, Any, int]:
+        """Blocking GUP: ``pfn = yield from mm.get_user_pages(hva, write)``, pfn with a reference.
+
+        Mirrors: mm/memory.c get_user_pages / __get_user_pages -> handle_mm_fault
+        -> do_swap_page, 2.6.3x.
+        Simplification: minor faults are served inline; a SWAPPED page gets a
+        charged frame, state SWAPIN and one read IO, and the caller waits on an
+        engine Event; a caller finding SWAPIN joins that read.  After the wait
+        the fault is retried (as Linux retries after lock_page), so a page
+        zapped meanwhile is zero-filled and one evicted meanwhile is read again.
+        GUP_EFAULT when hva is not in an anonymous VMA or a write hits a
+        read-only one.
+        """
+        vma = self._gup_vma(hva)
+        if vma is None or (write and not vma.writable):
+            return GUP_EFAULT
+        i = self._index(vma, hva)
+        waited = False
+        while True:
+            pfn = self._fault_nowait(i, write)
+            if pfn is not None:
+                return pfn
+            if not waited:
+                self.stats["major_faults"] += 1
+                waited = True
+            event = self._swapins.get(i)
+            if event is None:
+                event = self._swap_readpage(i)
+            yield event
+
+    @mirrors("mm/memory.c", "handle_mm_fault")
+    def _fault_nowait(self, i: int, write: bool) -> int | None:
+        """Resolve page ``i`` without IO: hit, zero fill or swap-cache hit; None if IO is needed.
+
+        Mirrors: mm/memory.c handle_mm_fault -> do_anonymous_page / do_swap_page
+        (lookup_swap_cache hit), 2.6.3x.
+        Simplification: the swap-cache page's frame was released at eviction, so
+        a swap-cache hit charges a fresh frame; no page locks.
+        """
+        state = self._state[i]
+        if state == RESIDENT:
+            return self._get_page(i, write)
+        if state == NONE:
+            self._install(i, self._charge(), RESIDENT)
+            self.stats["zero_fills"] += 1
+        elif state == SWAPCACHE:
+            # the write-back in flight still completes and validates the swap copy
+            self._install(i, self._charge(), RESIDENT)
+            self.stats["swapcache_hits"] += 1
+        else:
+            return None
+        self.stats["minor_faults"] += 1
+        return self._get_page(i, write)
+
+    @mirrors("mm/page_io.c", "swap_readpage")
+    def _swap_readpage(self, i: int) -> Event:
+        """Charge a frame for page ``i``, mark it SWAPIN and submit its read; the Event fires at completion.
+
+        Mirrors: mm/page_io.c swap_readpage (via read_swap_cache_async), 2.6.3x.
+        Simplification: no readahead (swapin_readahead reads one page here).
+        """
+        self._install(i, self._charge(), SWAPIN)
+        event = self.env.event("swapin")
+        self._swapins[i] = event
+        self.swap.submit("read", 1, partial(self._end_swap_bio_read, i, event))
+        return event
+
+    @mirrors("mm/page_io.c", "end_swap_bio_read")
+    def _end_swap_bio_read(self, i: int, event: Event) -> None:
+        """A swap-in read completed: the page becomes RESIDENT, clean, with a valid swap copy.
+
+        Mirrors: mm/page_io.c end_swap_bio_read (SetPageUptodate, unlock_page), 2.6.3x.
+        Simplification: if the page was zapped while the read was in flight the
+        data is dropped; waiters wake either way and retry their fault.
+        """
+        if self._swapins.get(i) is event:
+            del self._swapins[i]
+            self._state[i] = RESIDENT
+            self._swap_valid[i] = True
+            self._dirty[i] = False
+            self._touch(i, False)  # just faulted: do not make it the next victim
+            self.stats["swapins"] += 1
+        event.succeed()
+
+    @mirrors("mm/swap.c", "mark_page_accessed")
+    def mark_accessed(self, hva: int, write: bool) -> None:
+        """Record a guest access through an existing KVM mapping (EPT accessed/dirty bits).
+
+        Mirrors: mm/swap.c mark_page_accessed (+ set_page_dirty for a write), 2.6.3x.
+        Simplification: the A/D bits are harvested at once instead of by
+        page_referenced / kvm_age_hva.  ValueError if the page is not RESIDENT
+        (a KVM mapping of it should have been invalidated) or a write hits a
+        read-only VMA.
+        """
+        vma = self._anon_vma(hva, "mark_accessed")
+        i = self._index(vma, hva)
+        if self._state[i] != RESIDENT:
+            raise ValueError(f"mark_accessed: hva {hva:#x} is {PageState(int(self._state[i])).name}; "
+                             "expected RESIDENT (a KVM mapping of it should have been invalidated)")
+        if write and not vma.writable:
+            raise ValueError(f"mark_accessed: write to hva {hva:#x} in read-only VMA {vma.name!r}")
+        self._touch(i, write)
+
+    # ------------------------------------------------------------- zap
+    @mirrors("mm/madvise.c", "madvise_dontneed")
+    def zap_range(self, hva: int, npages: int) -> None:
+        """MADV_DONTNEED: drop ``npages`` pages from ``hva`` (frames and swap copies); they read back as zero.
+
+        Mirrors: mm/madvise.c madvise_dontneed -> zap_page_range (mm/memory.c), 2.6.3x.
+        Simplification: the range must lie in one anonymous VMA; a frame still
+        referenced by GUP stays charged until its last put_page; a swap-in in
+        flight is abandoned (its waiters retry and zero-fill).
+        """
+        vma = self._anon_vma(hva, "zap_range")
+        if hva % PAGE_SIZE:
+            raise ValueError(f"zap_range: hva {hva:#x} is not page aligned")
+        npages = _check_count(npages, "npages", 1)
+        end = hva + (npages << PAGE_SHIFT)
+        if end > vma.end:
+            raise ValueError(f"zap_range: {npages} pages from {hva:#x} end at {end:#x}, "
+                             f"past VMA {vma.name!r} ending at {vma.end:#x}")
+        for notifier in self._notifiers:
+            notifier.invalidate_range_start(self, hva, end)
+        lo = self._index(vma, hva)
+        self._zap(lo, lo + npages)
+        for notifier in self._notifiers:
+            notifier.invalidate_range_end(self, hva, end)
+
+    def _zap(self, lo: int, hi: int) -> None:
+        state = self._state[lo:hi]
+        held = np.flatnonzero((state == RESIDENT) | (state == SWAPIN)) + lo
+        for i in (np.flatnonzero(state == SWAPIN) + lo).tolist():
+            del self._swapins[i]
+        frames = self._pfn[held] - PFN_BASE
+        pinned = self._frame_refs[frames] > 0
+        self._frame_page[frames[pinned]] = _ORPHAN
+        self._nr_orphans += int(pinned.sum())
+        self._release_frames(frames[~pinned])
+        self._state[lo:hi] = NONE
+        self._pfn[lo:hi] = -1
+        for arr in (self._dirty, self._swap_valid, self._referenced):
+            arr[lo:hi] = False
+        self._wb_seq[lo:hi] = 0
+        self._last_access[lo:hi] = 0
+
+    # ------------------------------------------------------------- reclaim
+    @mirrors("mm/vmscan.c", "try_to_free_mem_cgroup_pages")
+    def reclaim(self, nr: int) -> int:
+        """Evict up to ``nr`` unpinned RESIDENT pages now; returns how many were evicted.
+
+        Mirrors: mm/vmscan.c try_to_free_mem_cgroup_pages -> shrink_page_list, 2.6.3x.
+        Simplification: victims are chosen by the clock or LRU policy over the
+        whole cgroup (no active/inactive lists, no anon/file balance); see _shrink.
+        """
+        return self._shrink(_check_count(nr, "nr", 0))
+
+    @mirrors("mm/vmscan.c", "shrink_page_list")
+    def _shrink(self, nr: int) -> int:
+        """Evict up to ``nr`` victims; dirty ones go to swap in ONE write IO.
+
+        Mirrors: mm/vmscan.c shrink_page_list (try_to_unmap -> mmu notifier
+        invalidate_page, add_to_swap, pageout), 2.6.3x.
+        Simplification: pages holding GUP references are skipped (Linux would
+        unmap them and free them later); frames are released at once, so the
+        write's cost shows up as device occupancy ahead of later reads, not as
+        a frame held until the write ends.
+        """
+        wb = self._wb_next
+        evicted, written = 0, []
+        victims = self._clock_victims(nr) if self.reclaim_policy == "clock" else self._lru_victims(nr)
+        for chunk in victims:  # each chunk is evicted before the next is chosen
+            written.append(self._evict(chunk, wb))
+            evicted += len(chunk)
+        pages = np.concatenate(written) if written else np.zeros(0, np.int64)
+        if len(pages):
+            self._wb_next += 1
+            self.stats["write_ios"] += 1
+            self.stats["writeback_pages"] += len(pages)
+            self.swap.submit("write", len(pages), partial(self._end_swap_bio_write, wb, pages))
+        return evicted
+
+    @mirrors("mm/rmap.c", "try_to_unmap_one")
+    def _evict(self, victims: np.ndarray, wb: int) -> np.ndarray:
+        """Unmap and free ``victims``, notify KVM; returns those that need writing.
+
+        Mirrors: mm/rmap.c try_to_unmap_one (pte cleared, then
+        mmu_notifier_invalidate_page) and the add_to_swap/pageout decision of
+        shrink_page_list, 2.6.3x.
+        Simplification: the notifiers are called after the whole chunk's state
+        changed (pte gone, frame released); a clean page with a valid swap copy
+        becomes SWAPPED at once, the others SWAPCACHE until write-back ``wb`` ends.
+        """
+        self._release_frames(self._pfn[victims] - PFN_BASE)
+        self._pfn[victims] = -1
+        self._referenced[victims] = False
+        clean = self._swap_valid[victims] & ~self._dirty[victims]
+        self._state[victims[clean]] = SWAPPED
+        write = victims[~clean]
+        self._state[write] = SWAPCACHE
+        self._dirty[write] = False       # the content goes out with this write
+        self._swap_valid[write] = False  # any older copy is stale until it lands
+        self._wb_seq[write] = wb         # an older write-back still in flight no longer counts
+        self.stats["evictions"] += len(victims)
+        for hva in self._hvas(victims).tolist():
+            for notifier in self._notifiers:
+                notifier.invalidate_page(self, hva)
+        return write
+
+    @mirrors("mm/page_io.c", "end_swap_bio_write")
+    def _end_swap_bio_write(self, wb: int, pages: np.ndarray) -> None:
+        """Write-back ``wb`` landed: its pages get a valid swap copy; those still SWAPCACHE become SWAPPED.
+
+        Mirrors: mm/page_io.c end_swap_bio_write (end_page_writeback), 2.6.3x.
+        Simplification: pages zapped or evicted again (a newer write-back) since
+        are left alone, which the per-page write-back id tells.
+        """
+        mine = pages[self._wb_seq[pages] == wb]
+        self._swap_valid[mine] = True
+        self._wb_seq[mine] = 0
+        self._state[mine[self._state[mine] == SWAPCACHE]] = SWAPPED
+
+    def _unpinned(self, idx: np.ndarray) -> np.ndarray:
+        return self._frame_refs[self._pfn[idx] - PFN_BASE] == 0
+
+    @mirrors("mm/vmscan.c", "page_referenced")
+    def _clock_victims(self, nr: int) -> Iterator[np.ndarray]:
+        """Yield chunks of victims in clock order: second chance for referenced pages.
+
+        Mirrors: mm/vmscan.c page_referenced / shrink_active_list's rotation, 2.6.3x.
+        Simplification: one hand sweeps the anon index space in numpy windows;
+        a referenced unpinned page passed by the hand loses its bit, the first
+        unreferenced unpinned ones are taken; at most two full sweeps.
+        """
+        n = len(self._state)
+        need, scanned = nr, 0
+        while need and n and scanned < 2 * n:
+            lo = self._hand
+            hi = min(lo + CLOCK_WINDOW, n)
+            cand = np.flatnonzero(self._state[lo:hi] == RESIDENT) + lo
+            cand = cand[self._unpinned(cand)]
+            ref = self._referenced[cand]
+            free = cand[~ref]
+            if len(free) >= need:
+                take, stop = free[:need], int(free[need - 1]) + 1
+            else:
+                take, stop = free, hi
+            self._referenced[cand[ref & (cand < stop)]] = False
+            scanned += stop - lo
+            self._hand = stop % n
+            if len(take):
+                need -= len(take)
+                yield take
+
+    @mirrors("mm/vmscan.c", "isolate_lru_pages")
+    def _lru_victims(self, nr: int) -> Iterator[np.ndarray]:
+        """Yield chunks of victims, least recently accessed unpinned page first.
+
+        Mirrors: mm/vmscan.c isolate_lru_pages (taking from the LRU tail), 2.6.3x.
+        Simplification: exact LRU by access tick; the oldest LRU_WINDOW pages
+        (plus the pinned ones) are cached like an inactive list and rescanned
+        only when exhausted; a cached entry whose page was accessed, evicted or
+        zapped since (its tick changed) is dropped.
+        """
+        need = nr
+        for attempt in range(2):
+            queue, ticks = self._lru_queue, self._lru_ticks
+            live = (self._state[queue] == RESIDENT) & (self._last_access[queue] == ticks)
+            queue, ticks = queue[live], ticks[live]
+            pos = np.flatnonzero(self._unpinned(queue))[:need]
+            keep = np.ones(len(queue), bool)
+            keep[pos] = False
+            self._lru_queue, self._lru_ticks = queue[keep], ticks[keep]
+            if len(pos):
+                need -= len(pos)
+                yield queue[pos]
+            if not need or attempt:
+                return
+            self._refill_lru(need)
+
+    def _refill_lru(self, need: int) -> None:
+        """Cache the oldest resident pages: enough to hold ``need`` unpinned ones past any pinned."""
+        resident = np.flatnonzero(self._state == RESIDENT)
+        k = min(len(resident), max(LRU_WINDOW, need) + int((~self._unpinned(resident)).sum()))
+        if k == 0:
+            self._lru_queue = self._lru_ticks = np.zeros(0, np.int64)
+            return
+        ticks = self._last_access[resident]
+        oldest = np.argpartition(ticks, k - 1)[:k]
+        oldest = oldest[np.argsort(ticks[oldest], kind="stable")]
+        self._lru_queue, self._lru_ticks = resident[oldest], ticks[oldest]
+
+    # ------------------------------------------------------------- checks
+    def check(self) -> list[str]:
+        """Consistency problems as strings; [] when the state is sound."""
+        problems: list[str] = []
+
+        def need(ok: Any, text: str) -> None:
+            if not ok:
+                problems.append(text)
+
+        st = self._state
+        need(((st >= NONE) & (st <= SWAPIN)).all(), "page state outside PageState")
+        held = (st == RESIDENT) | (st == SWAPIN)
+        idx = np.flatnonzero(held)
+        need(self.nr_charged == len(idx) + self._nr_orphans,
+             f"nr_charged {self.nr_charged} != RESIDENT+SWAPIN {len(idx)} + orphans {self._nr_orphans}")
+        need(self.nr_charged <= self.limit_pages, f"nr_charged {self.nr_charged} > limit {self.limit_pages}")
+        need((self._pfn[~held] == -1).all(), "a page without a frame has a pfn")
+        frames = self._pfn[idx] - PFN_BASE
+        need(((frames >= 0) & (frames < self.limit_pages)).all(), "a charged page has no valid pfn")
+        if problems:
+            return problems
+        need((self._frame_page[frames] == idx).all(), "pfn -> page reverse map disagrees")
+        used = self._frame_page != _FREE
+        need(int(used.sum()) == self.nr_charged, "frames in use != nr_charged")
+        need(int((self._frame_page == _ORPHAN).sum()) == self._nr_orphans, "orphan count is off")
+        need(np.array_equal(np.sort(self._free_stack[:self._nfree]), np.flatnonzero(~used)),
+             "free list != frames not in use")
+        refs = self._frame_refs
+        need((refs >= 0).all(), "negative page reference count")
+        need((refs[~used] == 0).all(), "a free frame holds references")
+        need((refs[self._frame_page == _ORPHAN] > 0).all(), "an orphan frame holds no reference")
+        need(int(refs.sum()) == self.total_page_refs,
+             f"total_page_refs {self.total_page_refs} != sum of frame references {int(refs.sum())}")
+        need(self._swap_valid[st == SWAPPED].all(), "a SWAPPED page has no valid swap copy")
+        need((self._wb_seq[st == SWAPCACHE] > 0).all(), "a SWAPCACHE page has no write-back in flight")
+        writing = self._wb_seq > 0
+        need(((st[writing] == RESIDENT) | (st[writing] == SWAPCACHE)).all(),
+             "a page in write-back is neither RESIDENT nor SWAPCACHE")
+        need(not (self._swap_valid & writing).any(), "a page in write-back already has a valid copy")
+        need(not (self._swap_valid | self._dirty)[st == NONE].any(), "an untouched page has data")
+        need(sorted(self._swapins) == np.flatnonzero(st == SWAPIN).tolist(),
+             "reads in flight != SWAPIN pages")
+        return problems
+
+    def __repr__(self) -> str:
+        return (f"<HostMemory {len(self._state)} anon pages, {self.nr_charged}/{self.limit_pages} "
+                f"charged, {self.reclaim_policy}, swap={self.swap.name}>")

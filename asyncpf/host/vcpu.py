@@ -1,0 +1,369 @@
+"""The vcpu thread: enter the guest, take exits, inject events, block and wake.
+
+Mirrors the run loop of ``arch/x86/kvm/x86.c`` (``__vcpu_run``,
+``vcpu_enter_guest``, ``inject_pending_event``) and ``kvm_vcpu_block`` /
+``kvm_vcpu_kick`` of ``virt/kvm/kvm_main.c`` in 2.6.38 (the seed calls the
+completion check from ``vcpu_enter_guest`` instead).
+
+The guest is anything that implements :class:`GuestCpu`: it is asked for its
+next operation (a memory access, some computation, HLT, WRMSR) and is handed
+the events KVM delivers.  Time is charged per vcpu to one of ``guest``
+(running guest code), ``host`` (exit handling), ``stalled`` (the vcpu thread
+sleeping inside a host fault), ``halted`` (the async-PF halt) and ``idle``
+(the guest executed HLT).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generator, Protocol
+
+from ..abi import PAGE_SHIFT
+from ..mirrors import mirrors
+from ..sim import Event, Interrupt, Process
+from . import async_pf, mmu, x86
+from .async_pf import KvmVcpuAsyncPf, Workqueue
+from .x86 import KvmVcpuArch
+
+if TYPE_CHECKING:
+    from .kvm_main import Kvm
+
+LOCAL_TIMER_VECTOR = 0xEF
+RESCHEDULE_VECTOR = 0xFD
+VCPU_PID_BASE = 1000
+ACCOUNT_STATES = ("guest", "host", "stalled", "halted", "idle")
+
+
+# --- what a guest does -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One load/store at guest-physical ``gpa`` (the guest resolved its own page tables)."""
+
+    gpa: int
+    write: bool = True
+    gva: int = 0
+    cost_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """``ns`` of CPU work; an interrupt may cut it short."""
+
+    ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """The HLT instruction (the guest has nothing to run)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrMsr:
+    msr: int
+    data: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """The guest is finished: the vcpu thread leaves its run loop."""
+
+
+Op = Access | Compute | Halt | WrMsr | Stop
+
+
+class GuestCpu(Protocol):
+    """What the host needs from a guest model on one vcpu."""
+
+    def next_op(self, vcpu: "KvmVcpu") -> Op: ...
+    def op_done(self, vcpu: "KvmVcpu", op: Op, result: Any) -> None: ...
+    def op_progress(self, vcpu: "KvmVcpu", op: Compute, ran_ns: int) -> None: ...
+    def deliver_exception(self, vcpu: "KvmVcpu", nr: int, error_code: int) -> None: ...
+    def deliver_interrupt(self, vcpu: "KvmVcpu", vector: int) -> None: ...
+    def delivery_gfn(self, vcpu: "KvmVcpu") -> int | None: ...
+
+
+# --- the vcpu ---------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class KvmVcpu:
+    """``struct kvm_vcpu`` with its thread, its LAPIC's pending vectors and its accounts."""
+
+    kvm: "Kvm"
+    vcpu_id: int
+    guest: GuestCpu
+    workqueue: Workqueue
+    arch: KvmVcpuArch = field(default_factory=KvmVcpuArch)
+    async_pf: KvmVcpuAsyncPf = field(default_factory=KvmVcpuAsyncPf)
+    requests: int = 0
+    comm: str = "qemu-kvm"
+    irr: set[int] = field(default_factory=set)        # LAPIC pending vectors
+    stat: Counter = field(default_factory=Counter)
+    acct: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNT_STATES, 0))
+    mode: str = "outside"                              # outside | guest | compute | blocked | exited
+    stopped: bool = False
+    reset_pending: bool = False
+    proc: Process | None = None
+    wq: Event | None = None
+    _acct_state: str = "host"
+    _acct_since: int = 0
+
+    @property
+    def pid(self) -> int:
+        return VCPU_PID_BASE + self.vcpu_id
+
+    def account(self, state: str) -> None:
+        now = self.kvm.env.now
+        self.acct[self._acct_state] += now - self._acct_since
+        self._acct_state, self._acct_since = state, now
+
+    def wake_up(self) -> None:
+        """``wake_up_interruptible(&vcpu->wq)`` if the vcpu thread sleeps there (2.6.38)."""
+        if self.mode == "blocked" and self.wq is not None and not self.wq.triggered:
+            self.wq.succeed()
+
+    def start(self) -> Process:
+        # looked up by name: written in this class body, __vcpu_run would be name-mangled
+        self.proc = self.kvm.env.process(globals()["__vcpu_run"](self), f"vcpu{self.vcpu_id}")
+        return self.proc
+
+    def __repr__(self) -> str:
+        return f"<KvmVcpu {self.vcpu_id} {self.mode}>"
+
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_vcpu_kick")
+def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
+    """Make the vcpu look at new work: wake it if blocked, force an exit if in the guest.
+
+    Mirrors: virt/kvm/kvm_main.c:kvm_vcpu_kick (2.6.38): wake_up the wait
+    queue; if the vcpu is in guest mode on another cpu, send it an IPI.
+    Simplification: a vcpu busy in the host is not disturbed; it sees the
+    pending event at its next entry.
+    """
+    if vcpu.mode == "blocked":
+        vcpu.wake_up()
+    elif vcpu.mode == "compute" and vcpu.proc is not None:
+        vcpu.mode = "guest"
+        vcpu.proc.interrupt("kick")
+
+
+@mirrors("arch/x86/kvm/lapic.c", "kvm_apic_set_irq")
+def kvm_apic_set_irq(vcpu: KvmVcpu, vector: int) -> None:
+    """Make ``vector`` pending in the LAPIC and kick the vcpu (a pending vector coalesces).
+
+    Mirrors: arch/x86/kvm/lapic.c:kvm_apic_set_irq -> __apic_accept_irq (2.6.38).
+    Simplification: fixed delivery mode only; no TPR/PPR, highest vector first.
+    """
+    if vector in vcpu.irr:
+        vcpu.stat["irq_coalesced"] += 1
+    vcpu.irr.add(vector)
+    kvm_vcpu_kick(vcpu)
+
+
+def lapic_timer_start(vcpu: KvmVcpu, period_ns: int) -> None:
+    """A periodic LAPIC timer (the guest tick): an hrtimer on the host that raises the timer vector.
+
+    Mirrors arch/x86/kvm/lapic.c:apic_timer_fn in periodic mode.  The timer
+    keeps firing while the vcpu thread is stuck in the host; the vector then
+    stays pending (coalesced) until the next entry.
+    """
+    if period_ns <= 0:
+        raise ValueError(f"timer period {period_ns} ns must be positive")
+    env = vcpu.kvm.env
+
+    def fire(_arg: Any) -> None:
+        if vcpu.stopped:
+            return
+        kvm_apic_set_irq(vcpu, LOCAL_TIMER_VECTOR)
+        env.schedule(period_ns, fire)
+
+    env.schedule(period_ns, fire)
+
+
+@mirrors("arch/x86/kvm/x86.c", "kvm_arch_vcpu_runnable")
+def kvm_arch_vcpu_runnable(vcpu: KvmVcpu) -> bool:
+    """Whether a blocked vcpu should wake.
+
+    Mirrors: arch/x86/kvm/x86.c:kvm_arch_vcpu_runnable (2.6.38):
+    (RUNNABLE and not APF-halted) or a completion is on ``done`` or (interrupts
+    allowed and an interrupt pending).
+    Simplification: no NMI or SIPI.
+    """
+    arch = vcpu.arch
+    return (
+        (arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted)
+        or bool(vcpu.async_pf.done)
+        or (x86.kvm_arch_interrupt_allowed(vcpu) and bool(vcpu.irr))
+    )
+
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_vcpu_block")
+def kvm_vcpu_block(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
+    """Sleep on the vcpu's wait queue until it is runnable, then request UNHALT.
+
+    Mirrors: virt/kvm/kvm_main.c:kvm_vcpu_block (2.6.38).
+    Simplification: no signals; the pending-timer check is the interrupt test
+    of kvm_arch_vcpu_runnable.
+    """
+    env = vcpu.kvm.env
+    while not kvm_arch_vcpu_runnable(vcpu) and not vcpu.stopped and not vcpu.reset_pending:
+        vcpu.wq = env.event(f"vcpu{vcpu.vcpu_id}.wq")
+        vcpu.mode = "blocked"
+        vcpu.account("halted" if vcpu.arch.apf.halted else "idle")
+        yield vcpu.wq
+        vcpu.mode = "outside"
+        vcpu.account("host")
+    if kvm_arch_vcpu_runnable(vcpu):
+        x86.kvm_make_request(vcpu, x86.KVM_REQ_UNHALT)
+
+
+@mirrors("arch/x86/kvm/x86.c", "__vcpu_run")
+def __vcpu_run(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
+    """The vcpu thread's loop: enter the guest while runnable, otherwise block.
+
+    Mirrors: arch/x86/kvm/x86.c:__vcpu_run (2.6.38): enter only if RUNNABLE
+    and not APF-halted, else kvm_vcpu_block and, on UNHALT, HALTED ->
+    RUNNABLE and ``apf.halted = false``; after every round,
+    kvm_check_async_pf_completion (the seed checks inside vcpu_enter_guest).
+    Simplification: no signals, no userspace exits; a reset request is served here.
+    """
+    vcpu.account("host")
+    gen = vcpu.kvm.gen
+    while not vcpu.stopped:
+        if vcpu.reset_pending:
+            vcpu.reset_pending = False
+            yield from x86.kvm_arch_vcpu_reset(vcpu)
+        arch = vcpu.arch
+        if arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted:
+            yield from vcpu_enter_guest(vcpu)
+        else:
+            yield from kvm_vcpu_block(vcpu)
+            if x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT):
+                arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
+                arch.apf.halted = False
+        if vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT:
+            vcpu.stat["shutdown"] += 1
+            vcpu.stopped = True
+        if gen.not_present_at != "entry" and vcpu.kvm.async_pf:
+            yield from async_pf.kvm_check_async_pf_completion(vcpu)
+    vcpu.mode = "exited"
+    vcpu.account("host")
+
+
+@mirrors("arch/x86/kvm/x86.c", "vcpu_enter_guest")
+def vcpu_enter_guest(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
+    """One entry: serve requests, inject an event, run the guest until an exit, handle it.
+
+    Mirrors: arch/x86/kvm/x86.c:vcpu_enter_guest (2.6.38): KVM_REQ_APF_HALT
+    sets ``apf.halted`` and returns without entering; inject_pending_event;
+    enter; the exit handler runs.  The seed calls
+    kvm_check_async_pf_completion here, before entry [V2-08].
+    Simplification: entry and exit cost ``vmexit_entry_ns`` together.
+    """
+    kvm = vcpu.kvm
+    env = kvm.env
+    if x86.kvm_check_request(vcpu, x86.KVM_REQ_APF_HALT):
+        vcpu.arch.apf.halted = True
+        vcpu.stat["apf_halts"] += 1
+        return
+    if kvm.gen.not_present_at == "entry" and kvm.async_pf:
+        yield from async_pf.kvm_check_async_pf_completion(vcpu)
+    ctx = mmu.trace_ctx(vcpu)
+    env.trace("kvm_entry", ctx=ctx, vcpu_id=vcpu.vcpu_id)
+    vcpu.stat["entries"] += 1
+    yield kvm.cost("vmexit_entry_ns")
+    vcpu.account("guest")
+    exit_reason = yield from _run_guest(vcpu)
+    vcpu.account("host")
+    env.trace("kvm_exit", ctx=ctx, exit_reason=exit_reason, guest_rip=0)
+
+
+def _deliver_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
+    """inject_pending_event + the guest taking it; an EPT violation during delivery leaves it pending."""
+    arch = vcpu.arch
+    guest = vcpu.guest
+    exc = arch.exception
+    wants_irq = bool(vcpu.irr) and x86.kvm_arch_interrupt_allowed(vcpu)
+    if not exc.pending and not wants_irq:
+        return None
+    gfn = guest.delivery_gfn(vcpu)
+    if gfn is not None and not mmu.guest_access(vcpu, gfn, True):
+        if exc.pending:
+            exc.reinject = True
+        yield from _ept_violation(vcpu, gfn << PAGE_SHIFT, 0)
+        return "EPT_VIOLATION"
+    if exc.pending:
+        exc.pending = False
+        vcpu.kvm.env.trace("kvm_inj_exception", ctx=mmu.trace_ctx(vcpu), exception=exc.nr, error_code=exc.error_code)
+        guest.deliver_exception(vcpu, exc.nr, exc.error_code)
+    else:
+        vector = max(vcpu.irr)
+        vcpu.irr.discard(vector)
+        guest.deliver_interrupt(vcpu, vector)
+    return None
+
+
+def _ept_violation(vcpu: KvmVcpu, gpa: int, error_code: int) -> Generator[Any, Any, str]:
+    vcpu.kvm.env.trace("kvm_page_fault", ctx=mmu.trace_ctx(vcpu), fault_address=gpa, error_code=error_code)
+    vcpu.stat["ept_violations"] += 1
+    yield vcpu.kvm.cost("ept_fault_ns")
+    return (yield from mmu.tdp_page_fault(vcpu, gpa, error_code))
+
+
+def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
+    """Guest mode: deliver the injected event, then run guest operations until one exits."""
+    kvm = vcpu.kvm
+    guest = vcpu.guest
+    vcpu.mode = "guest"
+    try:
+        reason = yield from _deliver_event(vcpu)
+        if reason is not None:
+            return reason
+        while True:
+            if vcpu.requests or vcpu.arch.exception.pending or (
+                    vcpu.irr and x86.kvm_arch_interrupt_allowed(vcpu)):
+                return "PENDING_INTERRUPT"
+            op = guest.next_op(vcpu)
+            cls = op.__class__
+            if cls is Access:
+                gfn = op.gpa >> PAGE_SHIFT
+                if mmu.guest_access(vcpu, gfn, op.write):
+                    if op.cost_ns:
+                        yield op.cost_ns
+                    guest.op_done(vcpu, op, None)
+                    continue
+                vcpu.account("host")
+                r = yield from _ept_violation(vcpu, op.gpa, 2 if op.write else 0)
+                if r == mmu.RET_EMULATE:
+                    yield kvm.cost("mmio_emulate_ns")
+                    guest.op_done(vcpu, op, "emulated")
+                return "EPT_VIOLATION"
+            if cls is Compute:
+                start = kvm.env.now
+                vcpu.mode = "compute"
+                try:
+                    yield op.ns
+                except Interrupt:
+                    guest.op_progress(vcpu, op, kvm.env.now - start)
+                    return "EXTERNAL_INTERRUPT"
+                vcpu.mode = "guest"
+                guest.op_done(vcpu, op, None)
+                continue
+            if cls is Halt:
+                vcpu.arch.mp_state = x86.KVM_MP_STATE_HALTED
+                guest.op_done(vcpu, op, None)
+                return "HLT"
+            if cls is WrMsr:
+                vcpu.account("host")
+                r = yield from x86.kvm_set_msr_common(vcpu, op.msr, op.data)
+                if r:
+                    x86.kvm_queue_exception(vcpu, x86.GP_VECTOR)
+                guest.op_done(vcpu, op, r)
+                return "MSR_WRITE"
+            if cls is Stop:
+                vcpu.stopped = True
+                return "HLT"
+            raise TypeError(f"guest on vcpu {vcpu.vcpu_id} returned {op!r}; expected an Op")
+    finally:
+        vcpu.mode = "outside"

@@ -1,0 +1,182 @@
+"""Assemble a host: engine, swap device, VMM memory in a cgroup, the VM, its vcpus.
+
+Simulation glue, not a kernel twin.  The guest-physical layout is fixed so
+scenarios and notebooks can name addresses:
+
+* slot 0: guest RAM, gfn 0 .. guest_mem/4096, backed by anonymous VMM memory;
+* slot 1: a VM_PFNMAP region (an assigned device BAR) at ``MMIO_BASE_GFN``,
+  backed by host MMIO pfns from ``MMIO_HOST_PFN``;
+* everything else (e.g. ``ERROR_GFN``, the LAPIC page) is outside every slot:
+  an error hva, emulated.
+
+:meth:`Machine.shutdown` destroys the VM the way KVM does and
+:meth:`Machine.leaks` then lists anything not given back: work items, kvm and
+mm references, page references, sleepers parked in the guest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Callable
+
+from . import abi
+from .datafiles import load_json
+from .host import x86
+from .host.async_pf import Workqueue
+from .host.kvm_main import Kvm, kvm_set_memory_region
+from .host.mm import HostMemory
+from .host.swap import SwapDevice
+from .host.vcpu import GuestCpu, KvmVcpu
+from .sim import ChoicePolicy, Environment
+from .trace import Tracer
+
+MMIO_BASE_GFN = 0xFE000
+MMIO_HOST_PFN = 0xD0000
+ERROR_GFN = 0xFEE00
+MiB = 1 << 20
+
+
+def load_costs(era: str) -> dict[str, int]:
+    table = load_json("kvm_costs.json")
+    eras = sorted(k for k in table if not k.startswith("_"))
+    if era not in eras:
+        raise ValueError(f"unknown cost era {era!r}; expected one of {eras}")
+    return {name: int(entry["value"]) for name, entry in table[era].items()}
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """Everything that shapes a host run; :meth:`validate` refuses bad values by name."""
+
+    generation: str = "legacy"
+    async_pf: bool = True              # False: the unpatched host (no CONFIG_KVM_ASYNC_PF)
+    vcpus: int = 1
+    guest_mem: int = 64 * MiB
+    host_limit: int = 16 * MiB         # memory cgroup limit of the VMM
+    swap_device: str = "hdd_7200_2010"
+    swap_latency_ns: int | None = None  # mean 4 KiB read; None = the device's own
+    reclaim: str = "clock"
+    workers: int | None = None         # None: a worker per queued item (cmwq)
+    mmio_pages: int = 16
+    costs: str = "2010"
+    seed: int = 0
+
+    def validate(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            return ValueError(f"{name}={getattr(self, name)!r}: expected {expected}")
+
+        abi.generation(self.generation)
+        for name in ("vcpus", "guest_mem", "host_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise bad(name, "a positive integer")
+        if self.vcpus > 64:
+            raise bad("vcpus", "at most 64")
+        for name in ("guest_mem", "host_limit"):
+            if getattr(self, name) % abi.PAGE_SIZE:
+                raise bad(name, f"a multiple of the {abi.PAGE_SIZE}-byte page size")
+        if self.guest_mem >> abi.PAGE_SHIFT > MMIO_BASE_GFN:
+            raise bad("guest_mem", f"at most {MMIO_BASE_GFN << abi.PAGE_SHIFT} bytes (below the MMIO hole)")
+        if self.reclaim not in ("clock", "lru"):
+            raise bad("reclaim", "'clock' or 'lru'")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers <= 0):
+            raise bad("workers", "None or a positive integer")
+        if not isinstance(self.mmio_pages, int) or self.mmio_pages < 0:
+            raise bad("mmio_pages", "zero or a positive integer")
+        if self.swap_latency_ns is not None and (not isinstance(self.swap_latency_ns, int) or self.swap_latency_ns <= 0):
+            raise bad("swap_latency_ns", "None or a positive integer (ns)")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise bad("seed", "an integer")
+        load_costs(self.costs)
+
+    def replace(self, **changes: Any) -> "HostConfig":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown HostConfig fields {unknown}; known: {sorted(known)}")
+        return HostConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+
+class Machine:
+    """One host running one VM.  ``guest_factory(vcpu_id)`` builds each vcpu's guest."""
+
+    def __init__(self, config: HostConfig, guest_factory: Callable[[int], GuestCpu], *,
+                 trace: bool = True, policy: ChoicePolicy | None = None):
+        config.validate()
+        self.config = config
+        self.gen = abi.generation(config.generation)
+        self.env = env = Environment(config.seed, policy)
+        self.tracer = Tracer(self.gen) if trace else None
+        env.tracer = self.tracer
+        self.swap = SwapDevice(env, config.swap_device, mean_read_ns=config.swap_latency_ns)
+        self.mm = HostMemory(env, limit_pages=config.host_limit >> abi.PAGE_SHIFT, swap=self.swap,
+                             reclaim=config.reclaim)
+        self.guest_pages = config.guest_mem >> abi.PAGE_SHIFT
+        self.kvm = kvm = Kvm(env, self.gen, self.mm, async_pf=config.async_pf, costs=load_costs(config.costs))
+        ram = self.mm.mmap_anon(self.guest_pages, "guest-ram")
+        kvm_set_memory_region(kvm, 0, 0, self.guest_pages, ram.start)
+        if config.mmio_pages:
+            bar = self.mm.mmap_pfnmap(config.mmio_pages, MMIO_HOST_PFN, "bar0")
+            kvm_set_memory_region(kvm, 1, MMIO_BASE_GFN, config.mmio_pages, bar.start)
+        self.workqueue = Workqueue(env, self.gen.worker_comm, config.workers)
+        for i in range(config.vcpus):
+            vcpu = KvmVcpu(kvm, i, guest_factory(i), self.workqueue)
+            vcpu.arch.cpuid_features = 1 << self.gen.kvm_feature_async_pf if config.async_pf else 0
+            kvm.vcpus.append(vcpu)
+        self.shut_down = False
+
+    @property
+    def vcpus(self) -> list[KvmVcpu]:
+        return self.kvm.vcpus
+
+    def start(self) -> "Machine":
+        for vcpu in self.vcpus:
+            vcpu.start()
+        return self
+
+    def run(self, until_ns: int | None = None) -> "Machine":
+        self.env.run(until_ns)
+        return self
+
+    def shutdown(self) -> None:
+        """kvm_destroy_vm: stop the vcpus, clear every queue, let workers drain; then run dry."""
+        def destroy():
+            yield from x86.kvm_arch_destroy_vm(self.kvm)
+            for w, _slot in list(self.workqueue.running.values()):
+                yield w.finished  # slow_work_unregister_user / flush: wait for running items
+            for vcpu in self.vcpus:  # the seed's clear only frees what is on done
+                yield from x86.async_pf.kvm_clear_async_pf_completion_queue(vcpu)
+
+        for vcpu in self.vcpus:
+            vcpu.account(vcpu._acct_state)
+        self.env.process(destroy(), "kvm_destroy_vm")
+        self.env.run()
+        self.shut_down = True
+
+    def leaks(self) -> list[str]:
+        """Everything not given back after :meth:`shutdown` (empty when the run is clean)."""
+        kvm, stat = self.kvm, self.kvm.stat
+        out = []
+        if stat.async_pf_allocated != stat.async_pf_freed:
+            out.append(f"work items: {stat.async_pf_allocated} allocated, {stat.async_pf_freed} freed")
+        if kvm.users_count != 1:
+            out.append(f"kvm users_count is {kvm.users_count}, expected 1")
+        if stat.mm_count:
+            out.append(f"{stat.mm_count} mm references still held by work items")
+        if self.mm.total_page_refs:
+            out.append(f"{self.mm.total_page_refs} page references still held")
+        for vcpu in self.vcpus:
+            apf = vcpu.async_pf
+            if apf.queue or apf.done or apf.queued:
+                out.append(f"vcpu{vcpu.vcpu_id}: queue={len(apf.queue)} done={len(apf.done)} queued={apf.queued}")
+            guest_leaks = getattr(vcpu.guest, "leaks", None)
+            if guest_leaks is not None:
+                out += [f"vcpu{vcpu.vcpu_id} guest: {text}" for text in guest_leaks()]
+        if self.workqueue.pending or self.workqueue.running:
+            out.append("workqueue not idle")
+        out += [f"mm: {text}" for text in self.mm.check()]
+        return out
+
+    def account(self) -> dict[int, dict[str, int]]:
+        """Per-vcpu time split (ns): guest, host, stalled, halted, idle."""
+        return {v.vcpu_id: dict(v.acct) for v in self.vcpus}
