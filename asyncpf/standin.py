@@ -8,6 +8,13 @@ run another script, wake the parked one on page-ready (keeping a note when
 the wake comes first), and HLT when nothing can run.  With ``pv=False`` it
 never writes the MSR, so the host must stall or halt the vcpu itself.
 
+Like any Linux guest it has a periodic tick (``tick_hz``): in 2.6.38 a
+page-ready consumed just after the guest's HLT exit is queued as a #PF while
+the vcpu is HALTED, and ``kvm_arch_vcpu_runnable`` does not count a pending
+exception -- so the vcpu sleeps until the next interrupt.  (Later kernels set
+the vcpu RUNNABLE in ``kvm_arch_async_page_present``.)  Without a tick the
+stand-in would sleep forever, which the leak check reports.
+
 This is simulation glue, not a kernel twin: the real guest (tasks,
 scheduler, ``arch/x86/kernel/kvm.c``) lives in ``asyncpf/guest``.
 """
@@ -25,7 +32,7 @@ from .abi import (
     PAGE_SHIFT,
 )
 from .host import x86
-from .host.vcpu import Access, Compute, Halt, KvmVcpu, Op, Stop, WrMsr
+from .host.vcpu import Access, Compute, Halt, KvmVcpu, Op, Stop, WrMsr, lapic_timer_start
 
 APF_AREA_GPA = 0x2000  # where each vcpu's area lives: APF_AREA_GPA + 64 * vcpu_id
 
@@ -53,6 +60,8 @@ class ScriptedGuest:
     scripts: list[Script]
     pv: bool = False
     send_always: bool = False
+    tick_hz: int = 250
+    booted: bool = False
     registered: bool = False
     current: int | None = 0
     parked: dict[int, Script] = field(default_factory=dict)   # token -> script
@@ -61,6 +70,10 @@ class ScriptedGuest:
 
     # -- the host asks -------------------------------------------------------
     def next_op(self, vcpu: KvmVcpu) -> Op:
+        if not self.booted:
+            self.booted = True
+            if self.tick_hz:
+                lapic_timer_start(vcpu, 1_000_000_000 // self.tick_hz)
         if self.pv and not self.registered:
             flags = KVM_ASYNC_PF_ENABLED | (KVM_ASYNC_PF_SEND_ALWAYS if self.send_always else 0)
             return WrMsr(vcpu.kvm.gen.msr_async_pf_en, self._area(vcpu) | flags)

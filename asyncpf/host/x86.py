@@ -115,7 +115,7 @@ def kvm_event_needs_reinjection(vcpu: "KvmVcpu") -> bool:
     return arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected
 
 
-@mirrors("arch/x86/kvm/vmx.c", "vmx_interrupt_allowed")
+@mirrors("arch/x86/kvm/x86.c", "kvm_arch_interrupt_allowed")
 def kvm_arch_interrupt_allowed(vcpu: "KvmVcpu") -> bool:
     """Interrupts can be taken now: RFLAGS.IF set and no STI/MOV-SS shadow.
 

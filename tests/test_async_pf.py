@@ -1,0 +1,291 @@
+"""async_pf: setup limits and references, completion order, completion check, queue clearing, wake-all."""
+
+import pytest
+from conftest import enable_apf, machine, make_resident, make_swapped, run
+
+from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
+from asyncpf.host import async_pf, mmu, x86
+from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
+
+PAGE_READY = KVM_PV_REASON_PAGE_READY
+
+
+def setup(m, *gfns, vcpu=None):
+    vcpu = vcpu or m.vcpus[0]
+    return [x86.kvm_arch_setup_async_pf(vcpu, g << 12, g) for g in gfns]
+
+
+def assert_clean(m):
+    k = m.kvm
+    assert k.stat.async_pf_allocated == k.stat.async_pf_freed
+    assert k.users_count == 1 and k.stat.mm_count == 0 and m.mm.total_page_refs == 0
+
+
+# --- kvm_setup_async_pf ----------------------------------------------------------------------
+
+def test_legacy_limit_64_then_sync():
+    m = machine("legacy")
+    assert setup(m, *range(100, 164)) == [True] * 64
+    assert setup(m, 200) == [False]
+    assert m.vcpus[0].stat["async_pf_limit_hits"] == 1 and m.kvm.stat.async_pf_allocated == 64
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_legacy_65th_fault_falls_back_to_sync():
+    m = machine("legacy")
+    setup(m, *range(100, 164))
+    make_swapped(m, 300)  # workers ran: their pages are now the resident ones, but G=300 got evicted
+    vcpu = m.vcpus[0]
+    t0 = m.env.now
+    assert run(m, mmu.tdp_page_fault(vcpu, 300 << 12, 2)) == mmu.RET_MAPPED
+    assert m.env.now - t0 >= 39_000 and vcpu.stat["async_pf_limit_hits"] == 1
+    assert vcpu.acct["stalled"] > 0
+
+
+def test_seed_has_no_limit():
+    m = machine("seed")
+    assert all(setup(m, *range(100, 200)))
+    assert m.kvm.stat.async_pf_allocated == 100 and m.vcpus[0].stat["async_pf_limit_hits"] == 0
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_alloc_failure_falls_back_to_sync(gen):
+    m = machine(gen)
+    if gen == "seed":
+        m.vcpus[0].arch.cpl = 3
+        enable_apf(m)
+    make_swapped(m, 40)
+    m.kvm.alloc_fail = lambda: True
+    t0 = m.env.now
+    assert run(m, mmu.tdp_page_fault(m.vcpus[0], 40 << 12, 2)) == mmu.RET_MAPPED
+    assert m.kvm.stat.async_pf_alloc_failures == 1 and m.kvm.stat.async_pf_allocated == 0
+    assert m.env.now - t0 >= 39_000 and int(m.kvm.spte_pfn[40]) != SPTE_NONE
+    assert_clean(m)
+
+
+def test_work_holds_kvm_and_mm_refs_until_worker_finishes(gen):
+    m = machine(gen)
+    make_swapped(m, 40, 41)
+    setup(m, 40, 41)
+    assert m.kvm.users_count == 3 and m.kvm.stat.mm_count == 2
+    m.env.run(until=m.env.now + 10_000)  # workers are in the swap read
+    assert m.kvm.users_count == 3 and m.kvm.stat.mm_count == 2
+    m.env.run()
+    assert m.kvm.users_count == 1 and m.kvm.stat.mm_count == 0
+    assert len(m.vcpus[0].async_pf.done) == 2 and m.mm.total_page_refs == 2  # pages held until consumed
+    m.shutdown()
+    assert m.leaks() == []
+
+
+# --- completion order ---------------------------------------------------------------------------
+
+def test_completion_order_is_not_setup_order(gen):
+    m = machine(gen, seed=3)  # nvme_gen4: queue depth 32, independent service times
+    gfns = list(range(40, 48))
+    make_swapped(m, *gfns)
+    setup(m, *gfns)
+    m.env.run()
+    completed = [ev.args[2] >> 12 for ev in m.tracer.of("kvm_async_pf_completed")]
+    assert sorted(completed) == gfns and completed != gfns
+    assert [w.arch.gfn for w in m.vcpus[0].async_pf.done] == completed  # done is FIFO in completion order
+
+
+def test_in_flight_page_completes_before_earlier_setup():
+    m = machine("legacy", swap_device="hdd_7200_2010", seed=5)
+    make_swapped(m, 40, 41)
+    m.env.process(m.mm.get_user_pages(m.kvm.memslots[0].userspace_addr + 41 * 4096, True), "other")
+    m.env.run(until=m.env.now + 1)  # page 41 is SWAPIN, the disk is busy with it
+    setup(m, 40, 41)
+    m.env.run()
+    assert [w.arch.gfn for w in m.vcpus[0].async_pf.done] == [41, 40]
+
+
+# --- kvm_check_async_pf_completion -------------------------------------------------------------
+
+def _complete(m, *gfns):
+    make_swapped(m, *gfns)
+    setup(m, *gfns)
+    m.env.run()
+
+
+def test_legacy_disabled_consumes_one_per_call_silently():
+    m = machine("legacy")
+    _complete(m, 40, 41, 42)
+    vcpu = m.vcpus[0]
+    for left in (2, 1, 0):
+        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        assert len(vcpu.async_pf.done) == left and vcpu.async_pf.queued == left
+    assert m.tracer.count("kvm_async_pf_ready") == 3
+    assert not vcpu.arch.exception.pending and vcpu.stat["apf_injected"] == 0
+    assert_clean(m)
+
+
+@pytest.mark.parametrize("block", ["if0", "shadow", "exception"])
+def test_gate_blocks_when_enabled(block):
+    m = machine("legacy")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # the wake-all
+    vcpu.arch.exception.pending = False
+    _complete(m, 40)
+    if block == "if0":
+        vcpu.arch.rflags_if = False
+    elif block == "shadow":
+        vcpu.arch.interrupt_shadow = True
+    else:
+        x86.kvm_queue_exception(vcpu, x86.GP_VECTOR)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert len(vcpu.async_pf.done) == 1 and m.tracer.count("kvm_async_pf_ready") == 1
+
+
+def test_enabled_injects_page_ready_and_prefaults():
+    m = machine("legacy")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # the wake-all
+    vcpu.arch.exception.pending = False
+    make_swapped(m, 40, 41)
+    setup(m, 40, 41)
+    token = vcpu.async_pf.queue[0].arch.token
+    vcpu.arch.exception.pending = False  # the guest took the not-presents
+    m.env.run()
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert len(vcpu.async_pf.done) == 1  # one per call
+    exc = vcpu.arch.exception
+    assert exc.pending and exc.nr == x86.PF_VECTOR and exc.error_code == 0
+    assert vcpu.arch.cr2 == m.tracer.of("kvm_async_pf_ready")[-1].args[0]
+    assert x86.read_reason(vcpu) == PAGE_READY
+    first = m.tracer.of("kvm_async_pf_ready")[-1]
+    assert first.args[1] >> 12 in (40, 41) and token in (first.args[0], token)
+    gfn = first.args[1] >> 12
+    assert mmu.spte_mapped(vcpu, gfn) and not x86.kvm_find_async_pf_gfn(vcpu, gfn)
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_seed_one_completion_per_call():
+    m = machine("seed")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    make_swapped(m, 40, 41)
+    for g in (40, 41):  # one fault per entry: each not-present is injected before the next fault
+        setup(m, g)
+        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        vcpu.arch.exception.pending = False
+    m.env.run()
+    for left in (1, 0):
+        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        assert len(vcpu.async_pf.done) == left
+        vcpu.arch.exception.pending = False
+    sends = [ev.args[2] for ev in m.tracer.of("kvm_send_async_pf")]
+    assert sends == [1, 1, 2, 2]
+    assert_clean(m)
+
+
+def test_seed_skips_both_events_when_page_beat_injection():
+    m = machine("seed")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    make_swapped(m, 40)
+    setup(m, 40)
+    m.env.run()  # the worker finishes before the next entry
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending
+    assert not vcpu.async_pf.done and vcpu.async_pf.queued == 0 and vcpu.async_pf.slot is None
+    assert_clean(m)
+
+
+# --- kvm_clear_async_pf_completion_queue --------------------------------------------------------
+
+def _one_running_one_pending(m):
+    make_swapped(m, 40, 41)
+    setup(m, 40, 41)
+    m.env.run(until=m.env.now + 1000)
+    states = [w.state for w in m.vcpus[0].async_pf.queue]
+    assert states == ["running", "queued"]
+
+
+def _msr_disable(m):
+    run(m, x86.kvm_set_msr_common(m.vcpus[0], m.gen.msr_async_pf_en, 0))
+
+
+def _reset(m):
+    run(m, x86.kvm_arch_vcpu_reset(m.vcpus[0]))
+
+
+@pytest.mark.parametrize("how", [_msr_disable, _reset], ids=["msr_disable", "reset"])
+def test_clear_cancels_pending_waits_running_delivers_nothing(how):
+    m = machine("legacy", workers=1)
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    _one_running_one_pending(m)
+    vcpu.arch.exception.pending = False
+    running = vcpu.async_pf.queue[0]
+    how(m)
+    assert running.state == "freed" and running.finished.triggered  # waited for, then freed
+    assert m.tracer.count("kvm_async_pf_completed") == 1  # the pending one never ran
+    assert not vcpu.async_pf.queue and not vcpu.async_pf.done and vcpu.async_pf.queued == 0
+    assert_clean(m)
+    for _ in range(3):
+        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert m.tracer.count("kvm_async_pf_ready") == 0 and not vcpu.arch.exception.pending
+    assert (vcpu.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all()
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_reset_pending_flag_is_served_by_the_run_loop():
+    m = machine("legacy", workers=1, scripts={"a": [(5, 1000)]})
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    _one_running_one_pending(m)
+    vcpu.arch.exception.pending = False
+    vcpu.reset_pending = True
+    m.start().run()
+    assert vcpu.arch.apf.msr_val == 0 and m.tracer.count("kvm_async_pf_ready") == 0
+    assert m.tracer.count("kvm_inj_exception") == 0
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_destroy_with_outstanding_work_leaks_nothing(gen):
+    m = machine(gen, workers=1)
+    if gen == "legacy":
+        enable_apf(m)
+    _one_running_one_pending(m)
+    m.shutdown()
+    assert m.leaks() == []
+    assert m.tracer.count("kvm_async_pf_ready") == 0 and m.vcpus[0].stat["apf_injected"] <= 2
+
+
+# --- kvm_async_pf_wakeup_all --------------------------------------------------------------------
+
+def test_legacy_enable_queues_one_broadcast():
+    m = machine("legacy")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    apf = vcpu.async_pf
+    assert len(apf.done) == 1 and apf.queued == 1 and apf.queue == []
+    assert apf.done[0].page == BAD_PFN and apf.done[0].wakeup_all
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert vcpu.arch.cr2 == BROADCAST_TOKEN == 0xFFFFFFFF
+    assert x86.read_reason(vcpu) == PAGE_READY and vcpu.arch.exception.nr == x86.PF_VECTOR
+    assert apf.queued == 0 and not apf.done
+    assert_clean(m)
+
+
+def test_legacy_reenable_with_done_nonempty_is_noop():
+    m = machine("legacy")
+    _complete(m, 40)
+    enable_apf(m)
+    assert m.kvm.stat.async_pf_allocated == 1 and len(m.vcpus[0].async_pf.done) == 1
+    m.shutdown()
+    assert m.leaks() == []
+
+
+def test_seed_enable_has_no_broadcast():
+    m = machine("seed")
+    enable_apf(m)
+    assert not m.vcpus[0].async_pf.done and m.kvm.stat.async_pf_allocated == 0
