@@ -171,8 +171,10 @@ class Machine:
         """kvm_destroy_vm: stop the vcpus, clear every queue, let workers drain; then run dry."""
         def destroy():
             yield from x86.kvm_arch_destroy_vm(self.kvm)
-            for w, _slot in list(self.workqueue.running.values()):
-                yield w.finished  # slow_work_unregister_user / flush: wait for running items
+            wq = self.workqueue
+            while wq.pending or wq.running:  # slow_work_unregister_user / flush: drain the pool
+                work = wq.pending[0] if not wq.running else next(iter(wq.running.values()))[0]
+                yield work.finished
             for vcpu in self.vcpus:  # the seed's clear only frees what is on done
                 yield from x86.async_pf.kvm_clear_async_pf_completion_queue(vcpu)
 

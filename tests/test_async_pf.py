@@ -158,7 +158,7 @@ def test_enabled_injects_page_ready_and_prefaults():
     assert vcpu.arch.cr2 == m.tracer.of("kvm_async_pf_ready")[-1].args[0]
     assert x86.read_reason(vcpu) == PAGE_READY
     first = m.tracer.of("kvm_async_pf_ready")[-1]
-    assert first.args[1] >> 12 in (40, 41) and token in (first.args[0], token)
+    assert first.args[1] >> 12 in (40, 41) and first.args[0] & 0xFFF == 0
     gfn = first.args[1] >> 12
     assert mmu.spte_mapped(vcpu, gfn) and not x86.kvm_find_async_pf_gfn(vcpu, gfn)
     m.shutdown()
@@ -199,14 +199,6 @@ def test_seed_skips_both_events_when_page_beat_injection():
 
 # --- kvm_clear_async_pf_completion_queue --------------------------------------------------------
 
-def _one_running_one_pending(m):
-    make_swapped(m, 40, 41)
-    setup(m, 40, 41)
-    m.env.run(until=m.env.now + 1000)
-    states = [w.state for w in m.vcpus[0].async_pf.queue]
-    assert states == ["running", "queued"]
-
-
 def _msr_disable(m):
     run(m, x86.kvm_set_msr_common(m.vcpus[0], m.gen.msr_async_pf_en, 0))
 
@@ -217,21 +209,32 @@ def _reset(m):
 
 @pytest.mark.parametrize("how", [_msr_disable, _reset], ids=["msr_disable", "reset"])
 def test_clear_cancels_pending_waits_running_delivers_nothing(how):
-    m = machine("legacy", workers=1)
-    vcpu = m.vcpus[0]
-    enable_apf(m)
-    _one_running_one_pending(m)
-    vcpu.arch.exception.pending = False
-    running = vcpu.async_pf.queue[0]
+    # one worker shared by two vcpus: vcpu0's 40 runs, vcpu1's 42 and vcpu0's 41 wait in that order
+    m = machine("legacy", workers=1, vcpus=2)
+    v0, v1 = m.vcpus
+    enable_apf(m, v0)
+    enable_apf(m, v1)
+    make_swapped(m, 40, 41, 42)
+    setup(m, 40, vcpu=v0)
+    setup(m, 42, vcpu=v1)
+    setup(m, 41, vcpu=v0)
+    m.env.run(until=m.env.now + 1000)
+    running, pending = v0.async_pf.queue
+    assert (running.state, pending.state) == ("running", "queued")
+    v0.arch.exception.pending = False
     how(m)
     assert running.state == "freed" and running.finished.triggered  # waited for, then freed
-    assert m.tracer.count("kvm_async_pf_completed") == 1  # the pending one never ran
-    assert not vcpu.async_pf.queue and not vcpu.async_pf.done and vcpu.async_pf.queued == 0
-    assert_clean(m)
+    assert pending.state == "freed" and not pending.finished.triggered  # cancelled, never ran
+    done_gfns = [ev.args[2] >> 12 for ev in m.tracer.of("kvm_async_pf_completed")]
+    assert 41 not in done_gfns and 40 in done_gfns
+    assert not v0.async_pf.queue and not v0.async_pf.done and v0.async_pf.queued == 0
+    assert m.kvm.stat.mm_count == 0 and m.kvm.users_count == 1
+    assert [w.arch.gfn for w in v1.async_pf.done][-1] == 42  # vcpu1's work is untouched
     for _ in range(3):
-        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
-    assert m.tracer.count("kvm_async_pf_ready") == 0 and not vcpu.arch.exception.pending
-    assert (vcpu.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all()
+        run(m, async_pf.kvm_check_async_pf_completion(v0))
+    assert not [ev for ev in m.tracer.of("kvm_async_pf_ready") if ev.pid == v0.pid]
+    assert not v0.arch.exception.pending
+    assert (v0.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all()
     m.shutdown()
     assert m.leaks() == []
 
@@ -240,8 +243,12 @@ def test_reset_pending_flag_is_served_by_the_run_loop():
     m = machine("legacy", workers=1, scripts={"a": [(5, 1000)]})
     vcpu = m.vcpus[0]
     enable_apf(m)
-    _one_running_one_pending(m)
+    make_swapped(m, 40, 41)
+    setup(m, 40)
     vcpu.arch.exception.pending = False
+    setup(m, 41)
+    vcpu.arch.exception.pending = False
+    m.env.run(until=m.env.now + 1000)
     vcpu.reset_pending = True
     m.start().run()
     assert vcpu.arch.apf.msr_val == 0 and m.tracer.count("kvm_async_pf_ready") == 0
@@ -250,11 +257,17 @@ def test_reset_pending_flag_is_served_by_the_run_loop():
     assert m.leaks() == []
 
 
-def test_destroy_with_outstanding_work_leaks_nothing(gen):
-    m = machine(gen, workers=1)
+@pytest.mark.parametrize("gen,workers", [
+    ("legacy", 1), ("legacy", None), ("seed", None),
+    ("seed", 1),
+])
+def test_destroy_with_outstanding_work_leaks_nothing(gen, workers):
+    m = machine(gen, workers=workers)
     if gen == "legacy":
         enable_apf(m)
-    _one_running_one_pending(m)
+    make_swapped(m, 40, 41)
+    setup(m, 40, 41)
+    m.env.run(until=m.env.now + 1000)
     m.shutdown()
     assert m.leaks() == []
     assert m.tracer.count("kvm_async_pf_ready") == 0 and m.vcpus[0].stat["apf_injected"] <= 2
@@ -289,3 +302,15 @@ def test_seed_enable_has_no_broadcast():
     m = machine("seed")
     enable_apf(m)
     assert not m.vcpus[0].async_pf.done and m.kvm.stat.async_pf_allocated == 0
+
+
+def test_seed_disable_then_late_completion_delivers_nothing():
+    m = machine("seed")
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    make_swapped(m, 40)
+    setup(m, 40)
+    m.env.run(until=m.env.now + 1000)  # the worker is in the swap read
+    run(m, x86.kvm_set_msr_common(vcpu, m.gen.msr_async_pf_en, 0))
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending

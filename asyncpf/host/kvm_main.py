@@ -213,8 +213,10 @@ def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     if kvm_is_error_hva(ghc.hva):
         return -14
     write_guest_bytes(kvm, ghc.gpa, data)
-    if kvm.mm.is_mapped(ghc.hva & ~(PAGE_SIZE - 1)):
-        kvm.mm.mark_accessed(ghc.hva & ~(PAGE_SIZE - 1), True)
+    page = ghc.hva & ~(PAGE_SIZE - 1)
+    vma = kvm.mm.find_vma(page)
+    if vma is not None and vma.kind == "anon" and kvm.mm.is_mapped(page):
+        kvm.mm.mark_accessed(page, True)
     return 0
 
 

@@ -74,9 +74,15 @@ Op = Access | Compute | Halt | WrMsr | Stop
 
 
 class GuestCpu(Protocol):
-    """What the host needs from a guest model on one vcpu."""
+    """What the host needs from a guest model on one vcpu.
 
-    def next_op(self, vcpu: "KvmVcpu") -> Op: ...
+    ``next_op`` may return None for a step with no effect on KVM (the host
+    then checks for events to inject -- an instruction boundary -- and asks
+    again).  An op that exits without ``op_done`` (an EPT violation) is
+    retried: the guest returns it again after the exit is handled.
+    """
+
+    def next_op(self, vcpu: "KvmVcpu") -> Op | None: ...
     def op_done(self, vcpu: "KvmVcpu", op: Op, result: Any) -> None: ...
     def op_progress(self, vcpu: "KvmVcpu", op: Compute, ran_ns: int) -> None: ...
     def deliver_exception(self, vcpu: "KvmVcpu", nr: int, error_code: int) -> None: ...
@@ -325,6 +331,8 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
                     vcpu.irr and x86.kvm_arch_interrupt_allowed(vcpu)):
                 return "PENDING_INTERRUPT"
             op = guest.next_op(vcpu)
+            if op is None:  # a guest-internal step (e.g. STI): an instruction boundary, nothing for KVM
+                continue
             cls = op.__class__
             if cls is Access:
                 gfn = op.gpa >> PAGE_SHIFT

@@ -414,9 +414,11 @@ def kvm_arch_inject_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") 
     """Seed: write reason=PAGE_NOT_PRESENT, queue #PF (CR2 = token), trace kvm_send_async_pf.
 
     Mirrors: arch/x86/kvm/x86.c:kvm_arch_inject_async_page_not_present (v2 [V2-08]).
-    Simplification: with no area registered (the guest disabled APF meanwhile)
-    nothing is injected; v2 would have injected a #PF with a stale reason.
+    Simplification: with APF disabled meanwhile nothing is injected; v2 would
+    have injected a #PF with a stale reason.
     """
+    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
+        return
     if _inject(vcpu, KVM_PV_REASON_PAGE_NOT_PRESENT, work.arch.token):
         work.notpresent_injected = True
     vcpu.kvm.env.trace("kvm_send_async_pf", ctx=mmu.trace_ctx(vcpu), token=work.arch.token,
@@ -430,6 +432,8 @@ def kvm_arch_inject_async_page_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") -> N
     Mirrors: arch/x86/kvm/x86.c:kvm_arch_inject_async_page_present (v2 [V2-08]).
     Simplification: as for not-present.
     """
+    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
+        return
     _inject(vcpu, KVM_PV_REASON_PAGE_READY, work.arch.token)
     vcpu.kvm.env.trace("kvm_send_async_pf", ctx=mmu.trace_ctx(vcpu), token=work.arch.token,
                        gva=work.gva, reason=KVM_PV_REASON_PAGE_READY)
