@@ -98,9 +98,14 @@ class HostConfig:
 
 
 class Machine:
-    """One host running one VM.  ``guest_factory(vcpu_id)`` builds each vcpu's guest."""
+    """One host running one VM.
 
-    def __init__(self, config: HostConfig, guest_factory: Callable[[int], GuestCpu], *,
+    ``guest`` is either a factory ``guest(vcpu_id) -> GuestCpu`` or an object
+    with ``attach(machine)`` and ``cpu(vcpu_id)`` (the guest kernel), which is
+    attached once the engine exists and before the vcpus are built.
+    """
+
+    def __init__(self, config: HostConfig, guest: Any, *,
                  trace: bool = True, policy: ChoicePolicy | None = None):
         config.validate()
         self.config = config
@@ -119,6 +124,10 @@ class Machine:
             bar = self.mm.mmap_pfnmap(config.mmio_pages, MMIO_HOST_PFN, "bar0")
             kvm_set_memory_region(kvm, 1, MMIO_BASE_GFN, config.mmio_pages, bar.start)
         self.workqueue = Workqueue(env, self.gen.worker_comm, config.workers)
+        self.guest = guest
+        if hasattr(guest, "attach"):
+            guest.attach(self)
+        guest_factory: Callable[[int], GuestCpu] = guest.cpu if hasattr(guest, "cpu") else guest
         for i in range(config.vcpus):
             vcpu = KvmVcpu(kvm, i, guest_factory(i), self.workqueue)
             vcpu.arch.cpuid_features = 1 << self.gen.kvm_feature_async_pf if config.async_pf else 0
@@ -158,6 +167,12 @@ class Machine:
             vcpu.start()
         self.started_at = self.env.now
         return self
+
+    def reset_accounts(self) -> None:
+        """Start the per-vcpu time split afresh (e.g. when a measured phase begins)."""
+        self.flush_accounts()
+        for vcpu in self.vcpus:
+            vcpu.acct = dict.fromkeys(vcpu.acct, 0)
 
     def flush_accounts(self) -> None:
         for vcpu in self.vcpus:
@@ -202,6 +217,9 @@ class Machine:
             guest_leaks = getattr(vcpu.guest, "leaks", None)
             if guest_leaks is not None:
                 out += [f"vcpu{vcpu.vcpu_id} guest: {text}" for text in guest_leaks()]
+        kernel_leaks = getattr(self.guest, "leaks", None)
+        if kernel_leaks is not None:
+            out += [f"guest: {text}" for text in kernel_leaks()]
         if self.workqueue.pending or self.workqueue.running:
             out.append("workqueue not idle")
         out += [f"mm: {text}" for text in self.mm.check()]

@@ -209,6 +209,7 @@ def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[A
     work.page = pfn
     work.done = True
     work.state = "done"
+    kvm.stat.async_pf_completed += 1
     vcpu.async_pf.done.append(work)
     yield None  # interleaving point: from here the vcpu may consume and free the item
     if kvm.bugs.get("worker_uses_freed_work") and work.state == "freed":

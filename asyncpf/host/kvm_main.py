@@ -57,6 +57,7 @@ class KvmStat:
     async_pf_allocated: int = 0
     async_pf_freed: int = 0
     async_pf_alloc_failures: int = 0
+    async_pf_completed: int = 0
     mm_count: int = 0            # mm references taken by work items (mmdrop balances)
 
 
@@ -78,6 +79,7 @@ class Kvm:
     costs: dict[str, int] = field(default_factory=dict)
     alloc_fail: Any = None                # fault injection: callable() -> bool, True = the next allocation fails
     bugs: dict[str, bool] = field(default_factory=dict)  # historical bugs switched back on (the checker's mutants)
+    stat_violations: list[tuple[str, int, str]] = field(default_factory=list)  # what a mutant broke, as data
     spte_pfn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     guest_bytes: dict[int, bytearray] = field(default_factory=dict)  # contents of pages the model reads/writes
 

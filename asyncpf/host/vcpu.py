@@ -129,6 +129,9 @@ class KvmVcpu:
         if self.mode == "blocked" and self.wq is not None and not self.wq.triggered:
             self.wq.succeed()
 
+    def kick(self) -> None:
+        kvm_vcpu_kick(self)
+
     def start(self) -> Process:
         # looked up by name: written in this class body, __vcpu_run would be name-mangled
         self.proc = self.kvm.env.process(globals()["__vcpu_run"](self), f"vcpu{self.vcpu_id}")
@@ -327,6 +330,8 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
         if reason is not None:
             return reason
         while True:
+            if vcpu.stopped:
+                return "EXTERNAL_INTERRUPT"  # the VMM took the vcpu out of KVM_RUN
             if vcpu.requests or vcpu.arch.exception.pending or (
                     vcpu.irr and x86.kvm_arch_interrupt_allowed(vcpu)):
                 return "PENDING_INTERRUPT"

@@ -359,6 +359,7 @@ def kvm_arch_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") -> None
         kvm_make_request(vcpu, KVM_REQ_APF_HALT)
     elif _inject(vcpu, KVM_PV_REASON_PAGE_NOT_PRESENT, work.arch.token):
         work.notpresent_injected = True
+        vcpu.stat["apf_not_present_injected"] += 1
 
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_arch_async_page_present", generations="legacy")
@@ -421,6 +422,7 @@ def kvm_arch_inject_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") 
         return
     if _inject(vcpu, KVM_PV_REASON_PAGE_NOT_PRESENT, work.arch.token):
         work.notpresent_injected = True
+        vcpu.stat["apf_not_present_injected"] += 1
     vcpu.kvm.env.trace("kvm_send_async_pf", ctx=mmu.trace_ctx(vcpu), token=work.arch.token,
                        gva=work.gva, reason=KVM_PV_REASON_PAGE_NOT_PRESENT)
 
@@ -530,6 +532,6 @@ def kvm_arch_destroy_vm(kvm: Any) -> Generator[Any, Any, None]:
     """
     for vcpu in kvm.vcpus:
         vcpu.stopped = True
-        vcpu.wake_up()
+        vcpu.kick()
     for vcpu in kvm.vcpus:
         yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)

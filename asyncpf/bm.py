@@ -1,0 +1,157 @@
+"""The seed's headline benchmark, ``bm``, on three hosts side by side.
+
+Set-up of the v4 and v7 cover letters (performance.md §1): a guest with 4
+vcpus and 2 GiB inside a 512 MiB host memory cgroup runs ``bm -f 4 -w 4 -t 60``
+with its default 1 GiB array; a 2010 disk is the swap device.  Three hosts:
+
+* ``unpatched`` -- no async PF: the vcpu thread sleeps in ``gfn_to_pfn``;
+* ``halt`` -- async PF host, non-PV guest: the vcpu is halted during swap-in
+  (interrupts still wake it);
+* ``pv`` -- PV guest: the faulting task sleeps, another runs.
+
+The result is the work threads' progress -- CPU seconds they obtained -- and
+its ratio to the unpatched host, beside the published figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable
+
+from . import abi
+from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
+from .machine import HostConfig, Machine
+from .workloads import BM_INCREMENTS_PER_S, StopFlag, shared_array, spawn_bm
+
+GiB, MiB = 1 << 30, 1 << 20
+MODES = {
+    "unpatched": {"async_pf": False, "pv": False},
+    "halt": {"async_pf": True, "pv": False},
+    "pv": {"async_pf": True, "pv": True},
+}
+# Work relative to the unpatched host, as published (performance.md §1.3).
+PUBLISHED = {
+    "v7 (10 runs)": {"unpatched": 1.0, "halt": 1.128, "pv": 1.909},
+    "v4 (1 run)": {"unpatched": 1.0, "halt": None, "pv": 1.995},
+}
+TARGET_RANGES = {"halt": (1.03, 1.3), "pv": (1.7, 2.1)}
+
+
+@dataclass(frozen=True)
+class BmParams:
+    """The benchmark's knobs; defaults are the published set-up."""
+
+    vcpus: int = 4
+    guest_mem: int = 2 * GiB
+    host_limit: int = 512 * MiB
+    fault_threads: int = 4
+    work_threads: int = 4
+    duration_ns: int = 60_000_000_000
+    array: int = 1 * GiB
+    swap_device: str = "hdd_7200_2010"
+    swap_latency_ns: int | None = None
+    generation: str = "legacy"
+    seed: int = 0
+
+    def validate(self) -> None:
+        def bad(name: str, expected: str) -> ValueError:
+            return ValueError(f"{name}={getattr(self, name)!r}: expected {expected}")
+
+        for name in ("vcpus", "guest_mem", "host_limit", "duration_ns", "array"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise bad(name, "a positive integer")
+        for name in ("fault_threads", "work_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(name, "zero or a positive integer")
+        if self.fault_threads + self.work_threads == 0:
+            raise ValueError("fault_threads + work_threads is 0: bm needs at least one thread")
+        if self.array % abi.PAGE_SIZE:
+            raise bad("array", "a multiple of 4096 bytes")
+        reserved = 1024 << abi.PAGE_SHIFT
+        if self.array + reserved > self.guest_mem:
+            raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
+                             f"(the guest kernel keeps the first {reserved >> 20} MiB)")
+        self.host_config("unpatched").validate()
+        abi.generation(self.generation)
+
+    def host_config(self, mode: str) -> HostConfig:
+        return HostConfig(generation=self.generation, async_pf=MODES[mode]["async_pf"], vcpus=self.vcpus,
+                          guest_mem=self.guest_mem, host_limit=self.host_limit, swap_device=self.swap_device,
+                          swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
+
+    def replace(self, **changes: Any) -> "BmParams":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown BmParams fields {unknown}; known: {sorted(known)}")
+        return BmParams(**{**asdict(self), **changes})
+
+
+BOOT_NS = 20_000_000          # the guest boots (registers async PF, takes the wake-all) before bm starts
+DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
+
+
+def build(mode: str, params: BmParams, *, trace: bool = False) -> tuple[Machine, GuestKernel, Any]:
+    """A booted machine with bm's array touched once; bm's threads are not created yet."""
+    if mode not in MODES:
+        raise ValueError(f"unknown host {mode!r}; expected one of {sorted(MODES)}")
+    params.validate()
+    kernel = GuestKernel(GuestConfig(pv=MODES[mode]["pv"]))
+    machine = Machine(params.host_config(mode), kernel, trace=trace)
+    array = shared_array(kernel, params.array >> abi.PAGE_SHIFT)
+    machine.prefault(array.gfn, array.pages)
+    machine.start()
+    machine.run(machine.env.now + BOOT_NS)
+    return machine, kernel, array
+
+
+def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
+           progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run ``bm`` on one host for ``params.duration_ns``; a JSON-able summary (and ``"machine"``).
+
+    As the real program: the threads start together, run until ``stop`` is
+    set, and leave their loops; the work is what they did before ``stop``.
+    Then the VM is destroyed and checked for leaks.
+    """
+    machine, kernel, array = build(mode, params, trace=trace)
+    stop = StopFlag()
+    touch_ns = load_guest_params()["touch_ns"]
+    faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads, touch_ns, stop)
+    machine.reset_accounts()
+    start = machine.env.now
+    done = 0
+    while done < params.duration_ns:
+        done = min(done + 1_000_000_000, params.duration_ns)
+        machine.run(start + done)
+        if progress is not None:
+            progress(mode, done, params.duration_ns)
+    machine.flush_accounts()
+    summary = summarize(mode, params, machine, kernel, faults, works)
+    stop.set = True
+    machine.run(machine.env.now + DRAIN_NS)
+    running = [t.comm for t in faults + works if t.state != "X"]
+    machine.shutdown()
+    summary["leaks"] = machine.leaks() + [f"{comm} did not leave its loop after stop" for comm in running]
+    summary["machine"] = machine
+    return summary
+
+
+def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel, faults: list, works: list) -> dict:
+    work_ns = [t.cpu_ns for t in works]
+    kvm = machine.kvm
+    return {
+        "host": mode,
+        "work": round(sum(work_ns) / 1e9, 6),
+        "work_increments": round(sum(work_ns) / 1e9 * BM_INCREMENTS_PER_S),
+        "work_per_thread": [round(ns / 1e9, 6) for ns in work_ns],
+        "fault_thread_cpu": round(sum(t.cpu_ns for t in faults) / 1e9, 6),
+        "async_pf_sent": sum(v.stat["apf_not_present_injected"] for v in machine.vcpus),
+        "async_pf_setup": kvm.stat.async_pf_allocated,
+        "async_pf_completed": kvm.stat.async_pf_completed,
+        "doublefaults": sum(v.stat["apf_halts"] for v in machine.vcpus),
+        "swapins": machine.mm.stats["swapins"],
+        "vcpu_time_s": {str(v.vcpu_id): {k: round(ns / 1e9, 6) for k, ns in v.acct.items()} for v in machine.vcpus},
+        "events": machine.env.events_processed,
+    }

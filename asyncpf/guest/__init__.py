@@ -1,0 +1,1 @@
+"""The paravirtual guest: a small kernel (tasks, scheduler, tick) and its side of async PF."""

@@ -1,0 +1,276 @@
+"""The guest side of async PF: registration, the #PF entry, the sleeper hash, wait and wake.
+
+Mirrors ``arch/x86/kernel/kvm.c`` of 2.6.38 ([M-6ADB], [V7-08], [V7-10]);
+the seed series had the same shape behind a different MSR and area layout,
+which the generation object supplies.
+
+A task that gets "page not present" for token T sleeps on a node in a
+256-bucket hash keyed by T -- or, when it cannot schedule (the idle task, or
+preemption disabled), halts the cpu with interrupts on.  "Page ready" for T
+wakes the node's task; when it comes first, a *dummy* node is left so the
+later wait returns at once.  Token ~0 wakes every node of this cpu.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generator, Iterator
+
+from .. import abi
+from ..abi import (
+    KVM_ASYNC_PF_ENABLED,
+    KVM_ASYNC_PF_SEND_ALWAYS,
+    KVM_PV_REASON_PAGE_NOT_PRESENT,
+    KVM_PV_REASON_PAGE_READY,
+)
+from ..host.kvm_main import read_guest_bytes, write_guest_bytes
+from ..host.x86 import hash_32
+from ..host.vcpu import Compute, WrMsr
+from ..mirrors import mirrors
+from . import sched
+from .ops import Cli, SafeHalt, Schedule, Sti
+
+if TYPE_CHECKING:
+    from .kernel import GuestCpu
+    from .sched import Task
+
+KVM_TASK_SLEEP_HASHBITS = 8
+KVM_TASK_SLEEP_HASHSIZE = 1 << KVM_TASK_SLEEP_HASHBITS
+
+
+@dataclass(eq=False)
+class KvmTaskSleepNode:
+    """``struct kvm_task_sleep_node`` (2.6.38): ``task`` None marks a dummy (the kernel's ``mm == NULL``)."""
+
+    token: int
+    cpu: int
+    halted: bool = False
+    task: "Task | None" = None
+
+    def __repr__(self) -> str:
+        who = "dummy" if self.task is None else f"task {self.task.pid}"
+        return f"<KvmTaskSleepNode {self.token:#x} cpu{self.cpu} {who}{' halted' if self.halted else ''}>"
+
+
+def new_sleeper_table() -> list[list[KvmTaskSleepNode]]:
+    """``async_pf_sleepers[KVM_TASK_SLEEP_HASHSIZE]``: one hlist per bucket (head insertion)."""
+    return [[] for _ in range(KVM_TASK_SLEEP_HASHSIZE)]
+
+
+def all_nodes(table: list[list[KvmTaskSleepNode]]) -> Iterator[KvmTaskSleepNode]:
+    for bucket in table:
+        yield from bucket
+
+
+def _bucket(cpu: "GuestCpu", token: int) -> list[KvmTaskSleepNode]:
+    return cpu.kernel.sleepers[hash_32(token & abi.U32, KVM_TASK_SLEEP_HASHBITS)]
+
+
+@mirrors("arch/x86/kernel/kvm.c", "_find_apf_task")
+def _find_apf_task(bucket: list[KvmTaskSleepNode], token: int) -> KvmTaskSleepNode | None:
+    """The node waiting for (or left for) ``token`` in its bucket.
+
+    Mirrors: arch/x86/kernel/kvm.c:_find_apf_task (2.6.38).
+    Simplification: the bucket lock is implicit (no yield while held).
+    """
+    for node in bucket:
+        if node.token == token:
+            return node
+    return None
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_guest_cpu_init")
+def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
+    """Register this cpu's APF area: WRMSR MSR_KVM_ASYNC_PF_EN = pa | ENABLED (| SEND_ALWAYS).
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_guest_cpu_init (2.6.38): only if CPUID
+    has KVM_FEATURE_ASYNC_PF and "no-kvmapf" was not given; SEND_ALWAYS on a
+    CONFIG_PREEMPT kernel (it can sleep in kernel mode); then enabled = 1.
+    Simplification: the area is a fixed per-cpu gpa; a refused write (#GP)
+    leaves async PF off on this cpu instead of oopsing.
+    """
+    kernel = cpu.kernel
+    gen = kernel.gen
+    if not kernel.config.pv or not cpu.vcpu.arch.cpuid_features & (1 << gen.kvm_feature_async_pf):
+        return
+    data = cpu.apf_gpa | KVM_ASYNC_PF_ENABLED
+    if kernel.config.preemptible and "KVM_ASYNC_PF_SEND_ALWAYS" in gen.msr_flag_bits:
+        data |= KVM_ASYNC_PF_SEND_ALWAYS
+    refused = yield WrMsr(gen.msr_async_pf_en, data)
+    if refused:
+        cpu.stats["apf_msr_refused"] += 1
+        return
+    cpu.apf_enabled = True
+    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(gen), (1).to_bytes(4, "little"))
+
+
+def _enabled_offset(gen: abi.Generation) -> int:
+    return gen.area_size - 4
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf")
+def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
+    """Unregister: WRMSR 0 and clear ``enabled`` (cpu going offline, reboot).
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_pv_disable_apf (2.6.38).
+    Simplification: none.
+    """
+    if not cpu.apf_enabled:
+        return
+    yield WrMsr(cpu.kernel.gen.msr_async_pf_en, 0)
+    cpu.apf_enabled = False
+    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(cpu.kernel.gen), bytes(4))
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_guest_cpu_offline")
+def kvm_guest_cpu_offline(cpu: "GuestCpu") -> Generator:
+    """CPU_DOWN_PREPARE on this cpu: stop async PF, then wake everything that waits here.
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_guest_cpu_offline (2.6.38:
+    kvm_pv_disable_apf + apf_task_wake_all, run on the dying cpu).
+    Simplification: the cpu itself stays in the model; its tasks are not migrated.
+    """
+    yield from kvm_pv_disable_apf(cpu)
+    apf_task_wake_all(cpu)
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_read_and_reset_pf_reason")
+def kvm_read_and_reset_pf_reason(cpu: "GuestCpu") -> int:
+    """Read the reason word of this cpu's area and reset it to 0 (0 if async PF is off here).
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_read_and_reset_pf_reason (2.6.38).
+    Must run before interrupts are enabled and before anything can fault
+    (msr.txt), or a second event overwrites the word.
+    Simplification: none.
+    """
+    if not cpu.apf_enabled:
+        return 0
+    kvm = cpu.vcpu.kvm
+    reason = int.from_bytes(read_guest_bytes(kvm, cpu.apf_gpa, 4), "little")
+    write_guest_bytes(kvm, cpu.apf_gpa, bytes(4))
+    return reason
+
+
+@mirrors("arch/x86/kernel/kvm.c", "do_async_page_fault")
+def do_async_page_fault(cpu: "GuestCpu", saved: tuple[int, bool], cr2: int, error_code: int) -> Generator:
+    """The #PF entry of a PV guest: dispatch on the reason word.
+
+    Mirrors: arch/x86/kernel/kvm.c:do_async_page_fault (2.6.38): reason 0 (or
+    unknown) -> the ordinary do_page_fault; PAGE_NOT_PRESENT ->
+    kvm_async_pf_task_wait(cr2); PAGE_READY -> kvm_async_pf_task_wake(cr2).
+    Simplification: the entry costs ``pf_entry_ns``.  The mutant that enables
+    interrupts before reading the reason is ``kvm.bugs["sti_before_reason"]``.
+    """
+    from .kernel import do_page_fault
+    bugs = cpu.vcpu.kvm.bugs
+    if bugs.get("sti_before_reason"):
+        yield Sti()
+    reason = kvm_read_and_reset_pf_reason(cpu)
+    yield Compute(cpu.params["pf_entry_ns"])
+    token = cr2 & abi.U32
+    if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
+        cpu.stats["apf_not_present"] += 1
+        yield from kvm_async_pf_task_wait(cpu, token)
+    elif reason == KVM_PV_REASON_PAGE_READY:
+        cpu.stats["apf_ready"] += 1
+        kvm_async_pf_task_wake(cpu, token)
+    else:
+        yield from do_page_fault(cpu, saved, cr2, error_code)
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_async_pf_task_wait")
+def kvm_async_pf_task_wait(cpu: "GuestCpu", token: int) -> Generator:
+    """Wait until the page behind ``token`` is ready: sleep and schedule, or halt if we cannot.
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_async_pf_task_wait (2.6.38 with v7
+    10/12 "Handle async PF in non preemptable context"): a dummy node for the
+    token means the wake came first -- consume it and return.  Otherwise queue
+    a node; ``halted`` if this is the idle task or preemption is disabled.
+    Loop until the node is unhashed: a sleeper marks itself uninterruptible,
+    enables interrupts and calls schedule(); a halted waiter does STI;HLT.
+    Simplification: the bucket lock is implicit; the caller's preempt_count
+    is the task's own (the lock's +1 is not counted).  The mutant without
+    dummy nodes is ``kvm.bugs["no_dummy_node"]``.
+    """
+    kernel = cpu.kernel
+    task = cpu.curr
+    bucket = _bucket(cpu, token)
+    dummy = _find_apf_task(bucket, token)
+    if dummy is not None and not cpu.vcpu.kvm.bugs.get("no_dummy_node"):
+        bucket.remove(dummy)
+        kernel.stats["dummies_consumed"] += 1
+        return
+    node = KvmTaskSleepNode(token, cpu.id, halted=task.is_idle or task.preempt_count > 0, task=task)
+    bucket.insert(0, node)
+    kernel.stats["sleeps" if not node.halted else "halted_waits"] += 1
+    while True:
+        if not node.halted:
+            task.state = sched.TASK_UNINTERRUPTIBLE
+        if node not in bucket:
+            break
+        if node.halted:
+            yield SafeHalt()
+            yield Cli()
+        else:
+            yield Sti()
+            yield Compute(cpu.params["context_switch_ns"])
+            yield Schedule()
+            yield Cli()
+    task.state = sched.TASK_RUNNING
+
+
+@mirrors("arch/x86/kernel/kvm.c", "apf_task_wake_one")
+def apf_task_wake_one(cpu: "GuestCpu", node: KvmTaskSleepNode) -> None:
+    """Unhash a node and wake whoever waits on it (a dummy has nobody).
+
+    Mirrors: arch/x86/kernel/kvm.c:apf_task_wake_one (2.6.38): hlist_del_init;
+    a halted waiter gets a reschedule IPI to leave its HLT; a sleeper is woken.
+    Simplification: none -- including that a dummy is only unlinked, not freed.
+    """
+    bucket = _bucket(cpu, node.token)
+    if node in bucket:
+        bucket.remove(node)
+    if node.task is None:
+        return
+    if node.halted:
+        cpu.kernel.cpus[node.cpu].smp_send_reschedule()
+    else:
+        sched.try_to_wake_up(cpu, node.task)
+
+
+@mirrors("arch/x86/kernel/kvm.c", "apf_task_wake_all")
+def apf_task_wake_all(cpu: "GuestCpu") -> None:
+    """Wake every node registered from this cpu (token ~0, cpu offline).
+
+    Mirrors: arch/x86/kernel/kvm.c:apf_task_wake_all (2.6.38): all buckets,
+    only nodes whose ``cpu`` is the current one, through apf_task_wake_one --
+    so a dummy node of this cpu is unlinked and never freed (protocol.md §4.3).
+    Simplification: buckets are walked in index order.
+    """
+    for bucket in cpu.kernel.sleepers:
+        for node in [n for n in bucket if n.cpu == cpu.id]:
+            if node.task is None:
+                cpu.kernel.stats["dummies_dropped"] += 1
+            apf_task_wake_one(cpu, node)
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_async_pf_task_wake")
+def kvm_async_pf_task_wake(cpu: "GuestCpu", token: int) -> None:
+    """Page ready for ``token``: wake its waiter, or leave a dummy node if nobody waits yet.
+
+    Mirrors: arch/x86/kernel/kvm.c:kvm_async_pf_task_wake (2.6.38): ~0 wakes
+    all of this cpu; otherwise find the node and wake it, or add a dummy
+    {token, cpu} at the head of the bucket.
+    Simplification: the GFP_ATOMIC allocation never fails (2.6.38 spins and retries).
+    """
+    if token == abi.BROADCAST_TOKEN:
+        apf_task_wake_all(cpu)
+        return
+    bucket = _bucket(cpu, token)
+    node = _find_apf_task(bucket, token)
+    if node is None:
+        bucket.insert(0, KvmTaskSleepNode(token, cpu.id))
+        cpu.kernel.stats["dummies_created"] += 1
+    else:
+        apf_task_wake_one(cpu, node)
+

@@ -1,0 +1,117 @@
+"""ipywidgets views for the notebooks: thin controls over functions in :mod:`asyncpf.explain`.
+
+Every view is a :class:`View`: its controls re-run one small, seeded package
+function on each change, keep the returned summary in ``.result`` and show
+it as text in ``.out`` (an HTML ``<pre>``).  Nothing is printed and no Output
+widget is used, so a notebook (and nbval) can set ``control.value`` in code
+and assert on ``.result`` or ``.out.value``.  Every re-run stays well under a
+second.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Callable
+
+import ipywidgets as w
+
+from . import abi, explain
+
+
+class View:
+    """Controls -> ``compute(**values)`` -> ``.result`` -> ``render(result)`` into ``.out``."""
+
+    def __init__(self, controls: dict[str, w.ValueWidget], compute: Callable[..., Any],
+                 render: Callable[[Any], str]):
+        self.controls = controls
+        self.compute = compute
+        self.render = render
+        self.out = w.HTML()
+        self.result: Any = None
+        for c in controls.values():
+            c.observe(self.update, names="value")
+        self.widget = w.VBox([*controls.values(), self.out])
+        self.update()
+
+    def update(self, _change: Any = None) -> None:
+        self.result = self.compute(**{k: c.value for k, c in self.controls.items()})
+        self.out.value = "<pre>" + html.escape(self.render(self.result)) + "</pre>"
+
+    @property
+    def text(self) -> str:
+        """What ``.out`` shows, as plain text."""
+        return html.unescape(self.out.value.removeprefix("<pre>").removesuffix("</pre>"))
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+# --- 01 -------------------------------------------------------------------------------------
+
+SWAP_LATENCIES_US = (10, 50, 100, 500, 1000, 5000, 10000)
+
+
+def _stall(latency_us: int, mode: str) -> dict[str, Any]:
+    r = explain.touch_run(mode, swap_device="nvme_gen4", swap_latency_ns=latency_us * 1000)
+    return {k: r[k] for k in ("mode", "swapins", "guest", "stalled", "halted", "idle", "finish_ns")}
+
+
+def _stall_text(r: dict[str, Any]) -> str:
+    return (f"{r['mode']}: {r['swapins']} swap-ins; guest {r['guest'] / 1e6:.2f} ms, "
+            f"stalled {r['stalled'] / 1e6:.2f} ms, halted {r['halted'] / 1e6:.2f} ms, idle {r['idle'] / 1e6:.2f} ms; "
+            f"finished after {r['finish_ns'] / 1e6:.2f} ms")
+
+
+def stall_view(latency_us: int = 100, mode: str = "unpatched") -> View:
+    """A swap-latency slider and a host dropdown over :func:`explain.touch_run` (20 touches)."""
+    controls = {
+        "latency_us": w.SelectionSlider(options=SWAP_LATENCIES_US, value=latency_us, description="read (us)"),
+        "mode": w.Dropdown(options=list(explain.MODES), value=mode, description="host"),
+    }
+    return View(controls, _stall, _stall_text)
+
+
+# --- 02 -------------------------------------------------------------------------------------
+
+def _abi(generation: str) -> dict[str, Any]:
+    g = abi.generation(generation, modelled=False)
+    return {"generation": g.name, "msr": g.msr_async_pf_en, "reserved_mask": g.msr_reserved_mask,
+            "cpuid_bit": g.kvm_feature_async_pf, "area_size": g.area_size,
+            "text": "\n\n".join([f"CPUID 0x40000001 EAX bit {g.kvm_feature_async_pf} (KVM_FEATURE_ASYNC_PF)",
+                                 explain.msr_layout(g), g.area_c_struct, explain.area_layout(g)])}
+
+
+def abi_view(generation: str = "legacy") -> View:
+    """A generation dropdown showing the CPUID bit, the MSR's bits and the shared area."""
+    controls = {"generation": w.Dropdown(options=list(abi.GENERATIONS), value=generation, description="generation")}
+    return View(controls, _abi, lambda r: r["text"])
+
+
+# --- 03 -------------------------------------------------------------------------------------
+
+def gfn_path_view(state: str = "swapped", generation: str = "legacy") -> View:
+    """A gfn-state dropdown: which path gfn_to_pfn_async takes, and what the fault traces."""
+    controls = {"state": w.Dropdown(options=list(explain.GFN_STATES), value=state, description="gfn state"),
+                "generation": w.Dropdown(options=["seed", "legacy"], value=generation, description="generation")}
+    return View(controls, explain.gfn_path, explain.path_text)
+
+
+# --- 04 -------------------------------------------------------------------------------------
+
+def limit_view(faults: int = 10) -> View:
+    """A slider of outstanding faults on one vcpu: how many go async before the limit forces sync."""
+    controls = {"n": w.IntSlider(value=faults, min=1, max=80, description="faults"),
+                "generation": w.Dropdown(options=["seed", "legacy"], value="legacy", description="generation")}
+    return View(controls, explain.limit_probe,
+                lambda r: f"{r['faults']} faults: {r['async']} async, {r['sync']} synchronous "
+                          f"({r['limit_hits']} limit hits)")
+
+
+# --- 08 -------------------------------------------------------------------------------------
+
+def race_view(race: str = "none") -> View:
+    """A race dropdown: what runs at tdp_page_fault's interleaving point, and the fault's outcome."""
+    controls = {"race": w.Dropdown(options=list(explain.RACES), value=race, description="race")}
+    return View(controls, explain.notifier_race,
+                lambda r: f"race {r['race']}: fault {r['fault']}, seq moved by {r['seq_moved']}, "
+                          f"spte mapped {r['spte_mapped']}, retries {r['retries']}, page {r['page']}")
