@@ -155,3 +155,58 @@ def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel
         "vcpu_time_s": {str(v.vcpu_id): {k: round(ns / 1e9, 6) for k, ns in v.acct.items()} for v in machine.vcpus},
         "events": machine.env.events_processed,
     }
+
+
+# --- running the three hosts ---------------------------------------------------------------
+
+def ratios(runs: dict[str, dict]) -> dict[str, float]:
+    """Work of each host relative to the unpatched host."""
+    base = runs["unpatched"]["work"]
+    return {mode: round(r["work"] / base, 4) if base else float("nan") for mode, r in runs.items()}
+
+
+def _run_child(args: tuple) -> dict:
+    mode, params, trace, queue = args
+    progress = None if queue is None else (lambda m, done, total: queue.put((m, done, total)))
+    result = run_bm(mode, params, trace=trace, progress=progress)
+    machine = result.pop("machine")
+    if trace:
+        result["trace_text"] = machine.tracer.text()
+    return result
+
+
+def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False,
+              progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict]:
+    """Run the unpatched, halt and PV hosts (in ``jobs`` processes); results keyed by host.
+
+    Each host is an independent, seeded simulation, so running them in
+    parallel changes nothing in the results.
+    """
+    params.validate()
+    work = [(mode, params, trace_pv and mode == "pv") for mode in MODES]
+    if jobs <= 1:
+        return {mode: _run_child((mode, params, trace, None) if progress is None else
+                                 (mode, params, trace, _Direct(progress))) for mode, params, trace in work}
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    with ctx.Manager() as manager:
+        queue = manager.Queue() if progress is not None else None
+        with ctx.Pool(min(jobs, len(work))) as pool:
+            pending = pool.map_async(_run_child, [(m, p, t, queue) for m, p, t in work])
+            while not pending.ready():
+                pending.wait(0.2)
+                while queue is not None and not queue.empty():
+                    progress(*queue.get())
+            results = pending.get()
+    return {r["host"]: r for r in results}
+
+
+class _Direct:
+    """Progress without a process boundary (jobs=1)."""
+
+    def __init__(self, fn: Callable[[str, int, int], None]):
+        self.fn = fn
+
+    def put(self, item: tuple) -> None:
+        self.fn(*item)

@@ -88,6 +88,7 @@ class HostConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise bad("seed", "an integer")
         load_costs(self.costs)
+        SwapDevice(Environment(0), self.swap_device, mean_read_ns=self.swap_latency_ns)  # refuses bad pairs
 
     def replace(self, **changes: Any) -> "HostConfig":
         known = {f.name for f in fields(self)}

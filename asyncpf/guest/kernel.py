@@ -305,7 +305,7 @@ class GuestCpu:
         arch = self.vcpu.arch
         saved = (arch.cpl, arch.rflags_if)
         arch.cpl, arch.rflags_if = 0, irqs_on and arch.rflags_if
-        self.rq.curr.stack.append(Ctx(make(saved), name, saved))
+        self.rq.curr.stack.append(Ctx(_with_return_path(self, make(saved), saved), name, saved))
 
     def _return_from(self, task: "Task", ctx: Ctx) -> None:
         """A context finished: IRET restores CPL/IF; a finished user program is do_exit."""
@@ -379,6 +379,12 @@ class GuestCpu:
 _AGAIN = object()
 
 
+def _with_return_path(cpu: "GuestCpu", handler: Generator, saved: tuple[int, bool]) -> Generator:
+    """Every kernel entry leaves through retint/error_exit: a preemption point (see _preempt_on_return)."""
+    yield from handler
+    yield from _preempt_on_return(cpu, saved)
+
+
 def _kernel_access(op: Touch) -> Generator:
     yield Touch(op.gva, op.write, op.cost_ns, kernel=True)
 
@@ -422,7 +428,7 @@ def _preempt_on_return(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
 
 @mirrors("arch/x86/kernel/apic/apic.c", "smp_apic_timer_interrupt", generations="guest 2.6.32-38")
 def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
-    """The tick: scheduler_tick, then the interrupt exit path may preempt the interrupted task.
+    """The tick: scheduler_tick; the interrupt exit path (every entry's) may then preempt.
 
     Mirrors: arch/x86/kernel/apic/apic.c:smp_apic_timer_interrupt ->
     tick_sched_timer -> update_process_times -> scheduler_tick, then
@@ -432,18 +438,18 @@ def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
     yield Compute(cpu.params["tick_ns"])
     cpu.stats["ticks"] += 1
     sched.scheduler_tick(cpu)
-    yield from _preempt_on_return(cpu, saved)
 
 
 @mirrors("arch/x86/kernel/smp.c", "smp_reschedule_interrupt", generations="guest 2.6.32-38")
 def smp_reschedule_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
-    """The reschedule IPI: nothing to do but take the interrupt exit path.
+    """The reschedule IPI: nothing to do here; the interrupt exit path does the rescheduling.
 
     Mirrors: arch/x86/kernel/smp.c:smp_reschedule_interrupt (2.6.3x).
     Simplification: none.
     """
     cpu.stats["resched_irqs"] += 1
-    yield from _preempt_on_return(cpu, saved)
+    return
+    yield
 
 
 @mirrors("arch/x86/mm/fault.c", "do_page_fault", generations="guest 2.6.32-38")
