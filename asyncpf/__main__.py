@@ -9,7 +9,7 @@ import sys
 from .cli import COMMANDS, UsageError
 
 # Modules that register commands (see asyncpf/cli.py).
-COMMAND_MODULES = ("asyncpf.bench", "asyncpf.bm_cli", "asyncpf.demo")
+COMMAND_MODULES = ("asyncpf.bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.scenarios")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,3 +115,85 @@ def race_view(race: str = "none") -> View:
     return View(controls, explain.notifier_race,
                 lambda r: f"race {r['race']}: fault {r['fault']}, seq moved by {r['seq_moved']}, "
                           f"spte mapped {r['spte_mapped']}, retries {r['retries']}, page {r['page']}")
+
+
+# --- 05 · 06 · 07 (helpers in asyncpf.explain_guest) ----------------------------------------
+
+def _guest_scenario(name: str) -> dict[str, Any]:
+    from . import explain_guest
+    cache = _guest_scenario.__dict__.setdefault("cache", {})
+    if name not in cache:
+        cache[name] = explain_guest.guest_scenario(name)
+    return cache[name]
+
+
+def _guest_step(scenario: str, step: int) -> dict[str, Any]:
+    r = _guest_scenario(scenario)
+    snaps = r["snaps"]
+    i = min(step, len(snaps) - 1)
+    s = snaps[i]
+    return {"scenario": scenario, "step": i, "steps": len(snaps), "last": i == len(snaps) - 1,
+            "running": s.running, "tasks": s.tasks, "sleepers": s.sleepers, "reason": s.reason,
+            "text": f"{scenario}: step {i} of {len(snaps) - 1}\n{s.text()}"}
+
+
+class GuestStepView(View):
+    """A scenario dropdown, a step slider and a "next" button over :func:`explain_guest.guest_scenario`.
+
+    Each step is a snapshot of the guest: who runs, task states, the sleeper
+    hash, the reason word, and the APF trace lines since the previous step.
+    """
+
+    def __init__(self, scenario: str = "sleep_and_schedule"):
+        from . import explain_guest
+        controls = {"scenario": w.Dropdown(options=list(explain_guest.GUEST_SCENARIOS), value=scenario,
+                                           description="scenario"),
+                    "step": w.IntSlider(value=0, min=0, max=40, description="step")}
+        super().__init__(controls, _guest_step, lambda r: r["text"])
+        self.next = w.Button(description="next step")
+        self.next.on_click(self._next)
+        controls["scenario"].observe(self._restart, names="value")
+        self.widget = w.VBox([controls["scenario"], w.HBox([controls["step"], self.next]), self.out])
+
+    def _next(self, _button: Any = None) -> None:
+        step = self.controls["step"]
+        if not self.result["last"]:
+            step.value = self.result["step"] + 1
+
+    def _restart(self, _change: Any) -> None:
+        self.controls["step"].value = 0
+
+
+def guest_step_view(scenario: str = "sleep_and_schedule") -> GuestStepView:
+    return GuestStepView(scenario)
+
+
+def _timeline(host: str) -> dict[str, Any]:
+    from . import explain_guest
+    r = explain_guest.e2e_run(host)
+    pairs = explain_guest.apf_pairs(r.events + r.after)
+    return {"host": host, "share": explain_guest.task_share(r), "not_present": len(pairs),
+            "answered": sum(p["ready"] is not None for p in pairs), "switches": {v: len(x) - 1 for v, x in r.runs.items()},
+            "acct_ms": {v: {k: round(ns / 1e6, 1) for k, ns in a.items() if ns} for v, a in r.acct.items()},
+            "leaks": r.leaks, "text": explain_guest.timeline_summary(r)}
+
+
+def timeline_view(host: str = "pv") -> View:
+    """A host dropdown re-running the 06 end-to-end run (0.2 s of guest time): shares, APFs, vcpu time split."""
+    from . import explain_guest
+    controls = {"host": w.Dropdown(options=list(explain_guest.HOSTS), value=host, description="host")}
+    return View(controls, _timeline,
+                lambda r: r["text"] + "\nvcpu time (ms): " + "; ".join(
+                    f"vcpu{v} " + ", ".join(f"{k} {x}" for k, x in a.items()) for v, a in r["acct_ms"].items()))
+
+
+BM_LATENCIES_US = (50, 200, 1000, 4000, 8000, 16000)
+
+
+def bm_view(fault_threads: int = 1, latency_us: int = 8000) -> View:
+    """A fault-thread slider and a swap-latency slider over a tiny bm (1 vcpu, 0.1 s, one work thread)."""
+    from . import explain_guest
+    controls = {"fault_threads": w.IntSlider(value=fault_threads, min=1, max=4, description="fault threads"),
+                "swap_latency_us": w.SelectionSlider(options=BM_LATENCIES_US, value=latency_us,
+                                                     description="read (us)")}
+    return View(controls, explain_guest.tiny_bm, explain_guest.tiny_text)

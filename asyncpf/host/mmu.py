@@ -147,6 +147,7 @@ def guest_access(vcpu: "KvmVcpu", gfn: int, write: bool) -> bool:
         return False
     kvm = vcpu.kvm
     hva = gfn_to_hva(kvm, gfn)
-    if kvm.mm.is_mapped(hva):
+    vma = kvm.mm.find_vma(hva)
+    if vma is not None and vma.kind == "anon" and kvm.mm.is_mapped(hva):  # MMIO has no page to age
         kvm.mm.mark_accessed(hva, write)
     return True
