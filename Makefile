@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m asyncpf demo
+	$(BIN)/python -m asyncpf bm
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -25,7 +25,7 @@ notebooks: $(STAMP)
 	$(BIN)/python -m asyncpf.tools.refresh_notebooks notebooks
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

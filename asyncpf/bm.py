@@ -150,7 +150,7 @@ def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel
         "async_pf_sent": sum(v.stat["apf_not_present_injected"] for v in machine.vcpus),
         "async_pf_setup": kvm.stat.async_pf_allocated,
         "async_pf_completed": kvm.stat.async_pf_completed,
-        "doublefaults": sum(v.stat["apf_halts"] for v in machine.vcpus),
+        "apf_halts": sum(v.stat["apf_halts"] for v in machine.vcpus),
         "swapins": machine.mm.stats["swapins"],
         "vcpu_time_s": {str(v.vcpu_id): {k: round(ns / 1e9, 6) for k, ns in v.acct.items()} for v in machine.vcpus},
         "events": machine.env.events_processed,

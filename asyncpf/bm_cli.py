@@ -117,7 +117,7 @@ def render(report: dict) -> str:
         v7 = PUBLISHED["v7 (10 runs)"][mode]
         v4 = PUBLISHED["v4 (1 run)"][mode]
         lines.append(f"{mode:<10} {r['work']:>9.2f} {rat[mode]:>6.3f}x {_fmt(v7):>6} {_fmt(v4):>6} "
-                     f"{r['async_pf_sent']:>9} {r['async_pf_completed']:>9} {r['swapins']:>9} {r['doublefaults']:>7}")
+                     f"{r['async_pf_sent']:>9} {r['async_pf_completed']:>9} {r['swapins']:>9} {r['apf_halts']:>7}")
     lines += ["", "mean per-vcpu time split (% of the run):",
               f"{'host':<10} " + " ".join(f"{k:>8}" for k in SPLIT)]
     for mode, r in runs.items():

@@ -51,6 +51,18 @@ def mirrors(file: str, function: str | None = None, *, generations: str = "seed,
     return register
 
 
+def load_all() -> None:
+    """Import every module of the package, so every twin is registered."""
+    import importlib
+    import pkgutil
+
+    import asyncpf
+
+    for mod in pkgutil.walk_packages(asyncpf.__path__, "asyncpf."):
+        importlib.import_module(mod.name)
+
+
 def mirror_table() -> list[Mirror]:
-    """Every registered twin, sorted by kernel file then function."""
+    """Every twin of the package, sorted by kernel file then function."""
+    load_all()
     return sorted(MIRRORS.values(), key=lambda m: (m.file, m.function, m.python))

@@ -253,6 +253,8 @@ class GuestCpu:
         task_op = ctx.op
         if task_op.__class__ is Work:
             self._charge_work(ctx, op.ns)
+        elif task_op.__class__ is Touch:
+            self._charge_work(ctx, task_op.cost_ns)
         ctx.op = None
         ctx.result = result
 

@@ -1,0 +1,10 @@
+"""The protocol checker: invariants, exhaustive exploration of small configurations, mutants.
+
+``invariants`` holds the registry and :func:`check`; ``models`` the small
+configurations; ``explore`` the schedule enumerator; ``mutants`` the
+historical bugs switched back on; ``cli`` the ``check`` command.
+"""
+
+from .invariants import REGISTRY, Checker, Violation, attach, check
+
+__all__ = ["REGISTRY", "Checker", "Violation", "attach", "check"]

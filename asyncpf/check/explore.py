@@ -1,0 +1,266 @@
+"""Exhaustive exploration of the orderings a small configuration allows.
+
+The engine asks its choice policy whenever several steps are due at the same
+instant and priority (:meth:`asyncpf.sim.Environment._choose`).  A schedule
+is the list of choices made at those points; :class:`asyncpf.sim.ReplayPolicy`
+re-runs the whole machine under one.  The explorer is a depth-first search
+over schedules (stateless model checking): run with a prefix, take FIFO
+beyond it, record every choice point met, and push the untried alternatives
+of every *new* point.
+
+Pruning is by state hashing: at each new choice point the canonical state
+summary (:func:`state_key` -- the clock, the due queue by label, the host's
+per-vcpu async-PF state, the gfn hash, the guest's tasks, contexts and
+sleepers, the reason words, the page states, the token ledger) is looked up;
+a state already expanded is not expanded again and the run stops there (its
+continuations were or will be explored from the first visit).  Interleavings
+of independent steps that commute reach the same summary and merge -- a
+cheap stand-in for partial-order reduction.  The summary abstracts away
+generator internals; what a process will do next is represented by its
+queue entry and the guest contexts' pending operations.
+
+Every invariant is checked on every step of every schedule.  The report
+gives schedules run, distinct states, time, and the shortest violating
+schedule, which :func:`replay` reproduces exactly (trace text included).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..guest import kvm as pv
+from ..host import x86
+from ..host.kvm_main import gfn_to_hva
+from ..sim import ReplayPolicy, describe
+from .invariants import Checker, Violation, reason_word
+from .models import CONFIGS, Built, ModelConfig, build
+
+
+class _Pruned(Exception):
+    """Raised from the policy to abandon a run that reached an already expanded state."""
+
+
+class ExplorePolicy(ReplayPolicy):
+    """ReplayPolicy that hashes the state at every new choice point and stops on a visited one."""
+
+    def __init__(self, choices: list[int], visited: set | None, key_fn: Any = None):
+        super().__init__(choices)
+        self.visited = visited
+        self.key_fn = key_fn
+        self.new_states = 0
+
+    def choose(self, env: Any, labels: list[str]) -> int:
+        k = len(self.points)
+        if self.visited is not None and k >= len(self.choices) and self.key_fn is not None:
+            summary = self.key_fn()
+            if summary is None:
+                return super().choose(env, labels)
+            key = (summary, tuple(labels))
+            if key in self.visited:
+                raise _Pruned
+            self.visited.add(key)
+            self.new_states += 1
+        return super().choose(env, labels)
+
+
+@dataclass
+class RunResult:
+    choices: list[int]
+    points: list[tuple[tuple[str, ...], int]]
+    violations: list[Violation]
+    pruned: bool
+    steps: int
+    built: Built | None = None
+
+    @property
+    def schedule(self) -> list[int]:
+        """The choices actually taken (the replayable list), trailing FIFO choices dropped."""
+        taken = [t for _, t in self.points]
+        while taken and taken[-1] == 0:
+            taken.pop()
+        return taken
+
+    def trace_text(self) -> str:
+        m = self.built.machine if self.built else None
+        return m.tracer.text() if m is not None and m.tracer is not None else ""
+
+
+def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
+    """A canonical, hashable summary of everything that decides the future of the run."""
+    k = m.guest
+    env = m.env
+    now = env.now
+    queue = tuple(sorted((e[0] - now, e[1], describe(e)) for e in env._queue))
+    vcpus = []
+    for v in m.vcpus:
+        a = v.arch
+        apf = v.async_pf
+        exc = a.exception
+        vcpus.append((
+            v.mode, v.requests, v.stopped, v.reset_pending, a.mp_state, a.apf.halted, a.apf.msr_val, a.apf.id,
+            a.cpl, a.rflags_if, a.cr2, (exc.pending, exc.nr, exc.reinject), tuple(sorted(v.irr)),
+            tuple((w.arch.token, w.arch.gfn, w.state) for w in apf.queue),
+            tuple((w.arch.token, w.state) for w in apf.done), apf.queued,
+            tuple(sorted(int(g) for g in a.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY)),
+            reason_word(m, v),
+        ))
+    cpus = []
+    for c in k.cpus:
+        cpus.append((c.rq.curr.pid if c.rq.curr else None, c.need_resched, tuple(t.pid for t in c.rq.queue),
+                     c.apf_enabled))
+    tasks = tuple((t.pid, t.state, t.preempt_count, t.on_rq,
+                   tuple((ctx.name, repr(ctx.op)) for ctx in t.stack)) for t in k.tasks)
+    idle = tuple(tuple((ctx.name, repr(ctx.op)) for ctx in c.idle.stack) for c in k.cpus)
+    nodes = tuple(sorted((n.token, n.cpu, n.halted, n.task.pid if n.task else None)
+                         for n in pv.all_nodes(k.sleepers)))
+    pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
+    sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
+    wq = (tuple(w.id for w in m.workqueue.pending), tuple(sorted(m.workqueue.running)))
+    return (now, queue, tuple(vcpus), tuple(cpus), tasks, idle, nodes, pages, sptes, wq,
+            m.kvm.stat.async_pf_allocated - m.kvm.stat.async_pf_freed, m.kvm.users_count, m.kvm.stat.mm_count)
+
+
+def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,
+            bugs: dict[str, bool] | None = None, trace: bool = False, patch: Any = None,
+            stop_on_violation: bool = True) -> RunResult:
+    """Run ``cfg`` once under ``choices`` (FIFO beyond them) with every invariant checked.
+
+    ``patch`` is a context manager factory (a mutant's monkeypatch) entered
+    around the whole run.  With ``visited`` the run stops early at a state
+    already expanded (``pruned``).
+    """
+    holder: dict[str, Any] = {}
+    policy = ExplorePolicy(list(choices), visited,
+                           lambda: state_key(holder["m"], tuple(cfg.pages)) if "m" in holder else None)
+
+    def before_boot(m: Any) -> None:
+        holder["m"] = m
+        holder["checker"] = Checker(m, m.guest).attach()  # boot is checked too
+
+    ctx = patch() if patch is not None else _null()
+    pruned = False
+    b = None
+    with ctx:
+        try:
+            b = build(cfg, policy=policy, trace=trace, bugs=bugs, before_boot=before_boot)
+            checker = holder["checker"]
+            m = b.machine
+            end = m.env.now + cfg.limit_ns
+            while any(t.state != "X" for t in b.tasks) and m.env.now < end:
+                if stop_on_violation and checker.violations:
+                    break
+                if b.kernel.panicked:
+                    break
+                m.run(min(m.env.now + 50_000, end))
+            if not (stop_on_violation and checker.violations):
+                checker.enabled = False
+                holder.pop("m")            # no pruning during the teardown
+                m.shutdown()
+                checker.enabled = True
+                checker.check_end(shut_down=True)
+        except _Pruned:
+            pruned = True
+    checker = holder["checker"]
+    return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+@dataclass
+class Report:
+    config: str
+    schedules: int = 0
+    pruned: int = 0
+    states: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    violations: list[Violation] = field(default_factory=list)
+    counterexample: list[int] | None = None
+    counterexample_trace: str = ""
+    max_points: int = 0
+
+    def as_dict(self) -> dict:
+        return {"config": self.config, "schedules": self.schedules, "pruned": self.pruned,
+                "distinct_states": self.states, "steps": self.steps, "seconds": round(self.seconds, 3),
+                "complete": self.complete, "max_choice_points": self.max_points,
+                "violations": [v.as_dict() for v in self.violations],
+                "counterexample": self.counterexample}
+
+    def summary(self) -> str:
+        verdict = "clean" if not self.violations else \
+            f"{len(self.violations)} violation(s): " + ", ".join(sorted({v.name for v in self.violations}))
+        return (f"{self.config}: {self.schedules} schedules ({self.pruned} pruned), {self.states} distinct states, "
+                f"{self.steps} steps, {self.seconds:.2f} s{'' if self.complete else ' (budget hit)'} -- {verdict}")
+
+
+def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None,
+            max_schedules: int = 20_000, max_seconds: float = 60.0, stop_at_first: bool = True,
+            trace_counterexample: bool = True) -> Report:
+    """Depth-first search over every schedule of ``cfg``; every invariant on every path.
+
+    Stops at the first violating schedule when ``stop_at_first`` (DFS visits
+    short prefixes first along each branch; the counterexample reported is
+    the violating schedule with the fewest non-FIFO choices found).
+    """
+    if isinstance(cfg, str):
+        cfg = CONFIGS[cfg]
+    rep = Report(cfg.name)
+    visited: set = set()
+    stack: list[list[int]] = [[]]
+    t0 = time.perf_counter()
+    best: RunResult | None = None
+    while stack:
+        if rep.schedules >= max_schedules or time.perf_counter() - t0 > max_seconds:
+            rep.complete = False
+            break
+        prefix = stack.pop()
+        r = execute(cfg, prefix, visited=visited, bugs=bugs, patch=patch)
+        rep.schedules += 1
+        rep.pruned += r.pruned
+        rep.steps += r.steps
+        rep.max_points = max(rep.max_points, len(r.points))
+        if r.violations:
+            if best is None or _cost(r.schedule) < _cost(best.schedule):
+                best = r
+            if stop_at_first:
+                break
+        # alternatives at each new point, deepest last so the DFS tries late branches first
+        for k in range(len(prefix), len(r.points)):
+            labels, _taken = r.points[k]
+            base = [t for _, t in r.points[:k]]
+            for alt in range(len(labels) - 1, 0, -1):
+                stack.append(base + [alt])
+    rep.states = len(visited)
+    rep.seconds = time.perf_counter() - t0
+    if best is not None:
+        rep.violations = best.violations
+        rep.counterexample = best.schedule
+        if trace_counterexample:
+            again = replay(cfg, best.schedule, bugs=bugs, patch=patch)
+            rep.counterexample_trace = again.trace_text()
+    return rep
+
+
+def _cost(schedule: list[int]) -> tuple[int, int]:
+    return (sum(1 for c in schedule if c), len(schedule))
+
+
+def replay(cfg: ModelConfig | str, choices: list[int], *, bugs: dict[str, bool] | None = None,
+           patch: Any = None) -> RunResult:
+    """Re-run one schedule exactly, with the trace kept (ftrace text via ``.trace_text()``)."""
+    if isinstance(cfg, str):
+        cfg = CONFIGS[cfg]
+    return execute(cfg, choices, bugs=bugs, patch=patch, trace=True)
+
+
+def fast_configs() -> list[ModelConfig]:
+    return [c for c in CONFIGS.values() if c.fast]

@@ -1,0 +1,499 @@
+"""The protocol's invariants: named predicates, each with its source, and the checker that runs them.
+
+An invariant is a pure function ``fn(view) -> list[str]``: the empty list
+when the property holds, otherwise one detail line per offending object.  It
+never changes the model and never raises on a bad state.  Three kinds, as
+TLA+ keeps ``TypeOK``/``Inv`` apart from ``Prop``:
+
+* ``safety`` -- a predicate on the current state, checked after every engine
+  step (and at every instruction boundary the guest reaches);
+* ``event`` -- a predicate on what the guest has just been handed (an
+  exception with its reason word and CR2, a reason word the host is about to
+  overwrite, an instruction boundary), checked as it happens;
+* ``end`` -- a property of a quiescent run: after the tasks are done and the
+  VM has been destroyed.
+
+Sources are the sentences of ``Documentation/virtual/kvm/msr.txt``, kernel
+comments and fix commits collected in ``protocol.md`` §6 and §9.
+
+:class:`Checker` attaches to a :class:`~asyncpf.machine.Machine` whose
+engine runs under a choice policy (any :class:`~asyncpf.sim.ChoicePolicy`;
+:func:`attach` installs the FIFO one if none is set).  It wraps three things
+on that one machine only, all instance attributes, none of the model's code:
+
+* ``env.step`` -- the policy loop calls ``self.step()``, so an instance
+  attribute sees every step (the policy-free hot loop is never used here);
+* ``env.tracer`` -- chained in front of the machine's own tracer;
+* each guest cpu's ``next_op`` -- the guest's instruction boundaries.
+
+:func:`check` returns :class:`Violation` records and never raises.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import abi
+from ..abi import KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..host import x86
+from ..host.kvm_main import read_guest_bytes
+from ..sim import ChoicePolicy
+
+if TYPE_CHECKING:
+    from ..guest.kernel import GuestKernel
+    from ..machine import Machine
+
+SAFETY, EVENT, END = "safety", "event", "end"
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant: its name, the simulated time (ns) and what was wrong."""
+
+    name: str
+    t: int
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "t": self.t, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    kind: str
+    doc: str
+    source: str
+    fn: Callable[["View"], list[str]]
+
+
+REGISTRY: dict[str, Invariant] = {}
+
+
+def invariant(kind: str, source: str):
+    """Register ``fn`` under its own name; its docstring's first sentence is the property."""
+    def register(fn: Callable[["View"], list[str]]) -> Callable[["View"], list[str]]:
+        if fn.__name__ in REGISTRY:
+            raise ValueError(f"invariant {fn.__name__!r} registered twice")
+        doc = (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        REGISTRY[fn.__name__] = Invariant(fn.__name__, kind, doc, source, fn)
+        return fn
+    return register
+
+
+# --- what a predicate sees ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Obs:
+    """One guest-visible happening recorded by the checker's hooks (raw facts, no judgement)."""
+
+    t: int
+    kind: str          # deliver | host_write | boundary
+    vcpu: int
+    data: dict
+
+
+@dataclass
+class Ledger:
+    """Book-keeping of the token conversation, per vcpu, from what the guest was handed.
+
+    ``awaiting[v]``: tokens of page-not-present #PFs delivered on vcpu ``v``
+    and not yet answered.  ``msr[v]``: the MSR value the current *epoch* was
+    opened with -- a write to MSR_KVM_ASYNC_PF_EN or a reset starts a new one
+    and forgets what was awaited (msr.txt: disabling drops outstanding
+    faults, the guest wakes its own sleepers).
+    """
+
+    awaiting: dict[int, dict[int, int]] = field(default_factory=dict)
+    msr: dict[int, int] = field(default_factory=dict)
+    new: list[Obs] = field(default_factory=list)        # since the last check
+    delivered: Counter = field(default_factory=Counter)  # (kind) -> count, for reports
+    stray_ready: list[tuple[int, int, int]] = field(default_factory=list)
+
+
+@dataclass
+class View:
+    """The state a predicate reads: the machine, its guest kernel, the ledger, fresh observations."""
+
+    machine: "Machine"
+    kernel: "GuestKernel | None"
+    ledger: Ledger
+    obs: list[Obs] = field(default_factory=list)
+    clearing: set[int] = field(default_factory=set)    # vcpus inside kvm_clear_async_pf_completion_queue
+    shut_down: bool = False
+
+    @property
+    def vcpus(self) -> list:
+        return self.machine.vcpus
+
+
+def reason_word(machine: "Machine", vcpu) -> int:
+    """The u32 reason word at the vcpu's registered APF area (0 if none is registered)."""
+    gpa = vcpu.arch.apf.data.gpa
+    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not gpa:
+        return 0
+    return int.from_bytes(read_guest_bytes(machine.kvm, gpa, 4), "little")
+
+
+def _is_clearing(vcpu) -> bool:
+    """The vcpu thread waits in cancel_work_sync (kvm_clear_async_pf_completion_queue) for a worker."""
+    proc = vcpu.proc
+    ev = getattr(proc, "_waiting_on", None) if proc is not None else None
+    return ev is not None and ev.name.startswith("work#")
+
+
+# --- safety: host bookkeeping --------------------------------------------------------------
+
+@invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c (2.6.38): queued++ in kvm_setup_async_pf and "
+                   "kvm_async_pf_wakeup_all, queued-- in kvm_check_async_pf_completion")
+def queued_counts_outstanding(v: View) -> list[str]:
+    """``async_pf.queued`` equals the outstanding work items plus the broadcast items waiting on ``done``."""
+    out = []
+    for vcpu in v.vcpus:
+        if vcpu.vcpu_id in v.clearing or _is_clearing(vcpu):
+            continue  # cancel_work_sync sleeps in the middle of the clear; queued is reset at its end
+        apf = vcpu.async_pf
+        broadcast = sum(1 for w in apf.done if w.wakeup_all and w not in apf.queue)
+        if apf.queued != len(apf.queue) + broadcast:
+            out.append(f"vcpu{vcpu.vcpu_id}: queued={apf.queued} but |queue|={len(apf.queue)} + broadcast={broadcast}")
+    return out
+
+
+@invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38): "
+                   "'if (vcpu->async_pf.queued >= ASYNC_PF_PER_VCPU) return 0'")
+def queue_within_limit(v: View) -> list[str]:
+    """No vcpu has more real (non-broadcast) work outstanding than the generation's per-vcpu limit."""
+    limit = v.machine.gen.async_pf_per_vcpu
+    if limit is None:
+        return []
+    return [f"vcpu{vc.vcpu_id}: {len(vc.async_pf.queue)} outstanding > {limit}"
+            for vc in v.vcpus if len(vc.async_pf.queue) > limit]
+
+
+@invariant(SAFETY, "protocol.md §9.2, §3.7; arch/x86/kvm/x86.c kvm_add/del/find_async_pf_gfn (2.6.38); the "
+                   "backward-shift deletion keeps every probe chain intact")
+def hash_iff_outstanding(v: View) -> list[str]:
+    """A gfn is found in the per-vcpu hash if and only if a real work item for it is outstanding on that vcpu."""
+    if not v.machine.gen.apf_halt:
+        return []
+    out = []
+    for vcpu in v.vcpus:
+        if vcpu.vcpu_id in v.clearing or _is_clearing(vcpu):
+            continue
+        outstanding = {w.arch.gfn for w in vcpu.async_pf.queue}
+        stored = {int(g) for g in vcpu.arch.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY}
+        for gfn in sorted(outstanding):
+            if not x86.kvm_find_async_pf_gfn(vcpu, gfn):
+                out.append(f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is outstanding but the hash lookup misses it")
+        for gfn in sorted(stored - outstanding):
+            out.append(f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is in the hash with no outstanding work")
+    return out
+
+
+@invariant(SAFETY, "arch/x86/kvm/mmu.c:try_async_pf (2.6.38): an outstanding gfn makes the vcpu halt "
+                   "(kvm_async_pf_doublefault) instead of starting a second APF")
+def gfn_outstanding_once(v: View) -> list[str]:
+    """No vcpu has two outstanding work items for the same gfn."""
+    if not v.machine.gen.apf_halt:
+        return []
+    out = []
+    for vcpu in v.vcpus:
+        seen = Counter(w.arch.gfn for w in vcpu.async_pf.queue)
+        out += [f"vcpu{vcpu.vcpu_id}: {n} work items for gfn {g:#x}" for g, n in sorted(seen.items()) if n > 1]
+    return out
+
+
+@invariant(SAFETY, "protocol.md §2.4: token = (apf.id++ << 12) | vcpu_id identifies one outstanding fault")
+def tokens_unique(v: View) -> list[str]:
+    """Tokens are unique among the outstanding work items of the VM, and among the not-presents awaiting an answer."""
+    seen = Counter(w.arch.token for vc in v.vcpus for w in vc.async_pf.queue)
+    out = [f"token {t:#x} held by {n} outstanding work items" for t, n in sorted(seen.items()) if n > 1]
+    for o in v.obs:
+        if o.kind == "deliver" and o.data.get("duplicate"):
+            out.append(f"vcpu{o.vcpu}: page-not-present {o.data['token']:#x} delivered while one with that token "
+                       "was still unanswered")
+    return out
+
+
+@invariant(SAFETY, "protocol.md §6 (2017: 'Fix #DF due to inject Page not Present and Page Ready exceptions "
+                   "simultaneously', 2a266f23550b 'check pending exception before injecting APF'); §9.5")
+def no_two_apf_pf_in_one_entry(v: View) -> list[str]:
+    """Two asynchronous #PFs are never queued for one entry (which the CPU would merge into a #DF)."""
+    out = []
+    for vcpu in v.vcpus:
+        exc = vcpu.arch.exception
+        if vcpu.stat["double_faults"] or vcpu.stat["triple_faults"] or (exc.pending and exc.nr == x86.DF_VECTOR):
+            out.append(f"vcpu{vcpu.vcpu_id}: double_faults={vcpu.stat['double_faults']} "
+                       f"triple_faults={vcpu.stat['triple_faults']} pending={exc.nr if exc.pending else None}")
+    return out
+
+
+@invariant(SAFETY, "the guest kernel never panics in a correct protocol run (an unexpected #DF panics it)")
+def guest_alive(v: View) -> list[str]:
+    """The guest kernel has not panicked."""
+    k = v.kernel
+    return [k.panicked] if k is not None and k.panicked else []
+
+
+# --- events: what the guest is handed ------------------------------------------------------
+
+@invariant(EVENT, "msr.txt (2.6.38): 'If bit 1 is 1 ... asynchronous page faults can be injected when vcpu is "
+                  "in cpl == 0'; arch/x86/kvm/x86.c:kvm_arch_async_page_not_present (send_user_only)")
+def cpl0_only_with_send_always(v: View) -> list[str]:
+    """A page-not-present #PF reaches the guest at CPL0 only if the guest registered with SEND_ALWAYS."""
+    return [f"vcpu{o.vcpu}: not-present {o.data['token']:#x} delivered at CPL0 without SEND_ALWAYS"
+            for o in v.obs if o.kind == "deliver" and o.data["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT
+            and o.data["cpl"] == 0 and not o.data["send_always"]]
+
+
+@invariant(EVENT, "protocol.md §9.3 and §6 (2020, bugzilla 208081: page-ready for a never-injected not-present "
+                  "left stale dummies -> notpresent_injected); msr.txt: page-ready carries the not-present's token")
+def ready_only_after_not_present(v: View) -> list[str]:
+    """Every page-ready the guest receives answers a page-not-present it received with the same token (or is the ~0 broadcast)."""
+    return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} with no unanswered not-present for it"
+            for o in v.obs if o.kind == "deliver" and o.data["reason"] == KVM_PV_REASON_PAGE_READY
+            and not o.data["matched"]]
+
+
+@invariant(EVENT, "msr.txt (2.6.38): 'Guest should ... read and reset this [reason] before enabling interrupts "
+                  "... and before any normal page fault can happen'; arch/x86/kernel/kvm.c:do_async_page_fault")
+def reason_read_before_reenable(v: View) -> list[str]:
+    """At every guest instruction boundary with interrupts enabled, the reason word has been read and reset to 0."""
+    return [f"vcpu{o.vcpu}: IF=1 at an instruction boundary in {o.data['ctx']} with reason {o.data['word']} unread"
+            for o in v.obs if o.kind == "boundary"]
+
+
+@invariant(EVENT, "msr.txt (2.6.38): the reason word is written before the #PF is injected, one event at a time; "
+                  "protocol.md §6 'Reason field clobbering'")
+def reason_not_clobbered(v: View) -> list[str]:
+    """The host writes a new reason only after the guest has read and reset the previous one."""
+    return [f"vcpu{o.vcpu}: {o.data['event']} overwrites unread reason {o.data['word']}"
+            for o in v.obs if o.kind == "host_write" and o.data["word"]]
+
+
+# --- end of run: quiescence --------------------------------------------------------------
+
+@invariant(END, "protocol.md §9.3: every delivered not-present is answered by one page-ready, a broadcast, "
+                "or a documented clear (MSR disable, reset, destroy)")
+def every_not_present_answered(v: View) -> list[str]:
+    """At quiescence no delivered page-not-present is left without its page-ready (or broadcast, or clear)."""
+    return [f"vcpu{vid}: not-present {tok:#x} (t={t}) never answered"
+            for vid, toks in sorted(v.ledger.awaiting.items()) for tok, t in sorted(toks.items())]
+
+
+@invariant(END, "arch/x86/kernel/kvm.c:kvm_async_pf_task_wait/_wake (2.6.38): a dummy node makes a wake that "
+                "comes first count; every sleeper is woken by its page-ready or by wake-all")
+def no_task_sleeps_forever(v: View) -> list[str]:
+    """At quiescence every task has exited and no sleeper node waits in the guest's hash."""
+    k = v.kernel
+    if k is None:
+        return []
+    out = [f"task {t.pid} ({t.comm}) still in state {t.state}" for t in k.tasks if t.state != "X"]
+    from ..guest import kvm as pv
+    out += [f"task {n.task.pid} sleeps on token {n.token:#x} (cpu {n.cpu})"
+            for n in pv.all_nodes(k.sleepers) if n.task is not None]
+    return out
+
+
+@invariant(END, "asyncpf.machine.Machine.leaks (kvm_destroy_vm gives back every work item, reference and "
+                "sleeper node); protocol.md §6 (2020 stale dummies, 2024 flush on destroy)")
+def nothing_leaks(v: View) -> list[str]:
+    """After the VM is destroyed no work item, kvm/mm/page reference, dummy or sleeper node is left."""
+    if not v.shut_down:
+        return []
+    return list(v.machine.leaks())
+
+
+@invariant(END, "virt/kvm/async_pf.c:async_pf_execute (2024 'Always flush async #PF workqueue when vCPU is "
+                "being destroyed'): the worker must not touch the item after handing it over")
+def no_use_after_free(v: View) -> list[str]:
+    """No worker touched a work item after it was freed (``kvm.stat_violations``)."""
+    return [f"{name} at t={t}: {what}" for name, t, what in v.machine.kvm.stat_violations]
+
+
+SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
+EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
+END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]
+
+
+# --- the checker -------------------------------------------------------------------------
+
+class Checker:
+    """Runs the registry against one machine as it runs; collects :class:`Violation` records.
+
+    Only the first violation of each invariant is kept (``first_only``) so a
+    broken run stays cheap; ``counts`` still counts every one.
+    """
+
+    def __init__(self, machine: "Machine", kernel: "GuestKernel | None" = None, *,
+                 names: list[str] | None = None, first_only: bool = True):
+        self.m = machine
+        self.kernel = kernel
+        self.ledger = Ledger()
+        self.view = View(machine, kernel, self.ledger)
+        chosen = set(names) if names is not None else set(REGISTRY)
+        self.safety = [i for i in SAFETY_INVARIANTS if i.name in chosen]
+        self.events = [i for i in EVENT_INVARIANTS if i.name in chosen]
+        self.end = [i for i in END_INVARIANTS if i.name in chosen]
+        self.violations: list[Violation] = []
+        self.counts: Counter = Counter()
+        self.first_only = first_only
+        self.steps = 0
+        self.enabled = True
+        self.on_violation: Callable[[Violation], None] | None = None
+        for vcpu in machine.vcpus:
+            self.ledger.awaiting[vcpu.vcpu_id] = {}
+            self.ledger.msr[vcpu.vcpu_id] = vcpu.arch.apf.msr_val
+
+    # -- hooks ------------------------------------------------------------------------------
+    def attach(self) -> "Checker":
+        env = self.m.env
+        if env.policy is None:
+            env.policy = ChoicePolicy()  # FIFO, but through Environment.step, which is what we wrap
+        inner_step = env.step
+        inner_tracer = env.tracer
+
+        def step() -> None:
+            inner_step()
+            if self.enabled:
+                self.steps += 1
+                self.check_state()
+
+        def tracer(t_ns: int, name: str, fields: dict) -> None:
+            if inner_tracer is not None:
+                inner_tracer(t_ns, name, fields)
+            if self.enabled:
+                self._on_trace(t_ns, name, fields)
+
+        env.step = step
+        env.tracer = tracer
+        if self.kernel is not None:
+            for cpu in self.kernel.cpus:
+                self._wrap_next_op(cpu)
+        return self
+
+    def _wrap_next_op(self, cpu: Any) -> None:
+        inner = cpu.next_op
+
+        def next_op(vcpu: Any) -> Any:
+            op = inner(vcpu)
+            if self.enabled and vcpu.arch.rflags_if and cpu.apf_enabled:
+                word = reason_word(self.m, vcpu)
+                if word:
+                    ctx = cpu.curr.stack[-1].name if cpu.curr.stack else "?"
+                    self._observe(Obs(self.m.env.now, "boundary", vcpu.vcpu_id, {"word": word, "ctx": ctx}))
+            return op
+
+        cpu.next_op = next_op
+
+    def _sync_epoch(self, vcpu: Any) -> None:
+        vid = vcpu.vcpu_id
+        msr = vcpu.arch.apf.msr_val
+        if self.ledger.msr.get(vid) != msr:
+            self.ledger.msr[vid] = msr
+            self.ledger.awaiting[vid] = {}
+
+    def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
+        if name == "kvm_inj_exception":
+            if fields.get("exception") != x86.PF_VECTOR:
+                return
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            reason = reason_word(self.m, vcpu)
+            if reason not in (KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY):
+                return
+            token = vcpu.arch.cr2 & abi.U32
+            awaiting = self.ledger.awaiting[vcpu.vcpu_id]
+            data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
+                    "send_always": not vcpu.arch.apf.send_user_only}
+            if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
+                data["duplicate"] = token in awaiting
+                awaiting[token] = t_ns
+                self.ledger.delivered["not_present"] += 1
+            else:
+                if token == abi.BROADCAST_TOKEN:
+                    awaiting.clear()
+                    data["matched"] = True
+                    self.ledger.delivered["broadcast"] += 1
+                else:
+                    data["matched"] = awaiting.pop(token, None) is not None
+                    self.ledger.delivered["ready"] += 1
+            self._observe(Obs(t_ns, "deliver", vcpu.vcpu_id, data))
+        elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
+                word = reason_word(self.m, vcpu)
+                if word:
+                    self._observe(Obs(t_ns, "host_write", vcpu.vcpu_id,
+                                      {"word": word, "event": name.removeprefix("kvm_async_pf_")}))
+
+    def _observe(self, obs: Obs) -> None:
+        self.view.obs.append(obs)
+        for inv in self.events:
+            self._run(inv)
+        self.view.obs.clear()
+
+    # -- running predicates -----------------------------------------------------------------
+    def _run(self, inv: Invariant) -> None:
+        try:
+            details = inv.fn(self.view)
+        except Exception as exc:  # a predicate must not take the run down; report it as data
+            details = [f"predicate raised {type(exc).__name__}: {exc}"]
+        if not details:
+            return
+        self.counts[inv.name] += 1
+        if self.first_only and self.counts[inv.name] > 1:
+            return
+        v = Violation(inv.name, self.m.env.now, "; ".join(details))
+        self.violations.append(v)
+        if self.on_violation is not None:
+            self.on_violation(v)
+
+    def check_state(self) -> None:
+        for vcpu in self.m.vcpus:
+            if self.ledger.msr.get(vcpu.vcpu_id) != vcpu.arch.apf.msr_val:
+                self._sync_epoch(vcpu)
+        for inv in self.safety:
+            self._run(inv)
+
+    def check_end(self, shut_down: bool = True) -> list[Violation]:
+        self.view.shut_down = shut_down
+        before = len(self.violations)
+        for inv in self.end:
+            self._run(inv)
+        return self.violations[before:]
+
+
+def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:
+    """A :class:`Checker` hooked into ``machine`` (before it runs)."""
+    return Checker(machine, kernel, **kw).attach()
+
+
+def check_state(machine: "Machine", kernel: "GuestKernel | None" = None, *, end: bool = False,
+                shut_down: bool = False) -> list[Violation]:
+    """Evaluate the safety (and with ``end``, the end-of-run) invariants on a machine as it stands now."""
+    c = Checker(machine, kernel)
+    c.check_state()
+    if end:
+        c.check_end(shut_down)
+    return c.violations
+
+
+def check(run: Any) -> list[Violation]:
+    """The violations of a finished run: anything with a ``checker`` (or ``violations``) attribute, or a machine.
+
+    Never raises: a machine without a checker is judged on its current state
+    (safety and end-of-run invariants).
+    """
+    checker = getattr(run, "checker", None)
+    if checker is not None:
+        return list(checker.violations)
+    if hasattr(run, "violations"):
+        return list(run.violations)
+    try:
+        return check_state(run, getattr(run, "guest", None), end=True, shut_down=getattr(run, "shut_down", False))
+    except Exception as exc:
+        return [Violation("check", 0, f"could not check {run!r}: {type(exc).__name__}: {exc}")]
