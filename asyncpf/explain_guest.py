@@ -414,12 +414,16 @@ def plot_timeline(r: RunTimeline, ax: Any = None, window_ns: tuple[int, int] | N
     ms = lambda t: (t - r.start_ns) / 1e6  # noqa: E731
     for vcpu, runs in r.runs.items():
         y = vcpu * 2
+        segs = []
         for i, (t0, comm) in enumerate(runs):
             t1 = runs[i + 1][0] if i + 1 < len(runs) else r.end_ns
             a, z = max(t0, lo), min(t1, hi)
             if z > a:
-                ax.barh(y + 1, ms(z) - ms(a), left=ms(a), height=0.8, color=palette[comm],
-                        label=comm if comm not in ax.get_legend_handles_labels()[1] else None)
+                segs.append((a, z, comm))
+        for a, z, comm in sorted(segs, key=lambda sg: sg[0] - sg[1]):  # long runs first, short ones drawn on top
+            # at least 0.3% of the window wide, so a few-us run of the fault thread shows
+            ax.barh(y + 1, max(ms(z) - ms(a), 0.003 * (hi - lo) / 1e6), left=ms(a), height=0.8, color=palette[comm],
+                    label=comm if comm not in ax.get_legend_handles_labels()[1] else None)
         mine = [p for p in pairs if p["vcpu"] == vcpu]
         for k, p in enumerate(mine):
             t1 = p["ready"] if p["ready"] is not None else r.end_ns
@@ -431,7 +435,7 @@ def plot_timeline(r: RunTimeline, ax: Any = None, window_ns: tuple[int, int] | N
     ax.set_xlim(ms(lo), ms(hi))
     ax.set_xlabel("ms since bm started")
     ax.set_title(f"{r.host} host: running task per vcpu; black lines = not-present .. page-ready")
-    ax.legend(loc="upper right", fontsize=7, ncol=len(comms))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), fontsize=7, ncol=len(comms), frameon=False)
     return ax
 
 

@@ -113,7 +113,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
     tasks = tuple((t.pid, t.state, t.preempt_count, t.on_rq,
                    tuple((ctx.name, repr(ctx.op)) for ctx in t.stack)) for t in k.tasks)
     idle = tuple(tuple((ctx.name, repr(ctx.op)) for ctx in c.idle.stack) for c in k.cpus)
-    nodes = tuple(sorted((n.token, n.cpu, n.halted, n.task.pid if n.task else None)
+    nodes = tuple(sorted((n.token, n.cpu, n.halted, n.task.pid if n.task else -1)
                          for n in pv.all_nodes(k.sleepers)))
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
@@ -124,7 +124,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
 
 def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,
             bugs: dict[str, bool] | None = None, trace: bool = False, patch: Any = None,
-            stop_on_violation: bool = True) -> RunResult:
+            setup: Any = None, stop_on_violation: bool = True) -> RunResult:
     """Run ``cfg`` once under ``choices`` (FIFO beyond them) with every invariant checked.
 
     ``patch`` is a context manager factory (a mutant's monkeypatch) entered
@@ -137,7 +137,9 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
 
     def before_boot(m: Any) -> None:
         holder["m"] = m
-        holder["checker"] = Checker(m, m.guest).attach()  # boot is checked too
+        holder["checker"] = c = Checker(m, m.guest).attach()  # boot is checked too
+        if setup is not None:
+            setup(m, c)
 
     ctx = patch() if patch is not None else _null()
     pruned = False
@@ -202,7 +204,7 @@ class Report:
                 f"{self.steps} steps, {self.seconds:.2f} s{'' if self.complete else ' (budget hit)'} -- {verdict}")
 
 
-def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None,
+def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None, setup: Any = None,
             max_schedules: int = 20_000, max_seconds: float = 60.0, stop_at_first: bool = True,
             trace_counterexample: bool = True) -> Report:
     """Depth-first search over every schedule of ``cfg``; every invariant on every path.
@@ -223,7 +225,7 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
             rep.complete = False
             break
         prefix = stack.pop()
-        r = execute(cfg, prefix, visited=visited, bugs=bugs, patch=patch)
+        r = execute(cfg, prefix, visited=visited, bugs=bugs, patch=patch, setup=setup)
         rep.schedules += 1
         rep.pruned += r.pruned
         rep.steps += r.steps
@@ -245,7 +247,7 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
         rep.violations = best.violations
         rep.counterexample = best.schedule
         if trace_counterexample:
-            again = replay(cfg, best.schedule, bugs=bugs, patch=patch)
+            again = replay(cfg, best.schedule, bugs=bugs, patch=patch, setup=setup)
             rep.counterexample_trace = again.trace_text()
     return rep
 
@@ -255,11 +257,11 @@ def _cost(schedule: list[int]) -> tuple[int, int]:
 
 
 def replay(cfg: ModelConfig | str, choices: list[int], *, bugs: dict[str, bool] | None = None,
-           patch: Any = None) -> RunResult:
+           patch: Any = None, setup: Any = None) -> RunResult:
     """Re-run one schedule exactly, with the trace kept (ftrace text via ``.trace_text()``)."""
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
-    return execute(cfg, choices, bugs=bugs, patch=patch, trace=True)
+    return execute(cfg, choices, bugs=bugs, patch=patch, setup=setup, trace=True)
 
 
 def fast_configs() -> list[ModelConfig]:

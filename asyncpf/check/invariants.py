@@ -306,7 +306,7 @@ def nothing_leaks(v: View) -> list[str]:
     return list(v.machine.leaks())
 
 
-@invariant(END, "virt/kvm/async_pf.c:async_pf_execute (2024 'Always flush async #PF workqueue when vCPU is "
+@invariant(SAFETY, "virt/kvm/async_pf.c:async_pf_execute (2024 'Always flush async #PF workqueue when vCPU is "
                 "being destroyed'): the worker must not touch the item after handing it over")
 def no_use_after_free(v: View) -> list[str]:
     """No worker touched a work item after it was freed (``kvm.stat_violations``)."""

@@ -110,6 +110,9 @@ _add(ModelConfig("two_vcpus", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1
                  note="2 vcpus sharing 1 worker, a task on each"))
 _add(ModelConfig("kernel_touch", tasks=(TaskSpec((0,), kernel=True),), preemptible=False,
                  note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from kernel mode"))
+_add(ModelConfig("tick_completion", hz=10000, swap_ns=97_000,
+                 note="1 task; the swap-in completes exactly on a tick: the woken vcpu consumes the item "
+                      "while the worker has one step left"))
 _add(ModelConfig("three_tasks", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((2,))),
                  pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=2, fast=False,
                  note="1 vcpu, 2 workers, 3 tasks on 3 pages"))

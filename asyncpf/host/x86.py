@@ -348,14 +348,17 @@ def kvm_arch_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") -> None
     vcpu for non-PV guests" mode); else write reason=PAGE_NOT_PRESENT and
     queue #PF with CR2 = token.
     Simplification: none beyond apf_put_user's.  The mutant that injects at
-    CPL0 without SEND_ALWAYS is ``kvm.bugs["cpl0_without_send_always"]``.
+    CPL0 without SEND_ALWAYS is ``kvm.bugs["cpl0_without_send_always"]``;
+    ``kvm.bugs["ready_without_not_present"]`` never tells the guest, so its
+    page-ready later arrives for a not-present it never saw (bugzilla 208081).
     """
     kvm = vcpu.kvm
     kvm.env.trace("kvm_async_pf_not_present", ctx=mmu.trace_ctx(vcpu), token=work.arch.token, gva=work.gva)
     kvm_add_async_pf_gfn(vcpu, work.arch.gfn)
     apf = vcpu.arch.apf
     cpl0_refused = apf.send_user_only and vcpu.arch.cpl == 0 and not kvm.bugs.get("cpl0_without_send_always")
-    if not apf.msr_val & KVM_ASYNC_PF_ENABLED or cpl0_refused:
+    untold = kvm.bugs.get("ready_without_not_present")  # the work stays queued, the guest is never told
+    if not apf.msr_val & KVM_ASYNC_PF_ENABLED or cpl0_refused or untold:
         kvm_make_request(vcpu, KVM_REQ_APF_HALT)
     elif _inject(vcpu, KVM_PV_REASON_PAGE_NOT_PRESENT, work.arch.token):
         work.notpresent_injected = True

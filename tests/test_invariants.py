@@ -1,0 +1,129 @@
+"""Every invariant of the registry holds on a clean state and fails on a state built to violate it."""
+
+import pytest
+
+from asyncpf.abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from asyncpf.check.invariants import REGISTRY, Checker, Ledger, Obs, View, check
+from asyncpf.check.models import CONFIGS, build
+from asyncpf.host import async_pf, x86
+from asyncpf.sim import ChoicePolicy
+
+
+@pytest.fixture
+def built():
+    return build(CONFIGS["one_task"], policy=ChoicePolicy())
+
+
+def view(b, obs=(), shut_down=False):
+    ledger = Ledger(awaiting={v.vcpu_id: {} for v in b.machine.vcpus})
+    return View(b.machine, b.kernel, ledger, list(obs), shut_down=shut_down)
+
+
+def test_registry_shape():
+    assert len(REGISTRY) >= 14
+    for inv in REGISTRY.values():
+        assert inv.kind in ("safety", "event", "end") and inv.doc and inv.source, inv.name
+
+
+def test_all_hold_on_a_booted_machine(built):
+    v = view(built)
+    assert {name: inv.fn(v) for name, inv in REGISTRY.items() if inv.kind != "end" and inv.fn(v)} == {}
+
+
+def _setup(b, gfn):
+    vcpu = b.machine.vcpus[0]
+    assert x86.kvm_arch_setup_async_pf(vcpu, gfn << 12, gfn)
+    vcpu.arch.exception.pending = False
+    return vcpu, vcpu.async_pf.queue[-1]
+
+
+def test_queued_counts_outstanding(built):
+    vcpu, _ = _setup(built, built.gfns[0])
+    assert REGISTRY["queued_counts_outstanding"].fn(view(built)) == []
+    vcpu.async_pf.queued += 1
+    assert REGISTRY["queued_counts_outstanding"].fn(view(built))
+
+
+def test_queue_within_limit(built):
+    vcpu, work = _setup(built, built.gfns[0])
+    vcpu.async_pf.queue.extend([work] * 64)
+    assert REGISTRY["queue_within_limit"].fn(view(built))
+
+
+def test_hash_iff_outstanding_both_ways(built):
+    vcpu, work = _setup(built, built.gfns[0])
+    assert REGISTRY["hash_iff_outstanding"].fn(view(built)) == []
+    x86.kvm_async_pf_hash_reset(vcpu)
+    assert "misses" in REGISTRY["hash_iff_outstanding"].fn(view(built))[0]
+    x86.kvm_add_async_pf_gfn(vcpu, 77)
+    assert any("no outstanding work" in d for d in REGISTRY["hash_iff_outstanding"].fn(view(built)))
+
+
+def test_gfn_outstanding_once_and_tokens_unique(built):
+    vcpu, work = _setup(built, built.gfns[0])
+    vcpu.async_pf.queue.append(work)
+    assert REGISTRY["gfn_outstanding_once"].fn(view(built))
+    assert REGISTRY["tokens_unique"].fn(view(built))
+
+
+def test_tokens_unique_on_delivery(built):
+    obs = Obs(0, "deliver", 0, {"reason": KVM_PV_REASON_PAGE_NOT_PRESENT, "token": 0x1000, "cpl": 3,
+                                "send_always": True, "duplicate": True})
+    assert REGISTRY["tokens_unique"].fn(view(built, [obs]))
+
+
+def test_no_two_apf_pf_in_one_entry(built):
+    vcpu = built.machine.vcpus[0]
+    vcpu.arch.exception.pending = False
+    x86.kvm_inject_page_fault(vcpu, 0x1000, 0)
+    x86.kvm_inject_page_fault(vcpu, 0x2000, 0)
+    assert REGISTRY["no_two_apf_pf_in_one_entry"].fn(view(built))
+
+
+def test_guest_alive(built):
+    built.kernel.panicked = "oops"
+    assert REGISTRY["guest_alive"].fn(view(built)) == ["oops"]
+
+
+def test_no_use_after_free(built):
+    built.machine.kvm.stat_violations.append(("use_after_free", 5, "<work>"))
+    assert REGISTRY["no_use_after_free"].fn(view(built))
+
+
+@pytest.mark.parametrize("name,obs", [
+    ("cpl0_only_with_send_always", Obs(0, "deliver", 0, {"reason": KVM_PV_REASON_PAGE_NOT_PRESENT, "token": 1,
+                                                          "cpl": 0, "send_always": False, "duplicate": False})),
+    ("ready_only_after_not_present", Obs(0, "deliver", 0, {"reason": KVM_PV_REASON_PAGE_READY, "token": 1,
+                                                            "cpl": 3, "send_always": True, "matched": False})),
+    ("reason_read_before_reenable", Obs(0, "boundary", 0, {"word": 1, "ctx": "do_async_page_fault"})),
+    ("reason_not_clobbered", Obs(0, "host_write", 0, {"word": 1, "event": "ready"})),
+])
+def test_event_invariants_fail_on_their_observation(built, name, obs):
+    assert REGISTRY[name].fn(view(built)) == []
+    assert REGISTRY[name].fn(view(built, [obs]))
+
+
+def test_end_invariants(built):
+    v = view(built)
+    v.ledger.awaiting[0][0x1000] = 7
+    assert REGISTRY["every_not_present_answered"].fn(v)
+    assert REGISTRY["no_task_sleeps_forever"].fn(v)          # the task was spawned and never ran
+    built.machine.kvm.users_count += 1
+    assert REGISTRY["nothing_leaks"].fn(view(built, shut_down=True))
+
+
+def test_check_returns_data_and_never_raises(built):
+    vcpu, _ = _setup(built, built.gfns[0])
+    vcpu.async_pf.queued = 5
+    out = check(built.machine)
+    assert out and all(hasattr(v, "name") and hasattr(v, "t") for v in out)
+    assert any(v.name == "queued_counts_outstanding" for v in out)
+    assert check(object()) == [] or all(v.name for v in check(object()))
+
+
+def test_checker_runs_per_step_and_is_clean_on_a_correct_run():
+    from asyncpf.check.explore import execute
+    r = execute(CONFIGS["two_tasks"])
+    assert r.steps > 20 and r.violations == [] and not r.pruned
+    assert isinstance(r.violations, list)
+    assert Checker is not None and async_pf is not None
