@@ -38,7 +38,7 @@ from .host.kvm_main import gfn_to_hva
 from .host.mm import PageState
 from .machine import ERROR_GFN, MMIO_BASE_GFN, MMIO_HOST_PFN, HostConfig, Machine
 from .trace import Tracer, render
-from .workloads import Array, shared_array
+from .workloads import Array, shared_array, steps
 
 MiB = 1 << 20
 BOOT_NS = 20_000_000            # as bm.build: the guest registers async PF and takes the boot wake-all
@@ -270,19 +270,7 @@ def _touch(gva: int, *, kernel: bool = False) -> Touch:
     return Touch(gva, True, 0, kernel=kernel)
 
 
-def _prog(*items: Any) -> Callable:
-    """A program of fixed steps; callables among them are run (not yielded) at that point."""
-    def program(task):
-        for item in items:
-            if callable(item) and not isinstance(item, (Touch, Work)):
-                result = item()
-                if result is not None:
-                    yield from result
-            else:
-                yield item
-        yield Exit()
-
-    return program
+_prog = steps  # fixed steps; callables among them run as kernel code
 
 
 def _acct(m: Machine, vcpu: int, state: str) -> int:

@@ -197,3 +197,13 @@ def bm_view(fault_threads: int = 1, latency_us: int = 8000) -> View:
                 "swap_latency_us": w.SelectionSlider(options=BM_LATENCIES_US, value=latency_us,
                                                      description="read (us)")}
     return View(controls, explain_guest.tiny_bm, explain_guest.tiny_text)
+
+
+# --- 09 (helpers in asyncpf.explain_check) ---------------------------------------------------
+
+def check_view(mutant: str = "hash_delete_no_shift") -> View:
+    """A mutant dropdown: explore its configuration with and without the bug; caught?, by what, how short."""
+    from . import explain_check
+    from .check.mutants import MUTANTS
+    controls = {"mutant": w.Dropdown(options=list(MUTANTS), value=mutant, description="mutant")}
+    return View(controls, explain_check.mutant_probe, explain_check.probe_text)

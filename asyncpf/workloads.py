@@ -66,11 +66,21 @@ def sequential_touch(array_gva: int, pages: int, touch_ns: int = 0, write: bool 
 
 
 def steps(*items: object) -> Program:
-    """A fixed list of steps, then exit: ``steps(Touch(a), Work(1000), Touch(b))``."""
+    """A fixed list of steps, then exit: ``steps(Touch(a), Work(1000), Touch(b))``.
+
+    A callable among them is kernel code run at that point, in the task's
+    context: it may return None or a generator of steps (e.g. a guest twin
+    such as ``kvm_pv_disable_apf`` bound to a cpu).
+    """
 
     def program(task) -> Generator:
         for item in items:
-            yield item
+            if callable(item):
+                result = item()
+                if result is not None:
+                    yield from result
+            else:
+                yield item
         yield Exit()
 
     return program

@@ -32,6 +32,7 @@ from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, Exit, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
+from ..workloads import steps
 from ..machine import HostConfig, Machine
 
 MiB = 1 << 20
@@ -199,12 +200,5 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
 
 
 def _program(items: list) -> Callable:
-    """A fixed list of guest steps; a callable among them is a kernel function run there (a generator)."""
-    def program(task):
-        for item in items:
-            if callable(item):
-                yield from item()
-            else:
-                yield item
-        yield Exit()
-    return program
+    """A fixed list of guest steps; callables among them run as kernel code (see workloads.steps)."""
+    return steps(*items)

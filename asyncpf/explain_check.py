@@ -1,0 +1,177 @@
+"""Helpers for notebook 09 (invariants and exploration): tables and probes over :mod:`asyncpf.check`.
+
+Everything returned here is deterministic: counts of schedules and states,
+choice lists, trace excerpts and verdicts -- never wall-clock seconds, which
+the explorer reports too but which vary from run to run.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Sequence
+
+from .check.explore import Report, execute, explore, fast_configs, replay
+from .check.invariants import END, EVENT, REGISTRY, SAFETY
+from .check.models import CONFIGS
+from .check.mutants import MUTANTS, Verdict, run_mutant
+
+KIND_LABEL = {SAFETY: "per step", EVENT: "per event", END: "at quiescence"}
+
+# The properties the issue asks for, in its words, and the registry invariants that state them.
+ISSUE_INVARIANTS: dict[str, tuple[str, ...]] = {
+    "queued count": ("queued_counts_outstanding",),
+    "limit": ("queue_within_limit",),
+    "hash iff outstanding": ("hash_iff_outstanding",),
+    "not-present answered by one ready": ("every_not_present_answered",),
+    "ready only after not-present": ("ready_only_after_not_present",),
+    "reason written before its #PF / read before re-enabling": ("reason_not_clobbered", "reason_read_before_reenable"),
+    "no two APF #PFs in one entry": ("no_two_apf_pf_in_one_entry",),
+    "nobody sleeps forever": ("no_task_sleeps_forever",),
+    "nothing leaks": ("nothing_leaks",),
+    "unique tokens": ("tokens_unique",),
+}
+
+# 2.6.38 itself sends a page-ready for a not-present it never injected (it halts instead of injecting at CPL0
+# without SEND_ALWAYS): bugzilla 208081, fixed in 2020 by notpresent_injected.  The same exception as
+# ``python -m asyncpf check`` makes.
+KNOWN_GENERATION_BEHAVIOUR: dict[str, frozenset[str]] = {"kernel_touch": frozenset({"ready_only_after_not_present"})}
+
+
+def short_source(source: str, width: int = 48) -> str:
+    """The first clause of an invariant's source (up to ';'), cut to ``width`` characters."""
+    first = source.split(";")[0].strip()
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
+def registry_rows() -> list[tuple[str, str, str]]:
+    """(name, kind, one-sentence meaning) for every registered invariant, in registration order."""
+    return [(i.name, KIND_LABEL[i.kind], i.doc.replace("``", "")) for i in REGISTRY.values()]
+
+
+def source_rows() -> list[tuple[str, str]]:
+    """(name, first clause of its source) for every registered invariant."""
+    return [(i.name, short_source(i.source)) for i in REGISTRY.values()]
+
+
+def issue_coverage() -> list[tuple[str, str, bool]]:
+    """(issue property, registry names, all registered?) for each property the issue lists."""
+    return [(prop, ", ".join(names), all(n in REGISTRY for n in names)) for prop, names in ISSUE_INVARIANTS.items()]
+
+
+# --- exploration -----------------------------------------------------------------------------
+
+def counts(rep: Report) -> dict[str, Any]:
+    """The deterministic part of an exploration report (no seconds)."""
+    return {"config": rep.config, "schedules": rep.schedules, "pruned": rep.pruned, "distinct_states": rep.states,
+            "steps": rep.steps, "max_choice_points": rep.max_points, "complete": rep.complete,
+            "violations": sorted({v.name for v in rep.violations})}
+
+
+def counts_text(c: dict[str, Any]) -> str:
+    verdict = "clean" if not c["violations"] else "violated: " + ", ".join(c["violations"])
+    return (f"{c['config']}: {c['schedules']} schedules ({c['pruned']} pruned), {c['distinct_states']} distinct "
+            f"states, {c['steps']} steps, at most {c['max_choice_points']} choice points per run"
+            f"{'' if c['complete'] else ' (budget hit)'} -- {verdict}")
+
+
+def choice_points(config: str, choices: Sequence[int] = (), **kw: Any) -> list[tuple[int, int, str]]:
+    """(point, choice taken, steps due together) for one run of ``config`` under ``choices`` (FIFO beyond)."""
+    r = execute(CONFIGS[config], list(choices), **kw)
+    return [(k, taken, " | ".join(labels)) for k, (labels, taken) in enumerate(r.points)]
+
+
+# --- one mutant, its counterexample ------------------------------------------------------------
+
+def _mutant_kw(name: str) -> dict[str, Any]:
+    m = MUTANTS[name]
+    return {"bugs": m.bugs, "patch": m.patch, "setup": m.setup}
+
+
+def counterexample(name: str) -> dict[str, Any]:
+    """The mutant's shortest counterexample, replayed from its choice list: the same violation must come back."""
+    m = MUTANTS[name]
+    kw = _mutant_kw(name)
+    rep = explore(m.config, **kw)
+    again = replay(m.config, rep.counterexample or [], **kw)
+    fifo = execute(m.config, [], **kw)
+    return {"mutant": name, "config": m.config.name, "invariant": m.invariant, "source": m.source,
+            "summary": m.summary, "counts": counts(rep), "choices": rep.counterexample,
+            "violations": [(v.name, v.t, v.detail) for v in rep.violations],
+            "replayed": [(v.name, v.t, v.detail) for v in again.violations],
+            "trace": rep.counterexample_trace, "replayed_trace": again.trace_text(),
+            "fifo_violations": sorted({v.name for v in fifo.violations})}
+
+
+def trace_tail(text: str, since: str = "kvm_async_pf_not_present") -> list[str]:
+    """The ftrace lines from the last ``since`` event on (the whole body if there is none), header dropped."""
+    body = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    starts = [i for i, ln in enumerate(body) if f" {since}:" in ln]
+    return body[starts[-1]:] if starts else body
+
+
+def trace_rows(lines: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """Split ftrace lines into (time us, task, event, fields)."""
+    rows = []
+    for ln in lines:
+        head, _, rest = ln.partition(": ")
+        parts = head.split()
+        task, ts = parts[0], parts[-1]
+        event, _, fields = rest.partition(": ")
+        rows.append((f"{float(ts) * 1e6:.0f}", task, event, fields))
+    return rows
+
+
+# --- the kill table ---------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def verdict(name: str) -> Verdict:
+    """run_mutant, cached (it is deterministic); the widget re-uses it."""
+    return run_mutant(name)
+
+
+def kill_rows(names: Sequence[str] | None = None) -> list[tuple[str, str, str, str, str, str, int]]:
+    """(mutant, expected invariant, caught?, violated with the bug, without it, choice list, trace lines)."""
+    rows = []
+    for name in names or list(MUTANTS):
+        v = verdict(name)
+        rows.append((v.mutant, v.invariant, "caught" if v.caught else "MISSED", ", ".join(v.found) or "-",
+                     ", ".join(v.baseline) or "-", str(v.counterexample), v.length or 0))
+    return rows
+
+
+def correct_model() -> list[dict[str, Any]]:
+    """Every fast configuration explored exhaustively without bugs, with the known 2.6.38 behaviour marked."""
+    out = []
+    for cfg in fast_configs():
+        c = counts(explore(cfg, stop_at_first=False, max_seconds=60))
+        known = KNOWN_GENERATION_BEHAVIOUR.get(cfg.name, frozenset())
+        c["unexpected"] = [n for n in c["violations"] if n not in known]
+        c["known"] = [n for n in c["violations"] if n in known]
+        out.append(c)
+    return out
+
+
+def correct_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, int, int, int, str]]:
+    return [(c["config"], c["schedules"], c["pruned"], c["distinct_states"],
+             "clean" if not c["violations"] else
+             ("known: " if not c["unexpected"] else "VIOLATED: ") + ", ".join(c["violations"]))
+            for c in results]
+
+
+# --- the widget's probe -----------------------------------------------------------------------
+
+def mutant_probe(mutant: str) -> dict[str, Any]:
+    """Explore one mutant (and its configuration without the bug): caught?, by what, counterexample size."""
+    v = verdict(mutant)
+    rep = v.report
+    return {"mutant": mutant, "config": MUTANTS[mutant].config.name, "invariant": v.invariant, "caught": v.caught,
+            "violated": v.found, "baseline": v.baseline, "choices": v.counterexample,
+            "choice_count": len(v.counterexample or []), "cex_lines": v.length,
+            "schedules": rep.schedules if rep is not None else 0}
+
+
+def probe_text(r: dict[str, Any]) -> str:
+    head = f"{r['mutant']} on {r['config']}: {'caught' if r['caught'] else 'MISSED'} by {r['invariant']}"
+    return (f"{head}\nviolated: {', '.join(r['violated']) or '-'}  (without the bug: {', '.join(r['baseline']) or '-'})"
+            f"\ncounterexample: choices {r['choices']}, {r['cex_lines']} trace lines, "
+            f"found after {r['schedules']} schedule(s)")
