@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from .check.explore import Report, execute, explore, fast_configs, replay
-from .check.invariants import END, EVENT, REGISTRY, SAFETY
+from .check.invariants import KNOWN_BY_CONFIG, END, EVENT, REGISTRY, SAFETY
 from .check.models import CONFIGS
 from .check.mutants import MUTANTS, Verdict, run_mutant
 
@@ -34,7 +34,7 @@ ISSUE_INVARIANTS: dict[str, tuple[str, ...]] = {
 # 2.6.38 itself sends a page-ready for a not-present it never injected (it halts instead of injecting at CPL0
 # without SEND_ALWAYS): bugzilla 208081, fixed in 2020 by notpresent_injected.  The same exception as
 # ``python -m asyncpf check`` makes.
-KNOWN_GENERATION_BEHAVIOUR: dict[str, frozenset[str]] = {"kernel_touch": frozenset({"ready_only_after_not_present"})}
+KNOWN_GENERATION_BEHAVIOUR = KNOWN_BY_CONFIG
 
 
 def short_source(source: str, width: int = 48) -> str:

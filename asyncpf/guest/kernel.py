@@ -159,7 +159,12 @@ class GuestKernel:
             raise RuntimeError("this guest kernel is already attached to a machine")
         self.env = machine.env
         self.gen = machine.gen
-        self.cpus = [GuestCpu(self, i) for i in range(machine.config.vcpus)]
+        ncpus = machine.config.vcpus
+        # sched_init_granularity (2.6.32): the three granularities grow with 1 + ilog2(min(ncpus, 8))
+        factor = 1 + (min(ncpus, 8).bit_length() - 1)
+        for name in ("sched_latency_ns", "sched_min_granularity_ns", "sched_wakeup_granularity_ns"):
+            self.params[name] *= factor
+        self.cpus = [GuestCpu(self, i) for i in range(ncpus)]
 
     # -- set-up ---------------------------------------------------------------
     def cpu(self, vcpu_id: int) -> "GuestCpu":
@@ -226,9 +231,9 @@ class GuestCpu:
             self.vcpu = vcpu
             self.rq.curr = self.idle
             vcpu.arch.cpl, vcpu.arch.rflags_if = self.idle.regs
-        if self.kernel.panicked:
-            return Stop()
         while True:
+            if self.kernel.panicked:
+                return Stop()
             task = self.rq.curr
             ctx = task.stack[-1]
             op = ctx.op
@@ -344,7 +349,7 @@ class GuestCpu:
             ctx.op = Halt()
             return ctx.op
         if cls is Schedule:
-            sched.schedule(self)
+            sched.schedule(self, preempt=op.preempt)
             return _AGAIN
         if cls is PreemptDisable:
             task.preempt_count += 1
@@ -363,7 +368,8 @@ class GuestCpu:
         gfn = task.mm.translate(op.gva)
         if gfn is None:  # not in the guest page table: the CPU raises #PF to the guest itself (no exit)
             self.vcpu.arch.cr2 = op.gva
-            self._enter("page_fault", lambda saved: guest_page_fault(self, saved, op.gva))
+            entry = pv.do_async_page_fault if self.kernel.config.pv else do_page_fault
+            self._enter(entry.__name__, lambda saved: entry(self, saved, op.gva, 2 if op.write else 0))
             return _AGAIN
         gpa = (gfn << abi.PAGE_SHIFT) | (op.gva & (abi.PAGE_SIZE - 1))
         if op.kernel and self.vcpu.arch.cpl != 0:
@@ -425,7 +431,7 @@ def _preempt_on_return(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
     kernel_ok = cpu.kernel.config.preemptible and task.preempt_count == 0 and saved[1]
     if to_user or kernel_ok:
         yield Compute(cpu.params["context_switch_ns"])
-        yield Schedule()
+        yield Schedule(preempt=True)
 
 
 @mirrors("arch/x86/kernel/apic/apic.c", "smp_apic_timer_interrupt", generations="guest 2.6.32-38")

@@ -64,7 +64,13 @@ class SafeHalt:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """Call ``schedule()``: another task may run before this context continues."""
+    """Call ``schedule()``: another task may run before this context continues.
+
+    ``preempt``: an involuntary switch (preempt_schedule_irq, PREEMPT_ACTIVE):
+    the task stays on the runqueue whatever its state.
+    """
+
+    preempt: bool = False
 
 
 UserOp = Touch | Work | Exit | PreemptDisable | PreemptEnable

@@ -144,6 +144,7 @@ def enqueue_task_fair(cpu: "GuestCpu", task: Task, wakeup: bool) -> None:
     Simplification: a list scanned for the minimum instead of an rbtree.
     """
     rq = cpu.rq
+    update_curr(cpu)  # min_vruntime must be current before a waking task is placed against it
     if wakeup:
         place_entity(cpu, task, initial=False)
     rq.seq += 1
@@ -250,13 +251,15 @@ def scheduler_tick(cpu: "GuestCpu") -> None:
 
 
 @mirrors("kernel/sched.c", "schedule", generations="guest 2.6.32-38")
-def schedule(cpu: "GuestCpu") -> Task:
+def schedule(cpu: "GuestCpu", preempt: bool = False) -> Task:
     """Switch to the next task: the one with the least vruntime, or the idle task.
 
     Mirrors: kernel/sched.c:schedule (2.6.32): a task that is no longer
     TASK_RUNNING leaves the runqueue (deactivate_task); a running one goes
     back (put_prev_task); pick_next_task; context_switch saves and restores
     the CPU state.
+    A preemption (``preempt``, PREEMPT_ACTIVE) keeps the task queued even if
+    it had already marked itself sleeping: it will call schedule() itself.
     Simplification: the switch itself is instantaneous here; its cost is
     charged by the caller as kernel work.
     """
@@ -268,7 +271,7 @@ def schedule(cpu: "GuestCpu") -> Task:
     if prev is not None:
         prev.regs = (arch.cpl, arch.rflags_if)
         if not prev.is_idle:
-            if prev.state == TASK_RUNNING:
+            if prev.state == TASK_RUNNING or (preempt and prev.state != TASK_DEAD):
                 rq.seq += 1
                 prev.enqueue_seq = rq.seq
                 rq.queue.append(prev)

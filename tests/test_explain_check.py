@@ -1,0 +1,62 @@
+"""asyncpf.explain_check: the deterministic tables and probes behind notebook 09."""
+
+from asyncpf import explain_check as ec
+from asyncpf.check.explore import explore
+from asyncpf.check.invariants import REGISTRY
+from asyncpf.check.mutants import MUTANTS
+
+
+def test_registry_tables_cover_the_issue():
+    names = [r[0] for r in ec.registry_rows()]
+    assert names == list(REGISTRY) and [r[0] for r in ec.source_rows()] == names
+    assert {r[1] for r in ec.registry_rows()} <= {"per step", "per event", "at quiescence"}
+    assert all(ok for _, _, ok in ec.issue_coverage()) and len(ec.issue_coverage()) == 10
+    assert all(len(src) <= 48 for _, src in ec.source_rows())
+    assert ec.short_source("a" * 60 + "; b", 10) == "a" * 9 + "…" and ec.short_source("x; y") == "x"
+
+
+def test_counts_are_deterministic_and_timeless():
+    c = ec.counts(explore("one_task", stop_at_first=False))
+    assert c == ec.counts(explore("one_task", stop_at_first=False))
+    assert "seconds" not in c and c["violations"] == [] and c["complete"]
+    assert " s " not in ec.counts_text(c) and ec.counts_text(c).endswith("-- clean")
+
+
+def test_choice_points_of_a_fifo_run():
+    points = ec.choice_points("one_task")
+    assert points and all(taken == 0 for _, taken, _ in points)
+    assert [k for k, _, _ in points] == list(range(len(points))) and all(" | " in due for _, _, due in points)
+
+
+def test_counterexample_replays():
+    cx = ec.counterexample("worker_uses_freed_work")
+    assert cx["choices"] and any(cx["choices"]) and cx["fifo_violations"] == []
+    assert cx["replayed"] == cx["violations"] and cx["violations"][0][0] == "no_use_after_free"
+    tail = ec.trace_tail(cx["trace"])
+    assert "kvm_async_pf_not_present" in tail[0] and not any(ln.lstrip().startswith("#") for ln in tail)
+    rows = ec.trace_rows(tail)
+    assert [r[2] for r in rows].index("kvm_async_pf_ready") < [r[2] for r in rows].index("kvm_async_pf_completed")
+
+
+def test_trace_helpers_on_plain_text():
+    text = "# tracer: nop\n   qemu-kvm-1000  [000]     0.000301: kvm_exit: reason HLT rip 0x0\n"
+    assert ec.trace_tail(text) == [text.splitlines()[1]]           # no not-present: the whole body
+    assert ec.trace_rows(ec.trace_tail(text)) == [("301", "qemu-kvm-1000", "kvm_exit", "reason HLT rip 0x0")]
+
+
+def test_kill_rows_and_probe():
+    rows = ec.kill_rows()
+    assert [r[0] for r in rows] == list(MUTANTS) and all(r[2] == "caught" for r in rows)
+    p = ec.mutant_probe("hash_delete_no_shift")
+    assert p["caught"] and p["invariant"] == "hash_iff_outstanding" and p["config"] == "hash_chain"
+    assert "caught by hash_iff_outstanding" in ec.probe_text(p)
+
+
+def test_correct_model_rows_mark_the_known_behaviour():
+    fake = [{"config": "a", "schedules": 2, "pruned": 1, "distinct_states": 2, "violations": [], "unexpected": []},
+            {"config": "kernel_touch", "schedules": 1, "pruned": 0, "distinct_states": 1,
+             "violations": ["ready_only_after_not_present"], "unexpected": []},
+            {"config": "b", "schedules": 1, "pruned": 0, "distinct_states": 1, "violations": ["x"],
+             "unexpected": ["x"]}]
+    assert [r[4] for r in ec.correct_rows(fake)] == ["clean", "known: ready_only_after_not_present", "VIOLATED: x"]
+    assert ec.KNOWN_GENERATION_BEHAVIOUR["kernel_touch"] == {"ready_only_after_not_present"}
