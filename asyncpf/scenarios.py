@@ -31,9 +31,9 @@ from . import abi
 from .cli import UsageError, command, nonnegative_int
 from .guest import kvm as pv
 from .guest.kernel import AddressSpace, GuestConfig, GuestKernel
-from .guest.ops import Exit, PreemptDisable, PreemptEnable, Touch, Work
+from .guest.ops import PreemptDisable, PreemptEnable, Touch, Work
 from .guest.sched import TASK_DEAD
-from .host import async_pf, mmu, x86
+from .host import mmu, x86
 from .host.kvm_main import gfn_to_hva
 from .host.mm import PageState
 from .machine import ERROR_GFN, MMIO_BASE_GFN, MMIO_HOST_PFN, HostConfig, Machine

@@ -69,3 +69,21 @@ def enable_apf(m: Machine, vcpu=None, send_always=True) -> int:
 @pytest.fixture(params=GENS)
 def gen(request):
     return request.param
+
+
+def boot_guest(vcpus=1, prefault_pages=0, trace=False, guest=None, **host):
+    """A small machine running the real guest kernel, booted for 2 ms (its array, if any, touched once)."""
+    from asyncpf.guest.kernel import GuestConfig, GuestKernel
+    from asyncpf.workloads import shared_array
+
+    kernel = GuestKernel(GuestConfig(**(guest or {})))
+    cfg = dict(vcpus=vcpus, guest_mem=64 << 20, host_limit=16 << 20, mmio_pages=0, seed=1)
+    cfg.update(host)
+    m = Machine(HostConfig(**cfg), kernel, trace=trace)
+    array = None
+    if prefault_pages:
+        array = shared_array(kernel, prefault_pages)
+        m.prefault(array.gfn, array.pages)
+    m.start()
+    m.run(m.env.now + 2_000_000)
+    return m, kernel, array

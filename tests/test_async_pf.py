@@ -1,7 +1,7 @@
 """async_pf: setup limits and references, completion order, completion check, queue clearing, wake-all."""
 
 import pytest
-from conftest import enable_apf, machine, make_resident, make_swapped, run
+from conftest import enable_apf, machine, make_swapped, run
 
 from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
 from asyncpf.host import async_pf, mmu, x86
@@ -148,7 +148,6 @@ def test_enabled_injects_page_ready_and_prefaults():
     vcpu.arch.exception.pending = False
     make_swapped(m, 40, 41)
     setup(m, 40, 41)
-    token = vcpu.async_pf.queue[0].arch.token
     vcpu.arch.exception.pending = False  # the guest took the not-presents
     m.env.run()
     run(m, async_pf.kvm_check_async_pf_completion(vcpu))

@@ -8,22 +8,20 @@ from asyncpf import abi
 from asyncpf.abi import KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS
 from asyncpf.guest import kvm as pv
 from asyncpf.guest import sched
-from asyncpf.guest.kernel import AddressSpace, GuestConfig, GuestKernel
+from asyncpf.guest.kernel import AddressSpace
 from asyncpf.guest.ops import Cli, SafeHalt, Schedule, Sti, Touch, Work
 from asyncpf.host import x86
 from asyncpf.host.kvm_main import gfn_to_hva, read_guest_bytes, write_guest_bytes
 from asyncpf.host.mm import PageState
 from asyncpf.host.vcpu import Compute, RESCHEDULE_VECTOR
-from asyncpf.machine import HostConfig, Machine
-from asyncpf.workloads import kernel_section, shared_array, steps
+from asyncpf.workloads import kernel_section, steps
+
+from conftest import boot_guest
 
 MiB, MS = 1 << 20, 1_000_000
 
 
 def boot(vcpus=1, prefault_pages=0, msr_log=None, monkeypatch=None, **guest):
-    kernel = GuestKernel(GuestConfig(**guest))
-    m = Machine(HostConfig(vcpus=vcpus, guest_mem=64 * MiB, host_limit=16 * MiB, mmio_pages=0, seed=1),
-                kernel, trace=False)
     if msr_log is not None:
         real = x86.kvm_set_msr_common
 
@@ -32,13 +30,7 @@ def boot(vcpus=1, prefault_pages=0, msr_log=None, monkeypatch=None, **guest):
             return (yield from real(vcpu, msr, data))
 
         monkeypatch.setattr(x86, "kvm_set_msr_common", logged)
-    array = None
-    if prefault_pages:
-        array = shared_array(kernel, prefault_pages)
-        m.prefault(array.gfn, array.pages)
-    m.start()
-    m.run(m.env.now + 2 * MS)
-    return m, kernel, array
+    return boot_guest(vcpus, prefault_pages, guest=guest)
 
 
 def swapped_gva(m, array, skip=0):

@@ -6,30 +6,21 @@ import pytest
 
 from asyncpf import abi
 from asyncpf.guest import sched
-from asyncpf.guest.kernel import AddressSpace, GuestConfig, GuestKernel
+from asyncpf.guest.kernel import AddressSpace
 from asyncpf.guest.ops import Touch, Work
 from asyncpf.host.kvm_main import gfn_to_hva
 from asyncpf.host.mm import PageState
 from asyncpf.host.vcpu import RESCHEDULE_VECTOR
-from asyncpf.machine import HostConfig, Machine
-from asyncpf.workloads import forever, shared_array, steps
+from asyncpf.workloads import forever, steps
+
+from conftest import boot_guest
 
 MiB = 1 << 20
 MS = 1_000_000
 
 
 def boot(vcpus=1, pv=True, async_pf=True, hz=None, prefault_pages=0, trace=False, **host):
-    kernel = GuestKernel(GuestConfig(pv=pv, hz=hz))
-    cfg = dict(vcpus=vcpus, guest_mem=64 * MiB, host_limit=16 * MiB, mmio_pages=0, async_pf=async_pf, seed=1)
-    cfg.update(host)
-    m = Machine(HostConfig(**cfg), kernel, trace=trace)
-    array = None
-    if prefault_pages:
-        array = shared_array(kernel, prefault_pages)
-        m.prefault(array.gfn, array.pages)
-    m.start()
-    m.run(m.env.now + 2 * MS)
-    return m, kernel, array
+    return boot_guest(vcpus, prefault_pages, trace, guest=dict(pv=pv, hz=hz), async_pf=async_pf, **host)
 
 
 def swapped_gvas(m, array, n):

@@ -16,7 +16,7 @@ from asyncpf.check.invariants import Checker
 from asyncpf.check.models import TASK_GVA, ModelConfig, build
 from asyncpf.guest import kvm as pv
 from asyncpf.guest.kernel import AddressSpace
-from asyncpf.guest.ops import Cli, Exit, Sti, Touch
+from asyncpf.guest.ops import Cli, Sti, Touch
 from asyncpf.sim import ChoicePolicy
 from asyncpf.check.invariants import KNOWN_LEGACY_BEHAVIOUR
 from asyncpf.workloads import steps

@@ -29,7 +29,7 @@ from typing import Any, Callable
 from .. import abi
 from ..guest import kvm as pv
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
-from ..guest.ops import Cli, Exit, PreemptDisable, PreemptEnable, Sti, Touch, Work
+from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..workloads import steps
