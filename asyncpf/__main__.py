@@ -15,7 +15,10 @@ COMMAND_MODULES = ("asyncpf.bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.s
 def build_parser() -> argparse.ArgumentParser:
     for mod in COMMAND_MODULES:
         importlib.import_module(mod)
-    parser = argparse.ArgumentParser(prog="python -m asyncpf", description=__doc__.split(":")[1].strip())
+    parser = argparse.ArgumentParser(
+        prog="python -m asyncpf",
+        description="asyncpf: an executable specification of KVM asynchronous page faults. "
+                    "Start with `bm` (the seed's benchmark); `COMMAND -h` explains each command.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in sorted(COMMANDS):
         help_text, configure, run = COMMANDS[name]
