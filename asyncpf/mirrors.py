@@ -59,7 +59,8 @@ def load_all() -> None:
     import asyncpf
 
     for mod in pkgutil.walk_packages(asyncpf.__path__, "asyncpf."):
-        importlib.import_module(mod.name)
+        if not mod.name.endswith(".__main__"):  # entry points run when imported
+            importlib.import_module(mod.name)
 
 
 def mirror_table() -> list[Mirror]:

@@ -2,20 +2,12 @@
 
 import importlib
 import inspect
-import pkgutil
 
 import pytest
 
-import asyncpf
-from asyncpf.mirrors import MIRRORS, mirror_table
+from asyncpf.mirrors import MIRRORS, load_all, mirror_table
 
-
-def _import_all():
-    for mod in pkgutil.walk_packages(asyncpf.__path__, "asyncpf."):
-        importlib.import_module(mod.name)
-
-
-_import_all()
+load_all()
 
 
 def _twin(key):

@@ -18,6 +18,8 @@ Page life cycle (``PageState``)::
 
 A page is charged to the cgroup while RESIDENT or SWAPIN; a frame zapped
 while a GUP reference is still held stays charged until its last ``put_page``.
+Reclaim (victim choice, eviction, swap write-back) lives in ``reclaim.py`` and
+works on these arrays; ``HostMemory`` calls it when a charge hits the limit.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import bisect
 import enum
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generator, Iterator, Protocol
+from typing import Any, Generator, Protocol
 
 import numpy as np
 
@@ -50,12 +52,9 @@ NONE, RESIDENT, SWAPCACHE, SWAPPED, SWAPIN = (int(s) for s in PageState)
 GUP_EFAULT = -1          # GUP result when hva is not in an anonymous VMA: the caller (KVM) decides
 MMAP_BASE = 0x7F0000000000
 PFN_BASE = 0x100000      # first frame of the pool
-RECLAIM_POLICIES = ("clock", "lru")
 
 _FREE = -1               # _frame_page: frame on the free list
 _ORPHAN = -2             # _frame_page: page zapped while a GUP reference held the frame
-CLOCK_WINDOW = 4096      # pages the clock hand examines per numpy step
-LRU_WINDOW = 4096        # oldest pages cached per LRU scan (the "inactive list")
 
 
 @dataclass
@@ -101,6 +100,8 @@ class HostMemory:
 
     def __init__(self, env: Environment, *, limit_pages: int, swap: SwapDevice,
                  reclaim: str = "clock", batch: int = 32):
+        from asyncpf.host.reclaim import RECLAIM_POLICIES, Reclaimer  # here: reclaim.py imports this module
+
         _check_count(limit_pages, "limit_pages", 1)
         _check_count(batch, "batch", 1)
         if reclaim not in RECLAIM_POLICIES:
@@ -135,15 +136,12 @@ class HostMemory:
         self.total_page_refs = 0
         self._nr_orphans = 0
         self._tick = 1
-        self._wb_next = 1
-        self._hand = 0
-        self._lru_queue = np.zeros(0, np.int64)
-        self._lru_ticks = np.zeros(0, np.int64)
         self._swapins: dict[int, Event] = {}   # anon index -> read in flight (few at a time)
         self._notifiers: list[MmuNotifier] = []
         self.stats = dict.fromkeys(
             ("minor_faults", "major_faults", "zero_fills", "swapcache_hits", "swapins",
              "evictions", "writeback_pages", "write_ios"), 0)
+        self._reclaimer = Reclaimer(self)
 
     # ------------------------------------------------------------------ VMAs
     def _add_vma(self, name: str, npages: int, kind: str, pgoff: int, index: int) -> Vma:
@@ -276,7 +274,7 @@ class HostMemory:
         Simplification: reclaim is synchronous and takes no time; when every
         resident page is pinned the charge fails with RuntimeError (Linux would OOM).
         """
-        if self.nr_charged >= self.limit_pages and self._shrink(self.batch) == 0:
+        if self.nr_charged >= self.limit_pages and self._reclaimer.reclaim(self.batch) == 0:
             raise RuntimeError(
                 f"memory cgroup limit of {self.limit_pages} pages reached and no page can be "
                 f"reclaimed ({self.total_page_refs} GUP references pin resident pages): OOM")
@@ -515,150 +513,9 @@ class HostMemory:
         self._last_access[lo:hi] = 0
 
     # ------------------------------------------------------------- reclaim
-    @mirrors("mm/vmscan.c", "try_to_free_mem_cgroup_pages")
     def reclaim(self, nr: int) -> int:
-        """Evict up to ``nr`` unpinned RESIDENT pages now; returns how many were evicted.
-
-        Mirrors: mm/vmscan.c try_to_free_mem_cgroup_pages -> shrink_page_list, 2.6.3x.
-        Simplification: victims are chosen by the clock or LRU policy over the
-        whole cgroup (no active/inactive lists, no anon/file balance); see _shrink.
-        """
-        return self._shrink(_check_count(nr, "nr", 0))
-
-    @mirrors("mm/vmscan.c", "shrink_page_list")
-    def _shrink(self, nr: int) -> int:
-        """Evict up to ``nr`` victims; dirty ones go to swap in ONE write IO.
-
-        Mirrors: mm/vmscan.c shrink_page_list (try_to_unmap -> mmu notifier
-        invalidate_page, add_to_swap, pageout), 2.6.3x.
-        Simplification: pages holding GUP references are skipped (Linux would
-        unmap them and free them later); frames are released at once, so the
-        write's cost shows up as device occupancy ahead of later reads, not as
-        a frame held until the write ends.
-        """
-        wb = self._wb_next
-        evicted, written = 0, []
-        victims = self._clock_victims(nr) if self.reclaim_policy == "clock" else self._lru_victims(nr)
-        for chunk in victims:  # each chunk is evicted before the next is chosen
-            written.append(self._evict(chunk, wb))
-            evicted += len(chunk)
-        pages = np.concatenate(written) if written else np.zeros(0, np.int64)
-        if len(pages):
-            self._wb_next += 1
-            self.stats["write_ios"] += 1
-            self.stats["writeback_pages"] += len(pages)
-            self.swap.submit("write", len(pages), partial(self._end_swap_bio_write, wb, pages))
-        return evicted
-
-    @mirrors("mm/rmap.c", "try_to_unmap_one")
-    def _evict(self, victims: np.ndarray, wb: int) -> np.ndarray:
-        """Unmap and free ``victims``, notify KVM; returns those that need writing.
-
-        Mirrors: mm/rmap.c try_to_unmap_one (pte cleared, then
-        mmu_notifier_invalidate_page) and the add_to_swap/pageout decision of
-        shrink_page_list, 2.6.3x.
-        Simplification: the notifiers are called after the whole chunk's state
-        changed (pte gone, frame released); a clean page with a valid swap copy
-        becomes SWAPPED at once, the others SWAPCACHE until write-back ``wb`` ends.
-        """
-        self._release_frames(self._pfn[victims] - PFN_BASE)
-        self._pfn[victims] = -1
-        self._referenced[victims] = False
-        clean = self._swap_valid[victims] & ~self._dirty[victims]
-        self._state[victims[clean]] = SWAPPED
-        write = victims[~clean]
-        self._state[write] = SWAPCACHE
-        self._dirty[write] = False       # the content goes out with this write
-        self._swap_valid[write] = False  # any older copy is stale until it lands
-        self._wb_seq[write] = wb         # an older write-back still in flight no longer counts
-        self.stats["evictions"] += len(victims)
-        for hva in self._hvas(victims).tolist():
-            for notifier in self._notifiers:
-                notifier.invalidate_page(self, hva)
-        return write
-
-    @mirrors("mm/page_io.c", "end_swap_bio_write")
-    def _end_swap_bio_write(self, wb: int, pages: np.ndarray) -> None:
-        """Write-back ``wb`` landed: its pages get a valid swap copy; those still SWAPCACHE become SWAPPED.
-
-        Mirrors: mm/page_io.c end_swap_bio_write (end_page_writeback), 2.6.3x.
-        Simplification: pages zapped or evicted again (a newer write-back) since
-        are left alone, which the per-page write-back id tells.
-        """
-        mine = pages[self._wb_seq[pages] == wb]
-        self._swap_valid[mine] = True
-        self._wb_seq[mine] = 0
-        self._state[mine[self._state[mine] == SWAPCACHE]] = SWAPPED
-
-    def _unpinned(self, idx: np.ndarray) -> np.ndarray:
-        return self._frame_refs[self._pfn[idx] - PFN_BASE] == 0
-
-    @mirrors("mm/vmscan.c", "page_referenced")
-    def _clock_victims(self, nr: int) -> Iterator[np.ndarray]:
-        """Yield chunks of victims in clock order: second chance for referenced pages.
-
-        Mirrors: mm/vmscan.c page_referenced / shrink_active_list's rotation, 2.6.3x.
-        Simplification: one hand sweeps the anon index space in numpy windows;
-        a referenced unpinned page passed by the hand loses its bit, the first
-        unreferenced unpinned ones are taken; at most two full sweeps.
-        """
-        n = len(self._state)
-        need, scanned = nr, 0
-        while need and n and scanned < 2 * n:
-            lo = self._hand
-            hi = min(lo + CLOCK_WINDOW, n)
-            cand = np.flatnonzero(self._state[lo:hi] == RESIDENT) + lo
-            cand = cand[self._unpinned(cand)]
-            ref = self._referenced[cand]
-            free = cand[~ref]
-            if len(free) >= need:
-                take, stop = free[:need], int(free[need - 1]) + 1
-            else:
-                take, stop = free, hi
-            self._referenced[cand[ref & (cand < stop)]] = False
-            scanned += stop - lo
-            self._hand = stop % n
-            if len(take):
-                need -= len(take)
-                yield take
-
-    @mirrors("mm/vmscan.c", "isolate_lru_pages")
-    def _lru_victims(self, nr: int) -> Iterator[np.ndarray]:
-        """Yield chunks of victims, least recently accessed unpinned page first.
-
-        Mirrors: mm/vmscan.c isolate_lru_pages (taking from the LRU tail), 2.6.3x.
-        Simplification: exact LRU by access tick; the oldest LRU_WINDOW pages
-        (plus the pinned ones) are cached like an inactive list and rescanned
-        only when exhausted; a cached entry whose page was accessed, evicted or
-        zapped since (its tick changed) is dropped.
-        """
-        need = nr
-        for attempt in range(2):
-            queue, ticks = self._lru_queue, self._lru_ticks
-            live = (self._state[queue] == RESIDENT) & (self._last_access[queue] == ticks)
-            queue, ticks = queue[live], ticks[live]
-            pos = np.flatnonzero(self._unpinned(queue))[:need]
-            keep = np.ones(len(queue), bool)
-            keep[pos] = False
-            self._lru_queue, self._lru_ticks = queue[keep], ticks[keep]
-            if len(pos):
-                need -= len(pos)
-                yield queue[pos]
-            if not need or attempt:
-                return
-            self._refill_lru(need)
-
-    def _refill_lru(self, need: int) -> None:
-        """Cache the oldest resident pages: enough to hold ``need`` unpinned ones past any pinned."""
-        resident = np.flatnonzero(self._state == RESIDENT)
-        k = min(len(resident), max(LRU_WINDOW, need) + int((~self._unpinned(resident)).sum()))
-        if k == 0:
-            self._lru_queue = self._lru_ticks = np.zeros(0, np.int64)
-            return
-        ticks = self._last_access[resident]
-        oldest = np.argpartition(ticks, k - 1)[:k]
-        oldest = oldest[np.argsort(ticks[oldest], kind="stable")]
-        self._lru_queue, self._lru_ticks = resident[oldest], ticks[oldest]
+        """Evict up to ``nr`` unpinned RESIDENT pages now; returns how many were evicted (see reclaim.py)."""
+        return self._reclaimer.reclaim(nr)
 
     # ------------------------------------------------------------- checks
     def check(self) -> list[str]:
