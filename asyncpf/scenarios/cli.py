@@ -1,0 +1,69 @@
+"""The ``scenario`` command: list the scenarios, or run one and print its checks, leaks and trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..cli import UsageError, command, nonnegative_int
+from ..trace import render
+from .stage import APF_EVENTS, SCENARIOS, ScenarioResult, get
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="scenario to run (see --list)")
+    p.add_argument("--list", action="store_true", help="list the scenarios with a one-line summary")
+    p.add_argument("--trace", metavar="FILE", help="write the whole ftrace text of the run to FILE")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--trace-lines", type=nonnegative_int, default=30, help="async-PF trace lines to show")
+
+
+def excerpt(result: ScenarioResult, lines: int = 30) -> str:
+    tracer = result.tracer
+    if tracer is None:
+        return ""
+    events = [e for e in tracer.events if e.name in APF_EVENTS]
+    return "\n".join(render(events[:lines], tracer.generation).splitlines()[5:])
+
+
+@command("scenario", "run a named async-PF scenario and check its expected outcome (--list to see them)", configure)
+def main(args: argparse.Namespace) -> int:
+    if args.list:
+        width = max(map(len, SCENARIOS))
+        for sc in SCENARIOS.values():
+            print(f"{sc.name:<{width}}  {_one_line(sc.summary)}")
+        return 0
+    if not args.name:
+        raise UsageError("scenario: give a NAME or --list")
+    try:
+        sc = get(args.name)
+    except KeyError as exc:
+        raise UsageError(f"scenario: {exc.args[0]}") from None
+    result = sc.run(seed=args.seed, trace=True)
+    if args.trace:
+        with open(args.trace, "w") as f:
+            f.write(result.tracer.text())
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        return 0 if result.ok else 1
+    print(f"scenario {sc.name} ({sc.generation} generation, seed {args.seed})")
+    print(f"  {sc.summary}\n")
+    for c in result.checks:
+        print(f"{'PASS' if c.passed else 'FAIL'}  {c.name}" + (f"  [{c.detail}]" if c.detail else ""))
+    print("\nleak check after VM destroy:", "clean" if not result.leaks else
+          "only the expected" if not result.unexpected_leaks else "LEAKS")
+    for line in result.leaks:
+        print(f"  {'expected' if line in result.expected_leaks else 'LEAK'}: {line}")
+    events = [e for e in result.tracer.events if e.name in APF_EVENTS]
+    print(f"\nasync-PF trace events (first {min(args.trace_lines, len(events))} of {len(events)}):")
+    print(excerpt(result, args.trace_lines))
+    if args.trace:
+        print(f"\nwhole trace written to {args.trace}")
+    print(f"\n{sc.name}: {'OK' if result.ok else 'FAILED'}")
+    return 0 if result.ok else 1
+
+
+def _one_line(summary: str, width: int = 110) -> str:
+    return summary if len(summary) <= width else summary[: width - 3] + "..."
+

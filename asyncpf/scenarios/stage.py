@@ -1,0 +1,253 @@
+"""The stage a scenario runs on: results, the registry and ``@scenario``, :class:`Stage`, shared helpers."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import abi
+from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
+from ..guest.ops import Touch
+from ..guest.sched import TASK_DEAD
+from ..host import mmu
+from ..host.kvm_main import gfn_to_hva
+from ..host.mm import PageState
+from ..machine import HostConfig, Machine
+from ..trace import Tracer
+from ..workloads import Array, shared_array, steps
+
+MiB = 1 << 20
+BOOT_NS = 20_000_000            # as bm.build: the guest registers async PF and takes the boot wake-all
+FINISH_LIMIT_NS = 5_000_000_000  # a scenario's tasks must all have exited within this much simulated time
+DATA_PAGES = 512                # prefaulted buffer; the first 256 pages end up swapped out (1 MiB cgroup)
+APF_EVENTS = ("kvm_try_async_get_page", "kvm_async_pf_not_present", "kvm_async_pf_doublefault",
+              "kvm_async_pf_completed", "kvm_async_pf_ready", "kvm_inj_exception", "kvm_msr")
+
+
+# --- results ---------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    machine: Machine
+    tracer: Tracer | None
+    checks: list[Check] = field(default_factory=list)
+    leaks: list[str] = field(default_factory=list)
+    expected_leaks: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unexpected_leaks(self) -> list[str]:
+        return [line for line in self.leaks if line not in self.expected_leaks]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.passed for c in self.checks) and not self.unexpected_leaks
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "ok": self.ok,
+                "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self.checks],
+                "leaks": list(self.leaks), "expected_leaks": list(self.expected_leaks),
+                "counts": dict(sorted(self.counts.items()))}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    generation: str
+    body: Callable[["Stage"], None]
+
+    def run(self, seed: int = 0, trace: bool = True) -> ScenarioResult:
+        stage = Stage(self, seed, trace)
+        try:
+            self.body(stage)
+        except Exception as exc:  # the model raised: report it as a failed check, keep the machine
+            stage.check("scenario ran to completion", False, f"{type(exc).__name__}: {exc}")
+            if stage.m is None:
+                raise
+        return stage.result()
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(name: str, summary: str, generation: str = "legacy"):
+    def register(body: Callable[["Stage"], None]) -> Callable[["Stage"], None]:
+        if name in SCENARIOS:
+            raise ValueError(f"scenario {name!r} registered twice")
+        SCENARIOS[name] = Scenario(name, summary, generation, body)
+        return body
+
+    return register
+
+
+def get(name: str) -> Scenario:
+    if name not in SCENARIOS:
+        close = difflib.get_close_matches(name, SCENARIOS, n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(SCENARIOS)}"
+        raise KeyError(f"unknown scenario {name!r}{hint}")
+    return SCENARIOS[name]
+
+
+# --- the stage a scenario runs on -------------------------------------------------------
+
+class Stage:
+    """One scenario run: builds the machine, hooks the trace, collects checks, finishes."""
+
+    def __init__(self, sc: Scenario, seed: int, trace: bool):
+        self.sc = sc
+        self.seed = seed
+        self.trace = trace
+        self.checks: list[Check] = []
+        self.expected_leaks: list[str] = []
+        self.events: Counter = Counter()          # every tracepoint hit (kept even with trace=False)
+        self.hooks: list[Callable[[int, str, dict], None]] = []
+        self.m: Machine | None = None
+        self.kernel: GuestKernel | None = None
+        self.array: Array | None = None
+        self.leaks: list[str] = []
+
+    # set-up
+    def build(self, *, vcpus: int = 1, pv: bool = True, preemptible: bool = True, swap: str = "nvme_gen4",
+              workers: int | None = None, policy: Any = None) -> Machine:
+        self.kernel = GuestKernel(GuestConfig(pv=pv, preemptible=preemptible))
+        cfg = HostConfig(generation=self.sc.generation, vcpus=vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
+                         swap_device=swap, workers=workers, seed=self.seed)
+        self.m = m = Machine(cfg, self.kernel, trace=self.trace, policy=policy)
+        inner = m.env.tracer
+
+        def hook(t_ns: int, name: str, fields: dict) -> None:
+            if inner is not None:
+                inner(t_ns, name, fields)
+            self.events[name] += 1
+            for fn in list(self.hooks):
+                fn(t_ns, name, fields)
+
+        m.env.tracer = hook
+        self.array = shared_array(self.kernel, DATA_PAGES)
+        m.prefault(self.array.gfn, self.array.pages)
+        m.start()
+        m.run(m.env.now + BOOT_NS)
+        m.reset_accounts()
+        self.boot_events = Counter(self.events)
+        self.boot_alloc = m.kvm.stat.async_pf_allocated
+        return m
+
+    def swapped(self, n: int, start: int = 0) -> list[int]:
+        """``n`` buffer gfns that are swapped out on the host now (lowest first)."""
+        out = []
+        for gfn in range(self.array.gfn + start, self.array.gfn + self.array.pages):
+            if self.m.mm.page_state(gfn_to_hva(self.m.kvm, gfn)) == PageState.SWAPPED:
+                out.append(gfn)
+                if len(out) == n:
+                    return out
+        raise RuntimeError(f"only {len(out)} swapped pages, wanted {n}")
+
+    def resident_unmapped(self) -> int:
+        """A buffer gfn resident on the host but with no spte (the guest never touched it)."""
+        for gfn in range(self.array.gfn, self.array.gfn + self.array.pages):
+            if self.m.mm.page_state(gfn_to_hva(self.m.kvm, gfn)) == PageState.RESIDENT \
+                    and not mmu.spte_mapped(self.m.vcpus[0], gfn):
+                return gfn
+        raise RuntimeError("no resident page without an spte")
+
+    def gva(self, gfn: int) -> int:
+        return self.array.gva + ((gfn - self.array.gfn) << abi.PAGE_SHIFT)
+
+    def mm(self) -> AddressSpace:
+        mm = AddressSpace()
+        self.array.map_into(mm)
+        return mm
+
+    def spawn(self, comm: str, program: Callable, cpu: int = 0, mm: AddressSpace | None = None):
+        return self.kernel.spawn(comm, program, cpu, mm if mm is not None else self.mm())
+
+    def on(self, name: str, fn: Callable[[int, dict], None], once: bool = True) -> None:
+        """Call ``fn(t_ns, fields)`` when tracepoint ``name`` fires (the first time only, if ``once``)."""
+        def hook(t_ns: int, ev: str, fields: dict) -> None:
+            if ev != name:
+                return
+            if once:
+                self.hooks.remove(hook)
+            fn(t_ns, fields)
+
+        self.hooks.append(hook)
+
+    def at(self, delay_ns: int, fn: Callable[[], None]) -> None:
+        self.m.env.schedule(delay_ns, lambda _arg: fn())
+
+    def since_boot(self, name: str) -> int:
+        return self.events[name] - self.boot_events[name]
+
+    # checks
+    def check(self, name: str, passed: bool, detail: str = "") -> bool:
+        self.checks.append(Check(name, bool(passed), detail))
+        return bool(passed)
+
+    def expect_leak(self, line: str, why: str) -> None:
+        self.expected_leaks.append(line)
+        self.check(f"expected leak: {line}", True, why)
+
+    def finish(self, tasks: list, limit_ns: int = FINISH_LIMIT_NS,
+               expect: Callable[[], list[tuple[str, str]]] | None = None) -> None:
+        """Run until every task exited, destroy the VM, and check for leaks.
+
+        ``expect`` (called after the run) names leak lines that are the scenario's expected outcome,
+        each with why; the leak check then demands exactly those.
+        """
+        m = self.m
+        end = m.env.now + limit_ns
+        while any(t.state != TASK_DEAD for t in tasks) and m.env.now < end:
+            m.run(min(m.env.now + 1_000_000, end))
+        alive = [f"{t.comm}({t.state})" for t in tasks if t.state != TASK_DEAD]
+        self.check("every task exited", not alive, "still alive: " + ", ".join(alive) if alive
+                   else f"{len(tasks)} tasks exited by t={m.env.now}")
+        self.check("guest did not panic", self.kernel.panicked is None, self.kernel.panicked or "")
+        m.shutdown()
+        self.leaks = m.leaks()
+        for line, why in (expect() if expect is not None else []):
+            self.expect_leak(line, why)
+        missing = [line for line in self.expected_leaks if line not in self.leaks]
+        unexpected = [line for line in self.leaks if line not in self.expected_leaks]
+        self.check("quiescent after shutdown (leaks)", not unexpected and not missing,
+                   "clean" if not self.leaks else
+                   f"unexpected: {unexpected}; expected but absent: {missing}" if unexpected or missing
+                   else f"only the expected: {self.leaks}")
+
+    def result(self) -> ScenarioResult:
+        m = self.m
+        counts = {name: self.events[name] for name in APF_EVENTS if self.events[name]}
+        counts.update({
+            "apf_not_present_injected": sum(v.stat["apf_not_present_injected"] for v in m.vcpus),
+            "apf_halts": sum(v.stat["apf_halts"] for v in m.vcpus),
+            "async_pf_limit_hits": sum(v.stat["async_pf_limit_hits"] for v in m.vcpus),
+            "mmu_notifier_retries": sum(v.stat["mmu_notifier_retries"] for v in m.vcpus),
+            "async_pf_allocated": m.kvm.stat.async_pf_allocated,
+            "async_pf_alloc_failures": m.kvm.stat.async_pf_alloc_failures,
+            "swapins": m.mm.stats["swapins"],
+        })
+        for key in ("sleeps", "halted_waits", "dummies_created", "dummies_consumed", "dummies_dropped"):
+            counts[f"guest_{key}"] = self.kernel.stats[key]
+        for v in m.vcpus:
+            for state in ("stalled", "halted"):
+                counts[f"vcpu{v.vcpu_id}_{state}_ns"] = v.acct[state]
+        return ScenarioResult(self.sc.name, m, m.tracer, self.checks, self.leaks, self.expected_leaks, counts)
+
+
+def _touch(gva: int, *, kernel: bool = False) -> Touch:
+    return Touch(gva, True, 0, kernel=kernel)
+
+
+_prog = steps  # fixed steps; callables among them run as kernel code
+
+
