@@ -117,10 +117,10 @@ def race_view(race: str = "none") -> View:
                           f"spte mapped {r['spte_mapped']}, retries {r['retries']}, page {r['page']}")
 
 
-# --- 05 · 06 · 07 (helpers in asyncpf.explain_guest) ----------------------------------------
+# --- 05 · 06 · 07 (helpers in asyncpf.explain (guest, end_to_end, bench)) ----------------------------------------
 
 def _guest_scenario(name: str) -> dict[str, Any]:
-    from . import explain_guest
+    from .explain import guest as explain_guest
     cache = _guest_scenario.__dict__.setdefault("cache", {})
     if name not in cache:
         cache[name] = explain_guest.guest_scenario(name)
@@ -145,7 +145,7 @@ class GuestStepView(View):
     """
 
     def __init__(self, scenario: str = "sleep_and_schedule"):
-        from . import explain_guest
+        from .explain import guest as explain_guest
         controls = {"scenario": w.Dropdown(options=list(explain_guest.GUEST_SCENARIOS), value=scenario,
                                            description="scenario"),
                     "step": w.IntSlider(value=0, min=0, max=40, description="step")}
@@ -169,7 +169,7 @@ def guest_step_view(scenario: str = "sleep_and_schedule") -> GuestStepView:
 
 
 def _timeline(host: str) -> dict[str, Any]:
-    from . import explain_guest
+    from .explain import end_to_end as explain_guest
     r = explain_guest.e2e_run(host)
     pairs = explain_guest.apf_pairs(r.events + r.after)
     return {"host": host, "share": explain_guest.task_share(r), "not_present": len(pairs),
@@ -180,7 +180,7 @@ def _timeline(host: str) -> dict[str, Any]:
 
 def timeline_view(host: str = "pv") -> View:
     """A host dropdown re-running the 06 end-to-end run (0.2 s of guest time): shares, APFs, vcpu time split."""
-    from . import explain_guest
+    from .explain import end_to_end as explain_guest
     controls = {"host": w.Dropdown(options=list(explain_guest.HOSTS), value=host, description="host")}
     return View(controls, _timeline,
                 lambda r: r["text"] + "\nvcpu time (ms): " + "; ".join(
@@ -192,18 +192,18 @@ BM_LATENCIES_US = (50, 200, 1000, 4000, 8000, 16000)
 
 def bm_view(fault_threads: int = 1, latency_us: int = 8000) -> View:
     """A fault-thread slider and a swap-latency slider over a tiny bm (1 vcpu, 0.1 s, one work thread)."""
-    from . import explain_guest
+    from .explain import bench as explain_guest
     controls = {"fault_threads": w.IntSlider(value=fault_threads, min=1, max=4, description="fault threads"),
                 "swap_latency_us": w.SelectionSlider(options=BM_LATENCIES_US, value=latency_us,
                                                      description="read (us)")}
     return View(controls, explain_guest.tiny_bm, explain_guest.tiny_text)
 
 
-# --- 09 (helpers in asyncpf.explain_check) ---------------------------------------------------
+# --- 09 (helpers in asyncpf.explain.checker) ---------------------------------------------------
 
 def check_view(mutant: str = "hash_delete_no_shift") -> View:
     """A mutant dropdown: explore its configuration with and without the bug; caught?, by what, how short."""
-    from . import explain_check
+    from .explain import checker as explain_check
     from .check.mutants import MUTANTS
     controls = {"mutant": w.Dropdown(options=list(MUTANTS), value=mutant, description="mutant")}
     return View(controls, explain_check.mutant_probe, explain_check.probe_text)

@@ -1,6 +1,6 @@
-"""asyncpf.explain_check: the deterministic tables and probes behind notebook 09."""
+"""asyncpf.explain.checker: the deterministic tables and probes behind notebook 09."""
 
-from asyncpf import explain_check as ec
+from asyncpf.explain import checker as ec
 from asyncpf.check.explore import explore
 from asyncpf.check.invariants import REGISTRY
 from asyncpf.check.mutants import MUTANTS

@@ -1,8 +1,9 @@
-"""The helpers of notebooks 05-07 (asyncpf.explain_guest)."""
+"""The helpers of notebooks 05-07 (asyncpf.explain.guest, .end_to_end, .bench)."""
 
 import pytest
 
-from asyncpf import bm, explain_guest as eg
+from asyncpf import bm
+from asyncpf.explain import bench, end_to_end as e2e, guest as eg
 
 
 def test_sleep_and_schedule_snapshots():
@@ -34,16 +35,16 @@ def test_unknown_names_refused():
 
 
 def test_e2e_pairs_and_leaks():
-    r = eg.e2e_run("pv", eg.E2E_PARAMS.replace(duration_ns=50_000_000))
-    pairs = eg.apf_pairs(r.events + r.after)
+    r = e2e.e2e_run("pv", e2e.E2E_PARAMS.replace(duration_ns=50_000_000))
+    pairs = e2e.apf_pairs(r.events + r.after)
     assert pairs and all(p["ready"] is not None and p["token"] & 0xFFF == p["vcpu"] for p in pairs)
     assert r.leaks == [] and set(r.runs) == {0, 1}
-    assert "not-present" in eg.timeline_summary(r)
+    assert "not-present" in e2e.timeline_summary(r)
 
 
 def test_tiny_bm_and_tables():
-    t = eg.tiny_bm()
-    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in eg.tiny_text(t)
-    runs = bm.run_three(eg.TINY, jobs=1)
-    assert "published v7 (10 runs)" in eg.ratio_table(runs) and "stalled_s" in eg.split_table(runs)
-    assert eg.short_params(2).duration_ns == 2_000_000_000 and eg.short_params(2).array == bm.BmParams().array
+    t = bench.tiny_bm()
+    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in bench.tiny_text(t)
+    runs = bm.run_three(bench.TINY, jobs=1)
+    assert "published v7 (10 runs)" in bench.ratio_table(runs) and "stalled_s" in bench.split_table(runs)
+    assert bench.short_params(2).duration_ns == 2_000_000_000 and bench.short_params(2).array == bm.BmParams().array

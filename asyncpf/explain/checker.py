@@ -10,10 +10,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Sequence
 
-from .check.explore import Report, execute, explore, fast_configs, replay
-from .check.invariants import KNOWN_BY_CONFIG, END, EVENT, REGISTRY, SAFETY
-from .check.models import CONFIGS
-from .check.mutants import MUTANTS, Verdict, run_mutant
+from ..check.explore import Report, execute, explore, fast_configs, replay
+from ..check.invariants import KNOWN_BY_CONFIG, END, EVENT, REGISTRY, SAFETY
+from ..check.models import CONFIGS
+from ..check.mutants import MUTANTS, Verdict, run_mutant
 
 KIND_LABEL = {SAFETY: "per step", EVENT: "per event", END: "at quiescence"}
 
