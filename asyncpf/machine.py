@@ -164,20 +164,20 @@ class Machine:
 
     def start(self) -> "Machine":
         for vcpu in self.vcpus:
-            vcpu._acct_since = self.env.now
+            vcpu.restart_account()
             vcpu.start()
         self.started_at = self.env.now
         return self
 
     def reset_accounts(self) -> None:
         """Start the per-vcpu time split afresh (e.g. when a measured phase begins)."""
-        self.flush_accounts()
         for vcpu in self.vcpus:
-            vcpu.acct = dict.fromkeys(vcpu.acct, 0)
+            vcpu.flush_account()
+            vcpu.restart_account()
 
     def flush_accounts(self) -> None:
         for vcpu in self.vcpus:
-            vcpu.account(vcpu._acct_state)
+            vcpu.flush_account()
 
     def run(self, until_ns: int | None = None) -> "Machine":
         self.env.run(until_ns)

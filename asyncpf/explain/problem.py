@@ -49,7 +49,7 @@ def one_sync_fault(swap_device: str = "hdd_7200_2010", seed: int = 1) -> dict[st
     m = small_machine("legacy", async_pf=False, swap_device=swap_device, seed=seed)
     make_swapped(m, G)
     vcpu, before, t0 = m.vcpus[0], page_state(m, G), m.env.now
-    vcpu._acct_since = t0  # account from the fault on, as Machine.start does
+    vcpu.restart_account()  # account from the fault on, as Machine.start does
     result = run_process(m, mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2))
     vcpu.account("host")
     return {"device": swap_device, "page_before": before, "result": result, "page_after": page_state(m, G),

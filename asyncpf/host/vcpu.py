@@ -120,9 +120,19 @@ class KvmVcpu:
         return VCPU_PID_BASE + self.vcpu_id
 
     def account(self, state: str) -> None:
+        """From now on, charge this vcpu's time to ``state`` (one of ACCOUNT_STATES)."""
         now = self.kvm.env.now
         self.acct[self._acct_state] += now - self._acct_since
         self._acct_state, self._acct_since = state, now
+
+    def flush_account(self) -> None:
+        """Bring ``acct`` up to the present without changing the state being charged."""
+        self.account(self._acct_state)
+
+    def restart_account(self) -> None:
+        """Forget the time so far: accounting starts at the present instant."""
+        self._acct_since = self.kvm.env.now
+        self.acct = dict.fromkeys(ACCOUNT_STATES, 0)
 
     def wake_up(self) -> None:
         """``wake_up_interruptible(&vcpu->wq)`` if the vcpu thread sleeps there (2.6.38)."""
