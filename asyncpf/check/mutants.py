@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from functools import lru_cache
+from typing import Any, Callable, Iterator, Sequence
 
 from ..abi import KVM_ASYNC_PF_ENABLED
 from ..guest import kvm as pv
 from ..host import x86
 from ..host.mmu import spte_mapped
 from .explore import Report, explore
+from .invariants import Checker
 from .models import CONFIGS, DATA_GFN, ModelConfig, TaskSpec
+from .stateful import run_stateful
 
 
 @dataclass
@@ -160,28 +163,40 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
 ]}
 
 
+METHODS = ("explorer", "stateful", "scenario")
+
+
 @dataclass
 class Verdict:
     mutant: str
     invariant: str
-    caught: bool
-    caught_by: str
-    found: list[str]
-    baseline: list[str]
-    counterexample: list[int] | None
-    length: int | None
+    caught: bool                     # caught by at least one method run (with only the explorer: its verdict)
+    caught_by: list[str]             # every method that caught it, in METHODS order
+    found: list[str]                 # explorer: invariants violated with the bug
+    baseline: list[str]              # explorer: ... and without it
+    counterexample: list[int] | None  # explorer: the shortest violating schedule (choice list)
+    length: int | None               # ftrace lines of that counterexample's trace (kept name; see ftrace_lines)
     report: Report | None = None
+    methods: list[str] = field(default_factory=lambda: ["explorer"])
+    stateful: dict | None = None     # run_stateful's result with the bug: failed, invariants, error
+    scenario: dict | None = None     # per scenario that noticed the bug: failed checks, new invariants
+
+    @property
+    def ftrace_lines(self) -> int | None:
+        return self.length
+
+    @property
+    def choices(self) -> int | None:
+        return len(self.counterexample) if self.counterexample is not None else None
 
     def as_dict(self) -> dict:
         return {"name": self.mutant, "invariant": self.invariant, "caught": self.caught, "caught_by": self.caught_by,
-                "violated": self.found, "baseline_violations": self.baseline,
-                "counterexample": self.counterexample, "counterexample_length": self.length}
+                "methods": self.methods, "violated": self.found, "baseline_violations": self.baseline,
+                "counterexample": self.counterexample, "counterexample_choices": self.choices,
+                "counterexample_ftrace_lines": self.length, "stateful": self.stateful, "scenario": self.scenario}
 
 
-def run_mutant(mut: Mutant | str, *, max_seconds: float = 60.0) -> Verdict:
-    """Explore the mutant's configuration with and without the bug; caught = expected invariant only with it."""
-    if isinstance(mut, str):
-        mut = MUTANTS[mut]
+def _explore_mutant(mut: Mutant, max_seconds: float) -> tuple[bool, list[str], list[str], Report]:
     base_setup = mut.setup
     base_patch = _skip_ready_for_early if mut.name == "no_dummy_node" else None
     baseline = explore(mut.config, setup=base_setup, patch=base_patch, stop_at_first=False,
@@ -189,7 +204,132 @@ def run_mutant(mut: Mutant | str, *, max_seconds: float = 60.0) -> Verdict:
     rep = explore(mut.config, bugs=mut.bugs, patch=mut.patch, setup=mut.setup, max_seconds=max_seconds)
     found = sorted({v.name for v in rep.violations})
     base = sorted({v.name for v in baseline.violations})
-    caught = mut.invariant in found and mut.invariant not in base
-    length = len(rep.counterexample_trace.splitlines()) if rep.counterexample is not None else None
-    return Verdict(mut.name, mut.invariant, caught, "explorer" if caught else "-", found, base,
-                   rep.counterexample, length, rep)
+    return mut.invariant in found and mut.invariant not in base, found, base, rep
+
+
+# --- the stateful method: the Hypothesis state machine with the bug on -------------------------------
+
+STATEFUL_SETTINGS = dict(max_examples=100, stateful_step_count=16)
+
+
+@lru_cache(maxsize=None)
+def _stateful_baseline(max_examples: int, stateful_step_count: int) -> tuple[str, ...]:
+    r = run_stateful({}, max_examples=max_examples, stateful_step_count=stateful_step_count)
+    return tuple(r.invariants) + (("(raised)",) if r.failed and not r.invariants else ())
+
+
+def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
+    """Caught if the derandomized state machine, bug on, fails with the expected invariant (and without it does not)."""
+    kw = {**STATEFUL_SETTINGS, **settings_}
+    r = run_stateful(mut.bugs, **kw)
+    base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"]))
+    return {"caught": r.failed and mut.invariant in r.invariants and mut.invariant not in base,
+            "failed": r.failed, "invariants": r.invariants, "baseline": base, "error": r.error,
+            "seconds": round(r.seconds, 2), **kw}
+
+
+# --- the scenario method: every named scenario with the bug on and the checker attached ---------------
+
+@contextlib.contextmanager
+def scenario_hook(bugs: dict[str, bool] | None) -> Iterator[list]:
+    """While active, every scenario machine gets ``kvm.bugs`` switched on and a :class:`Checker` attached.
+
+    The scenarios build their machine in :meth:`asyncpf.scenarios.stage.Stage.build` through the module
+    global ``stage.Machine``; this swaps that name for a factory (and puts it back), so neither the
+    scenarios nor the stage change.  Yields the list of checkers made, one per machine, in order.
+    """
+    from ..scenarios import stage
+
+    real = stage.Machine
+    checkers: list = []
+
+    def factory(*a: Any, **kw: Any) -> Any:
+        m = real(*a, **kw)
+        m.kvm.bugs.update(bugs or {})
+        checkers.append(Checker(m, m.guest).attach())
+        return m
+
+    stage.Machine = factory
+    try:
+        yield checkers
+    finally:
+        stage.Machine = real
+
+
+def run_scenarios(bugs: dict[str, bool] | None) -> dict[str, dict]:
+    """Every scenario with ``bugs`` on: its failed checks and the invariants the attached checker saw broken."""
+    from ..scenarios import SCENARIOS
+
+    out: dict[str, dict] = {}
+    for name, sc in SCENARIOS.items():
+        with scenario_hook(bugs) as checkers:
+            try:
+                res = sc.run(seed=0, trace=False)
+                failed = [c.name for c in res.checks if not c.passed]
+                failed += [f"unexpected leak: {line}" for line in res.unexpected_leaks]
+            except Exception as exc:  # the stage re-raises only if no machine was built
+                failed = [f"scenario raised {type(exc).__name__}: {exc}"]
+        names: set[str] = set()
+        for c in checkers:
+            if c.m.shut_down:
+                c.check_end(shut_down=True)
+            names.update(v.name for v in c.violations)
+        out[name] = {"failed_checks": failed, "invariants": sorted(names)}
+    return out
+
+
+@lru_cache(maxsize=None)
+def _scenario_baseline() -> dict[str, dict]:
+    return run_scenarios(None)
+
+
+def scenario_verdict(mut: Mutant) -> dict:
+    """Caught if some scenario's own checks fail only with the bug, or the checker reports the expected invariant
+    in a scenario where the correct model does not break it."""
+    base = _scenario_baseline()
+    with_bug = run_scenarios(mut.bugs)
+    by_checks, by_invariant, other = [], [], {}
+    for name, r in with_bug.items():
+        new_failed = [c for c in r["failed_checks"] if c not in base[name]["failed_checks"]]
+        new_inv = [i for i in r["invariants"] if i not in base[name]["invariants"]]
+        if new_failed:
+            by_checks.append(name)
+        if mut.invariant in new_inv:
+            by_invariant.append(name)
+        if new_failed or new_inv:
+            other[name] = {"failed_checks": new_failed, "new_invariants": new_inv}
+    return {"caught": bool(by_checks or by_invariant), "by_checks": by_checks, "by_invariant": by_invariant,
+            "scenarios": other}
+
+
+def run_mutant(mut: Mutant | str, *, max_seconds: float = 60.0, methods: Sequence[str] = ("explorer",)) -> Verdict:
+    """Run the mutant under each method in ``methods`` (see :data:`METHODS`); report every one that catches it.
+
+    explorer: explore the mutant's configuration with and without the bug; caught = expected invariant only with it.
+    stateful: :func:`stateful_verdict`.  scenario: :func:`scenario_verdict`.
+    """
+    if isinstance(mut, str):
+        mut = MUTANTS[mut]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    caught_by: list[str] = []
+    found: list[str] = []
+    base: list[str] = []
+    rep: Report | None = None
+    cex: list[int] | None = None
+    length: int | None = None
+    if "explorer" in methods:
+        caught, found, base, rep = _explore_mutant(mut, max_seconds)
+        cex = rep.counterexample
+        length = len(rep.counterexample_trace.splitlines()) if rep.counterexample is not None else None
+        if caught:
+            caught_by.append("explorer")
+    sv = stateful_verdict(mut) if "stateful" in methods else None
+    if sv is not None and sv["caught"]:
+        caught_by.append("stateful")
+    cv = scenario_verdict(mut) if "scenario" in methods else None
+    if cv is not None and cv["caught"]:
+        caught_by.append("scenario")
+    return Verdict(mut.name, mut.invariant, bool(caught_by), caught_by, found, base, cex, length, rep,
+                   methods=[m for m in METHODS if m in methods], stateful=sv, scenario=cv)
