@@ -32,6 +32,8 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: str = "60") -> N
     p.add_argument("--swap-device", choices=device_names(), default=d.swap_device)
     p.add_argument("--swap-latency", type=lambda t: duration_ns(t, "ms"), default=None, metavar="TIME",
                    help="mean 4 KiB swap read, e.g. 8ms or 50us (default: the device's own, ~8.2 ms)")
+    p.add_argument("--generation", choices=["seed", "legacy"], default=d.generation,
+                   help="protocol generation (default legacy: 2.6.38; seed: the 2009 v2 series, no halt mode)")
     p.add_argument("--seed", type=nonnegative_int, default=d.seed)
     p.add_argument("--jobs", type=positive_int, default=2, help="processes to run the hosts in (default 2)")
 
@@ -39,7 +41,8 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: str = "60") -> N
 def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
     values = dict(vcpus=args.vcpus, guest_mem=args.guest_mem, host_limit=args.host_limit,
                   fault_threads=args.fault_threads, work_threads=args.work_threads, duration_ns=args.duration,
-                  array=args.array, swap_device=args.swap_device, swap_latency_ns=args.swap_latency, seed=args.seed)
+                  array=args.array, swap_device=args.swap_device, swap_latency_ns=args.swap_latency, seed=args.seed,
+                  generation=args.generation)
     values.update(overrides)
     params = BmParams(**values)
     try:
@@ -107,7 +110,8 @@ def render(report: dict) -> str:
         f"bm -f {p['fault_threads']} -w {p['work_threads']} -t {p['duration_ns'] / 1e9:g}, array "
         f"{p['array'] >> 20} MiB; guest {p['vcpus']} vcpus / {p['guest_mem'] >> 20} MiB in a "
         f"{p['host_limit'] >> 20} MiB cgroup; swap {p['swap_device']}"
-        + (f" at {p['swap_latency_ns'] / 1e6:g} ms" if p["swap_latency_ns"] else ""),
+        + (f" at {p['swap_latency_ns'] / 1e6:g} ms" if p["swap_latency_ns"] else "")
+        + f"; {p['generation']} generation",
         "work = CPU seconds the work threads obtained (x 1.08e9 increments/s for bm's counters)",
         "",
         f"{'host':<10} {'work s':>9} {'ratio':>7} {'v7':>6} {'v4':>6} {'APF sent':>9} {'completed':>9} "
@@ -125,6 +129,8 @@ def render(report: dict) -> str:
         total = sum(sum(s.values()) for s in splits) or 1
         lines.append(f"{mode:<10} " + " ".join(f"{100 * sum(s[k] for s in splits) / total:>7.1f}%" for k in SPLIT))
     lines.append("")
+    if p["generation"] == "seed":
+        lines.append("(the seed series had no halt mode: its non-PV host handles the fault synchronously)")
     for mode, (lo, hi) in report["target_ranges"].items():
         verdict = "within" if lo <= rat[mode] <= hi else "OUTSIDE"
         lines.append(f"{mode}/unpatched = {rat[mode]:.3f} ({verdict} the expected {lo}..{hi})")

@@ -184,3 +184,16 @@ def test_stored_full_length_ratios_match_a_real_run():
     from asyncpf.explain.bench import FULL_RUN_60S
 
     assert ratios(run_three(BmParams(), jobs=2)) == FULL_RUN_60S
+
+
+def test_seed_generation_has_no_halt_mode_but_pv_still_gains(capsys):
+    from asyncpf.__main__ import main
+
+    argv = ["bm", "--vcpus", "2", "--guest-mem", "64M", "--host-limit", "16M", "--array", "32M",
+            "-f", "2", "-w", "2", "-t", "1", "--jobs", "1", "--generation", "seed", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    runs = report["runs"]
+    assert report["params"]["generation"] == "seed"
+    assert runs["halt"]["work"] == runs["unpatched"]["work"] and runs["halt"]["apf_halts"] == 0
+    assert runs["pv"]["async_pf_sent"] > 0 and report["ratios"]["pv"] > 1.5
