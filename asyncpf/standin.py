@@ -131,8 +131,8 @@ class ScriptedGuest:
         return APF_AREA_GPA + 64 * vcpu.vcpu_id
 
     def _runnable(self) -> list[int]:
-        parked = {id(s) for s in self.parked.values()}
-        return [i for i, s in enumerate(self.scripts) if not s.finished and id(s) not in parked]
+        parked = list(self.parked.values())
+        return [i for i, s in enumerate(self.scripts) if not s.finished and not any(s is p for p in parked)]
 
     def _pick(self, vcpu: KvmVcpu) -> Script | None:
         if self.current is not None and self.current in self._runnable():

@@ -17,7 +17,6 @@ from .stage import Stage, _prog, _touch, scenario
           "no page-ready follows, references balance, the woken tasks retry and finish")
 def _msr_disable(s: Stage) -> None:
     m = s.build(swap="hdd_7200_2010")
-    g1, g2 = s.swapped(2)
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     snap: dict[str, Any] = {}
@@ -31,8 +30,7 @@ def _msr_disable(s: Stage) -> None:
         snap["hash_empty"] = bool((v.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all())
         pv.apf_task_wake_all(cpu0)
 
-    a = s.spawn("a", _prog(_touch(s.gva(g1))))
-    b = s.spawn("b", _prog(_touch(s.gva(g2))))
+    a, b = s.touchers(2)
     k = s.spawn("disabler", _prog(Work(100_000), disable))
     s.finish([a, b, k])
     s.check("two APFs were outstanding at the disable", snap.get("queued_before") == 2, f"{snap}")
@@ -52,7 +50,6 @@ def _msr_disable(s: Stage) -> None:
           "sleepers retry")
 def _vcpu_reset(s: Stage) -> None:
     m = s.build(swap="hdd_7200_2010")
-    g1, g2 = s.swapped(2)
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     snap: dict[str, Any] = {}
@@ -70,8 +67,7 @@ def _vcpu_reset(s: Stage) -> None:
         v.kick()
         s.spawn("reregister", _prog(reregister))
 
-    a = s.spawn("a", _prog(_touch(s.gva(g1))))
-    b = s.spawn("b", _prog(_touch(s.gva(g2))))
+    a, b = s.touchers(2)
     s.at(300_000, reset)
     s.finish([a, b])
     s.check("two APFs outstanding at the reset", snap.get("queued_at_reset") == 2, f"{snap}")
@@ -92,7 +88,6 @@ def _vcpu_reset(s: Stage) -> None:
           "both sleepers, which retry on the destination")
 def _migration(s: Stage) -> None:
     m = s.build(swap="hdd_7200_2010")
-    g1, g2 = s.swapped(2)
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     snap: dict[str, Any] = {}
@@ -125,8 +120,7 @@ def _migration(s: Stage) -> None:
         v.kick()
 
     cpu0.deliver_exception = spy
-    a = s.spawn("a", _prog(_touch(s.gva(g1))))
-    b = s.spawn("b", _prog(_touch(s.gva(g2))))
+    a, b = s.touchers(2)
     s.at(300_000, stop_source)
     s.at(100_000_000, restore)
     s.finish([a, b])

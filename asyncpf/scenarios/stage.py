@@ -172,6 +172,11 @@ class Stage:
     def spawn(self, comm: str, program: Callable, cpu: int = 0, mm: AddressSpace | None = None):
         return self.kernel.spawn(comm, program, cpu, mm if mm is not None else self.mm())
 
+    def touchers(self, n: int, cpu: int = 0) -> list:
+        """``n`` tasks named a, b, ... each touching its own swapped-out page once (so each sleeps on an APF)."""
+        return [self.spawn(chr(ord("a") + i), _prog(_touch(self.gva(gfn))), cpu)
+                for i, gfn in enumerate(self.swapped(n))]
+
     def on(self, name: str, fn: Callable[[int, dict], None], once: bool = True) -> None:
         """Call ``fn(t_ns, fields)`` when tracepoint ``name`` fires (the first time only, if ``once``)."""
         def hook(t_ns: int, ev: str, fields: dict) -> None:
