@@ -150,15 +150,16 @@ class Machine:
         """
         if npages <= 0 or first_gfn < 0 or first_gfn + npages > self.guest_pages:
             raise ValueError(f"gfns {first_gfn}+{npages} are not inside guest RAM (0..{self.guest_pages})")
-        base = self.kvm.memslots[0].userspace_addr
+        base = self.kvm.memslots[0].userspace_addr + (first_gfn << abi.PAGE_SHIFT)
         mm = self.mm
-        for gfn in range(first_gfn, first_gfn + npages):
-            pfn = mm.get_user_pages_nowait(base + (gfn << abi.PAGE_SHIFT), True)
-            if pfn is None:  # already swapped out earlier in this loop: bring it back to dirty it
-                proc = self.env.process(mm.get_user_pages(base + (gfn << abi.PAGE_SHIFT), True), "prefault")
+        done = 0
+        while done < npages:  # minor faults in bulk; one blocking GUP per page that needs a read
+            done += mm.make_pages_present(base + (done << abi.PAGE_SHIFT), npages - done, True)
+            if done < npages:  # swapped out earlier: bring it back to dirty it
+                proc = self.env.process(mm.get_user_pages(base + (done << abi.PAGE_SHIFT), True), "prefault")
                 self.env.run()
-                pfn = proc.value
-            mm.put_page(pfn)
+                mm.put_page(proc.value)
+                done += 1
         self.env.run()
         return self
 

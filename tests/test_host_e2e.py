@@ -6,6 +6,7 @@ from collections import Counter
 import pytest
 from conftest import machine, make_swapped
 
+from asyncpf.abi import PAGE_SHIFT
 from asyncpf.trace import parse, render
 
 GFNS = list(range(100, 130))
@@ -80,3 +81,38 @@ def test_trace_is_deterministic_and_parses():
     assert back == parse(ta, "legacy")
     assert render(back, "legacy") == ta  # text -> events -> text is exact
     assert back == [ev._replace(t_ns=ev.t_ns // 1000 * 1000) for ev in a.tracer.events]  # usec resolution
+
+
+def prefault_page_by_page(m, first_gfn, npages):
+    """Machine.prefault before make_pages_present: one GUP and put_page per page (the reference)."""
+    mm, base = m.mm, m.kvm.memslots[0].userspace_addr
+    for gfn in range(first_gfn, first_gfn + npages):
+        hva = base + (gfn << PAGE_SHIFT)
+        pfn = mm.get_user_pages_nowait(hva, True)
+        if pfn is None:
+            proc = m.env.process(mm.get_user_pages(hva, True), "prefault")
+            m.env.run()
+            pfn = proc.value
+        mm.put_page(pfn)
+    m.env.run()
+
+
+def host_state(m):
+    mm, r = m.mm, m.mm._reclaimer
+    arrays = [getattr(mm, name).tolist() for name in ("_state", "_pfn", "_dirty", "_swap_valid", "_wb_seq",
+                                                      "_referenced", "_last_access", "_frame_page", "_frame_refs")]
+    return (arrays, mm._free_stack[:mm._nfree].tolist(), mm.nr_charged, mm._tick, dict(mm.stats),
+            r._hand, r._wb_next, r._lru_queue.tolist(), dict(m.swap.stats), m.swap._rng.getstate(),
+            m.kvm.mmu_notifier_seq, m.env.now, m.env.events_processed, repr(m.env._seq), m.tracer.text())
+
+
+@pytest.mark.parametrize("policy", ["clock", "lru"])
+def test_bulk_prefault_equals_page_by_page(policy):
+    """Reclaim, write-back, swap-in and re-dirtying during prefault: same state, order, device and time."""
+    bulk, one = (machine(reclaim=policy, swap_device="sata_ssd_2010") for _ in range(2))
+    for first, n in [(100, 700), (50, 400), (0, 1024)]:
+        bulk.prefault(first, n)
+        prefault_page_by_page(one, first, n)
+        assert host_state(bulk) == host_state(one)
+    assert one.mm.stats["major_faults"] > 0 and one.mm.stats["write_ios"] > 10 and one.env.now > 0
+    assert bulk.mm.check() == []

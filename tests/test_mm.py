@@ -1,5 +1,7 @@
 """The host mm: GUP family, cgroup charging, reclaim, write-back, notifiers, zap."""
 
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -394,6 +396,63 @@ def test_2gib_guest_in_512mib_cgroup(policy):
     assert mm.check() == [] and mm.total_page_refs == 0
     assert mm.nr_charged <= mm.limit_pages and mm.stats["evictions"] > 0
     assert mm.stats["major_faults"] > 0 and mm.stats["write_ios"] > 0
+
+
+def mm_state(env, mm, rec):
+    """Everything the populate paths may change: arrays, frames, counters, reclaim, device, clock."""
+    names = ("_state", "_pfn", "_dirty", "_swap_valid", "_wb_seq", "_referenced", "_last_access",
+             "_frame_page", "_frame_refs")
+    r = mm._reclaimer
+    return ([getattr(mm, name).tolist() for name in names], mm._free_stack[:mm._nfree].tolist(),
+            mm.nr_charged, mm.total_page_refs, mm._tick, dict(mm.stats), sorted(mm._swapins),
+            r._hand, r._wb_next, r._lru_queue.tolist(), r._lru_ticks.tolist(), list(rec.calls),
+            [(op, n, f.args[0], f.args[1].tolist()) for op, n, f in mm.swap._queue], dict(mm.swap.stats),
+            env.now, env.peek(), repr(env._seq))
+
+
+def populate_setup(policy, seed):
+    """A full cgroup: swapped pages from 40 on; below, pinned, swap-cache and untouched pages, writes queued."""
+    env, mm, vma, rec = make(limit=8, npages=64, batch=3, reclaim=policy, seed=seed)
+    rng = random.Random(seed)
+    for k in range(40, 50):
+        touch(mm, at(vma, k), True)
+    env.run()                                   # the evicted ones are SWAPPED
+    for k in rng.sample(range(40), 6):
+        touch(mm, at(vma, k), rng.random() < 0.5)
+    pins = [mm.get_user_pages_fast(at(vma, k), False) for k in range(40)
+            if mm.page_state(at(vma, k)) == S.RESIDENT][:2]
+    for k in rng.sample(range(40), 6):
+        touch(mm, at(vma, k), True)             # reclaims: SWAPCACHE pages, writes queued
+    return env, mm, vma, rec, pins
+
+
+@pytest.mark.parametrize("policy", ["clock", "lru"])
+@pytest.mark.parametrize("seed", range(6))
+def test_make_pages_present_equals_touching_page_by_page(policy, seed):
+    bulk, one = populate_setup(policy, seed), populate_setup(policy, seed)
+    assert mm_state(bulk[0], bulk[1], bulk[3]) == mm_state(one[0], one[1], one[3])
+    start = 5
+    done = bulk[1].make_pages_present(at(bulk[2], start), 64 - start, True)
+    env, mm, vma, rec, _ = one
+    k = start
+    while k < 64 and (pfn := mm.get_user_pages_nowait(at(vma, k), True)) is not None:
+        mm.put_page(pfn)
+        k += 1
+    assert done == k - start and mm.page_state(at(vma, k)) == S.SWAPPED
+    assert len(bulk[4]) == 2 and mm.stats["swapcache_hits"] > 0 and mm.stats["zero_fills"] > 30
+    assert mm_state(bulk[0], bulk[1], bulk[3]) == mm_state(env, mm, rec)
+    assert bulk[1].check() == []
+
+
+def test_make_pages_present_refuses_bad_ranges():
+    _, mm, vma, _ = make()
+    io = mm.mmap_pfnmap(2, 0x1000)
+    for call, match in [(lambda: mm.make_pages_present(at(vma, 30), 3, True), "past VMA"),
+                        (lambda: mm.make_pages_present(at(vma, 0), 0, True), "npages"),
+                        (lambda: mm.make_pages_present(io.start, 1, False), "pfnmap")]:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert mm.nr_charged == 0 and mm._tick == 1
 
 
 ops = st.lists(st.one_of(

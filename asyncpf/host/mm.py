@@ -55,6 +55,7 @@ PFN_BASE = 0x100000      # first frame of the pool
 
 _FREE = -1               # _frame_page: frame on the free list
 _ORPHAN = -2             # _frame_page: page zapped while a GUP reference held the frame
+_POPULATE_LOOKAHEAD = 256  # make_pages_present: pages examined past the free room per run
 
 
 @dataclass
@@ -274,13 +275,17 @@ class HostMemory:
         Simplification: reclaim is synchronous and takes no time; when every
         resident page is pinned the charge fails with RuntimeError (Linux would OOM).
         """
+        self._make_room()
+        self.nr_charged += 1
+        self._nfree -= 1
+        return int(self._free_stack[self._nfree])
+
+    def _make_room(self) -> None:
+        """Before one charge: at the limit, reclaim a batch; OOM (RuntimeError) if none could go."""
         if self.nr_charged >= self.limit_pages and self._reclaimer.reclaim(self.batch) == 0:
             raise RuntimeError(
                 f"memory cgroup limit of {self.limit_pages} pages reached and no page can be "
                 f"reclaimed ({self.total_page_refs} GUP references pin resident pages): OOM")
-        self.nr_charged += 1
-        self._nfree -= 1
-        return int(self._free_stack[self._nfree])
 
     def _release_frames(self, frames: np.ndarray) -> None:
         """Return frames to the pool (LIFO) and uncharge them."""
@@ -290,7 +295,8 @@ class HostMemory:
         self._nfree += n
         self.nr_charged -= n
 
-    def _install(self, i: int, frame: int, state: int) -> None:
+    def _install(self, i: int | np.ndarray, frame: int | np.ndarray, state: int) -> None:
+        """Map page(s) ``i`` to frame(s) ``frame`` in ``state`` (scalars or matching arrays)."""
         self._pfn[i] = PFN_BASE + frame
         self._frame_page[frame] = i
         self._state[i] = state
@@ -420,6 +426,72 @@ class HostMemory:
             return None
         self.stats["minor_faults"] += 1
         return self._get_page(i, write)
+
+    @mirrors("mm/memory.c", "make_pages_present")
+    def make_pages_present(self, hva: int, npages: int, write: bool) -> int:
+        """Fault in ``npages`` pages from ``hva`` with no IO and no reference kept; returns how many were done.
+
+        Mirrors: mm/memory.c make_pages_present (get_user_pages over the range
+        with no pages array), 2.6.3x; since 3.9 __mm_populate ->
+        populate_vma_page_range.
+        Simplification: FOLL_NOWAIT semantics: it stops at the first SWAPPED or
+        SWAPIN page (the caller does a blocking get_user_pages for it) where
+        Linux would read it in.  The result is exactly get_user_pages_nowait +
+        put_page page by page, in order (same frames, access ticks, stats and
+        reclaim calls); runs of pages between two charges that hit the limit
+        are faulted in with numpy.  The range must lie in one anonymous VMA;
+        ``write`` is the caller's (Linux derives it from the VMA's flags).
+        """
+        vma = self._anon_vma(hva, "make_pages_present")
+        npages = _check_count(npages, "npages", 1)
+        end = hva + (npages << PAGE_SHIFT)
+        if end > vma.end:
+            raise ValueError(f"make_pages_present: {npages} pages from {hva:#x} end at {end:#x}, "
+                             f"past VMA {vma.name!r} ending at {vma.end:#x}")
+        if write and not vma.writable:
+            raise ValueError(f"make_pages_present: write to read-only VMA {vma.name!r}")
+        lo = self._index(vma, hva)
+        i, hi = lo, lo + npages
+        while i < hi:
+            state = self._state[i]
+            if state >= SWAPPED:  # SWAPPED or SWAPIN: needs a read
+                break
+            if state != RESIDENT:  # page i needs a charge: reclaim now if at the limit, as _charge would
+                self._make_room()
+            i = self._fault_run(i, hi, write)
+        return i - lo
+
+    def _fault_run(self, i: int, hi: int, write: bool) -> int:
+        """Minor-fault pages ``i``.. while charges fit under the limit and no page needs IO; returns the end.
+
+        A page's charge may reclaim, which changes the state of pages ahead, so
+        a run ends before the first charge past the free room.
+        """
+        room = self.limit_pages - self.nr_charged
+        state = self._state[i:min(hi, i + room + _POPULATE_LOOKAHEAD)]
+        io = np.flatnonzero(state >= SWAPPED)
+        if len(io):
+            state = state[:io[0]]
+        charged = np.flatnonzero(state != RESIDENT)
+        if len(charged) > room:
+            state, charged = state[:charged[room]], charged[:room]
+        n, c = len(state), len(charged)
+        if c:
+            new = charged + i
+            frames = self._free_stack[self._nfree - c:self._nfree][::-1]  # popped top first, as _charge
+            hits = int(np.count_nonzero(state[charged] == SWAPCACHE))
+            self._nfree -= c
+            self.nr_charged += c
+            self._install(new, frames, RESIDENT)
+            self.stats["zero_fills"] += c - hits
+            self.stats["swapcache_hits"] += hits
+            self.stats["minor_faults"] += c
+        self._referenced[i:i + n] = True
+        self._last_access[i:i + n] = np.arange(self._tick, self._tick + n)
+        self._tick += n
+        if write:
+            self._dirty[i:i + n] = True
+        return i + n
 
     @mirrors("mm/page_io.c", "swap_readpage")
     def _swap_readpage(self, i: int) -> Event:
