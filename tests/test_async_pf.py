@@ -313,3 +313,33 @@ def test_seed_disable_then_late_completion_delivers_nothing():
     run(m, x86.kvm_set_msr_common(vcpu, m.gen.msr_async_pf_en, 0))
     run(m, async_pf.kvm_check_async_pf_completion(vcpu))
     assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending
+
+
+def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
+    # queue_work hands the item to a free worker at once; until that worker's first step the item is
+    # neither pending (cancel_work fails) nor running.  cancel_work_sync still waits for it: it must not
+    # be dropped from the queue and then land on done after the clear (queued would go negative).
+    m = machine("legacy", workers=1)
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # consume the enable's broadcast
+    vcpu.arch.exception.pending = False
+    make_swapped(m, 40)
+    setup(m, 40)
+    vcpu.arch.exception.pending = False
+    work = vcpu.async_pf.queue[0]
+    assert work.state == "queued" and work.id in m.workqueue.running
+    reset = x86.kvm_arch_vcpu_reset(vcpu)
+    assert next(reset) is work.finished  # the clear waits for the worker (before the fix: no wait at all)
+
+    def rest():
+        yield work.finished
+        yield from reset
+
+    run(m, rest())
+    assert work.state == "freed" and not vcpu.async_pf.queue and not vcpu.async_pf.done
+    assert vcpu.async_pf.queued == 0
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert m.tracer.count("kvm_async_pf_ready") == 1  # only the broadcast, before the reset
+    m.shutdown()
+    assert m.leaks() == []

@@ -1,7 +1,8 @@
 """asyncpf.explain.checker: the deterministic tables and probes behind notebook 09."""
 
 from asyncpf.explain import checker as ec
-from asyncpf.check.explore import explore
+from asyncpf.check.explore import explore, fast_configs
+from asyncpf.check.models import CONFIGS
 from asyncpf.check.invariants import REGISTRY
 from asyncpf.check.mutants import MUTANTS
 
@@ -56,7 +57,30 @@ def test_correct_model_rows_mark_the_known_behaviour():
     fake = [{"config": "a", "schedules": 2, "pruned": 1, "distinct_states": 2, "violations": [], "unexpected": []},
             {"config": "kernel_touch", "schedules": 1, "pruned": 0, "distinct_states": 1,
              "violations": ["ready_only_after_not_present"], "unexpected": []},
-            {"config": "b", "schedules": 1, "pruned": 0, "distinct_states": 1, "violations": ["x"],
-             "unexpected": ["x"]}]
-    assert [r[4] for r in ec.correct_rows(fake)] == ["clean", "known: ready_only_after_not_present", "VIOLATED: x"]
+            {"config": "b", "generation": "seed", "schedules": 1, "pruned": 0, "distinct_states": 1,
+             "violations": ["x"], "unexpected": ["x"]}]
+    rows = ec.correct_rows(fake)
+    assert [r[5] for r in rows] == ["clean", "known: ready_only_after_not_present", "VIOLATED: x"]
+    assert [r[1] for r in rows] == ["legacy", "legacy", "seed"]
     assert ec.KNOWN_GENERATION_BEHAVIOUR["kernel_touch"] == {"ready_only_after_not_present"}
+    assert ec.KNOWN_GENERATION_BEHAVIOUR["seed_msr_disable"] == {"ready_only_after_not_present"}
+
+
+def test_generation_tables():
+    rows = ec.config_rows()
+    assert [r[0] for r in rows] == list(CONFIGS) and {r[1] for r in rows} == {"legacy", "seed"}
+    assert [r[0] for r in ec.config_rows(fast_only=True)] == [c.name for c in fast_configs()]
+    limited = ec.generation_rows()
+    assert {r[0] for r in limited} == {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding",
+                                       "gfn_outstanding_once", "no_ready_after_broadcast"}
+    assert all(r[1] == "legacy" and "seed" in r[2] for r in limited)
+    known = ec.known_rows()
+    assert ("ready_only_after_not_present", "seed", "seed_msr_disable, seed_vcpu_reset") in [r[:3] for r in known]
+
+
+def test_apf_rows_show_each_generation_s_abi():
+    seed, legacy = ec.apf_rows("seed_one_task"), ec.apf_rows("one_task")
+    assert seed[0][2:] == ("kvm_msr", "msr_write 13 = 0x10001")
+    assert legacy[0][2:] == ("kvm_msr", "msr_write 4b564d02 = 0x10003")
+    assert [r[2] for r in seed[1:]] == ["kvm_send_async_pf", "kvm_async_pf_completed", "kvm_send_async_pf"]
+    assert all(int(r[0]) >= 200 for r in ec.apf_rows("seed_vcpu_reset", since_ns=200_000))

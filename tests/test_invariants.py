@@ -127,3 +127,66 @@ def test_checker_runs_per_step_and_is_clean_on_a_correct_run():
     assert r.steps > 20 and r.violations == [] and not r.pruned
     assert isinstance(r.violations, list)
     assert Checker is not None and async_pf is not None
+
+
+# --- generations ---------------------------------------------------------------------------------
+
+LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
+               "no_ready_after_broadcast"}
+
+
+def test_invariants_say_which_generations_they_speak_of():
+    from asyncpf.check.invariants import applicable, invariant
+    limited = {i.name for i in REGISTRY.values() if i.generations is not None}
+    assert limited == LEGACY_ONLY
+    assert all(REGISTRY[n].generations == ("legacy",) and "seed" in REGISTRY[n].why_not for n in limited)
+    assert [i.name for i in applicable("legacy")] == list(REGISTRY)
+    assert {i.name for i in applicable("seed")} == set(REGISTRY) - LEGACY_ONLY
+    with pytest.raises(ValueError, match="why"):
+        invariant("safety", "src", generations=("legacy",))
+
+
+def _seed_checker():
+    box = {}
+    b = build(CONFIGS["seed_one_task"], policy=ChoicePolicy(),
+              before_boot=lambda m: box.setdefault("c", Checker(m, m.guest).attach()))
+    return b, box["c"]
+
+
+def test_a_seed_checker_runs_only_the_seed_invariants():
+    b, c = _seed_checker()
+    names = {i.name for i in c.safety + c.events + c.end}
+    assert c.generation == "seed" and names == set(REGISTRY) - LEGACY_ONLY
+    assert b.machine.gen.name == "seed"
+
+
+def test_seed_host_write_over_an_unread_reason_is_seen():
+    # the seed traces kvm_send_async_pf after its put_user; the checker compares with the word at the last exit
+    b, c = _seed_checker()
+    vcpu = b.machine.vcpus[0]
+    first = async_pf.KvmAsyncPf(id=900, vcpu=vcpu, gva=0x1000, arch=async_pf.KvmArchAsyncPf(token=0x1000, gfn=1))
+    second = async_pf.KvmAsyncPf(id=901, vcpu=vcpu, gva=0x2000, arch=async_pf.KvmArchAsyncPf(token=0x2000, gfn=2))
+    x86.kvm_arch_inject_async_page_present(vcpu, first)      # reason 2 written, #PF queued, not delivered
+    assert [v.name for v in c.violations] == []
+    x86.kvm_arch_inject_async_page_present(vcpu, second)     # written again before the guest read the first
+    assert "reason_not_clobbered" in [v.name for v in c.violations]
+
+
+def test_a_reason_word_whose_pf_a_reset_dropped_is_no_event():
+    # legacy: page-ready written and queued, then kvm_arch_vcpu_reset drops the #PF but not the word
+    from conftest import enable_apf, machine, run
+    m = machine("legacy")
+    c = Checker(m).attach()
+    vcpu = m.vcpus[0]
+    enable_apf(m)                                             # queues the ~0 wake-all
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))      # reason 2 written, #PF queued
+    assert x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY and vcpu.arch.exception.pending
+    run(m, x86.kvm_arch_vcpu_reset(vcpu))
+    assert not vcpu.arch.exception.pending and x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY
+    # registered again: the new wake-all is written over the stale word -- it clobbers nothing
+    enable_apf(m)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    assert vcpu.arch.exception.pending and c.violations == []
+    # ... while writing over that queued, live word is a clobber (the 2.6.38 gate never does it; forced here)
+    x86.kvm_arch_async_page_present(vcpu, async_pf.KvmAsyncPf(id=902, vcpu=vcpu, page=0))
+    assert "reason_not_clobbered" in [v.name for v in c.violations]

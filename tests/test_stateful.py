@@ -2,18 +2,24 @@
 
 The state machine itself lives in :mod:`asyncpf.check.stateful` (the kill table's
 "stateful" column runs it with a mutant's ``kvm.bugs`` switch on); here it runs
-on the correct model and must hold.
+on the correct model, on both generations, and must hold (a generation's
+documented behaviour aside).
 """
 
 import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from asyncpf.check.stateful import AsyncPfMachine, InvariantFailure, machine_with_bugs, run_stateful
+from asyncpf.check.invariants import KNOWN_SEED_BEHAVIOUR
+from asyncpf.check.stateful import (KNOWN_BEHAVIOUR, AsyncPfMachine, InvariantFailure, SeedAsyncPfMachine,
+                                    machine_with_bugs, run_stateful)
+
+SETTINGS = settings(max_examples=25, stateful_step_count=12, deadline=None, derandomize=True, database=None)
 
 TestAsyncPf = AsyncPfMachine.TestCase
-TestAsyncPf.settings = settings(max_examples=25, stateful_step_count=12, deadline=None, derandomize=True,
-                                database=None)
+TestAsyncPf.settings = SETTINGS
+TestSeedAsyncPf = SeedAsyncPfMachine.TestCase
+TestSeedAsyncPf.settings = SETTINGS
 
 
 def test_stateful_catches_a_mutant():
@@ -29,7 +35,27 @@ def test_failure_names_the_invariants():
     assert issubclass(InvariantFailure, AssertionError)
 
 
+def test_seed_machine_runs_the_seed_and_catches_a_mutant():
+    m = SeedAsyncPfMachine()
+    assert m.m.gen.name == "seed" and m.checker.generation == "seed" and m.known == KNOWN_SEED_BEHAVIOUR
+    m.vmm_resets_vcpu(1)
+    m.time_passes(200_000)
+    assert m.m.tracer.text().count("msr_write 13 = 0x10081") == 2    # cpu 1: at boot, and again after the reset
+    m.teardown()
+    r = run_stateful({"sti_before_reason": True}, max_examples=40, stateful_step_count=12, generation="seed")
+    assert r.failed and "reason_read_before_reenable" in r.invariants, r
+
+
+def test_known_behaviour_is_per_generation():
+    assert set(KNOWN_BEHAVIOUR) == {"legacy", "seed"}
+    assert "no_ready_after_broadcast" in KNOWN_BEHAVIOUR["legacy"]
+    assert set(KNOWN_BEHAVIOUR["seed"]) == {"ready_only_after_not_present"}
+
+
 def test_bugs_do_not_leak_into_the_base_machine():
     machine_with_bugs({"sti_before_reason": True})
-    assert AsyncPfMachine.bugs == {}
+    machine_with_bugs({"sti_before_reason": True}, "seed")
+    assert AsyncPfMachine.bugs == {} and AsyncPfMachine.generation == "legacy"
+    assert SeedAsyncPfMachine.bugs == {} and SeedAsyncPfMachine.generation == "seed"
     assert not run_stateful({}, max_examples=25, stateful_step_count=12).failed
+    assert not run_stateful({}, max_examples=25, stateful_step_count=12, generation="seed").failed

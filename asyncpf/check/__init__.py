@@ -1,8 +1,10 @@
 """The protocol checker: invariants, exhaustive exploration of small configurations, mutants.
 
 ``invariants`` holds the registry and :func:`check`; ``models`` the small
-configurations; ``explore`` the schedule enumerator; ``mutants`` the
-historical bugs switched back on; ``cli`` the ``check`` command.
+configurations (of both modelled generations, legacy and seed, and with a
+vcpu reset); ``explore`` the schedule enumerator; ``mutants`` the
+historical bugs switched back on; ``stateful`` the Hypothesis state
+machine; ``cli`` the ``check`` command.
 """
 
 from .invariants import REGISTRY, Checker, Violation, attach, check

@@ -12,7 +12,7 @@ import sys
 
 from ..cli import command
 from .explore import CONFIGS, explore, fast_configs
-from .invariants import REGISTRY, KNOWN_BY_CONFIG
+from .invariants import KNOWN, KNOWN_BY_CONFIG, REGISTRY
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
 
 DEFAULT_METHODS = "explorer,stateful,scenario"
@@ -48,14 +48,20 @@ def main(args: argparse.Namespace) -> int:
         cfgs = [CONFIGS[name] for name in args.config]
     else:
         cfgs = list(CONFIGS.values()) if args.full else fast_configs()
-    known = KNOWN_BY_CONFIG  # 2.6.38's own behaviour: reported, not counted against "correct"
+    known = KNOWN_BY_CONFIG  # the generation's own behaviour (with its source): reported, not counted
     reports = [explore(c, stop_at_first=False, max_seconds=args.max_seconds) for c in cfgs]
-    correct = [v for r in reports for v in r.violations if v.name not in known.get(r.config, set())]
-    out: dict = {"correct": {"violations": [dict(v.as_dict(), config=r.config) for r in reports
-                                            for v in r.violations if v.name not in known.get(r.config, set())],
+    # every invariant broken on some schedule, not only the shortest counterexample's
+    correct = [dict(v.as_dict(), config=r.config) for r in reports for name, v in sorted(r.violated.items())
+               if name not in known.get(r.config, set())]
+    out: dict = {"correct": {"violations": correct,
                              "configs": [r.as_dict() for r in reports],
-                             "known_generation_behaviour": {k: sorted(s) for k, s in known.items()}},
-           "invariants": [{"name": i.name, "kind": i.kind, "doc": i.doc, "source": i.source}
+                             "known_generation_behaviour": {k: sorted(s) for k, s in known.items()},
+                             "known": [{"invariant": k.invariant, "generation": k.generation,
+                                        "configs": list(k.configs), "source": k.source, "why": k.why}
+                                       for k in KNOWN]},
+           "invariants": [{"name": i.name, "kind": i.kind, "doc": i.doc, "source": i.source,
+                           "generations": list(i.generations) if i.generations else "all",
+                           "why_not": i.why_not}
                           for i in REGISTRY.values()]}
     verdicts = [run_mutant(m, max_seconds=args.max_seconds, methods=args.methods)
                 for m in MUTANTS] if args.mutants else []
@@ -67,9 +73,20 @@ def main(args: argparse.Namespace) -> int:
         print("correct model:")
         for r in reports:
             print("  " + r.summary())
-            if r.violations and r.config not in known:
+            expected = set(r.violated) & known.get(r.config, set())
+            if expected:
+                print(f"    known {r.generation} behaviour, not a model error: {', '.join(sorted(expected))}")
+            if set(r.violated) - known.get(r.config, set()):
                 print("  shortest counterexample (choice list):", r.counterexample)
                 print("\n".join("    " + line for line in r.counterexample_trace.splitlines()[-30:]))
+        shown = {name for r in reports for name in r.violated}
+        notes = [k for k in KNOWN if set(k.configs) & {r.config for r in reports} and k.invariant in shown]
+        if notes:
+            print()
+            print("known generation behaviour (source; why):")
+            for k in notes:
+                print(f"  {k.invariant} on {', '.join(c for c in k.configs if c in {r.config for r in reports})} "
+                      f"[{k.generation}]: {k.source}; {k.why}")
         if verdicts:
             print()
             print(f"kill table (methods run: {', '.join(m for m in METHODS if m in args.methods)}; "

@@ -20,8 +20,10 @@ generator internals; what a process will do next is represented by its
 queue entry and the guest contexts' pending operations.
 
 Every invariant is checked on every step of every schedule.  The report
-gives schedules run, distinct states, time, and the shortest violating
-schedule, which :func:`replay` reproduces exactly (trace text included).
+gives schedules run, distinct states, time, every invariant broken on some
+schedule (``violated``), and the shortest violating schedule, which
+:func:`replay` reproduces exactly (trace text included).  A configuration
+runs the protocol generation it names (``ModelConfig.generation``).
 """
 
 from __future__ import annotations
@@ -179,29 +181,31 @@ class _null:
 @dataclass
 class Report:
     config: str
+    generation: str = "legacy"
     schedules: int = 0
     pruned: int = 0
     states: int = 0
     steps: int = 0
     seconds: float = 0.0
     complete: bool = True
-    violations: list[Violation] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)   # those of the shortest counterexample
+    violated: dict[str, Violation] = field(default_factory=dict)  # first of each invariant, over every schedule
     counterexample: list[int] | None = None
     counterexample_trace: str = ""
     max_points: int = 0
 
     def as_dict(self) -> dict:
-        return {"config": self.config, "schedules": self.schedules, "pruned": self.pruned,
-                "distinct_states": self.states, "steps": self.steps, "seconds": round(self.seconds, 3),
+        return {"config": self.config, "generation": self.generation, "schedules": self.schedules,
+                "pruned": self.pruned, "distinct_states": self.states, "steps": self.steps, "seconds": round(self.seconds, 3),
                 "complete": self.complete, "max_choice_points": self.max_points,
                 "violations": [v.as_dict() for v in self.violations],
-                "counterexample": self.counterexample}
+                "violated": sorted(self.violated), "counterexample": self.counterexample}
 
     def summary(self) -> str:
-        verdict = "clean" if not self.violations else \
-            f"{len(self.violations)} violation(s): " + ", ".join(sorted({v.name for v in self.violations}))
-        return (f"{self.config}: {self.schedules} schedules ({self.pruned} pruned), {self.states} distinct states, "
-                f"{self.steps} steps, {self.seconds:.2f} s{'' if self.complete else ' (budget hit)'} -- {verdict}")
+        verdict = "clean" if not self.violated else \
+            f"{len(self.violated)} violation(s): " + ", ".join(sorted(self.violated))
+        return (f"{self.config} [{self.generation}]: {self.schedules} schedules ({self.pruned} pruned), "
+                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{'' if self.complete else ' (budget hit)'} -- {verdict}")
 
 
 def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None, setup: Any = None,
@@ -215,7 +219,7 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
     """
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
-    rep = Report(cfg.name)
+    rep = Report(cfg.name, cfg.generation)
     visited: set = set()
     stack: list[list[int]] = [[]]
     t0 = time.perf_counter()
@@ -231,6 +235,8 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
         rep.steps += r.steps
         rep.max_points = max(rep.max_points, len(r.points))
         if r.violations:
+            for v in r.violations:
+                rep.violated.setdefault(v.name, v)
             if best is None or _cost(r.schedule) < _cost(best.schedule):
                 best = r
             if stop_at_first:

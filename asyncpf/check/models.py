@@ -1,8 +1,16 @@
 """Small configurations for the explorer: the ``MC*.tla`` of this model.
 
-A :class:`ModelConfig` says how many vcpus, workers and tasks, which pages
-each task touches (all swapped out on the host when the tasks start), and
-what else happens (an MSR disable by a guest kernel thread, a vcpu reset).
+A :class:`ModelConfig` says which protocol generation runs (``legacy``, the
+merged 2.6.38 ABI, or ``seed``, the 2009 v2 series of seed 000), how many
+vcpus, workers and tasks, which pages each task touches (all swapped out on
+the host when the tasks start), and what else happens (an MSR disable by a
+guest kernel thread, a vcpu reset by the VMM).
+
+The seed configurations are the legacy ones the seed can express: it has no
+APF halt and no gfn hash (no ``hash_chain``; a kernel-mode touch is simply
+synchronous), no per-vcpu limit, no SEND_ALWAYS bit and no ~0 broadcast (a
+guest that re-registers wakes its own sleepers).  ``seed_same_page`` shows
+what the missing hash means: two APFs for one gfn.
 
 Simplifications that exist only for model checking, each sound for the
 orderings it is meant to explore:
@@ -19,6 +27,14 @@ orderings it is meant to explore:
 * The guest boots for ``boot_ns`` (registers async PF, takes the wake-all)
   before the tasks are spawned; the pages are made swapped through the host
   memory directly (no guest activity), as ``tests/conftest.make_swapped`` does.
+* **A vcpu reset** (``reset_at``, ns after the tasks are spawned) is what the
+  VMM does with KVM's reset path: ``kvm_arch_vcpu_reset`` runs on the vcpu
+  thread at its next loop (APF off, queue cleared, pending events dropped)
+  while the guest's memory and tasks carry on.  A guest kernel thread on
+  cpu 0 then re-registers as a cpu coming online does, with interrupts off,
+  and wakes every sleeper of cpu 0 (the seed has no broadcast to do it; in
+  2.6.38 the ~0 the MSR write queues finds them already woken).  See
+  :func:`vmm_reset_vcpu`.
 """
 
 from __future__ import annotations
@@ -62,6 +78,7 @@ class ModelConfig:
     """A small configuration to explore exhaustively."""
 
     name: str
+    generation: str = "legacy"     # the protocol generation (asyncpf.abi): "legacy" (2.6.38) or "seed" (2009 v2)
     vcpus: int = 1
     workers: int | None = 1
     tasks: tuple[TaskSpec, ...] = (TaskSpec((0,)),)
@@ -77,6 +94,11 @@ class ModelConfig:
     fast: bool = True              # part of the CI set
     note: str = ""
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        abi.generation(self.generation)  # unknown or unmodelled generations are refused here, by name
+        if self.reset_at is not None and self.reset_at < 0:
+            raise ValueError(f"reset_at={self.reset_at!r}: expected None or a delay >= 0 ns after the tasks start")
 
 
 def colliding_gfns(n: int, start: int = DATA_GFN) -> tuple[int, ...]:
@@ -98,7 +120,7 @@ def _add(cfg: ModelConfig) -> None:
     CONFIGS[cfg.name] = cfg
 
 
-_add(ModelConfig("one_task", note="1 vcpu, 1 worker, 1 task touching 2 pages in turn"))
+_add(ModelConfig("one_task", note="1 vcpu, 1 worker, 1 task touching 1 swapped-out page"))
 _add(ModelConfig("two_tasks", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
                  note="1 vcpu, 2 workers, 2 tasks each touching its own page: completion vs entry vs sleep"))
 _add(ModelConfig("hash_chain", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((1,), work_ns=20_000)),
@@ -120,6 +142,26 @@ _add(ModelConfig("three_tasks", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec(
 _add(ModelConfig("two_vcpus_three_tasks", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=0),
                                                           TaskSpec((0,), cpu=1)), workers=2, fast=False,
                  note="2 vcpus, 2 workers, 3 tasks; two vcpus fault the same page"))
+_add(ModelConfig("vcpu_reset", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, reset_at=12_000,
+                 note="the VMM resets vcpu 0 while 2 tasks sleep, a page-ready is queued and a swap-in runs; "
+                      "the guest re-registers"))
+
+# --- the seed generation (v2, 2009): MSR 0x13, the reason word of an 8-byte area, kvm_send_async_pf;
+#     not-present injected at the next entry from one slot, page-ready one per entry
+_add(ModelConfig("seed_one_task", generation="seed", note="one_task on the seed generation"))
+_add(ModelConfig("seed_two_tasks", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 note="two_tasks on the seed: the slot's injection vs completion vs sleep"))
+_add(ModelConfig("seed_same_page", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((0,))), workers=2,
+                 note="2 tasks touch the same page: without a gfn hash the seed starts a second APF for it"))
+_add(ModelConfig("seed_msr_disable", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1,
+                 disable_at=3_000, note="msr_disable on the seed: MSR 0x13 off while the worker runs, then on"))
+_add(ModelConfig("seed_kernel_touch", generation="seed", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
+                 preemptible=False, note="a kernel-mode touch beside a user-mode one: the seed never goes async at "
+                                         "CPL0 (the vcpu waits for that swap-in), the user touch does"))
+_add(ModelConfig("seed_vcpu_reset", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 reset_at=12_000, note="vcpu_reset on the seed (no broadcast: the guest wakes its sleepers)"))
+_add(ModelConfig("seed_two_vcpus", generation="seed", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)),
+                 workers=1, fast=False, note="two_vcpus on the seed"))
 
 
 @dataclass
@@ -140,7 +182,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     q = cfg.quantum
     for name in ("context_switch_ns", "pf_entry_ns", "tick_ns", "minor_fault_ns"):
         kernel.params[name] = q
-    host = HostConfig(generation="legacy", vcpus=cfg.vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
+    host = HostConfig(generation=cfg.generation, vcpus=cfg.vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
                       swap_device=_deterministic_swap(cfg.swap_ns), workers=cfg.workers, mmio_pages=0, seed=0)
     m = Machine(host, kernel, trace=trace, policy=policy)
     for name in list(m.kvm.costs):
@@ -182,21 +224,34 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
 
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))
     if cfg.reset_at is not None:
-        vcpu0, cpu0 = m.vcpus[0], kernel.cpus[0]
-
-        def reset(_arg: Any) -> None:
-            vcpu0.reset_pending = True
-            vcpu0.kick()
-
-            def reregister():  # the guest's CPU_ONLINE path, interrupts off
-                yield Cli()
-                yield from pv.kvm_guest_cpu_init(cpu0)
-                pv.apf_task_wake_all(cpu0)
-                yield Sti()
-            tasks.append(kernel.spawn("reinit", _program([reregister]), 0, AddressSpace()))
-
-        m.env.schedule(cfg.reset_at, reset)
+        m.env.schedule(cfg.reset_at, lambda _arg: tasks.append(vmm_reset_vcpu(m, kernel, 0)))
     return Built(cfg, m, kernel, tasks, tuple(cfg.pages))
+
+
+def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
+    """The VMM resets vcpu ``vcpu_id`` now; the guest re-registers on that cpu.  Returns the re-registering task.
+
+    Host: ``reset_pending`` + a kick, so the vcpu thread runs
+    kvm_arch_vcpu_reset at the top of its next loop (APF off, queue cleared,
+    pending events dropped -- a queued APF #PF too, whose reason word stays
+    in guest memory; the checker knows such a word is no event).  Guest: a
+    kernel thread on that cpu, interrupts off, does what a cpu coming online
+    does -- register the area again (kvm_guest_cpu_init) -- and wakes every
+    sleeper of the cpu (apf_task_wake_all; the seed has no ~0 broadcast to
+    do it, in 2.6.38 the broadcast the MSR write queues finds them woken).
+    Call it from an engine step or between runs, never from inside a guest op.
+    Simulation glue for the checker, not a kernel twin.
+    """
+    vcpu, cpu = m.vcpus[vcpu_id], kernel.cpus[vcpu_id]
+    vcpu.reset_pending = True
+    vcpu.kick()
+
+    def reregister():
+        yield Cli()
+        yield from pv.kvm_guest_cpu_init(cpu)
+        pv.apf_task_wake_all(cpu)
+        yield Sti()
+    return kernel.spawn(f"reinit{vcpu_id}", _program([reregister]), vcpu_id, AddressSpace())
 
 
 def _program(items: list) -> Callable:

@@ -202,8 +202,8 @@ def _explore_mutant(mut: Mutant, max_seconds: float) -> tuple[bool, list[str], l
     baseline = explore(mut.config, setup=base_setup, patch=base_patch, stop_at_first=False,
                        max_seconds=max_seconds, trace_counterexample=False)
     rep = explore(mut.config, bugs=mut.bugs, patch=mut.patch, setup=mut.setup, max_seconds=max_seconds)
-    found = sorted({v.name for v in rep.violations})
-    base = sorted({v.name for v in baseline.violations})
+    found = sorted(rep.violated)
+    base = sorted(baseline.violated)   # on any schedule of the correct model, not only its shortest counterexample
     return mut.invariant in found and mut.invariant not in base, found, base, rep
 
 
