@@ -343,3 +343,32 @@ def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
     assert m.tracer.count("kvm_async_pf_ready") == 1  # only the broadcast, before the reset
     m.shutdown()
     assert m.leaks() == []
+
+
+def test_clear_waits_for_a_worker_still_finishing_after_done():
+    # The worker appends its item to done and only then wakes the vcpu and drops its mm and kvm
+    # references.  cancel_work_sync waits for the work function to return, so a clear in that window
+    # must wait too before freeing the item, or the worker's last steps would follow the free.
+    m = machine("legacy", workers=1)
+    vcpu = m.vcpus[0]
+    enable_apf(m)
+    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # consume the enable's broadcast
+    vcpu.arch.exception.pending = False
+    make_swapped(m, 40)
+    setup(m, 40)
+    vcpu.arch.exception.pending = False
+    work = vcpu.async_pf.queue[0]
+    while work.state != "done":
+        m.env.step()
+    assert work in vcpu.async_pf.done and not work.finished.triggered
+    reset = x86.kvm_arch_vcpu_reset(vcpu)
+    assert next(reset) is work.finished
+
+    def rest():
+        yield work.finished
+        yield from reset
+
+    run(m, rest())
+    assert work.state == "freed" and vcpu.async_pf.queued == 0 and not vcpu.async_pf.done
+    m.shutdown()
+    assert m.leaks() == []

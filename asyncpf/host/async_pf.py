@@ -274,10 +274,11 @@ def kvm_clear_async_pf_completion_queue(vcpu: "KvmVcpu") -> Generator[Any, Any, 
     Mirrors: virt/kvm/async_pf.c:kvm_clear_async_pf_completion_queue (2.6.38):
     for each item on ``queue``: cancel_work_sync -- an item that had not
     started is freed (dropping its mm and kvm references); one that is running
-    is waited for, and lands on ``done`` -- so is one a worker has taken but
-    not begun (cancel_work_sync cannot cancel it any more); then free
-    everything on ``done`` (putting its page) and set ``queued = 0``.  The
-    seed only freed ``done``.
+    is waited for until its function returns, and lands on ``done`` -- so is
+    one a worker has taken but not begun, and one already on ``done`` whose
+    worker has not yet dropped its references (cancel_work_sync waits for
+    the work function); then free everything on ``done`` (putting its page)
+    and set ``queued = 0``.  The seed only freed ``done``.
     Called on MSR disable, vcpu reset and VM destroy.
     Simplification: cancel_work_sync's wait is a wait on the item's finish event.
     The mutant that skips the clear is ``kvm.bugs["no_clear_on_disable"]``.
@@ -293,7 +294,7 @@ def kvm_clear_async_pf_completion_queue(vcpu: "KvmVcpu") -> Generator[Any, Any, 
                 kvm.stat.mm_count -= 1
                 kvm.users_count -= 1
                 _free_work(work)
-            elif work.state != "done":  # running, or handed to a worker that has not started yet
+            elif not work.finished.triggered:  # a worker has it: wait until its function returns
                 vcpu.account("stalled")
                 yield work.finished
                 vcpu.account("host")
