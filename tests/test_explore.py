@@ -1,13 +1,13 @@
 """The explorer on the fast configurations: counts, determinism, a clean correct model, replayable counterexamples.
 
 Both modelled generations are explored (legacy = 2.6.38, seed = the 2009 v2 series), and a vcpu reset by the
-VMM; a configuration breaks no invariant except the generation behaviour documented in ``invariants.KNOWN``.
+VMM; a configuration breaks no invariant except the generation behaviour documented in ``known.KNOWN``.
 """
 
 import pytest
 
 from asyncpf.check.explore import execute, explore, fast_configs, replay
-from asyncpf.check.invariants import KNOWN, KNOWN_BY_CONFIG
+from asyncpf.check.known import KNOWN, KNOWN_BY_CONFIG
 from asyncpf.check.models import CONFIGS, ModelConfig
 from asyncpf.host.kvm_main import read_guest_bytes
 

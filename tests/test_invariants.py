@@ -3,7 +3,8 @@
 import pytest
 
 from asyncpf.abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
-from asyncpf.check.invariants import REGISTRY, Checker, Ledger, Obs, View, check
+from asyncpf.check.checker import Checker, check
+from asyncpf.check.invariants import REGISTRY, Ledger, Obs, View
 from asyncpf.check.models import CONFIGS, build
 from asyncpf.host import async_pf, x86
 from asyncpf.sim import ChoicePolicy

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from asyncpf.check.invariants import KNOWN_SEED_BEHAVIOUR
+from asyncpf.check.known import KNOWN_SEED_BEHAVIOUR
 from asyncpf.check.stateful import (KNOWN_BEHAVIOUR, AsyncPfMachine, InvariantFailure, SeedAsyncPfMachine,
                                     machine_with_bugs, run_stateful)
 

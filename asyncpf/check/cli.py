@@ -12,7 +12,8 @@ import sys
 
 from ..cli import command
 from .explore import CONFIGS, explore, fast_configs
-from .invariants import KNOWN, KNOWN_BY_CONFIG, REGISTRY
+from .invariants import REGISTRY
+from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
 
 DEFAULT_METHODS = "explorer,stateful,scenario"

@@ -36,7 +36,8 @@ from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
-from .invariants import Checker, Violation, reason_word
+from .checker import Checker, reason_word
+from .invariants import Violation
 from .models import CONFIGS, Built, ModelConfig, build
 
 

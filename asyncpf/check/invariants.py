@@ -1,4 +1,4 @@
-"""The protocol's invariants: named predicates, each with its source, and the checker that runs them.
+"""The protocol's invariants: a registry of named predicates, each with its source.
 
 An invariant is a pure function ``fn(view) -> list[str]``: the empty list
 when the property holds, otherwise one detail line per offending object.  It
@@ -21,33 +21,22 @@ Generations: an invariant holds the generations it speaks of
 per-vcpu limit, the ``queued`` count and the ~0 broadcast exist only in the
 merged (legacy) ABI, so their invariants say ``("legacy",)`` and a checker on
 a seed-generation machine does not run them.  Behaviour a generation shows by
-design is recorded in :data:`KNOWN` with its source (reported, never held
-against the model).
+design is recorded in :data:`~asyncpf.check.known.KNOWN` with its source
+(reported, never held against the model).
 
-:class:`Checker` attaches to a :class:`~asyncpf.machine.Machine` whose
-engine runs under a choice policy (any :class:`~asyncpf.sim.ChoicePolicy`;
-:func:`attach` installs the FIFO one if none is set).  It wraps three things
-on that one machine only, all instance attributes, none of the model's code:
-
-* ``env.step`` -- the policy loop calls ``self.step()``, so an instance
-  attribute sees every step (the policy-free hot loop is never used here);
-* ``env.tracer`` -- chained in front of the machine's own tracer;
-* each guest cpu's ``next_op`` -- the guest's instruction boundaries.
-
-:func:`check` returns :class:`Violation` records and never raises.
+:mod:`asyncpf.check.checker` runs the registry against a machine and fills
+the :class:`Ledger` and :class:`Obs` records a :class:`View` hands to each
+predicate.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from .. import abi
-from ..abi import KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
-from ..host.kvm_main import read_guest_bytes
-from ..sim import ChoicePolicy
 
 if TYPE_CHECKING:
     from ..guest.kernel import GuestKernel
@@ -153,14 +142,6 @@ class View:
     @property
     def vcpus(self) -> list:
         return self.machine.vcpus
-
-
-def reason_word(machine: "Machine", vcpu) -> int:
-    """The u32 reason word at the vcpu's registered APF area (0 if none is registered)."""
-    gpa = vcpu.arch.apf.data.gpa
-    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not gpa:
-        return 0
-    return int.from_bytes(read_guest_bytes(machine.kvm, gpa, 4), "little")
 
 
 def _is_clearing(vcpu) -> bool:
@@ -298,45 +279,6 @@ def ready_only_after_not_present(v: View) -> list[str]:
             and not o.data["matched"]]
 
 
-@dataclass(frozen=True)
-class Known:
-    """A violation the faithful model shows because the generation itself did: reported, not held against it."""
-
-    invariant: str
-    generation: str
-    configs: tuple[str, ...]   # the explorer configurations that show it (empty: seen by the state machine)
-    source: str
-    why: str
-
-
-KNOWN: tuple[Known, ...] = (
-    Known("ready_only_after_not_present", "legacy", ("kernel_touch",),
-          "protocol.md §6 and §9.3: bugzilla 208081, fixed in 2020 by notpresent_injected",
-          "a non-preemptible guest touching memory from kernel mode is halted instead of told (no SEND_ALWAYS), "
-          "yet 2.6.38 still sends page-ready for that token, which leaves a stale dummy node"),
-    Known("no_ready_after_broadcast", "legacy", (),
-          "arch/x86/kvm/x86.c:kvm_pv_enable_async_pf + virt/kvm/async_pf.c:kvm_async_pf_wakeup_all (2.6.38)",
-          "2.6.38 queues the wake-all at MSR enable; a not-present injected before it is delivered is woken by "
-          "it, and its own page-ready still follows (a stale dummy node)"),
-    Known("ready_only_after_not_present", "seed", ("seed_msr_disable", "seed_vcpu_reset"),
-          "seed 000: kvm_clear_async_pf_completion_queue frees only the done list and cancels no slow work; "
-          "cancelling arrived with v4 ('cancel slow work on reset', protocol.md §1 [V4-00])",
-          "the seed never cancels a swap-in in flight (seed 000 even calls its clear only at VM destroy; the model "
-          "also calls it on MSR disable and reset, as 2.6.38 does): one still running when APF is switched off "
-          "completes afterwards and, once the guest has registered again, is delivered as a page-ready for a "
-          "token the guest already gave up on (it woke its sleepers itself), so the guest keeps a stale dummy node"),
-)
-
-# config -> the invariants it is known to break (the CLI and notebook 09 report these, never count them)
-KNOWN_BY_CONFIG: dict[str, frozenset[str]] = {}
-for _k in KNOWN:
-    for _c in _k.configs:
-        KNOWN_BY_CONFIG[_c] = KNOWN_BY_CONFIG.get(_c, frozenset()) | {_k.invariant}
-# invariant -> why, per generation, for the runs that have no configuration (the Hypothesis state machine)
-KNOWN_LEGACY_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "legacy" and not k.configs}
-KNOWN_SEED_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "seed"}
-
-
 @invariant(EVENT, "msr.txt (2.6.38): after the ~0 broadcast 'no individual type 2 events follow' for the faults "
                   "it answered; 2.6.38 breaks this when the wake-all waits on done behind a newer not-present",
            generations=("legacy",), why_not="the seed has no ~0 broadcast; it came with v3's migration support "
@@ -411,222 +353,3 @@ def no_use_after_free(v: View) -> list[str]:
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
 EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
 END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]
-
-
-# --- the checker -------------------------------------------------------------------------
-
-class Checker:
-    """Runs the registry against one machine as it runs; collects :class:`Violation` records.
-
-    Only the first violation of each invariant is kept (``first_only``) so a
-    broken run stays cheap; ``counts`` still counts every one.
-    """
-
-    def __init__(self, machine: "Machine", kernel: "GuestKernel | None" = None, *,
-                 names: list[str] | None = None, first_only: bool = True):
-        self.m = machine
-        self.kernel = kernel
-        self.ledger = Ledger()
-        self.view = View(machine, kernel, self.ledger)
-        chosen = set(names) if names is not None else set(REGISTRY)
-        gen = machine.gen.name
-        self.generation = gen
-        self.safety = [i for i in SAFETY_INVARIANTS if i.name in chosen and i.applies_to(gen)]
-        self.events = [i for i in EVENT_INVARIANTS if i.name in chosen and i.applies_to(gen)]
-        self.end = [i for i in END_INVARIANTS if i.name in chosen and i.applies_to(gen)]
-        # The reason word is an event only while its #PF is queued or has been handed to the guest: a vcpu
-        # reset drops the queued #PF and leaves the word behind, which no guest could know to read.
-        self._handed: dict[int, bool] = {}          # vcpu -> the current word came with a delivered #PF
-        # The seed traces its injection (kvm_send_async_pf) after writing the word, 2.6.38 before it; for the
-        # seed the word as it stood is the one sampled when the vcpu last left the guest.
-        self._trace_after_write = "kvm_send_async_pf" in machine.gen.tracepoints
-        self._word_at_exit: dict[int, tuple[int, bool]] = {}   # vcpu -> (word, an event?) at the last exit
-        self.violations: list[Violation] = []
-        self.counts: Counter = Counter()
-        self.first_only = first_only
-        self.steps = 0
-        self.enabled = True
-        self.on_violation: Callable[[Violation], None] | None = None
-        for vcpu in machine.vcpus:
-            self.ledger.awaiting[vcpu.vcpu_id] = {}
-            self.ledger.msr[vcpu.vcpu_id] = vcpu.arch.apf.msr_val
-
-    # -- hooks ------------------------------------------------------------------------------
-    def attach(self) -> "Checker":
-        env = self.m.env
-        if env.policy is None:
-            env.policy = ChoicePolicy()  # FIFO, but through Environment.step, which is what we wrap
-        inner_step = env.step
-        inner_tracer = env.tracer
-
-        def step() -> None:
-            inner_step()
-            if self.enabled:
-                self.steps += 1
-                self.check_state()
-
-        def tracer(t_ns: int, name: str, fields: dict) -> None:
-            if inner_tracer is not None:
-                inner_tracer(t_ns, name, fields)
-            if self.enabled:
-                self._on_trace(t_ns, name, fields)
-
-        env.step = step
-        env.tracer = tracer
-        if self.kernel is not None:
-            for cpu in self.kernel.cpus:
-                self._wrap_next_op(cpu)
-        return self
-
-    def _wrap_next_op(self, cpu: Any) -> None:
-        inner = cpu.next_op
-
-        def next_op(vcpu: Any) -> Any:
-            op = inner(vcpu)
-            if self.enabled and vcpu.arch.rflags_if and cpu.apf_enabled and self._handed.get(vcpu.vcpu_id):
-                word = reason_word(self.m, vcpu)
-                if word:
-                    ctx = cpu.curr.stack[-1].name if cpu.curr.stack else "?"
-                    self._observe(Obs(self.m.env.now, "boundary", vcpu.vcpu_id, {"word": word, "ctx": ctx}))
-            return op
-
-        cpu.next_op = next_op
-
-    def _sync_epoch(self, vcpu: Any) -> None:
-        vid = vcpu.vcpu_id
-        msr = vcpu.arch.apf.msr_val
-        if self.ledger.msr.get(vid) != msr:
-            self.ledger.msr[vid] = msr
-            self.ledger.awaiting[vid] = {}
-            self.ledger.woken_by_broadcast[vid] = set()
-
-    def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
-        if name == "kvm_inj_exception":
-            if fields.get("exception") != x86.PF_VECTOR:
-                return
-            vcpu = self.m.vcpus[fields["ctx"][2]]
-            self._sync_epoch(vcpu)
-            reason = reason_word(self.m, vcpu)
-            if reason not in (KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY):
-                return
-            self._handed[vcpu.vcpu_id] = True
-            token = vcpu.arch.cr2 & abi.U32
-            awaiting = self.ledger.awaiting[vcpu.vcpu_id]
-            data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
-                    "send_always": not vcpu.arch.apf.send_user_only}
-            if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
-                data["duplicate"] = token in awaiting
-                awaiting[token] = t_ns
-                self.ledger.delivered["not_present"] += 1
-            else:
-                broadcasted = self.ledger.woken_by_broadcast.setdefault(vcpu.vcpu_id, set())
-                if token == abi.BROADCAST_TOKEN:
-                    broadcasted.update(awaiting)
-                    awaiting.clear()
-                    data["matched"] = True
-                    self.ledger.delivered["broadcast"] += 1
-                else:
-                    data["after_broadcast"] = token in broadcasted and token not in awaiting
-                    broadcasted.discard(token)
-                    data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
-                    self.ledger.delivered["ready"] += 1
-            self._observe(Obs(t_ns, "deliver", vcpu.vcpu_id, data))
-        elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
-            vcpu = self.m.vcpus[fields["ctx"][2]]
-            self._sync_epoch(vcpu)
-            if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
-                word = reason_word(self.m, vcpu)
-                if word and self._word_is_event(vcpu):
-                    self._observe(Obs(t_ns, "host_write", vcpu.vcpu_id,
-                                      {"word": word, "event": name.removeprefix("kvm_async_pf_")}))
-                self._handed[vcpu.vcpu_id] = False
-        elif self._trace_after_write and name in ("kvm_exit", "kvm_send_async_pf"):
-            # seed: only this vcpu's thread writes its word, between an exit and the next entry, at most once
-            # (kvm_check_async_pf_completion in vcpu_enter_guest); the guest resets it in guest mode.  So the
-            # word sampled at the last exit is the one the host has just overwritten.
-            vcpu = self.m.vcpus[fields["ctx"][2]]
-            vid = vcpu.vcpu_id
-            if name == "kvm_send_async_pf":
-                self._sync_epoch(vcpu)
-                before, event_word = self._word_at_exit.get(vid, (0, False))
-                if before and event_word:
-                    event = "not_present" if fields["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT else "ready"
-                    self._observe(Obs(t_ns, "host_write", vid, {"word": before, "event": event}))
-                self._handed[vid] = False
-            self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
-
-    def _word_is_event(self, vcpu: Any) -> bool:
-        """The reason word belongs to an event: its #PF is still queued, or was delivered to the guest.
-
-        A vcpu reset (kvm_arch_vcpu_reset) drops a queued #PF but not the word the host wrote for it;
-        that word tells the guest nothing, and writing over it clobbers nothing.
-        """
-        return bool(self._handed.get(vcpu.vcpu_id)) or vcpu.arch.exception.pending
-
-    def _observe(self, obs: Obs) -> None:
-        self.view.obs.append(obs)
-        for inv in self.events:
-            self._run(inv)
-        self.view.obs.clear()
-
-    # -- running predicates -----------------------------------------------------------------
-    def _run(self, inv: Invariant) -> None:
-        try:
-            details = inv.fn(self.view)
-        except Exception as exc:  # a predicate must not take the run down; report it as data
-            details = [f"predicate raised {type(exc).__name__}: {exc}"]
-        if not details:
-            return
-        self.counts[inv.name] += 1
-        if self.first_only and self.counts[inv.name] > 1:
-            return
-        v = Violation(inv.name, self.m.env.now, "; ".join(details))
-        self.violations.append(v)
-        if self.on_violation is not None:
-            self.on_violation(v)
-
-    def check_state(self) -> None:
-        for vcpu in self.m.vcpus:
-            if self.ledger.msr.get(vcpu.vcpu_id) != vcpu.arch.apf.msr_val:
-                self._sync_epoch(vcpu)
-        for inv in self.safety:
-            self._run(inv)
-
-    def check_end(self, shut_down: bool = True) -> list[Violation]:
-        self.view.shut_down = shut_down
-        before = len(self.violations)
-        for inv in self.end:
-            self._run(inv)
-        return self.violations[before:]
-
-
-def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:
-    """A :class:`Checker` hooked into ``machine`` (before it runs)."""
-    return Checker(machine, kernel, **kw).attach()
-
-
-def check_state(machine: "Machine", kernel: "GuestKernel | None" = None, *, end: bool = False,
-                shut_down: bool = False) -> list[Violation]:
-    """Evaluate the safety (and with ``end``, the end-of-run) invariants on a machine as it stands now."""
-    c = Checker(machine, kernel)
-    c.check_state()
-    if end:
-        c.check_end(shut_down)
-    return c.violations
-
-
-def check(run: Any) -> list[Violation]:
-    """The violations of a finished run: anything with a ``checker`` (or ``violations``) attribute, or a machine.
-
-    Never raises: a machine without a checker is judged on its current state
-    (safety and end-of-run invariants).
-    """
-    checker = getattr(run, "checker", None)
-    if checker is not None:
-        return list(checker.violations)
-    if hasattr(run, "violations"):
-        return list(run.violations)
-    try:
-        return check_state(run, getattr(run, "guest", None), end=True, shut_down=getattr(run, "shut_down", False))
-    except Exception as exc:
-        return [Violation("check", 0, f"could not check {run!r}: {type(exc).__name__}: {exc}")]

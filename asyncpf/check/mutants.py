@@ -25,8 +25,8 @@ from ..abi import KVM_ASYNC_PF_ENABLED
 from ..guest import kvm as pv
 from ..host import x86
 from ..host.mmu import spte_mapped
+from .checker import Checker
 from .explore import Report, explore
-from .invariants import Checker
 from .models import CONFIGS, DATA_GFN, ModelConfig, TaskSpec
 from .stateful import run_stateful
 

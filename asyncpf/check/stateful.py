@@ -14,7 +14,7 @@ end-of-run invariants checked.
 same machine with ``kvm.bugs`` switches on, and :func:`run_stateful` runs
 one derandomized and reports which invariants the failing run broke (the
 kill table's "stateful" column).  A generation's documented behaviour
-(:data:`~asyncpf.check.invariants.KNOWN`) is not a failure.
+(:data:`~asyncpf.check.known.KNOWN`) is not a failure.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from ..guest.kernel import AddressSpace
 from ..guest.ops import Cli, Sti, Touch
 from ..sim import ChoicePolicy
 from ..workloads import steps
-from .invariants import KNOWN_LEGACY_BEHAVIOUR, KNOWN_SEED_BEHAVIOUR, Checker
+from .checker import Checker
+from .known import KNOWN_LEGACY_BEHAVIOUR, KNOWN_SEED_BEHAVIOUR
 from .models import TASK_GVA, ModelConfig, build, vmm_reset_vcpu
 
 PAGES = (1100, 1101, 1102)

@@ -11,7 +11,8 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from ..check.explore import Report, execute, explore, fast_configs, replay
-from ..check.invariants import KNOWN, KNOWN_BY_CONFIG, END, EVENT, REGISTRY, SAFETY
+from ..check.invariants import END, EVENT, REGISTRY, SAFETY
+from ..check.known import KNOWN, KNOWN_BY_CONFIG
 from ..check.models import CONFIGS
 from ..check.mutants import MUTANTS, Verdict, run_mutant
 

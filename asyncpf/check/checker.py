@@ -1,0 +1,258 @@
+"""The checker: runs the invariant registry against one machine as it runs.
+
+:class:`Checker` attaches to a :class:`~asyncpf.machine.Machine` whose
+engine runs under a choice policy (any :class:`~asyncpf.sim.ChoicePolicy`;
+:func:`attach` installs the FIFO one if none is set).  It wraps three things
+on that one machine only, all instance attributes, none of the model's code:
+
+* ``env.step`` -- the policy loop calls ``self.step()``, so an instance
+  attribute sees every step (the policy-free hot loop is never used here);
+* ``env.tracer`` -- chained in front of the machine's own tracer;
+* each guest cpu's ``next_op`` -- the guest's instruction boundaries.
+
+From those hooks it keeps the token :class:`~asyncpf.check.invariants.Ledger`
+and the observations the event invariants judge.  :func:`check` returns
+:class:`~asyncpf.check.invariants.Violation` records and never raises.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import abi
+from ..abi import KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..host import x86
+from ..host.kvm_main import read_guest_bytes
+from ..sim import ChoicePolicy
+from .invariants import (END_INVARIANTS, EVENT_INVARIANTS, REGISTRY, SAFETY_INVARIANTS, Invariant, Ledger, Obs, View,
+                         Violation)
+
+if TYPE_CHECKING:
+    from ..guest.kernel import GuestKernel
+    from ..machine import Machine
+
+
+def reason_word(machine: "Machine", vcpu) -> int:
+    """The u32 reason word at the vcpu's registered APF area (0 if none is registered)."""
+    gpa = vcpu.arch.apf.data.gpa
+    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not gpa:
+        return 0
+    return int.from_bytes(read_guest_bytes(machine.kvm, gpa, 4), "little")
+
+
+class Checker:
+    """Runs the registry against one machine as it runs; collects :class:`Violation` records.
+
+    Only the first violation of each invariant is kept (``first_only``) so a
+    broken run stays cheap; ``counts`` still counts every one.
+    """
+
+    def __init__(self, machine: "Machine", kernel: "GuestKernel | None" = None, *,
+                 names: list[str] | None = None, first_only: bool = True):
+        self.m = machine
+        self.kernel = kernel
+        self.ledger = Ledger()
+        self.view = View(machine, kernel, self.ledger)
+        chosen = set(names) if names is not None else set(REGISTRY)
+        gen = machine.gen.name
+        self.generation = gen
+        self.safety = [i for i in SAFETY_INVARIANTS if i.name in chosen and i.applies_to(gen)]
+        self.events = [i for i in EVENT_INVARIANTS if i.name in chosen and i.applies_to(gen)]
+        self.end = [i for i in END_INVARIANTS if i.name in chosen and i.applies_to(gen)]
+        # The reason word is an event only while its #PF is queued or has been handed to the guest: a vcpu
+        # reset drops the queued #PF and leaves the word behind, which no guest could know to read.
+        self._handed: dict[int, bool] = {}          # vcpu -> the current word came with a delivered #PF
+        # The seed traces its injection (kvm_send_async_pf) after writing the word, 2.6.38 before it; for the
+        # seed the word as it stood is the one sampled when the vcpu last left the guest.
+        self._trace_after_write = "kvm_send_async_pf" in machine.gen.tracepoints
+        self._word_at_exit: dict[int, tuple[int, bool]] = {}   # vcpu -> (word, an event?) at the last exit
+        self.violations: list[Violation] = []
+        self.counts: Counter = Counter()
+        self.first_only = first_only
+        self.steps = 0
+        self.enabled = True
+        self.on_violation: Callable[[Violation], None] | None = None
+        for vcpu in machine.vcpus:
+            self.ledger.awaiting[vcpu.vcpu_id] = {}
+            self.ledger.msr[vcpu.vcpu_id] = vcpu.arch.apf.msr_val
+
+    # -- hooks ------------------------------------------------------------------------------
+    def attach(self) -> "Checker":
+        env = self.m.env
+        if env.policy is None:
+            env.policy = ChoicePolicy()  # FIFO, but through Environment.step, which is what we wrap
+        inner_step = env.step
+        inner_tracer = env.tracer
+
+        def step() -> None:
+            inner_step()
+            if self.enabled:
+                self.steps += 1
+                self.check_state()
+
+        def tracer(t_ns: int, name: str, fields: dict) -> None:
+            if inner_tracer is not None:
+                inner_tracer(t_ns, name, fields)
+            if self.enabled:
+                self._on_trace(t_ns, name, fields)
+
+        env.step = step
+        env.tracer = tracer
+        if self.kernel is not None:
+            for cpu in self.kernel.cpus:
+                self._wrap_next_op(cpu)
+        return self
+
+    def _wrap_next_op(self, cpu: Any) -> None:
+        inner = cpu.next_op
+
+        def next_op(vcpu: Any) -> Any:
+            op = inner(vcpu)
+            if self.enabled and vcpu.arch.rflags_if and cpu.apf_enabled and self._handed.get(vcpu.vcpu_id):
+                word = reason_word(self.m, vcpu)
+                if word:
+                    ctx = cpu.curr.stack[-1].name if cpu.curr.stack else "?"
+                    self._observe(Obs(self.m.env.now, "boundary", vcpu.vcpu_id, {"word": word, "ctx": ctx}))
+            return op
+
+        cpu.next_op = next_op
+
+    def _sync_epoch(self, vcpu: Any) -> None:
+        vid = vcpu.vcpu_id
+        msr = vcpu.arch.apf.msr_val
+        if self.ledger.msr.get(vid) != msr:
+            self.ledger.msr[vid] = msr
+            self.ledger.awaiting[vid] = {}
+            self.ledger.woken_by_broadcast[vid] = set()
+
+    def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
+        if name == "kvm_inj_exception":
+            if fields.get("exception") != x86.PF_VECTOR:
+                return
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            reason = reason_word(self.m, vcpu)
+            if reason not in (KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY):
+                return
+            self._handed[vcpu.vcpu_id] = True
+            token = vcpu.arch.cr2 & abi.U32
+            awaiting = self.ledger.awaiting[vcpu.vcpu_id]
+            data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
+                    "send_always": not vcpu.arch.apf.send_user_only}
+            if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
+                data["duplicate"] = token in awaiting
+                awaiting[token] = t_ns
+                self.ledger.delivered["not_present"] += 1
+            else:
+                broadcasted = self.ledger.woken_by_broadcast.setdefault(vcpu.vcpu_id, set())
+                if token == abi.BROADCAST_TOKEN:
+                    broadcasted.update(awaiting)
+                    awaiting.clear()
+                    data["matched"] = True
+                    self.ledger.delivered["broadcast"] += 1
+                else:
+                    data["after_broadcast"] = token in broadcasted and token not in awaiting
+                    broadcasted.discard(token)
+                    data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
+                    self.ledger.delivered["ready"] += 1
+            self._observe(Obs(t_ns, "deliver", vcpu.vcpu_id, data))
+        elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
+                word = reason_word(self.m, vcpu)
+                if word and self._word_is_event(vcpu):
+                    self._observe(Obs(t_ns, "host_write", vcpu.vcpu_id,
+                                      {"word": word, "event": name.removeprefix("kvm_async_pf_")}))
+                self._handed[vcpu.vcpu_id] = False
+        elif self._trace_after_write and name in ("kvm_exit", "kvm_send_async_pf"):
+            # seed: only this vcpu's thread writes its word, between an exit and the next entry, at most once
+            # (kvm_check_async_pf_completion in vcpu_enter_guest); the guest resets it in guest mode.  So the
+            # word sampled at the last exit is the one the host has just overwritten.
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            vid = vcpu.vcpu_id
+            if name == "kvm_send_async_pf":
+                self._sync_epoch(vcpu)
+                before, event_word = self._word_at_exit.get(vid, (0, False))
+                if before and event_word:
+                    event = "not_present" if fields["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT else "ready"
+                    self._observe(Obs(t_ns, "host_write", vid, {"word": before, "event": event}))
+                self._handed[vid] = False
+            self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
+
+    def _word_is_event(self, vcpu: Any) -> bool:
+        """The reason word belongs to an event: its #PF is still queued, or was delivered to the guest.
+
+        A vcpu reset (kvm_arch_vcpu_reset) drops a queued #PF but not the word the host wrote for it;
+        that word tells the guest nothing, and writing over it clobbers nothing.
+        """
+        return bool(self._handed.get(vcpu.vcpu_id)) or vcpu.arch.exception.pending
+
+    def _observe(self, obs: Obs) -> None:
+        self.view.obs.append(obs)
+        for inv in self.events:
+            self._run(inv)
+        self.view.obs.clear()
+
+    # -- running predicates -----------------------------------------------------------------
+    def _run(self, inv: Invariant) -> None:
+        try:
+            details = inv.fn(self.view)
+        except Exception as exc:  # a predicate must not take the run down; report it as data
+            details = [f"predicate raised {type(exc).__name__}: {exc}"]
+        if not details:
+            return
+        self.counts[inv.name] += 1
+        if self.first_only and self.counts[inv.name] > 1:
+            return
+        v = Violation(inv.name, self.m.env.now, "; ".join(details))
+        self.violations.append(v)
+        if self.on_violation is not None:
+            self.on_violation(v)
+
+    def check_state(self) -> None:
+        for vcpu in self.m.vcpus:
+            if self.ledger.msr.get(vcpu.vcpu_id) != vcpu.arch.apf.msr_val:
+                self._sync_epoch(vcpu)
+        for inv in self.safety:
+            self._run(inv)
+
+    def check_end(self, shut_down: bool = True) -> list[Violation]:
+        self.view.shut_down = shut_down
+        before = len(self.violations)
+        for inv in self.end:
+            self._run(inv)
+        return self.violations[before:]
+
+
+def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:
+    """A :class:`Checker` hooked into ``machine`` (before it runs)."""
+    return Checker(machine, kernel, **kw).attach()
+
+
+def check_state(machine: "Machine", kernel: "GuestKernel | None" = None, *, end: bool = False,
+                shut_down: bool = False) -> list[Violation]:
+    """Evaluate the safety (and with ``end``, the end-of-run) invariants on a machine as it stands now."""
+    c = Checker(machine, kernel)
+    c.check_state()
+    if end:
+        c.check_end(shut_down)
+    return c.violations
+
+
+def check(run: Any) -> list[Violation]:
+    """The violations of a finished run: anything with a ``checker`` (or ``violations``) attribute, or a machine.
+
+    Never raises: a machine without a checker is judged on its current state
+    (safety and end-of-run invariants).
+    """
+    checker = getattr(run, "checker", None)
+    if checker is not None:
+        return list(checker.violations)
+    if hasattr(run, "violations"):
+        return list(run.violations)
+    try:
+        return check_state(run, getattr(run, "guest", None), end=True, shut_down=getattr(run, "shut_down", False))
+    except Exception as exc:
+        return [Violation("check", 0, f"could not check {run!r}: {type(exc).__name__}: {exc}")]
