@@ -123,9 +123,7 @@ class Ledger:
     awaiting: dict[int, dict[int, int]] = field(default_factory=dict)
     woken_by_broadcast: dict[int, set[int]] = field(default_factory=dict)  # awaited tokens a ~0 answered
     msr: dict[int, int] = field(default_factory=dict)
-    new: list[Obs] = field(default_factory=list)        # since the last check
     delivered: Counter = field(default_factory=Counter)  # (kind) -> count, for reports
-    stray_ready: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -136,7 +134,6 @@ class View:
     kernel: "GuestKernel | None"
     ledger: Ledger
     obs: list[Obs] = field(default_factory=list)
-    clearing: set[int] = field(default_factory=set)    # vcpus inside kvm_clear_async_pf_completion_queue
     shut_down: bool = False
 
     @property
@@ -161,7 +158,7 @@ def queued_counts_outstanding(v: View) -> list[str]:
     """``async_pf.queued`` equals the outstanding work items plus the broadcast items waiting on ``done``."""
     out = []
     for vcpu in v.vcpus:
-        if vcpu.vcpu_id in v.clearing or _is_clearing(vcpu):
+        if _is_clearing(vcpu):
             continue  # cancel_work_sync sleeps in the middle of the clear; queued is reset at its end
         apf = vcpu.async_pf
         broadcast = sum(1 for w in apf.done if w.wakeup_all and w not in apf.queue)
@@ -193,7 +190,7 @@ def hash_iff_outstanding(v: View) -> list[str]:
         return []
     out = []
     for vcpu in v.vcpus:
-        if vcpu.vcpu_id in v.clearing or _is_clearing(vcpu):
+        if _is_clearing(vcpu):
             continue
         outstanding = {w.arch.gfn for w in vcpu.async_pf.queue}
         stored = {int(g) for g in vcpu.arch.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY}
