@@ -315,10 +315,8 @@ def test_seed_disable_then_late_completion_delivers_nothing():
     assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending
 
 
-def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
-    # queue_work hands the item to a free worker at once; until that worker's first step the item is
-    # neither pending (cancel_work fails) nor running.  cancel_work_sync still waits for it: it must not
-    # be dropped from the queue and then land on done after the clear (queued would go negative).
+def _one_outstanding_after_enable():
+    """A legacy machine with APF enabled (its broadcast consumed) and one APF outstanding on vcpu 0."""
     m = machine("legacy", workers=1)
     vcpu = m.vcpus[0]
     enable_apf(m)
@@ -327,10 +325,13 @@ def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
     make_swapped(m, 40)
     setup(m, 40)
     vcpu.arch.exception.pending = False
-    work = vcpu.async_pf.queue[0]
-    assert work.state == "queued" and work.id in m.workqueue.running
+    return m, vcpu, vcpu.async_pf.queue[0]
+
+
+def _reset_after_worker(m, vcpu, work):
+    """Reset the vcpu; its clear must first wait for ``work``'s worker, then finish."""
     reset = x86.kvm_arch_vcpu_reset(vcpu)
-    assert next(reset) is work.finished  # the clear waits for the worker (before the fix: no wait at all)
+    assert next(reset) is work.finished  # the clear waits for the worker (before the fixes: no wait)
 
     def rest():
         yield work.finished
@@ -339,6 +340,15 @@ def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
     run(m, rest())
     assert work.state == "freed" and not vcpu.async_pf.queue and not vcpu.async_pf.done
     assert vcpu.async_pf.queued == 0
+
+
+def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
+    # queue_work hands the item to a free worker at once; until that worker's first step the item is
+    # neither pending (cancel_work fails) nor running.  cancel_work_sync still waits for it: it must not
+    # be dropped from the queue and then land on done after the clear (queued would go negative).
+    m, vcpu, work = _one_outstanding_after_enable()
+    assert work.state == "queued" and work.id in m.workqueue.running
+    _reset_after_worker(m, vcpu, work)
     run(m, async_pf.kvm_check_async_pf_completion(vcpu))
     assert m.tracer.count("kvm_async_pf_ready") == 1  # only the broadcast, before the reset
     m.shutdown()
@@ -349,26 +359,10 @@ def test_clear_waits_for_a_worker_still_finishing_after_done():
     # The worker appends its item to done and only then wakes the vcpu and drops its mm and kvm
     # references.  cancel_work_sync waits for the work function to return, so a clear in that window
     # must wait too before freeing the item, or the worker's last steps would follow the free.
-    m = machine("legacy", workers=1)
-    vcpu = m.vcpus[0]
-    enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # consume the enable's broadcast
-    vcpu.arch.exception.pending = False
-    make_swapped(m, 40)
-    setup(m, 40)
-    vcpu.arch.exception.pending = False
-    work = vcpu.async_pf.queue[0]
+    m, vcpu, work = _one_outstanding_after_enable()
     while work.state != "done":
         m.env.step()
     assert work in vcpu.async_pf.done and not work.finished.triggered
-    reset = x86.kvm_arch_vcpu_reset(vcpu)
-    assert next(reset) is work.finished
-
-    def rest():
-        yield work.finished
-        yield from reset
-
-    run(m, rest())
-    assert work.state == "freed" and vcpu.async_pf.queued == 0 and not vcpu.async_pf.done
+    _reset_after_worker(m, vcpu, work)
     m.shutdown()
     assert m.leaks() == []
