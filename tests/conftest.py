@@ -28,6 +28,19 @@ def machine(generation="legacy", scripts=None, pv=False, send_always=False, **kw
                                                 pv=pv, send_always=send_always))
 
 
+def mm_snapshot(mm) -> tuple:
+    """Everything a fault path may change in the host mm: page and frame arrays, free frames, counters,
+    reclaim's hand, LRU and write-back order, the swap device's queue, statistics and random stream."""
+    names = ("_state", "_pfn", "_dirty", "_swap_valid", "_wb_seq", "_referenced", "_last_access",
+             "_frame_page", "_frame_refs")
+    r, swap = mm._reclaimer, mm.swap
+    return ([getattr(mm, name).tolist() for name in names], mm._free_stack[:mm._nfree].tolist(),
+            mm.nr_charged, mm.total_page_refs, mm._tick, dict(mm.stats), sorted(mm._swapins),
+            r._hand, r._wb_next, r._lru_queue.tolist(), r._lru_ticks.tolist(),
+            [(op, n, f.args[0], f.args[1].tolist()) for op, n, f in swap._queue], dict(swap.stats),
+            swap._rng.getstate())
+
+
 def hva(m: Machine, gfn: int) -> int:
     return gfn_to_hva(m.kvm, gfn)
 

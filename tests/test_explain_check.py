@@ -54,8 +54,8 @@ def test_kill_rows_and_probe():
 
 
 def test_correct_model_rows_mark_the_known_behaviour():
-    fake = [{"config": "a", "schedules": 2, "pruned": 1, "distinct_states": 2, "violations": [], "unexpected": []},
-            {"config": "kernel_touch", "schedules": 1, "pruned": 0, "distinct_states": 1,
+    fake = [{"config": "a", "generation": "legacy", "schedules": 2, "pruned": 1, "distinct_states": 2, "violations": [], "unexpected": []},
+            {"config": "kernel_touch", "generation": "legacy", "schedules": 1, "pruned": 0, "distinct_states": 1,
              "violations": ["ready_only_after_not_present"], "unexpected": []},
             {"config": "b", "generation": "seed", "schedules": 1, "pruned": 0, "distinct_states": 1,
              "violations": ["x"], "unexpected": ["x"]}]

@@ -4,7 +4,7 @@ import random
 from collections import Counter
 
 import pytest
-from conftest import machine, make_swapped
+from conftest import machine, make_swapped, mm_snapshot
 
 from asyncpf.abi import PAGE_SHIFT
 from asyncpf.trace import parse, render
@@ -98,12 +98,9 @@ def prefault_page_by_page(m, first_gfn, npages):
 
 
 def host_state(m):
-    mm, r = m.mm, m.mm._reclaimer
-    arrays = [getattr(mm, name).tolist() for name in ("_state", "_pfn", "_dirty", "_swap_valid", "_wb_seq",
-                                                      "_referenced", "_last_access", "_frame_page", "_frame_refs")]
-    return (arrays, mm._free_stack[:mm._nfree].tolist(), mm.nr_charged, mm._tick, dict(mm.stats),
-            r._hand, r._wb_next, r._lru_queue.tolist(), dict(m.swap.stats), m.swap._rng.getstate(),
-            m.kvm.mmu_notifier_seq, m.env.now, m.env.events_processed, repr(m.env._seq), m.tracer.text())
+    """The mm snapshot plus the notifier sequence, the engine's clock and the trace."""
+    return mm_snapshot(m.mm), m.kvm.mmu_notifier_seq, m.env.now, m.env.events_processed, repr(m.env._seq), \
+        m.tracer.text()
 
 
 @pytest.mark.parametrize("policy", ["clock", "lru"])

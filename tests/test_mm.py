@@ -3,6 +3,7 @@
 import random
 
 import pytest
+from conftest import mm_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -399,15 +400,8 @@ def test_2gib_guest_in_512mib_cgroup(policy):
 
 
 def mm_state(env, mm, rec):
-    """Everything the populate paths may change: arrays, frames, counters, reclaim, device, clock."""
-    names = ("_state", "_pfn", "_dirty", "_swap_valid", "_wb_seq", "_referenced", "_last_access",
-             "_frame_page", "_frame_refs")
-    r = mm._reclaimer
-    return ([getattr(mm, name).tolist() for name in names], mm._free_stack[:mm._nfree].tolist(),
-            mm.nr_charged, mm.total_page_refs, mm._tick, dict(mm.stats), sorted(mm._swapins),
-            r._hand, r._wb_next, r._lru_queue.tolist(), r._lru_ticks.tolist(), list(rec.calls),
-            [(op, n, f.args[0], f.args[1].tolist()) for op, n, f in mm.swap._queue], dict(mm.swap.stats),
-            env.now, env.peek(), repr(env._seq))
+    """The mm snapshot plus what this file's set-up records: notifier calls and the engine's clock."""
+    return mm_snapshot(mm), list(rec.calls), env.now, env.peek(), repr(env._seq)
 
 
 def populate_setup(policy, seed):

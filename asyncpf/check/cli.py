@@ -80,13 +80,14 @@ def main(args: argparse.Namespace) -> int:
             if set(r.violated) - known.get(r.config, set()):
                 print("  shortest counterexample (choice list):", r.counterexample)
                 print("\n".join("    " + line for line in r.counterexample_trace.splitlines()[-30:]))
+        explored = {r.config for r in reports}
         shown = {name for r in reports for name in r.violated}
-        notes = [k for k in KNOWN if set(k.configs) & {r.config for r in reports} and k.invariant in shown]
+        notes = [k for k in KNOWN if explored & set(k.configs) and k.invariant in shown]
         if notes:
             print()
             print("known generation behaviour (source; why):")
             for k in notes:
-                print(f"  {k.invariant} on {', '.join(c for c in k.configs if c in {r.config for r in reports})} "
+                print(f"  {k.invariant} on {', '.join(c for c in k.configs if c in explored)} "
                       f"[{k.generation}]: {k.source}; {k.why}")
         if verdicts:
             print()

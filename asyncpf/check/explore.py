@@ -197,7 +197,8 @@ class Report:
 
     def as_dict(self) -> dict:
         return {"config": self.config, "generation": self.generation, "schedules": self.schedules,
-                "pruned": self.pruned, "distinct_states": self.states, "steps": self.steps, "seconds": round(self.seconds, 3),
+                "pruned": self.pruned, "distinct_states": self.states, "steps": self.steps,
+                "seconds": round(self.seconds, 3),
                 "complete": self.complete, "max_choice_points": self.max_points,
                 "violations": [v.as_dict() for v in self.violations],
                 "violated": sorted(self.violated), "counterexample": self.counterexample}
@@ -205,8 +206,9 @@ class Report:
     def summary(self) -> str:
         verdict = "clean" if not self.violated else \
             f"{len(self.violated)} violation(s): " + ", ".join(sorted(self.violated))
+        budget = "" if self.complete else " (budget hit)"
         return (f"{self.config} [{self.generation}]: {self.schedules} schedules ({self.pruned} pruned), "
-                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{'' if self.complete else ' (budget hit)'} -- {verdict}")
+                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget} -- {verdict}")
 
 
 def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None, setup: Any = None,

@@ -155,8 +155,8 @@ class SeedAsyncPfMachine(AsyncPfMachine):
 
 def machine_with_bugs(bugs: dict[str, bool], generation: str = "legacy") -> type[AsyncPfMachine]:
     """:class:`AsyncPfMachine` with ``kvm.bugs`` switched on (a fresh subclass; the base is untouched)."""
-    name = "AsyncPfMachine_" + "_".join([generation] * (generation != "legacy")
-                                        + sorted(k for k, on in bugs.items() if on))
+    parts = ([] if generation == "legacy" else [generation]) + sorted(k for k, on in bugs.items() if on)
+    name = "AsyncPfMachine_" + "_".join(parts)
     return type(name, (AsyncPfMachine,), {"bugs": dict(bugs), "generation": generation})
 
 

@@ -183,7 +183,7 @@ def correct_model() -> list[dict[str, Any]]:
 
 def correct_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, str, int, int, int, str]]:
     """(config, generation, schedules, pruned, states, verdict) per explored configuration."""
-    return [(c["config"], c.get("generation", "legacy"), c["schedules"], c["pruned"], c["distinct_states"],
+    return [(c["config"], c["generation"], c["schedules"], c["pruned"], c["distinct_states"],
              "clean" if not c["violations"] else
              ("known: " if not c["unexpected"] else "VIOLATED: ") + ", ".join(c["violations"]))
             for c in results]
