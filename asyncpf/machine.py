@@ -193,7 +193,7 @@ class Machine:
                 work = wq.pending[0] if not wq.running else next(iter(wq.running.values()))[0]
                 yield work.finished
             for vcpu in self.vcpus:  # the seed's clear only frees what is on done
-                yield from x86.async_pf.kvm_clear_async_pf_completion_queue(vcpu)
+                yield from vcpu.kvm.twins.kvm_clear_async_pf_completion_queue(vcpu)
 
         self.flush_accounts()
         self.env.process(destroy(), "kvm_destroy_vm")

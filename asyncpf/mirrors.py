@@ -1,10 +1,11 @@
 """The spec <-> kernel map: every kernel twin is registered with ``@mirrors``.
 
-A twin keeps the kernel's name so a reader can grep the kernel for it.  Its
-docstring says, in this order: the contract (first line); ``Mirrors:`` the
-kernel file, function and generation; ``Simplification:`` what is abstracted
-(locks, RCU, real page tables...).  ``tests/test_mirrors.py`` holds every
-registered twin to that.
+A twin keeps the kernel's name so a reader can grep the kernel for it; the
+decorator names the kernel file, function and the generations (each a tagged
+tree, :data:`TAGS`) it follows.  Its docstring says the contract (first line),
+what the kernel function does where the twin's body does not make it plain,
+and under ``Simplification:`` what is abstracted (locks, RCU, real page
+tables...).  ``tests/test_mirrors.py`` holds every registered twin to that.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ class Mirror:
 
 
 MIRRORS: dict[str, Mirror] = {}
+
+# The trees a generation's twins were compared with.
+TAGS = {
+    "seed": "v2 async PF series, 2009-11-23 (patch 08/12: Message-Id 1258985167-29178-9-git-send-email-gleb@redhat.com)",
+    "legacy": "v2.6.38 (gfn_to_pfn_async as enabled in v2.6.39 by 0857b9e95c1a)",
+    "unpatched": "v2.6.38 without CONFIG_KVM_ASYNC_PF (the v2.6.37 shape of the same functions)",
+}
 
 # Historical and modern names of the same kernel function, for grepping any tree.
 ALIASES: dict[str, tuple[str, ...]] = {

@@ -76,7 +76,7 @@ class ScriptedGuest:
                 lapic_timer_start(vcpu, 1_000_000_000 // self.tick_hz)
         if self.pv and not self.registered:
             flags = KVM_ASYNC_PF_ENABLED | (KVM_ASYNC_PF_SEND_ALWAYS if self.send_always else 0)
-            return WrMsr(vcpu.kvm.gen.msr_async_pf_en, self._area(vcpu) | flags)
+            return WrMsr(vcpu.kvm.abi.msr_async_pf_en, self._area(vcpu) | flags)
         script = self._pick(vcpu)
         if script is None:
             return Halt() if self.parked else Stop()
@@ -150,7 +150,7 @@ class ScriptedGuest:
             script.finished_at = vcpu.kvm.env.now
 
     def _wake(self, vcpu: KvmVcpu, token: int) -> None:
-        if token == vcpu.kvm.gen.broadcast_token:
+        if token == vcpu.kvm.abi.broadcast_token:
             woken, self.parked = self.parked, {}
         elif token in self.parked:
             woken = {token: self.parked.pop(token)}

@@ -2,7 +2,7 @@
 
 Mirrors: the async-PF events of ``include/trace/events/kvm.h`` as each era had
 them (the seed's ``kvm_send_async_pf`` [V2-08]; 2.6.38's ``not_present`` /
-``ready`` / ``doublefault`` [M-AF58], [M-7C90]) and, for readable traces, the
+``ready`` / ``doublefault`` as released in include/trace/events/kvm.h@v2.6.38, printed through their event classes) and, for readable traces, the
 2.6.3x x86 events ``kvm_entry``, ``kvm_exit``, ``kvm_page_fault``,
 ``kvm_inj_exception`` and ``kvm_msr``.  Messages use each event's exact
 ``TP_printk`` format with C printf semantics (``%#llx`` of 0 is ``0``); lines
@@ -252,9 +252,13 @@ _REASONS = {KVM_PV_REASON_PAGE_NOT_PRESENT: "not present", KVM_PV_REASON_PAGE_RE
 _EXCEPTIONS = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF",
                10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 18: "#MC"}
 
+def _without_exit_info() -> Record:
+    """kvm_exit before 2.6.36 printed no exit information: ``info1``/``info2`` are not recorded (read back as 0)."""
+    return Record(lambda args: args[:2], lambda values: (*values, 0, 0))
+
+
 _X86 = (
     Tracepoint("kvm_entry", ("vcpu_id",), "vcpu %u"),
-    Tracepoint("kvm_exit", ("exit_reason", "guest_rip"), "reason %s rip 0x%lx"),
     Tracepoint("kvm_page_fault", ("fault_address", "error_code"), "address %lx error_code %x"),
     Tracepoint("kvm_inj_exception", ("exception", "error_code"), "%s (0x%x)", {"exception": _EXCEPTIONS}),
     Tracepoint("kvm_msr", ("write", "ecx", "data", "exception"), "msr_%s %x = 0x%llx%s",
@@ -265,17 +269,20 @@ _TABLE: dict[str, tuple[Tracepoint, ...]] = {
     "seed": (
         Tracepoint("kvm_try_async_get_page", ("r", "pfn"), "pfn %#llx", record=_pfn_unless_error("r", True)),
         Tracepoint("kvm_send_async_pf", ("token", "gva", "reason"), "token %#llx gva %#llx %s", {"reason": _REASONS}),
+        Tracepoint("kvm_exit", ("exit_reason", "guest_rip", "info1", "info2"), "reason %s rip 0x%lx",
+                   record=_without_exit_info()),
         Tracepoint("kvm_async_pf_completed", ("address", "pfn", "gva"), "gva %#llx address %#lx pfn %lx",
                    printk_args=("gva", "address", "pfn")),
         *_X86,
     ),
     "legacy": (
-        Tracepoint("kvm_try_async_get_page", ("async_", "pfn"), "pfn %#llx", record=_pfn_unless_error("async_", False)),
-        Tracepoint("kvm_async_pf_not_present", ("token", "gva"), "token %#llx gva %#llx not present"),
-        Tracepoint("kvm_async_pf_ready", ("token", "gva"), "token %#llx gva %#llx ready"),
+        Tracepoint("kvm_try_async_get_page", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
+        Tracepoint("kvm_async_pf_not_present", ("token", "gva"), "token %#llx gva %#llx"),
+        Tracepoint("kvm_async_pf_ready", ("token", "gva"), "token %#llx gva %#llx"),
         Tracepoint("kvm_async_pf_completed", ("address", "pfn", "gva"), "gva %#llx address %#lx pfn %#llx",
                    printk_args=("gva", "address", "pfn")),
         Tracepoint("kvm_async_pf_doublefault", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
+        Tracepoint("kvm_exit", ("exit_reason", "guest_rip", "info1", "info2"), "reason %s rip 0x%lx info %llx %llx"),
         *_X86,
     ),
 }

@@ -76,7 +76,7 @@ def enable_apf(m: Machine, vcpu=None, send_always=True) -> int:
     data = APF_AREA_GPA + 64 * vcpu.vcpu_id | KVM_ASYNC_PF_ENABLED
     if send_always and "KVM_ASYNC_PF_SEND_ALWAYS" in m.gen.msr_flag_bits:
         data |= KVM_ASYNC_PF_SEND_ALWAYS
-    return run(m, x86.kvm_pv_enable_async_pf(vcpu, data))
+    return run(m, x86.kvm_set_msr_common(vcpu, vcpu.kvm.abi.msr_async_pf_en, data))
 
 
 @pytest.fixture(params=GENS)

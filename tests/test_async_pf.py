@@ -12,7 +12,7 @@ PAGE_READY = KVM_PV_REASON_PAGE_READY
 
 def setup(m, *gfns, vcpu=None):
     vcpu = vcpu or m.vcpus[0]
-    return [x86.kvm_arch_setup_async_pf(vcpu, g << 12, g) for g in gfns]
+    return [mmu.kvm_arch_setup_async_pf(vcpu, g << 12, g) for g in gfns]
 
 
 def assert_clean(m):
@@ -38,7 +38,7 @@ def test_legacy_65th_fault_falls_back_to_sync():
     make_swapped(m, 300)  # workers ran: their pages are now the resident ones, but G=300 got evicted
     vcpu = m.vcpus[0]
     t0 = m.env.now
-    assert run(m, mmu.tdp_page_fault(vcpu, 300 << 12, 2)) == mmu.RET_MAPPED
+    assert run(m, mmu.kvm_mmu_page_fault(vcpu, 300 << 12, 2)) == mmu.RET_MAPPED
     assert m.env.now - t0 >= 39_000 and vcpu.stat["async_pf_limit_hits"] == 1
     assert vcpu.acct["stalled"] > 0
 
@@ -59,7 +59,7 @@ def test_alloc_failure_falls_back_to_sync(gen):
     make_swapped(m, 40)
     m.kvm.alloc_fail = lambda: True
     t0 = m.env.now
-    assert run(m, mmu.tdp_page_fault(m.vcpus[0], 40 << 12, 2)) == mmu.RET_MAPPED
+    assert run(m, mmu.kvm_mmu_page_fault(m.vcpus[0], 40 << 12, 2)) == mmu.RET_MAPPED
     assert m.kvm.stat.async_pf_alloc_failures == 1 and m.kvm.stat.async_pf_allocated == 0
     assert m.env.now - t0 >= 39_000 and int(m.kvm.spte_pfn[40]) != SPTE_NONE
     assert_clean(m)
@@ -110,13 +110,13 @@ def _complete(m, *gfns):
     m.env.run()
 
 
-def test_legacy_disabled_consumes_one_per_call_silently():
+def test_legacy_disabled_drains_done_silently_in_one_call():
+    """virt/kvm/async_pf.c@v2.6.38 loops while the gate is open; with APF off the gate never closes."""
     m = machine("legacy")
     _complete(m, 40, 41, 42)
     vcpu = m.vcpus[0]
-    for left in (2, 1, 0):
-        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
-        assert len(vcpu.async_pf.done) == left and vcpu.async_pf.queued == left
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
+    assert len(vcpu.async_pf.done) == 0 and vcpu.async_pf.queued == 0
     assert m.tracer.count("kvm_async_pf_ready") == 3
     assert not vcpu.arch.exception.pending and vcpu.stat["apf_injected"] == 0
     assert_clean(m)
@@ -127,7 +127,7 @@ def test_gate_blocks_when_enabled(block):
     m = machine("legacy")
     vcpu = m.vcpus[0]
     enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # the wake-all
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))  # the wake-all
     vcpu.arch.exception.pending = False
     _complete(m, 40)
     if block == "if0":
@@ -136,7 +136,7 @@ def test_gate_blocks_when_enabled(block):
         vcpu.arch.interrupt_shadow = True
     else:
         x86.kvm_queue_exception(vcpu, x86.GP_VECTOR)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert len(vcpu.async_pf.done) == 1 and m.tracer.count("kvm_async_pf_ready") == 1
 
 
@@ -144,13 +144,13 @@ def test_enabled_injects_page_ready_and_prefaults():
     m = machine("legacy")
     vcpu = m.vcpus[0]
     enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # the wake-all
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))  # the wake-all
     vcpu.arch.exception.pending = False
     make_swapped(m, 40, 41)
     setup(m, 40, 41)
     vcpu.arch.exception.pending = False  # the guest took the not-presents
     m.env.run()
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert len(vcpu.async_pf.done) == 1  # one per call
     exc = vcpu.arch.exception
     assert exc.pending and exc.nr == x86.PF_VECTOR and exc.error_code == 0
@@ -171,11 +171,11 @@ def test_seed_one_completion_per_call():
     make_swapped(m, 40, 41)
     for g in (40, 41):  # one fault per entry: each not-present is injected before the next fault
         setup(m, g)
-        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
         vcpu.arch.exception.pending = False
     m.env.run()
     for left in (1, 0):
-        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
         assert len(vcpu.async_pf.done) == left
         vcpu.arch.exception.pending = False
     sends = [ev.args[2] for ev in m.tracer.of("kvm_send_async_pf")]
@@ -190,7 +190,7 @@ def test_seed_skips_both_events_when_page_beat_injection():
     make_swapped(m, 40)
     setup(m, 40)
     m.env.run()  # the worker finishes before the next entry
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending
     assert not vcpu.async_pf.done and vcpu.async_pf.queued == 0 and vcpu.async_pf.slot is None
     assert_clean(m)
@@ -203,7 +203,7 @@ def _msr_disable(m):
 
 
 def _reset(m):
-    run(m, x86.kvm_arch_vcpu_reset(m.vcpus[0]))
+    run(m, m.vcpus[0].kvm.twins.kvm_arch_vcpu_reset(m.vcpus[0]))
 
 
 @pytest.mark.parametrize("how", [_msr_disable, _reset], ids=["msr_disable", "reset"])
@@ -230,7 +230,7 @@ def test_clear_cancels_pending_waits_running_delivers_nothing(how):
     assert m.kvm.stat.mm_count == 0 and m.kvm.users_count == 1
     assert [w.arch.gfn for w in v1.async_pf.done][-1] == 42  # vcpu1's work is untouched
     for _ in range(3):
-        run(m, async_pf.kvm_check_async_pf_completion(v0))
+        run(m, v0.kvm.twins.kvm_check_async_pf_completion(v0))
     assert not [ev for ev in m.tracer.of("kvm_async_pf_ready") if ev.pid == v0.pid]
     assert not v0.arch.exception.pending
     assert (v0.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all()
@@ -281,7 +281,7 @@ def test_legacy_enable_queues_one_broadcast():
     apf = vcpu.async_pf
     assert len(apf.done) == 1 and apf.queued == 1 and apf.queue == []
     assert apf.done[0].page == BAD_PFN and apf.done[0].wakeup_all
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert vcpu.arch.cr2 == BROADCAST_TOKEN == 0xFFFFFFFF
     assert x86.read_reason(vcpu) == PAGE_READY and vcpu.arch.exception.nr == x86.PF_VECTOR
     assert apf.queued == 0 and not apf.done
@@ -311,7 +311,7 @@ def test_seed_disable_then_late_completion_delivers_nothing():
     setup(m, 40)
     m.env.run(until=m.env.now + 1000)  # the worker is in the swap read
     run(m, x86.kvm_set_msr_common(vcpu, m.gen.msr_async_pf_en, 0))
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert m.tracer.count("kvm_send_async_pf") == 0 and not vcpu.arch.exception.pending
 
 
@@ -320,7 +320,7 @@ def _one_outstanding_after_enable():
     m = machine("legacy", workers=1)
     vcpu = m.vcpus[0]
     enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))  # consume the enable's broadcast
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))  # consume the enable's broadcast
     vcpu.arch.exception.pending = False
     make_swapped(m, 40)
     setup(m, 40)
@@ -330,7 +330,7 @@ def _one_outstanding_after_enable():
 
 def _reset_after_worker(m, vcpu, work):
     """Reset the vcpu; its clear must first wait for ``work``'s worker, then finish."""
-    reset = x86.kvm_arch_vcpu_reset(vcpu)
+    reset = vcpu.kvm.twins.kvm_arch_vcpu_reset(vcpu)
     assert next(reset) is work.finished  # the clear waits for the worker (before the fixes: no wait)
 
     def rest():
@@ -349,7 +349,7 @@ def test_clear_waits_for_a_work_whose_worker_has_not_started_yet():
     m, vcpu, work = _one_outstanding_after_enable()
     assert work.state == "queued" and work.id in m.workqueue.running
     _reset_after_worker(m, vcpu, work)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert m.tracer.count("kvm_async_pf_ready") == 1  # only the broadcast, before the reset
     m.shutdown()
     assert m.leaks() == []

@@ -46,10 +46,14 @@ def test_area_and_msr_layouts():
 
 
 @pytest.mark.parametrize("gen", ["seed", "legacy"])
-def test_every_refusal_is_a_gp_with_state_unchanged(gen):
+def test_every_refusal_is_a_gp_and_only_2638_bad_areas_change_state(gen):
     _, results = explain.refusal_table(gen)
-    assert len(results) == len(explain.msr_refusals(gen)) >= 7
-    assert all(r["result"] == 1 and r["exceptions"] == ["#GP"] and r["before"] == r["after"] for r in results)
+    cases = explain.msr_refusals(gen)
+    assert len(results) == len(cases) >= 7
+    for (why, _, _), r in zip(cases, results):
+        assert r["result"] == 1 and r["exceptions"] == ["#GP"], why
+        half_enabled = gen == "legacy" and why.startswith("area gpa")  # v2.6.38 stores msr_val first
+        assert (r["before"] != r["after"]) is half_enabled, why
 
 
 def test_accepted_write():

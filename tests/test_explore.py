@@ -6,6 +6,8 @@ VMM; a configuration breaks no invariant except the generation behaviour documen
 
 import pytest
 
+from asyncpf.check.mutants import MUTANTS
+
 from asyncpf.check.explore import execute, explore, fast_configs, replay
 from asyncpf.check.known import KNOWN, KNOWN_BY_CONFIG
 from asyncpf.check.models import CONFIGS, ModelConfig
@@ -124,10 +126,10 @@ def test_seed_msr_disable_shows_the_uncancelled_swap_in():
 
 
 def test_counterexample_replays():
-    bugs = {"worker_uses_freed_work": True}
-    rep = explore("tick_completion", bugs=bugs)
+    bug = MUTANTS["worker_uses_freed_work"].bug
+    rep = explore("tick_completion", patch=bug)
     assert rep.counterexample and "kvm_async_pf_completed" in rep.counterexample_trace
-    again = replay("tick_completion", rep.counterexample, bugs=bugs)
+    again = replay("tick_completion", rep.counterexample, patch=bug)
     assert [v.name for v in again.violations] == [v.name for v in rep.violations]
     assert again.trace_text() == rep.counterexample_trace
-    assert execute(CONFIGS["tick_completion"], [], bugs=bugs).violations == []  # FIFO alone misses it
+    assert execute(CONFIGS["tick_completion"], [], patch=bug).violations == []  # FIFO alone misses it

@@ -6,7 +6,9 @@ from asyncpf.abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from asyncpf.check.checker import Checker, check
 from asyncpf.check.invariants import REGISTRY, Ledger, Obs, View
 from asyncpf.check.models import CONFIGS, build
-from asyncpf.host import async_pf, x86
+from asyncpf.host import async_pf, mmu, x86
+from asyncpf.host.legacy import x86 as legacy_x86
+from asyncpf.host.seed import x86 as seed_x86
 from asyncpf.sim import ChoicePolicy
 
 
@@ -33,7 +35,7 @@ def test_all_hold_on_a_booted_machine(built):
 
 def _setup(b, gfn):
     vcpu = b.machine.vcpus[0]
-    assert x86.kvm_arch_setup_async_pf(vcpu, gfn << 12, gfn)
+    assert mmu.kvm_arch_setup_async_pf(vcpu, gfn << 12, gfn)
     vcpu.arch.exception.pending = False
     return vcpu, vcpu.async_pf.queue[-1]
 
@@ -167,9 +169,9 @@ def test_seed_host_write_over_an_unread_reason_is_seen():
     vcpu = b.machine.vcpus[0]
     first = async_pf.KvmAsyncPf(id=900, vcpu=vcpu, gva=0x1000, arch=async_pf.KvmArchAsyncPf(token=0x1000, gfn=1))
     second = async_pf.KvmAsyncPf(id=901, vcpu=vcpu, gva=0x2000, arch=async_pf.KvmArchAsyncPf(token=0x2000, gfn=2))
-    x86.kvm_arch_inject_async_page_present(vcpu, first)      # reason 2 written, #PF queued, not delivered
+    seed_x86.kvm_arch_inject_async_page_present(vcpu, first)      # reason 2 written, #PF queued, not delivered
     assert [v.name for v in c.violations] == []
-    x86.kvm_arch_inject_async_page_present(vcpu, second)     # written again before the guest read the first
+    seed_x86.kvm_arch_inject_async_page_present(vcpu, second)     # written again before the guest read the first
     assert "reason_not_clobbered" in [v.name for v in c.violations]
 
 
@@ -180,14 +182,14 @@ def test_a_reason_word_whose_pf_a_reset_dropped_is_no_event():
     c = Checker(m).attach()
     vcpu = m.vcpus[0]
     enable_apf(m)                                             # queues the ~0 wake-all
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))      # reason 2 written, #PF queued
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))      # reason 2 written, #PF queued
     assert x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY and vcpu.arch.exception.pending
-    run(m, x86.kvm_arch_vcpu_reset(vcpu))
+    run(m, vcpu.kvm.twins.kvm_arch_vcpu_reset(vcpu))
     assert not vcpu.arch.exception.pending and x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY
     # registered again: the new wake-all is written over the stale word -- it clobbers nothing
     enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert vcpu.arch.exception.pending and c.violations == []
     # ... while writing over that queued, live word is a clobber (the 2.6.38 gate never does it; forced here)
-    x86.kvm_arch_async_page_present(vcpu, async_pf.KvmAsyncPf(id=902, vcpu=vcpu, page=0))
+    legacy_x86.kvm_arch_async_page_present(vcpu, async_pf.KvmAsyncPf(id=902, vcpu=vcpu, page=0))
     assert "reason_not_clobbered" in [v.name for v in c.violations]

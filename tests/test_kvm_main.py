@@ -9,7 +9,6 @@ from asyncpf.host.kvm_main import (
     FAULT_PFN,
     SPTE_NONE,
     gfn_to_pfn,
-    gfn_to_pfn_async,
     kvm_release_pfn_clean,
 )
 from asyncpf.host.mm import PageState
@@ -24,7 +23,7 @@ def test_fast_path_resident(gen):
     m = machine(gen)
     make_resident(m, G)
     faults = m.mm.stats["minor_faults"]
-    pfn, is_async = gfn_to_pfn_async(m.kvm, G)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     assert not is_async and pfn == int(m.mm._pfn[G])
     assert m.mm.stats["minor_faults"] == faults  # no fault taken
     assert m.mm.page_count(pfn) == 1
@@ -35,7 +34,7 @@ def test_fast_path_resident(gen):
 def test_minor_fault_first_touch_zero_fills(gen):
     m = machine(gen)
     assert state(m, G) == PageState.NONE
-    pfn, is_async = gfn_to_pfn_async(m.kvm, G)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     assert not is_async and pfn not in (BAD_PFN, FAULT_PFN)
     assert state(m, G) == PageState.RESIDENT and m.mm.stats["zero_fills"] == 1
     kvm_release_pfn_clean(m.kvm, pfn)
@@ -47,7 +46,7 @@ def test_swapcache_hit_is_not_async(gen):
     make_resident(m, G)
     m.mm.reclaim(1)  # dirty: the write-back is still in flight
     assert state(m, G) == PageState.SWAPCACHE
-    pfn, is_async = gfn_to_pfn_async(m.kvm, G)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     assert not is_async and m.mm.stats["swapcache_hits"] == 1
     assert state(m, G) == PageState.RESIDENT
     kvm_release_pfn_clean(m.kvm, pfn)
@@ -59,7 +58,7 @@ def test_major_fault_swapped_is_async_without_io(gen):
     m = machine(gen)
     make_swapped(m, G)
     reads = m.mm.stats["swapins"]
-    pfn, is_async = gfn_to_pfn_async(m.kvm, G)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     assert is_async and pfn == FAULT_PFN
     assert state(m, G) == PageState.SWAPPED and not m.mm._swapins  # no IO submitted
     m.env.run()
@@ -72,7 +71,7 @@ def test_major_fault_swapin_in_flight_is_async(gen):
     reader = m.env.process(m.mm.get_user_pages(hva(m, G), True), "reader")
     m.env.run(until=m.env.now + 1)
     assert state(m, G) == PageState.SWAPIN
-    pfn, is_async = gfn_to_pfn_async(m.kvm, G)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     assert is_async and pfn == FAULT_PFN
     m.env.run()
     m.mm.put_page(reader.value)
@@ -81,7 +80,7 @@ def test_major_fault_swapin_in_flight_is_async(gen):
 
 def test_pfnmap_gives_mmio_pfn(gen):
     m = machine(gen)
-    assert gfn_to_pfn_async(m.kvm, MMIO_BASE_GFN + 5) == (MMIO_HOST_PFN + 5, False)
+    assert m.kvm.twins.gfn_to_pfn_async(m.kvm, MMIO_BASE_GFN + 5) == (MMIO_HOST_PFN + 5, False)
     assert run(m, gfn_to_pfn(m.kvm, MMIO_BASE_GFN + 5)) == MMIO_HOST_PFN + 5
     kvm_release_pfn_clean(m.kvm, MMIO_HOST_PFN + 5)
     assert m.mm.total_page_refs == 0
@@ -89,7 +88,7 @@ def test_pfnmap_gives_mmio_pfn(gen):
 
 def test_error_gfn_is_bad_pfn_not_async(gen):
     m = machine(gen)
-    assert gfn_to_pfn_async(m.kvm, ERROR_GFN) == (BAD_PFN, False)
+    assert m.kvm.twins.gfn_to_pfn_async(m.kvm, ERROR_GFN) == (BAD_PFN, False)
     assert run(m, gfn_to_pfn(m.kvm, ERROR_GFN)) == BAD_PFN
 
 
@@ -107,7 +106,7 @@ def test_gfn_to_pfn_blocks_for_a_swap_read(gen):
 # --- kvm_try_async_get_page ---------------------------------------------------------------
 
 def _fault(m, gfn):
-    return run(m, mmu.tdp_page_fault(m.vcpus[0], gfn << 12, 2))
+    return run(m, mmu.kvm_mmu_page_fault(m.vcpus[0], gfn << 12, 2))
 
 
 def test_seed_traces_every_lookup():
@@ -135,12 +134,12 @@ def test_legacy_traces_only_the_async_path():
     assert m.tracer.count("kvm_try_async_get_page") == 0
     assert _fault(m, G) == mmu.RET_RETRY
     (ev,) = m.tracer.of("kvm_try_async_get_page")
-    assert ev.args == (True, 0xFFFFFFFFFFFFFFFF)
+    assert ev.args == (G << 12, G)  # include/trace/events/kvm.h@v2.6.38: kvm_async_get_page_class(gva, gfn)
     line = next(ln for ln in m.tracer.text().splitlines() if "kvm_try_async_get_page" in ln)
-    assert line.split(": ", 1)[1] == "kvm_try_async_get_page: pfn 0xffffffffffffffff"
+    assert line.split(": ", 1)[1] == f"kvm_try_async_get_page: gva = {G << 12:#x}, gfn = {G:#x}"
     assert line.startswith("        qemu-kvm-1000  [000] ")
     np_line = next(ln for ln in m.tracer.text().splitlines() if "kvm_async_pf_not_present" in ln)
-    assert np_line.endswith(f"kvm_async_pf_not_present: token 0 gva {G << 12:#x} not present")
+    assert np_line.endswith(f"kvm_async_pf_not_present: token 0 gva {G << 12:#x}")
 
 
 # --- MMU notifier retry ----------------------------------------------------------------------
@@ -158,7 +157,7 @@ def test_invalidation_between_snapshot_and_check_retries(race):
     m = machine("legacy")
     make_resident(m, G, G + 1)
     vcpu = m.vcpus[0]
-    p = m.env.process(mmu.tdp_page_fault(vcpu, G << 12, 2), "fault")
+    p = m.env.process(mmu.kvm_mmu_page_fault(vcpu, G << 12, 2), "fault")
     if race == "reclaim_other":  # the faulting page is pinned: reclaim takes the other one
         m.env.schedule(0, lambda _a: m.mm.reclaim(1))
     else:

@@ -12,7 +12,7 @@ import pytest
 from asyncpf.check.explore import explore, replay
 from asyncpf.check.models import CONFIGS
 from asyncpf.check.mutants import MUTANTS, STACK_CFG, run_mutant, scenario_verdict, stateful_verdict
-from asyncpf.host import x86
+from asyncpf.host.legacy import x86 as legacy_x86
 from asyncpf.scenarios import stage
 
 
@@ -27,10 +27,10 @@ def test_mutant_caught(name):
 
 
 def test_monkeypatches_are_undone():
-    before = (x86.kvm_arch_async_page_not_present, x86.kvm_arch_async_page_present, stage.Machine)
+    before = (legacy_x86.kvm_arch_async_page_not_present, legacy_x86.kvm_arch_async_page_present, stage.Machine)
     run_mutant("ready_without_not_present")
     run_mutant("no_dummy_node", methods=("explorer", "scenario"))
-    assert (x86.kvm_arch_async_page_not_present, x86.kvm_arch_async_page_present, stage.Machine) == before
+    assert (legacy_x86.kvm_arch_async_page_not_present, legacy_x86.kvm_arch_async_page_present, stage.Machine) == before
 
 
 @pytest.mark.parametrize("name", ["sti_before_reason", "ready_without_not_present", "no_clear_on_disable"])
@@ -76,7 +76,7 @@ def test_seed_invariants_are_not_vacuous(mutant, config, expected):
     m, cfg = MUTANTS[mutant], config()
     setup = m.setup if mutant == "no_reinjection_check" else None
     base = explore(cfg, setup=setup, stop_at_first=False, trace_counterexample=False)
-    bug = explore(cfg, bugs=m.bugs, setup=setup, stop_at_first=False, trace_counterexample=False)
+    bug = explore(cfg, patch=m.bug, setup=setup, stop_at_first=False, trace_counterexample=False)
     assert base.violated == {} and base.complete, base.summary()
     assert expected <= set(bug.violated), bug.summary()
-    assert "kvm_send_async_pf" in replay(cfg, bug.counterexample, bugs=m.bugs, setup=setup).trace_text()
+    assert "kvm_send_async_pf" in replay(cfg, bug.counterexample, patch=m.bug, setup=setup).trace_text()

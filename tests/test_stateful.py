@@ -1,7 +1,7 @@
 """Hypothesis drives the protocol's entry points; the invariant registry is the oracle.
 
 The state machine itself lives in :mod:`asyncpf.check.stateful` (the kill table's
-"stateful" column runs it with a mutant's ``kvm.bugs`` switch on); here it runs
+"stateful" column runs it with a mutant's bug patched in); here it runs
 on the correct model, on both generations, and must hold (a generation's
 documented behaviour aside).
 """
@@ -11,8 +11,12 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from asyncpf.check.known import KNOWN_SEED_BEHAVIOUR
+from asyncpf.check.mutants import MUTANTS
 from asyncpf.check.stateful import (KNOWN_BEHAVIOUR, AsyncPfMachine, InvariantFailure, SeedAsyncPfMachine,
-                                    machine_with_bugs, run_stateful)
+                                    run_stateful)
+from asyncpf.guest import kvm as pv
+
+STI_BEFORE_REASON = MUTANTS["sti_before_reason"].patch
 
 SETTINGS = settings(max_examples=25, stateful_step_count=12, deadline=None, derandomize=True, database=None)
 
@@ -23,14 +27,15 @@ TestSeedAsyncPf.settings = SETTINGS
 
 
 def test_stateful_catches_a_mutant():
-    with pytest.raises(AssertionError, match="reason_read_before_reenable|guest_alive|reason_not_clobbered"):
-        run_state_machine_as_test(machine_with_bugs({"sti_before_reason": True}), settings=settings(
+    with pytest.raises(AssertionError, match="reason_read_before_reenable|guest_alive|reason_not_clobbered"), \
+            STI_BEFORE_REASON():
+        run_state_machine_as_test(AsyncPfMachine, settings=settings(
             max_examples=40, stateful_step_count=12, derandomize=True, deadline=None, database=None,
             report_multiple_bugs=False))
 
 
 def test_failure_names_the_invariants():
-    r = run_stateful({"sti_before_reason": True}, max_examples=40, stateful_step_count=12)
+    r = run_stateful(STI_BEFORE_REASON, max_examples=40, stateful_step_count=12)
     assert r.failed and "reason_read_before_reenable" in r.invariants, r
     assert issubclass(InvariantFailure, AssertionError)
 
@@ -42,7 +47,7 @@ def test_seed_machine_runs_the_seed_and_catches_a_mutant():
     m.time_passes(200_000)
     assert m.m.tracer.text().count("msr_write 13 = 0x10081") == 2    # cpu 1: at boot, and again after the reset
     m.teardown()
-    r = run_stateful({"sti_before_reason": True}, max_examples=40, stateful_step_count=12, generation="seed")
+    r = run_stateful(STI_BEFORE_REASON, max_examples=40, stateful_step_count=12, generation="seed")
     assert r.failed and "reason_read_before_reenable" in r.invariants, r
 
 
@@ -52,10 +57,9 @@ def test_known_behaviour_is_per_generation():
     assert set(KNOWN_BEHAVIOUR["seed"]) == {"ready_only_after_not_present"}
 
 
-def test_bugs_do_not_leak_into_the_base_machine():
-    machine_with_bugs({"sti_before_reason": True})
-    machine_with_bugs({"sti_before_reason": True}, "seed")
-    assert AsyncPfMachine.bugs == {} and AsyncPfMachine.generation == "legacy"
-    assert SeedAsyncPfMachine.bugs == {} and SeedAsyncPfMachine.generation == "seed"
-    assert not run_stateful({}, max_examples=25, stateful_step_count=12).failed
-    assert not run_stateful({}, max_examples=25, stateful_step_count=12, generation="seed").failed
+def test_a_mutant_is_undone_after_its_run():
+    entry = pv.do_async_page_fault
+    assert run_stateful(STI_BEFORE_REASON, max_examples=40, stateful_step_count=12).failed
+    assert pv.do_async_page_fault is entry
+    assert not run_stateful(None, max_examples=25, stateful_step_count=12).failed
+    assert not run_stateful(None, max_examples=25, stateful_step_count=12, generation="seed").failed

@@ -1,27 +1,31 @@
 """vcpu: APF halt on repeated faults, halt/wake, non-PV vs PV guests, CPL0 without SEND_ALWAYS."""
 
+import contextlib
+
 import pytest
 from conftest import enable_apf, machine, make_swapped, run
 
+from asyncpf.check.mutants import MUTANTS
 from asyncpf.host import async_pf, mmu, vcpu as vcpu_mod, x86
+from asyncpf.host.legacy import x86 as legacy_x86
 
 
 def _fault(m, gfn):
-    return run(m, mmu.tdp_page_fault(m.vcpus[0], gfn << 12, 2))
+    return run(m, mmu.kvm_mmu_page_fault(m.vcpus[0], gfn << 12, 2))
 
 
 def test_repeated_fault_requests_apf_halt():
     m = machine("legacy")
     v = m.vcpus[0]
     enable_apf(m)
-    run(m, async_pf.kvm_check_async_pf_completion(v))
+    run(m, v.kvm.twins.kvm_check_async_pf_completion(v))
     v.arch.exception.pending = False
     make_swapped(m, 40)
-    p = m.env.process(mmu.tdp_page_fault(v, 40 << 12, 2), "f1")
+    p = m.env.process(mmu.kvm_mmu_page_fault(v, 40 << 12, 2), "f1")
     m.env.run(until=m.env.now + 1)
     assert p.value == mmu.RET_RETRY and x86.kvm_find_async_pf_gfn(v, 40)
     v.arch.exception.pending = False  # the guest took the not-present
-    p = m.env.process(mmu.tdp_page_fault(v, 40 << 12, 2), "f2")
+    p = m.env.process(mmu.kvm_mmu_page_fault(v, 40 << 12, 2), "f2")
     m.env.run(until=m.env.now + 1)
     assert p.value == mmu.RET_RETRY
     (ev,) = m.tracer.of("kvm_async_pf_doublefault")
@@ -33,12 +37,12 @@ def test_halted_vcpu_blocks_until_completion_lands_on_done():
     m = machine("legacy")
     v = m.vcpus[0]  # APF not enabled: not-present turns into KVM_REQ_APF_HALT
     make_swapped(m, 40)
-    x86.kvm_arch_setup_async_pf(v, 40 << 12, 40)
+    mmu.kvm_arch_setup_async_pf(v, 40 << 12, 40)
     assert v.requests & x86.KVM_REQ_APF_HALT
     woke = []
 
     def thread():
-        yield from vcpu_mod.vcpu_enter_guest(v)
+        yield from legacy_x86.vcpu_enter_guest(v)
         assert v.arch.apf.halted
         yield from vcpu_mod.kvm_vcpu_block(v)
         woke.append(m.env.now)
@@ -80,12 +84,13 @@ def test_cpl0_fault_without_send_always_halts(send_always, mutant, expect_halt):
     m = machine("legacy")
     v = m.vcpus[0]
     enable_apf(m, send_always=send_always)
-    run(m, async_pf.kvm_check_async_pf_completion(v))
+    run(m, v.kvm.twins.kvm_check_async_pf_completion(v))
     v.arch.exception.pending = False
-    m.kvm.bugs["cpl0_without_send_always"] = mutant
+    bug = MUTANTS["cpl0_without_send_always"].bug() if mutant else contextlib.nullcontext()
     v.arch.cpl = 0
     make_swapped(m, 40)
-    x86.kvm_arch_setup_async_pf(v, 40 << 12, 40)
+    with bug:
+        mmu.kvm_arch_setup_async_pf(v, 40 << 12, 40)
     assert bool(v.requests & x86.KVM_REQ_APF_HALT) is expect_halt
     assert v.arch.exception.pending is (not expect_halt)
     assert m.tracer.count("kvm_async_pf_not_present") == 1

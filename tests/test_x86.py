@@ -1,12 +1,17 @@
 """x86: MSR validation, tokens, the gfn hash, exception queueing, can_do_async_pf."""
 
+import contextlib
+import sys
+
 import pytest
 from conftest import enable_apf, machine, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncpf.abi import KVM_ASYNC_PF_ENABLED as EN, KVM_ASYNC_PF_SEND_ALWAYS as SA
-from asyncpf.host import x86
+from asyncpf.check.mutants import MUTANTS
+from asyncpf.host import mmu, x86
+from asyncpf.host import vcpu as vcpu_mod
 from asyncpf.host.vcpu import Stop, WrMsr
 from asyncpf.machine import ERROR_GFN, MMIO_BASE_GFN
 from asyncpf.standin import APF_AREA_GPA
@@ -19,9 +24,6 @@ RAM_TOP = (4 << 20)  # guest_mem of the small machines
 
 REFUSED = [
     *[("legacy", LEG_MSR, APF_AREA_GPA | EN | (1 << b), f"reserved bit {b}") for b in (2, 3, 4, 5)],
-    ("legacy", LEG_MSR, RAM_TOP | EN, "gfn beyond the RAM slot"),
-    ("legacy", LEG_MSR, ((MMIO_BASE_GFN - 1) << 12) | EN, "MMIO hole below the BAR"),
-    ("legacy", LEG_MSR, (ERROR_GFN << 12) | EN, "ERROR_GFN"),
     ("legacy", LEG_MSR, 1 << 64 | APF_AREA_GPA | EN, ">= 2**64"),
     ("legacy", SEED_MSR, APF_AREA_GPA | EN, "seed MSR on a legacy host"),
     ("seed", LEG_MSR, APF_AREA_GPA | EN, "legacy MSR on a seed host"),
@@ -37,10 +39,29 @@ def test_msr_refused_leaves_state_unchanged(gen, msr, data, why):
     assert enable_apf(m) == 0
     apf = vcpu.arch.apf
     before = (apf.msr_val, apf.data.gpa, apf.data.hva, apf.send_user_only, len(vcpu.async_pf.done))
-    assert run(m, x86.kvm_set_msr_common(vcpu, msr, data)) == 1
+    assert run(m, vcpu_mod.handle_wrmsr(vcpu, msr, data)) == 1
     assert (apf.msr_val, apf.data.gpa, apf.data.hva, apf.send_user_only, len(vcpu.async_pf.done)) == before
     last = m.tracer.text().splitlines()[-1]
     assert last.endswith(f"kvm_msr: msr_write {msr:x} = {data & (2**64 - 1):#x} (#GP)")
+    assert vcpu.arch.exception.nr == x86.GP_VECTOR
+
+
+BAD_GPA = [(RAM_TOP | EN, "gfn beyond the RAM slot"), (((MMIO_BASE_GFN - 1) << 12) | EN, "MMIO hole below the BAR"),
+           ((ERROR_GFN << 12) | EN, "ERROR_GFN")]
+
+
+@pytest.mark.parametrize("data,why", BAD_GPA, ids=[b[1] for b in BAD_GPA])
+def test_legacy_bad_gpa_leaves_apf_half_enabled(data, why):
+    """arch/x86/kvm/x86.c@v2.6.38 kvm_pv_enable_async_pf stores msr_val before it resolves the area: the write
+    is refused (#GP) yet APF reads as enabled with the old area -- fixed by 923ca078f08c (2025-26)."""
+    m = machine("legacy")
+    vcpu = m.vcpus[0]
+    assert enable_apf(m) == 0
+    apf = vcpu.arch.apf
+    area = (apf.data.gpa, apf.data.hva)
+    assert run(m, vcpu_mod.handle_wrmsr(vcpu, LEG_MSR, data)) == 1
+    assert apf.msr_val == data and apf.msr_val & EN
+    assert (apf.data.gpa, apf.data.hva) == area
 
 
 @pytest.mark.parametrize("gen,flags,user_only", [
@@ -49,9 +70,9 @@ def test_msr_valid_enable(gen, flags, user_only):
     m = machine(gen)
     vcpu = m.vcpus[0]
     data = 0x3040 | flags
-    assert run(m, x86.kvm_set_msr_common(vcpu, m.gen.msr_async_pf_en, data)) == 0
+    assert run(m, vcpu_mod.handle_wrmsr(vcpu, m.gen.msr_async_pf_en, data)) == 0
     apf = vcpu.arch.apf
-    assert apf.msr_val == data and apf.data.gpa == 0x3040 and apf.send_user_only is user_only
+    assert apf.msr_val == data and apf.data.gpa == 0x3040 and apf.send_user_only is (user_only and gen == "legacy")
     assert m.tracer.text().splitlines()[-1].endswith(f"kvm_msr: msr_write {m.gen.msr_async_pf_en:x} = {data:#x}")
 
 
@@ -102,7 +123,7 @@ def test_area_in_pfnmap_slot_does_not_crash():
     r = run(m, x86.kvm_set_msr_common(vcpu, LEG_MSR, (MMIO_BASE_GFN << 12) | EN | SA))
     if r == 0:  # accepted (it is a memslot): delivering the wake-all must then work
         from asyncpf.host import async_pf
-        run(m, async_pf.kvm_check_async_pf_completion(vcpu))
+        run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
 
 
 # --- tokens -------------------------------------------------------------------------------------
@@ -111,7 +132,7 @@ def test_token_format_per_vcpu():
     m = machine("legacy", vcpus=4)
     v3 = m.vcpus[3]
     for g in (40, 41, 42):
-        x86.kvm_arch_setup_async_pf(v3, g << 12, g)
+        mmu.kvm_arch_setup_async_pf(v3, g << 12, g)
         v3.arch.exception.pending = False
     tokens = [w.arch.token for w in v3.async_pf.queue]
     assert tokens == [0x0003, 0x1003, 0x2003]
@@ -123,7 +144,7 @@ def test_token_wraps_after_2_20_ids():
     v3 = m.vcpus[3]
     v3.arch.apf.id = (1 << 20) - 1
     for g in (40, 41):
-        x86.kvm_arch_setup_async_pf(v3, g << 12, g)
+        mmu.kvm_arch_setup_async_pf(v3, g << 12, g)
         v3.arch.exception.pending = False
     assert [w.arch.token for w in v3.async_pf.queue] == [0xFFFFF003, 0x00000003]
     assert v3.arch.apf.id == 1
@@ -180,11 +201,12 @@ def test_hash_insert_delete_matches_a_set(ops):
 def test_delete_without_shift_mutant_loses_a_gfn(mutant):
     m = machine("legacy")
     v = m.vcpus[0]
-    m.kvm.bugs["hash_delete_no_shift"] = mutant
+    bug = MUTANTS["hash_delete_no_shift"].bug() if mutant else contextlib.nullcontext()
     a, b = HOMES[10][:2]
     x86.kvm_add_async_pf_gfn(v, a)
     x86.kvm_add_async_pf_gfn(v, b)  # probes to slot 11
-    x86.kvm_del_async_pf_gfn(v, a)
+    with bug:
+        x86.kvm_del_async_pf_gfn(v, a)
     assert x86.kvm_find_async_pf_gfn(v, b) is (not mutant)
 
 
@@ -219,26 +241,27 @@ def test_can_do_async_pf_and_reinjection(gen):
     v = m.vcpus[0]
     enable_apf(m)
     v.arch.exception.pending = False
-    assert x86.can_do_async_pf(v)
+    assert v.kvm.twins.can_do_async_pf(v)
     x86.kvm_queue_exception(v, x86.GP_VECTOR)
-    assert not x86.can_do_async_pf(v)
-    m.kvm.bugs["no_reinjection_check"] = True
-    assert x86.can_do_async_pf(v)
+    assert not v.kvm.twins.can_do_async_pf(v)
+    with MUTANTS["no_reinjection_check"].bug():
+        assert not v.kvm.twins.can_do_async_pf(v)  # the twins hold the original function...
+        assert sys.modules[f"asyncpf.host.{gen}.mmu"].can_do_async_pf(v)  # ...which the mutant replaced in its module
 
 
 def test_legacy_can_do_async_pf_needs_interrupts():
     m = machine("legacy")
     v = m.vcpus[0]
-    assert x86.can_do_async_pf(v)  # 2.6.38 does not look at the MSR here
+    assert v.kvm.twins.can_do_async_pf(v)  # 2.6.38 does not look at the MSR here
     v.arch.rflags_if = False
-    assert not x86.can_do_async_pf(v)
+    assert not v.kvm.twins.can_do_async_pf(v)
 
 
 def test_seed_can_do_async_pf_needs_msr_and_cpl3():
     m = machine("seed")
     v = m.vcpus[0]
-    assert not x86.can_do_async_pf(v)
+    assert not v.kvm.twins.can_do_async_pf(v)
     enable_apf(m)
-    assert x86.can_do_async_pf(v)
+    assert v.kvm.twins.can_do_async_pf(v)
     v.arch.cpl = 0
-    assert not x86.can_do_async_pf(v)
+    assert not v.kvm.twins.can_do_async_pf(v)

@@ -126,7 +126,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
 
 
 def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,
-            bugs: dict[str, bool] | None = None, trace: bool = False, patch: Any = None,
+            trace: bool = False, patch: Any = None,
             setup: Any = None, stop_on_violation: bool = True) -> RunResult:
     """Run ``cfg`` once under ``choices`` (FIFO beyond them) with every invariant checked.
 
@@ -149,7 +149,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     b = None
     with ctx:
         try:
-            b = build(cfg, policy=policy, trace=trace, bugs=bugs, before_boot=before_boot)
+            b = build(cfg, policy=policy, trace=trace, before_boot=before_boot)
             checker = holder["checker"]
             m = b.machine
             end = m.env.now + cfg.limit_ns
@@ -211,7 +211,7 @@ class Report:
                 f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget} -- {verdict}")
 
 
-def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patch: Any = None, setup: Any = None,
+def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
             max_schedules: int = 20_000, max_seconds: float = 60.0, stop_at_first: bool = True,
             trace_counterexample: bool = True) -> Report:
     """Depth-first search over every schedule of ``cfg``; every invariant on every path.
@@ -232,7 +232,7 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
             rep.complete = False
             break
         prefix = stack.pop()
-        r = execute(cfg, prefix, visited=visited, bugs=bugs, patch=patch, setup=setup)
+        r = execute(cfg, prefix, visited=visited, patch=patch, setup=setup)
         rep.schedules += 1
         rep.pruned += r.pruned
         rep.steps += r.steps
@@ -256,7 +256,7 @@ def explore(cfg: ModelConfig | str, *, bugs: dict[str, bool] | None = None, patc
         rep.violations = best.violations
         rep.counterexample = best.schedule
         if trace_counterexample:
-            again = replay(cfg, best.schedule, bugs=bugs, patch=patch, setup=setup)
+            again = replay(cfg, best.schedule, patch=patch, setup=setup)
             rep.counterexample_trace = again.trace_text()
     return rep
 
@@ -265,12 +265,11 @@ def _cost(schedule: list[int]) -> tuple[int, int]:
     return (sum(1 for c in schedule if c), len(schedule))
 
 
-def replay(cfg: ModelConfig | str, choices: list[int], *, bugs: dict[str, bool] | None = None,
-           patch: Any = None, setup: Any = None) -> RunResult:
+def replay(cfg: ModelConfig | str, choices: list[int], *, patch: Any = None, setup: Any = None) -> RunResult:
     """Re-run one schedule exactly, with the trace kept (ftrace text via ``.trace_text()``)."""
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
-    return execute(cfg, choices, bugs=bugs, patch=patch, setup=setup, trace=True)
+    return execute(cfg, choices, patch=patch, setup=setup, trace=True)
 
 
 def fast_configs() -> list[ModelConfig]:

@@ -176,7 +176,7 @@ class Built:
 
 
 def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
-          bugs: dict[str, bool] | None = None, before_boot: Callable[[Machine], None] | None = None) -> Built:
+          before_boot: Callable[[Machine], None] | None = None) -> Built:
     """Build the machine of ``cfg`` under ``policy``: swap the pages out, boot, spawn the tasks (not run yet)."""
     kernel = GuestKernel(GuestConfig(pv=True, preemptible=cfg.preemptible, hz=cfg.hz))
     q = cfg.quantum
@@ -187,7 +187,6 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     m = Machine(host, kernel, trace=trace, policy=policy)
     for name in list(m.kvm.costs):
         m.kvm.costs[name] = q
-    m.kvm.bugs.update(bugs or {})
     if before_boot is not None:
         before_boot(m)
     for gfn in cfg.pages:
@@ -219,7 +218,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             yield Cli()
             yield from pv.kvm_pv_disable_apf(cpu0)
             pv.apf_task_wake_all(cpu0)
-            yield from pv.kvm_guest_cpu_init(cpu0)
+            yield from cpu0.kernel.twins.kvm_guest_cpu_init(cpu0)
             yield Sti()
 
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))
@@ -248,7 +247,7 @@ def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
 
     def reregister():
         yield Cli()
-        yield from pv.kvm_guest_cpu_init(cpu)
+        yield from cpu.kernel.twins.kvm_guest_cpu_init(cpu)
         pv.apf_task_wake_all(cpu)
         yield Sti()
     return kernel.spawn(f"reinit{vcpu_id}", _program([reregister]), vcpu_id, AddressSpace())

@@ -1,11 +1,10 @@
 """The historical bugs as mutants the checker must catch.
 
-Each mutant is the correct model with one historical bug switched back on --
-a ``kvm.bugs[...]`` switch the model already has, or, where the model has no
-switch yet, a documented monkeypatch of the one function involved (applied
-only inside :func:`patched`, a context manager, and undone after the run) --
-together with the configuration that exposes it and the invariant it is
-expected to break.
+Each mutant is the correct model with one historical bug put back by a
+patch applied from outside: a context manager that replaces one kernel twin
+(or wraps it) in its module for the length of a run and puts it back after,
+so the twins themselves read like the kernel -- together with the
+configuration that exposes it and the invariant it is expected to break.
 
 *Caught* is differential: the expected invariant is violated on some
 schedule of the mutant and on no schedule of the correct model in the same
@@ -21,9 +20,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
-from ..abi import KVM_ASYNC_PF_ENABLED
+from ..abi import BROADCAST_TOKEN, KVM_ASYNC_PF_ENABLED
 from ..guest import kvm as pv
+from ..guest.ops import Sti
+from ..host import async_pf as host_async_pf
 from ..host import x86
+from ..host.legacy import async_pf as legacy_apf
+from ..host.legacy import mmu as legacy_mmu
+from ..host.legacy import x86 as legacy_x86
+from ..host.seed import mmu as seed_mmu
 from ..host.mmu import spte_mapped
 from .checker import Checker
 from .explore import Report, explore
@@ -37,14 +42,123 @@ class Mutant:
     summary: str
     invariant: str
     config: ModelConfig
-    bugs: dict[str, bool] = field(default_factory=dict)
-    patch: Callable[[], Any] | None = None           # context manager factory (monkeypatch)
+    bug: Callable[[], Any]                           # context manager factory: the historical bug, patched in
+    harness: Callable[[], Any] | None = None         # context manager factory around both runs (forced situations)
     setup: Callable[[Any, Any], None] | None = None  # (machine, checker) before boot: forced situations
     source: str = ""
-    proposed_switch: str = ""                        # the kvm.bugs switch to add to the model, if missing
+
+    def patch(self) -> Any:
+        """The bug and the harness together, as one context manager."""
+        return _both(self.bug, self.harness)
 
 
-# --- monkeypatches (first version; see each proposed_switch) --------------------------------------
+# --- patching from outside ------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _replaced(module: Any, name: str, make: Callable[[Callable], Callable]) -> Iterator[None]:
+    """Replace ``module.name`` by ``make(original)`` while active (the twins call each other through modules)."""
+    original = getattr(module, name)
+    setattr(module, name, make(original))
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+@contextlib.contextmanager
+def _both(first: Callable[[], Any], second: Callable[[], Any] | None) -> Iterator[None]:
+    with first(), (second() if second is not None else contextlib.nullcontext()):
+        yield
+
+
+def _no_dummy_node() -> Any:
+    """Guest without the dummy node (before v2): a page-ready with nobody waiting is dropped, not remembered."""
+    def make(wake: Callable) -> Callable:
+        def kvm_async_pf_task_wake(cpu: Any, token: int) -> None:
+            if token != BROADCAST_TOKEN and pv._find_apf_task(pv._bucket(cpu, token), token) is None:
+                return
+            wake(cpu, token)
+        return kvm_async_pf_task_wake
+    return _replaced(pv, "kvm_async_pf_task_wake", make)
+
+
+def _ready_without_not_present() -> Any:
+    """The host sets up the async PF but never tells the guest (as if APF were off), yet page-ready follows."""
+    def make(not_present: Callable) -> Callable:
+        def kvm_arch_async_page_not_present(vcpu: Any, work: Any) -> None:
+            apf = vcpu.arch.apf
+            saved = apf.msr_val
+            apf.msr_val = saved & ~KVM_ASYNC_PF_ENABLED
+            try:
+                not_present(vcpu, work)
+            finally:
+                apf.msr_val = saved
+        return kvm_arch_async_page_not_present
+    return _replaced(legacy_x86, "kvm_arch_async_page_not_present", make)
+
+
+@contextlib.contextmanager
+def _no_reinjection_check() -> Iterator[None]:
+    """can_do_async_pf without its kvm_event_needs_reinjection test, in both generations."""
+    def seed_can_do_async_pf(vcpu: Any) -> bool:
+        return bool(vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED) and vcpu.arch.cpl != 0
+
+    with _replaced(legacy_mmu, "can_do_async_pf", lambda _orig: x86.kvm_arch_interrupt_allowed), \
+            _replaced(seed_mmu, "can_do_async_pf", lambda _orig: seed_can_do_async_pf):
+        yield
+
+
+def _cpl0_without_send_always() -> Any:
+    """kvm_arch_async_page_not_present that ignores send_user_only: #PF injected at CPL0 regardless."""
+    def make(not_present: Callable) -> Callable:
+        def kvm_arch_async_page_not_present(vcpu: Any, work: Any) -> None:
+            apf = vcpu.arch.apf
+            saved = apf.send_user_only
+            apf.send_user_only = False
+            try:
+                not_present(vcpu, work)
+            finally:
+                apf.send_user_only = saved
+        return kvm_arch_async_page_not_present
+    return _replaced(legacy_x86, "kvm_arch_async_page_not_present", make)
+
+
+def _sti_before_reason() -> Any:
+    """The guest's #PF entry enables interrupts before it reads the reason word."""
+    def make(entry: Callable) -> Callable:
+        def do_async_page_fault(cpu: Any, saved: Any, cr2: int, error_code: int) -> Any:
+            yield Sti()
+            return (yield from entry(cpu, saved, cr2, error_code))
+        return do_async_page_fault
+    return _replaced(pv, "do_async_page_fault", make)
+
+
+def _hash_delete_no_shift() -> Any:
+    """kvm_del_async_pf_gfn that only empties the slot: entries probed past it become unreachable."""
+    def kvm_del_async_pf_gfn(vcpu: Any, gfn: int) -> None:
+        slot = x86.kvm_async_pf_gfn_slot(vcpu, gfn)
+        if vcpu.arch.apf.gfns[slot] == gfn:
+            vcpu.arch.apf.gfns[slot] = x86.GFN_SLOT_EMPTY
+    return _replaced(x86, "kvm_del_async_pf_gfn", lambda _orig: kvm_del_async_pf_gfn)
+
+
+def _no_clear_on_disable() -> Any:
+    """kvm_pv_enable_async_pf(0) that leaves the completion queue alone."""
+    def kvm_clear_async_pf_completion_queue(vcpu: Any) -> Any:
+        yield from ()
+    return _replaced(legacy_apf, "kvm_clear_async_pf_completion_queue", lambda _orig: kvm_clear_async_pf_completion_queue)
+
+
+def _worker_uses_freed_work() -> Any:
+    """async_pf_execute reads its item after publishing it on ``done``, when the vcpu may have freed it."""
+    def make(tail: Callable) -> Callable:
+        def worker_done(work: Any, ctx: Any, addr: int, pfn: int, gva: int) -> None:
+            if work.state == "freed":
+                work.vcpu.kvm.stat_violations.append(("use_after_free", work.vcpu.kvm.env.now, repr(work)))
+            tail(work, ctx, addr, pfn, gva)
+        return worker_done
+    return _replaced(host_async_pf, "worker_done", make)
+
 
 def _delivery_faults_on_stack(machine: Any, checker: Any) -> None:
     """Force an exit while delivering the #PF: the guest's kernel stack page (swapped out) is touched.
@@ -94,7 +208,7 @@ def _wake_before_wait(machine: Any, checker: Any) -> None:
 
 @contextlib.contextmanager
 def _skip_ready_for_early() -> Iterator[None]:
-    original = x86.kvm_arch_async_page_present
+    original = legacy_x86.kvm_arch_async_page_present
 
     def present(vcpu: Any, work: Any) -> None:
         early = getattr(_machine_of(vcpu), "_check_early_tokens", set())
@@ -109,11 +223,11 @@ def _skip_ready_for_early() -> Iterator[None]:
             return
         original(vcpu, work)
 
-    x86.kvm_arch_async_page_present = present
+    legacy_x86.kvm_arch_async_page_present = present
     try:
         yield
     finally:
-        x86.kvm_arch_async_page_present = original
+        legacy_x86.kvm_arch_async_page_present = original
 
 
 def _machine_of(vcpu: Any) -> Any:
@@ -136,29 +250,29 @@ STACK_CFG = ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), note="page 1 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("no_dummy_node", "guest without the dummy node: a wake that comes before the wait is lost",
-           "no_task_sleeps_forever", CONFIGS["one_task"], {"no_dummy_node": True},
-           patch=_skip_ready_for_early, setup=_wake_before_wait_setup,
+           "no_task_sleeps_forever", CONFIGS["one_task"], _no_dummy_node,
+           harness=_skip_ready_for_early, setup=_wake_before_wait_setup,
            source="arch/x86/kernel/kvm.c:kvm_async_pf_task_wake (dummy node since v2)"),
     Mutant("ready_without_not_present", "host sends page-ready for a not-present it never injected",
-           "ready_only_after_not_present", CONFIGS["one_task"], {"ready_without_not_present": True},
+           "ready_only_after_not_present", CONFIGS["one_task"], _ready_without_not_present,
            source="bugzilla 208081; 2020 notpresent_injected"),
     Mutant("no_reinjection_check", "async PF started while an event needs reinjection: two APF #PFs -> #DF",
-           "no_two_apf_pf_in_one_entry", STACK_CFG, {"no_reinjection_check": True}, setup=_delivery_faults_on_stack,
+           "no_two_apf_pf_in_one_entry", STACK_CFG, _no_reinjection_check, setup=_delivery_faults_on_stack,
            source="2a266f23550b (2017)"),
     Mutant("cpl0_without_send_always", "async PF injected at CPL0 although the guest did not ask for SEND_ALWAYS",
-           "cpl0_only_with_send_always", CONFIGS["kernel_touch"], {"cpl0_without_send_always": True},
+           "cpl0_only_with_send_always", CONFIGS["kernel_touch"], _cpl0_without_send_always,
            source="msr.txt bit 1; 2.6.38 send_user_only"),
     Mutant("sti_before_reason", "guest enables interrupts before reading the reason word",
-           "reason_read_before_reenable", CONFIGS["one_task"], {"sti_before_reason": True},
+           "reason_read_before_reenable", CONFIGS["one_task"], _sti_before_reason,
            source="msr.txt: read the reason before enabling interrupts"),
     Mutant("hash_delete_no_shift", "gfn hash deletion just empties the slot (no backward shift)",
-           "hash_iff_outstanding", CONFIGS["hash_chain"], {"hash_delete_no_shift": True},
+           "hash_iff_outstanding", CONFIGS["hash_chain"], _hash_delete_no_shift,
            source="arch/x86/kvm/x86.c:kvm_del_async_pf_gfn"),
     Mutant("no_clear_on_disable", "queue not cleared on MSR disable: old work delivered after re-enable",
-           "hash_iff_outstanding", CONFIGS["msr_disable"], {"no_clear_on_disable": True},
+           "hash_iff_outstanding", CONFIGS["msr_disable"], _no_clear_on_disable,
            source="kvm_pv_enable_async_pf -> kvm_clear_async_pf_completion_queue"),
     Mutant("worker_uses_freed_work", "the worker touches its work item after the vcpu freed it",
-           "no_use_after_free", CONFIGS["tick_completion"], {"worker_uses_freed_work": True},
+           "no_use_after_free", CONFIGS["tick_completion"], _worker_uses_freed_work,
            source="2024 'Always flush async #PF workqueue when vCPU is being destroyed'"),
 ]}
 
@@ -197,11 +311,9 @@ class Verdict:
 
 
 def _explore_mutant(mut: Mutant, max_seconds: float) -> tuple[bool, list[str], list[str], Report]:
-    base_setup = mut.setup
-    base_patch = _skip_ready_for_early if mut.name == "no_dummy_node" else None
-    baseline = explore(mut.config, setup=base_setup, patch=base_patch, stop_at_first=False,
+    baseline = explore(mut.config, setup=mut.setup, patch=mut.harness, stop_at_first=False,
                        max_seconds=max_seconds, trace_counterexample=False)
-    rep = explore(mut.config, bugs=mut.bugs, patch=mut.patch, setup=mut.setup, max_seconds=max_seconds)
+    rep = explore(mut.config, patch=mut.patch, setup=mut.setup, max_seconds=max_seconds)
     found = sorted(rep.violated)
     base = sorted(baseline.violated)   # on any schedule of the correct model, not only its shortest counterexample
     return mut.invariant in found and mut.invariant not in base, found, base, rep
@@ -214,14 +326,14 @@ STATEFUL_SETTINGS = dict(max_examples=100, stateful_step_count=16)
 
 @lru_cache(maxsize=None)
 def _stateful_baseline(max_examples: int, stateful_step_count: int) -> tuple[str, ...]:
-    r = run_stateful({}, max_examples=max_examples, stateful_step_count=stateful_step_count)
+    r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count)
     return tuple(r.invariants) + (("(raised)",) if r.failed and not r.invariants else ())
 
 
 def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
     """Caught if the derandomized state machine, bug on, fails with the expected invariant (and without it does not)."""
     kw = {**STATEFUL_SETTINGS, **settings_}
-    r = run_stateful(mut.bugs, **kw)
+    r = run_stateful(mut.patch, **kw)
     base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"]))
     return {"caught": r.failed and mut.invariant in r.invariants and mut.invariant not in base,
             "failed": r.failed, "invariants": r.invariants, "baseline": base, "error": r.error,
@@ -231,8 +343,8 @@ def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
 # --- the scenario method: every named scenario with the bug on and the checker attached ---------------
 
 @contextlib.contextmanager
-def scenario_hook(bugs: dict[str, bool] | None) -> Iterator[list]:
-    """While active, every scenario machine gets ``kvm.bugs`` switched on and a :class:`Checker` attached.
+def scenario_hook() -> Iterator[list]:
+    """While active, every scenario machine gets a :class:`Checker` attached.
 
     The scenarios build their machine in :meth:`asyncpf.scenarios.stage.Stage.build` through the module
     global ``stage.Machine``; this swaps that name for a factory (and puts it back), so neither the
@@ -245,7 +357,6 @@ def scenario_hook(bugs: dict[str, bool] | None) -> Iterator[list]:
 
     def factory(*a: Any, **kw: Any) -> Any:
         m = real(*a, **kw)
-        m.kvm.bugs.update(bugs or {})
         checkers.append(Checker(m, m.guest).attach())
         return m
 
@@ -256,13 +367,13 @@ def scenario_hook(bugs: dict[str, bool] | None) -> Iterator[list]:
         stage.Machine = real
 
 
-def run_scenarios(bugs: dict[str, bool] | None) -> dict[str, dict]:
-    """Every scenario with ``bugs`` on: its failed checks and the invariants the attached checker saw broken."""
+def run_scenarios(patch: Callable[[], Any] | None) -> dict[str, dict]:
+    """Every scenario under ``patch`` (a mutant's bug): its failed checks and the invariants the checker saw broken."""
     from ..scenarios import SCENARIOS
 
     out: dict[str, dict] = {}
     for name, sc in SCENARIOS.items():
-        with scenario_hook(bugs) as checkers:
+        with (patch() if patch is not None else contextlib.nullcontext()), scenario_hook() as checkers:
             try:
                 res = sc.run(seed=0, trace=False)
                 failed = [c.name for c in res.checks if not c.passed]
@@ -287,7 +398,7 @@ def scenario_verdict(mut: Mutant) -> dict:
     """Caught if some scenario's own checks fail only with the bug, or the checker reports the expected invariant
     in a scenario where the correct model does not break it."""
     base = _scenario_baseline()
-    with_bug = run_scenarios(mut.bugs)
+    with_bug = run_scenarios(mut.bug)
     by_checks, by_invariant, other = [], [], {}
     for name, r in with_bug.items():
         new_failed = [c for c in r["failed_checks"] if c not in base[name]["failed_checks"]]

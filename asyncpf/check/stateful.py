@@ -10,8 +10,7 @@ end-of-run invariants checked.
 
 :class:`AsyncPfMachine` is the correct model on the legacy generation and
 :class:`SeedAsyncPfMachine` the same rules on the seed generation
-(``tests/test_stateful.py`` runs both); :func:`machine_with_bugs` is the
-same machine with ``kvm.bugs`` switches on, and :func:`run_stateful` runs
+(``tests/test_stateful.py`` runs both); :func:`run_stateful` runs
 one derandomized and reports which invariants the failing run broke (the
 kill table's "stateful" column).  A generation's documented behaviour
 (:data:`~asyncpf.check.known.KNOWN`) is not a failure.
@@ -23,6 +22,7 @@ import contextlib
 import io
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition, rule,
@@ -56,7 +56,6 @@ KNOWN_BEHAVIOUR = {"legacy": KNOWN_LEGACY_BEHAVIOUR, "seed": KNOWN_SEED_BEHAVIOU
 
 
 class AsyncPfMachine(RuleBasedStateMachine):
-    bugs: dict[str, bool] = {}   # kvm.bugs switched on before boot (see machine_with_bugs)
     generation = "legacy"
 
     def __init__(self):
@@ -64,7 +63,7 @@ class AsyncPfMachine(RuleBasedStateMachine):
         self.known = KNOWN_BEHAVIOUR[self.generation]
         cfg = ModelConfig("stateful", generation=self.generation, vcpus=2, workers=1, tasks=(), pages=PAGES)
         box = {}
-        self.b = build(cfg, policy=ChoicePolicy(), bugs=dict(self.bugs), before_boot=lambda m: box.setdefault(
+        self.b = build(cfg, policy=ChoicePolicy(), before_boot=lambda m: box.setdefault(
             "c", Checker(m, m.guest).attach()))
         self.checker = box["c"]
         self.m, self.kernel = self.b.machine, self.b.kernel
@@ -96,7 +95,7 @@ class AsyncPfMachine(RuleBasedStateMachine):
             yield Cli()
             yield from pv.kvm_pv_disable_apf(c)
             pv.apf_task_wake_all(c)
-            yield from pv.kvm_guest_cpu_init(c)
+            yield from c.kernel.twins.kvm_guest_cpu_init(c)
             yield Sti()
         self.kernel.spawn(f"msr{self.spawned}", _prog(off_on), cpu, AddressSpace())
         self.spawned += 1
@@ -153,11 +152,7 @@ class SeedAsyncPfMachine(AsyncPfMachine):
     generation = "seed"
 
 
-def machine_with_bugs(bugs: dict[str, bool], generation: str = "legacy") -> type[AsyncPfMachine]:
-    """:class:`AsyncPfMachine` with ``kvm.bugs`` switched on (a fresh subclass; the base is untouched)."""
-    parts = ([] if generation == "legacy" else [generation]) + sorted(k for k, on in bugs.items() if on)
-    name = "AsyncPfMachine_" + "_".join(parts)
-    return type(name, (AsyncPfMachine,), {"bugs": dict(bugs), "generation": generation})
+STATE_MACHINES = {"legacy": AsyncPfMachine, "seed": SeedAsyncPfMachine}
 
 
 SMALL = dict(max_examples=40, stateful_step_count=12)
@@ -171,10 +166,10 @@ class StatefulResult:
     seconds: float = 0.0
 
 
-def run_stateful(bugs: dict[str, bool], *, max_examples: int = SMALL["max_examples"],
+def run_stateful(patch: Callable[[], Any] | None, *, max_examples: int = SMALL["max_examples"],
                  stateful_step_count: int = SMALL["stateful_step_count"], shrink: bool = False,
                  generation: str = "legacy") -> StatefulResult:
-    """Run the state machine derandomized with ``bugs`` on; which invariants did the failing run break?
+    """Run the state machine derandomized under ``patch`` (a mutant's bug); which invariants did the failing run break?
 
     Quiet (Hypothesis' falsifying-example report is swallowed), ``database=None``,
     and without shrinking by default: the question is *whether* it fails and how.
@@ -186,8 +181,9 @@ def run_stateful(bugs: dict[str, bool], *, max_examples: int = SMALL["max_exampl
     t0 = time.perf_counter()
     sink = io.StringIO()
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            run_state_machine_as_test(machine_with_bugs(bugs, generation), settings=s)
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                (patch() if patch is not None else contextlib.nullcontext()):
+            run_state_machine_as_test(STATE_MACHINES[generation], settings=s)
     except InvariantFailure as exc:
         return StatefulResult(True, list(exc.names), str(exc).splitlines()[0][:200], time.perf_counter() - t0)
     except Exception as exc:  # the model itself raised under the bug: a failure, but of no invariant

@@ -114,7 +114,7 @@ def apf_rows(config: str, choices: Sequence[int] = (), since_ns: int = 0) -> lis
 
 def _mutant_kw(name: str) -> dict[str, Any]:
     m = MUTANTS[name]
-    return {"bugs": m.bugs, "patch": m.patch, "setup": m.setup}
+    return {"patch": m.patch, "setup": m.setup}
 
 
 def counterexample(name: str) -> dict[str, Any]:

@@ -77,9 +77,9 @@ def enable_value(gen: str, vcpu_id: int = 0) -> int:
 def enable_apf(m: Machine, vcpu: Any = None) -> None:
     """Register the area with SEND_ALWAYS and let the guest take the wake-all page-ready."""
     vcpu = vcpu or m.vcpus[0]
-    if run_process(m, x86.kvm_pv_enable_async_pf(vcpu, enable_value(m.gen.name, vcpu.vcpu_id))):
+    if run_process(m, x86.kvm_set_msr_common(vcpu, vcpu.kvm.abi.msr_async_pf_en, enable_value(m.gen.name, vcpu.vcpu_id))):
         raise ValueError("the MSR write was refused")
-    run_process(m, async_pf.kvm_check_async_pf_completion(vcpu))
+    run_process(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     vcpu.arch.exception.pending = False
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import abi
 from ..host import mmu
-from ..host.kvm_main import SPTE_NONE, gfn_to_hva, gfn_to_pfn_async, kvm_release_pfn_clean
+from ..host.kvm_main import SPTE_NONE, gfn_to_hva, kvm_release_pfn_clean
 from ..machine import Machine
 from .common import G, make_resident, page_state, run_process, small_machine
 
@@ -63,7 +63,7 @@ def notifier_race(race: str = "none") -> dict[str, Any]:
     make_resident(m, G, G + 1)
     vcpu = m.vcpus[0]
     seq0 = m.kvm.mmu_notifier_seq
-    p = m.env.process(mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), "fault")
+    p = m.env.process(mmu.kvm_mmu_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), "fault")
     if race == "reclaim_other":
         m.env.schedule(0, lambda _a: m.mm.reclaim(1))
     elif race == "zap_same":
@@ -73,8 +73,8 @@ def notifier_race(race: str = "none") -> dict[str, Any]:
            "retries": vcpu.stat["mmu_notifier_retries"], **kvm_view(m), "page_refs": m.mm.total_page_refs,
            "mm_check": m.mm.check()}
     # the guest retries the access: the second fault maps whatever page the host has now
-    out["refault"] = run_process(m, mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2))
-    pfn, _ = gfn_to_pfn_async(m.kvm, G)
+    out["refault"] = run_process(m, mmu.kvm_mmu_page_fault(vcpu, G << abi.PAGE_SHIFT, 2))
+    pfn, _ = m.kvm.twins.gfn_to_pfn_async(m.kvm, G)
     out["refault_maps_current_page"] = int(m.kvm.spte_pfn[G]) == pfn
     kvm_release_pfn_clean(m.kvm, pfn)
     out["page_refs_end"] = m.mm.total_page_refs

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import abi
 from ..host import mmu
-from ..host.kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn_async, kvm_release_pfn_clean
+from ..host.kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, kvm_release_pfn_clean
 from ..machine import ERROR_GFN, MMIO_BASE_GFN, MMIO_HOST_PFN, Machine
 from .common import G, enable_apf, make_resident, make_swapped, page_state, run_process, small_machine, text_table
 
@@ -55,7 +55,7 @@ def gfn_path(state: str, generation: str = "legacy") -> dict[str, Any]:
     m, gfn, reader = _prepare(generation, state)
     stats0 = dict(m.mm.stats)
     before = page_state(m, gfn) if gfn < m.guest_pages else "-"
-    pfn, is_async = gfn_to_pfn_async(m.kvm, gfn)
+    pfn, is_async = m.kvm.twins.gfn_to_pfn_async(m.kvm, gfn)
     mm_did = sorted(k for k, v in m.mm.stats.items() if v != stats0.get(k, 0))
     after = page_state(m, gfn) if gfn < m.guest_pages else "-"
     held = m.mm.total_page_refs  # the lookup's reference (the other reader of "swapin" holds none yet)
@@ -64,7 +64,7 @@ def gfn_path(state: str, generation: str = "legacy") -> dict[str, Any]:
     if reader is not None:
         m.mm.put_page(reader.value)
     m2, gfn2, _ = _prepare(generation, state)
-    fault = run_process(m2, mmu.tdp_page_fault(m2.vcpus[0], gfn2 << abi.PAGE_SHIFT, 2))
+    fault = run_process(m2, mmu.kvm_mmu_page_fault(m2.vcpus[0], gfn2 << abi.PAGE_SHIFT, 2))
     lines = [ln.split(": ", 1)[1] for ln in m2.tracer.text().splitlines() if "kvm_try_async_get_page" in ln]
     return {"state": state, "generation": generation, "gfn": gfn, "page_before": before, "page_after": after,
             "pfn": pfn_name(pfn), "async": is_async, "mm": mm_did, "refs_held": held,

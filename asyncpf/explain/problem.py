@@ -50,7 +50,7 @@ def one_sync_fault(swap_device: str = "hdd_7200_2010", seed: int = 1) -> dict[st
     make_swapped(m, G)
     vcpu, before, t0 = m.vcpus[0], page_state(m, G), m.env.now
     vcpu.restart_account()  # account from the fault on, as Machine.start does
-    result = run_process(m, mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2))
+    result = run_process(m, mmu.kvm_mmu_page_fault(vcpu, G << abi.PAGE_SHIFT, 2))
     vcpu.account("host")
     return {"device": swap_device, "page_before": before, "result": result, "page_after": page_state(m, G),
             "elapsed_ns": m.env.now - t0, "stalled_ns": vcpu.acct["stalled"], "swapins": m.mm.stats["swapins"],

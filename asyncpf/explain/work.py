@@ -18,7 +18,7 @@ def start_async(m: Machine, *gfns: int, vcpu: Any = None) -> list[bool]:
     vcpu = vcpu or m.vcpus[0]
     out = []
     for g in gfns:
-        out.append(x86.kvm_arch_setup_async_pf(vcpu, g << abi.PAGE_SHIFT, g))
+        out.append(mmu.kvm_arch_setup_async_pf(vcpu, g << abi.PAGE_SHIFT, g))
         vcpu.arch.exception.pending = False
     return out
 
@@ -65,7 +65,7 @@ def sync_fallback() -> dict[str, Any]:
     vcpu = m.vcpus[0]
     vcpu.restart_account()
     t0 = m.env.now
-    result = run_process(m, mmu.tdp_page_fault(vcpu, 300 << abi.PAGE_SHIFT, 2))
+    result = run_process(m, mmu.kvm_mmu_page_fault(vcpu, 300 << abi.PAGE_SHIFT, 2))
     vcpu.account("host")
     out = {"queued": vcpu.async_pf.queued, "result": result, "elapsed_ns": m.env.now - t0,
            "stalled_ns": vcpu.acct["stalled"], "limit_hits": vcpu.stat["async_pf_limit_hits"],
@@ -80,9 +80,9 @@ def repeated_fault() -> dict[str, Any]:
     m = small_machine("legacy")
     make_swapped(m, G)
     vcpu = m.vcpus[0]
-    first = run_process(m, mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), until_ns=1)
+    first = run_process(m, mmu.kvm_mmu_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), until_ns=1)
     req_after_first = bool(vcpu.requests & x86.KVM_REQ_APF_HALT)
-    second = run_process(m, mmu.tdp_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), until_ns=1)
+    second = run_process(m, mmu.kvm_mmu_page_fault(vcpu, G << abi.PAGE_SHIFT, 2), until_ns=1)
     out = {"first": first, "second": second, "halt_requested_after_first": req_after_first,
            "halt_requested": bool(vcpu.requests & x86.KVM_REQ_APF_HALT), "allocated": m.kvm.stat.async_pf_allocated,
            "in_hash": x86.kvm_find_async_pf_gfn(vcpu, G),
@@ -116,11 +116,11 @@ def clear_scenario(how: str = "msr_disable") -> dict[str, Any]:
     if how == "msr_disable":
         run_process(m, x86.kvm_set_msr_common(v0, m.gen.msr_async_pf_en, 0))
     else:
-        run_process(m, x86.kvm_arch_vcpu_reset(v0))
+        run_process(m, v0.kvm.twins.kvm_arch_vcpu_reset(v0))
     after = snap()
     ready0 = m.tracer.count("kvm_async_pf_ready")
     for _ in range(2):
-        run_process(m, async_pf.kvm_check_async_pf_completion(v0))
+        run_process(m, v0.kvm.twins.kvm_check_async_pf_completion(v0))
     out = {"how": how, "before": before, "after": after, "running_waited": running.finished.triggered,
            "pending_ran": pending.finished.triggered,
            "completed": [ev.args[2] >> abi.PAGE_SHIFT for ev in m.tracer.of("kvm_async_pf_completed")],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterator
 
 from .. import abi
@@ -118,10 +119,10 @@ class AddressSpace:
 class Ctx:
     """One execution context on a task's stack: a generator, its outstanding operation, saved CPU state."""
 
-    __slots__ = ("gen", "op", "result", "saved", "name")
+    __slots__ = ("coro", "op", "result", "saved", "name")
 
-    def __init__(self, gen: Iterator[Any], name: str, saved: tuple[int, bool] | None):
-        self.gen = gen
+    def __init__(self, coro: Iterator[Any], name: str, saved: tuple[int, bool] | None):
+        self.coro = coro
         self.name = name
         self.op: Any = None          # outstanding op (user op or host op), re-issued until done
         self.result: Any = None      # what the next send() delivers
@@ -144,7 +145,8 @@ class GuestKernel:
         self.params = load_guest_params(config.era)
         self.hz = config.hz or self.params["hz"]
         self.env: "Environment | None" = None
-        self.gen: abi.Generation | None = None
+        self.abi: abi.Generation | None = None
+        self.twins: Any = None
         self.cpus: list[GuestCpu] = []
         self.tasks: list[Task] = []
         self.sleepers = pv.new_sleeper_table()
@@ -158,7 +160,8 @@ class GuestKernel:
         if self.env is not None:
             raise RuntimeError("this guest kernel is already attached to a machine")
         self.env = machine.env
-        self.gen = machine.gen
+        self.abi = machine.gen
+        self.twins = import_module(f"asyncpf.guest.{self.abi.name}")
         ncpus = machine.config.vcpus
         # sched_init_granularity (2.6.32): the three granularities grow with 1 + ilog2(min(ncpus, 8))
         factor = 1 + (min(ncpus, 8).bit_length() - 1)
@@ -239,7 +242,7 @@ class GuestCpu:
             op = ctx.op
             if op is None:
                 try:
-                    op = ctx.gen.send(ctx.result)
+                    op = ctx.coro.send(ctx.result)
                 except StopIteration:
                     self._return_from(task, ctx)
                     continue
@@ -360,7 +363,7 @@ class GuestCpu:
                 ctx.op = Schedule()  # preempt_enable() is a preemption point
             return _AGAIN
         if cls is Exit:
-            ctx.gen.close()
+            ctx.coro.close()
             return _AGAIN
         raise TypeError(f"task {task.pid} yielded {op!r}; expected a guest op")
 
@@ -412,7 +415,7 @@ def cpu_idle(cpu: GuestCpu) -> Generator:
     runs kvm_guest_cpu_init first (smp_prepare_boot_cpu / the CPU_ONLINE notifier).
     Simplification: the tick is a periodic LAPIC timer programmed here.
     """
-    yield from pv.kvm_guest_cpu_init(cpu)
+    yield from cpu.kernel.twins.kvm_guest_cpu_init(cpu)
     lapic_timer_start(cpu.vcpu, 1_000_000_000 // cpu.kernel.hz)
     yield Sti()
     yield Schedule()
@@ -453,7 +456,6 @@ def smp_reschedule_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
     """The reschedule IPI: nothing to do here; the interrupt exit path does the rescheduling.
 
     Mirrors: arch/x86/kernel/smp.c:smp_reschedule_interrupt (2.6.3x).
-    Simplification: none.
     """
     cpu.stats["resched_irqs"] += 1
     return

@@ -1,8 +1,9 @@
 """The guest side of async PF: registration, the #PF entry, the sleeper hash, wait and wake.
 
-Mirrors ``arch/x86/kernel/kvm.c`` of 2.6.38 ([M-6ADB], [V7-08], [V7-10]);
-the seed series had the same shape behind a different MSR and area layout,
-which the generation object supplies.
+The parts of ``arch/x86/kernel/kvm.c`` (2.6.38) the modelled generations
+share; the seed series had the same shape behind a different MSR and area
+layout, which the ABI object supplies.  Registration differs per generation
+(``asyncpf.guest.seed``, ``asyncpf.guest.legacy``, reached as ``kernel.twins``).
 
 A task that gets "page not present" for token T sleeps on a node in a
 256-bucket hash keyed by T -- or, when it cannot schedule (the idle task, or
@@ -17,12 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generator, Iterator
 
 from .. import abi
-from ..abi import (
-    KVM_ASYNC_PF_ENABLED,
-    KVM_ASYNC_PF_SEND_ALWAYS,
-    KVM_PV_REASON_PAGE_NOT_PRESENT,
-    KVM_PV_REASON_PAGE_READY,
-)
+from ..abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
 from ..host.x86 import hash_32
 from ..host.vcpu import Compute, WrMsr
@@ -79,33 +75,26 @@ def _find_apf_task(bucket: list[KvmTaskSleepNode], token: int) -> KvmTaskSleepNo
     return None
 
 
-@mirrors("arch/x86/kernel/kvm.c", "kvm_guest_cpu_init")
-def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
-    """Register this cpu's APF area: WRMSR MSR_KVM_ASYNC_PF_EN = pa | ENABLED (| SEND_ALWAYS).
+def register_apf_area(cpu: "GuestCpu", data: int) -> Generator:
+    """The tail of every generation's kvm_guest_cpu_init: WRMSR the area, then mark this cpu enabled.
 
-    Mirrors: arch/x86/kernel/kvm.c:kvm_guest_cpu_init (2.6.38): only if CPUID
-    has KVM_FEATURE_ASYNC_PF and "no-kvmapf" was not given; SEND_ALWAYS on a
-    CONFIG_PREEMPT kernel (it can sleep in kernel mode); then enabled = 1.
-    Simplification: the area is a fixed per-cpu gpa; a refused write (#GP)
-    leaves async PF off on this cpu instead of oopsing.
+    Simplification: a refused write (#GP) leaves async PF off on this cpu instead of oopsing.
     """
-    kernel = cpu.kernel
-    gen = kernel.gen
-    if not kernel.config.pv or not cpu.vcpu.arch.cpuid_features & (1 << gen.kvm_feature_async_pf):
-        return
-    data = cpu.apf_gpa | KVM_ASYNC_PF_ENABLED
-    if kernel.config.preemptible and "KVM_ASYNC_PF_SEND_ALWAYS" in gen.msr_flag_bits:
-        data |= KVM_ASYNC_PF_SEND_ALWAYS
-    refused = yield WrMsr(gen.msr_async_pf_en, data)
+    refused = yield WrMsr(cpu.kernel.abi.msr_async_pf_en, data)
     if refused:
         cpu.stats["apf_msr_refused"] += 1
         return
     cpu.apf_enabled = True
-    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(gen), (1).to_bytes(4, "little"))
+    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(cpu.kernel.abi), (1).to_bytes(4, "little"))
 
 
-def _enabled_offset(gen: abi.Generation) -> int:
-    return gen.area_size - 4
+def apf_feature(cpu: "GuestCpu") -> bool:
+    """``kvm_para_has_feature(KVM_FEATURE_ASYNC_PF)`` on a PV kernel (no "no-kvmapf" on its command line)."""
+    return cpu.kernel.config.pv and bool(cpu.vcpu.arch.cpuid_features & (1 << cpu.kernel.abi.kvm_feature_async_pf))
+
+
+def _enabled_offset(spec: abi.Generation) -> int:
+    return spec.area_size - 4
 
 
 @mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf")
@@ -113,13 +102,12 @@ def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
     """Unregister: WRMSR 0 and clear ``enabled`` (cpu going offline, reboot).
 
     Mirrors: arch/x86/kernel/kvm.c:kvm_pv_disable_apf (2.6.38).
-    Simplification: none.
     """
     if not cpu.apf_enabled:
         return
-    yield WrMsr(cpu.kernel.gen.msr_async_pf_en, 0)
+    yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)
     cpu.apf_enabled = False
-    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(cpu.kernel.gen), bytes(4))
+    write_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(cpu.kernel.abi), bytes(4))
 
 
 @mirrors("arch/x86/kernel/kvm.c", "kvm_guest_cpu_offline")
@@ -141,7 +129,6 @@ def kvm_read_and_reset_pf_reason(cpu: "GuestCpu") -> int:
     Mirrors: arch/x86/kernel/kvm.c:kvm_read_and_reset_pf_reason (2.6.38).
     Must run before interrupts are enabled and before anything can fault
     (msr.txt), or a second event overwrites the word.
-    Simplification: none.
     """
     if not cpu.apf_enabled:
         return 0
@@ -158,13 +145,9 @@ def do_async_page_fault(cpu: "GuestCpu", saved: tuple[int, bool], cr2: int, erro
     Mirrors: arch/x86/kernel/kvm.c:do_async_page_fault (2.6.38): reason 0 (or
     unknown) -> the ordinary do_page_fault; PAGE_NOT_PRESENT ->
     kvm_async_pf_task_wait(cr2); PAGE_READY -> kvm_async_pf_task_wake(cr2).
-    Simplification: the entry costs ``pf_entry_ns``.  The mutant that enables
-    interrupts before reading the reason is ``kvm.bugs["sti_before_reason"]``.
+    Simplification: the entry costs ``pf_entry_ns``.
     """
     from .kernel import do_page_fault
-    bugs = cpu.vcpu.kvm.bugs
-    if bugs.get("sti_before_reason"):
-        yield Sti()
     reason = kvm_read_and_reset_pf_reason(cpu)
     yield Compute(cpu.params["pf_entry_ns"])
     token = cr2 & abi.U32
@@ -189,14 +172,13 @@ def kvm_async_pf_task_wait(cpu: "GuestCpu", token: int) -> Generator:
     Loop until the node is unhashed: a sleeper marks itself uninterruptible,
     enables interrupts and calls schedule(); a halted waiter does STI;HLT.
     Simplification: the bucket lock is implicit; the caller's preempt_count
-    is the task's own (the lock's +1 is not counted).  The mutant without
-    dummy nodes is ``kvm.bugs["no_dummy_node"]``.
+    is the task's own (the lock's +1 is not counted).
     """
     kernel = cpu.kernel
     task = cpu.curr
     bucket = _bucket(cpu, token)
     dummy = _find_apf_task(bucket, token)
-    if dummy is not None and not cpu.vcpu.kvm.bugs.get("no_dummy_node"):
+    if dummy is not None:
         bucket.remove(dummy)
         kernel.stats["dummies_consumed"] += 1
         return
@@ -225,7 +207,7 @@ def apf_task_wake_one(cpu: "GuestCpu", node: KvmTaskSleepNode) -> None:
 
     Mirrors: arch/x86/kernel/kvm.c:apf_task_wake_one (2.6.38): hlist_del_init;
     a halted waiter gets a reschedule IPI to leave its HLT; a sleeper is woken.
-    Simplification: none -- including that a dummy is only unlinked, not freed.
+    A dummy is only unlinked, not freed (as in the kernel).
     """
     bucket = _bucket(cpu, node.token)
     if node in bucket:

@@ -1,9 +1,9 @@
 """Generic async PF: work items, the worker pool, completion and queue clearing.
 
-Mirrors ``virt/kvm/async_pf.c`` of 2.6.38 ([M-AF58]) and the same code as it
-stood in ``virt/kvm/kvm_main.c`` in the seed series (v2, [V2-08]: slow-work
-threads, one not-yet-injected work in ``vcpu->async_pf_work``).  Guest-visible
-effects go through the ``kvm_arch_*`` hooks in ``x86.py``.
+The parts of ``virt/kvm/async_pf.c`` (2.6.38; ``kvm_main.c`` in the seed)
+every generation shares: the item, the per-vcpu lists, the worker pool and
+the worker.  Setting up, consuming and clearing differ, and live in the
+generation packages (``asyncpf.host.seed``, ``asyncpf.host.legacy``).
 
 Accounting (for "nothing leaks"): every work item is counted when allocated
 and freed (``kvm.stat.async_pf_allocated/freed``); while it exists it holds a
@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 from ..mirrors import mirrors
 from ..sim import Event
-from . import x86
-from .kvm_main import BAD_PFN, gfn_to_hva, kvm_is_error_hva
+from .kvm_main import BAD_PFN
 
 if TYPE_CHECKING:
     from ..sim import Environment
@@ -122,7 +121,8 @@ class Workqueue:
         self._start()
 
 
-def _alloc_work(vcpu: "KvmVcpu") -> KvmAsyncPf | None:
+def alloc_work(vcpu: "KvmVcpu") -> KvmAsyncPf | None:
+    """``kmem_cache_zalloc(async_pf_cache, ...)``: a new item, or None when the allocation fails."""
     kvm = vcpu.kvm
     if kvm.alloc_fail is not None and kvm.alloc_fail():
         kvm.stat.async_pf_alloc_failures += 1
@@ -133,72 +133,40 @@ def _alloc_work(vcpu: "KvmVcpu") -> KvmAsyncPf | None:
     return work
 
 
-def _free_work(work: KvmAsyncPf) -> None:
+def free_work(work: KvmAsyncPf) -> None:
+    """``kmem_cache_free``: counted, and a double free is an error of the model."""
     if work.state == "freed":
         raise AssertionError(f"{work!r} freed twice")
     work.state = "freed"
     work.vcpu.kvm.stat.async_pf_freed += 1
 
 
-def _put_page(work: KvmAsyncPf) -> None:
+def put_work_page(work: KvmAsyncPf) -> None:
+    """``if (work->page) put_page(work->page)``: the worker's GUP reference (none for bad_page)."""
     if work.page is not None and work.page != BAD_PFN:
         work.vcpu.kvm.mm.put_page(work.page)
 
 
-@mirrors("virt/kvm/async_pf.c", "kvm_setup_async_pf")
-def kvm_setup_async_pf(vcpu: "KvmVcpu", gva: int, gfn: int, arch: KvmArchAsyncPf) -> bool:
-    """Queue a worker to fault ``gfn`` in; False means "handle it synchronously".
-
-    Mirrors: virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38 [M-AF58]; seed
-    v2 in kvm_main.c [V2-08]): refuse above ASYNC_PF_PER_VCPU outstanding
-    (2.6.38 only); allocate without sleeping ("if we are going to sleep anyway
-    we may as well sleep faulting in the page") -- failure means sync; take an
-    mm and a kvm reference; an error hva cannot happen here but is refused;
-    queue the work; 2.6.38 then adds it to ``queue`` and tells the guest at
-    once (kvm_arch_async_page_not_present), the seed parks it in
-    ``async_pf_work`` for the next entry.
-    Simplification: allocation failure is injected through ``kvm.alloc_fail``;
-    schedule_work cannot fail.
-    """
-    kvm = vcpu.kvm
-    limit = kvm.gen.async_pf_per_vcpu
-    if limit is not None and vcpu.async_pf.queued >= limit:
-        vcpu.stat["async_pf_limit_hits"] += 1
-        return False
-    work = _alloc_work(vcpu)
-    if work is None:
-        return False
-    work.gva, work.addr, work.arch = gva, gfn_to_hva(kvm, gfn), arch
-    kvm.stat.mm_count += 1
-    kvm.users_count += 1
-    if kvm_is_error_hva(work.addr):
-        kvm.stat.mm_count -= 1
-        kvm.users_count -= 1
-        _free_work(work)
-        return False
-    vcpu.async_pf.queue.append(work)
-    vcpu.async_pf.queued += 1
-    vcpu.workqueue.queue_work(work)
-    if kvm.gen.not_present_at == "entry":
-        vcpu.async_pf.slot = work
-    else:
-        x86.kvm_arch_async_page_not_present(vcpu, work)
-    return True
+def retire_work(vcpu: "KvmVcpu", work: KvmAsyncPf) -> None:
+    """The end of a consumed completion: off ``queue``, ``queued--``, page put, item freed."""
+    if work in vcpu.async_pf.queue:
+        vcpu.async_pf.queue.remove(work)
+    vcpu.async_pf.queued -= 1
+    put_work_page(work)
+    free_work(work)
 
 
 @mirrors("virt/kvm/async_pf.c", "async_pf_execute")
 def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[Any, Any, None]:
     """The worker: fault the page in (this is where the swap-in IO happens), then report done.
 
-    Mirrors: virt/kvm/async_pf.c:async_pf_execute (2.6.38): get_user_pages
-    with write=1 on the VM's mm, append to ``vcpu->async_pf.done`` under the
-    lock with ``page`` and ``done`` set, trace completed, wake the vcpu if it
-    sleeps on its wait queue (a running vcpu notices at its next exit), then
-    drop the mm and kvm references.  After the item is on ``done`` the vcpu
-    may free it, so only local copies are used from there on.
-    Simplification: use_mm/mmap_sem are implicit; GUP always succeeds for
-    guest RAM.  ``kvm.bugs["worker_uses_freed_work"]`` re-reads the item after
-    that point (the use-after-free class of bug the 2024 flush fix closed).
+    get_user_pages with write=1 on the VM's mm; under the lock append to
+    ``done`` with ``page`` and ``done`` set; trace completed; wake the vcpu
+    if it sleeps on its wait queue (a running vcpu notices at its next exit);
+    drop the mm and kvm references.  Once the item is on ``done`` the vcpu
+    may free it, so only local copies are used from there on.  The seed's
+    slow-work ``execute`` is the same sequence.
+    Simplification: use_mm/mmap_sem are implicit; GUP always succeeds for guest RAM.
     """
     vcpu = work.vcpu
     kvm = vcpu.kvm
@@ -212,121 +180,16 @@ def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[A
     kvm.stat.async_pf_completed += 1
     vcpu.async_pf.done.append(work)
     yield None  # interleaving point: from here the vcpu may consume and free the item
-    if kvm.bugs.get("worker_uses_freed_work") and work.state == "freed":
-        kvm.stat_violations.append(("use_after_free", kvm.env.now, repr(work)))
+    worker_done(work, ctx, addr, pfn, gva)
+
+
+def worker_done(work: KvmAsyncPf, ctx: tuple[str, int, int], addr: int, pfn: int, gva: int) -> None:
+    """async_pf_execute after the item is published: trace, wake, drop references (uses no field of ``work``'s data)."""
+    vcpu = work.vcpu
+    kvm = vcpu.kvm
     kvm.env.trace("kvm_async_pf_completed", ctx=ctx, address=addr, pfn=pfn, gva=gva)
     vcpu.wake_up()
     kvm.stat.mm_count -= 1
     kvm.users_count -= 1
     vcpu.workqueue.finished(work)
     work.finished.succeed(work.id)
-
-
-@mirrors("virt/kvm/async_pf.c", "kvm_check_async_pf_completion")
-def kvm_check_async_pf_completion(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
-    """Before entry: tell the guest about finished faults (one per call in these generations).
-
-    Mirrors: virt/kvm/async_pf.c:kvm_check_async_pf_completion.  Seed v2
-    [V2-08]: first inject the not-present of the parked ``async_pf_work``
-    (or, if its page already arrived, skip both events); then, if ``done`` is
-    non-empty and the arch can inject, send page-ready for its first item and
-    free it.  2.6.38 [M-AF58]: if ``done`` is non-empty and
-    kvm_arch_can_inject_async_page_present: pop the first, prefault it
-    (kvm_arch_async_page_ready), page-ready (kvm_arch_async_page_present),
-    unlink from ``queue``, ``queued--``, put the page, free.
-    Simplification: the prefault may sleep (a synchronous fault), so this is a generator.
-    """
-    apf = vcpu.async_pf
-    gen = vcpu.kvm.gen
-    if gen.not_present_at == "entry":
-        work, apf.slot = apf.slot, None
-        if work is not None:
-            if not work.done:
-                x86.kvm_arch_inject_async_page_not_present(vcpu, work)
-                return
-            apf.done.remove(work)  # the page beat the injection: the guest never hears of it
-            _retire(vcpu, work)
-    budget = gen.completions_per_entry
-    while apf.done and (budget is None or budget > 0) and x86.kvm_arch_can_inject_async_page_present(vcpu):
-        work = apf.done.popleft()
-        if gen.not_present_at == "entry":
-            x86.kvm_arch_inject_async_page_present(vcpu, work)
-        else:
-            yield from x86.kvm_arch_async_page_ready(vcpu, work)
-            x86.kvm_arch_async_page_present(vcpu, work)
-        _retire(vcpu, work)
-        if budget is not None:
-            budget -= 1
-
-
-def _retire(vcpu: "KvmVcpu", work: KvmAsyncPf) -> None:
-    if work in vcpu.async_pf.queue:
-        vcpu.async_pf.queue.remove(work)
-    vcpu.async_pf.queued -= 1
-    _put_page(work)
-    _free_work(work)
-
-
-@mirrors("virt/kvm/async_pf.c", "kvm_clear_async_pf_completion_queue")
-def kvm_clear_async_pf_completion_queue(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
-    """Forget every outstanding fault without telling the guest; leak nothing.
-
-    Mirrors: virt/kvm/async_pf.c:kvm_clear_async_pf_completion_queue (2.6.38):
-    for each item on ``queue``: cancel_work_sync -- an item that had not
-    started is freed (dropping its mm and kvm references); one that is running
-    is waited for until its function returns, and lands on ``done`` -- so is
-    one a worker has taken but not begun, and one already on ``done`` whose
-    worker has not yet dropped its references (cancel_work_sync waits for
-    the work function); then free everything on ``done`` (putting its page)
-    and set ``queued = 0``.  The seed only freed ``done``.
-    Called on MSR disable, vcpu reset and VM destroy.
-    Simplification: cancel_work_sync's wait is a wait on the item's finish event.
-    The mutant that skips the clear is ``kvm.bugs["no_clear_on_disable"]``.
-    """
-    kvm = vcpu.kvm
-    apf = vcpu.async_pf
-    if kvm.bugs.get("no_clear_on_disable"):
-        return
-    if kvm.gen.not_present_at != "entry":
-        while apf.queue:
-            work = apf.queue.pop(0)
-            if vcpu.workqueue.cancel_work(work):
-                kvm.stat.mm_count -= 1
-                kvm.users_count -= 1
-                _free_work(work)
-            elif not work.finished.triggered:  # a worker has it: wait until its function returns
-                vcpu.account("stalled")
-                yield work.finished
-                vcpu.account("host")
-    apf.slot = None
-    while apf.done:
-        work = apf.done.popleft()
-        if work in apf.queue:
-            apf.queue.remove(work)
-        _put_page(work)
-        _free_work(work)
-    apf.queued = len(apf.queue)
-
-
-@mirrors("virt/kvm/async_pf.c", "kvm_async_pf_wakeup_all", generations="legacy")
-def kvm_async_pf_wakeup_all(vcpu: "KvmVcpu") -> int:
-    """Queue a broadcast completion (token ~0): every task waiting for an APF retries.
-
-    Mirrors: virt/kvm/async_pf.c:kvm_async_pf_wakeup_all (2.6.38): nothing to
-    do if ``done`` is already non-empty; else allocate an item marked with
-    bad_page, append it to ``done`` (never to ``queue``) and count it in
-    ``queued``.  Returns 0 or -ENOMEM (-12).
-    Simplification: the GFP_ATOMIC allocation can fail through ``kvm.alloc_fail``.
-    """
-    apf = vcpu.async_pf
-    if apf.done:
-        return 0
-    work = _alloc_work(vcpu)
-    if work is None:
-        return -12
-    work.page = BAD_PFN
-    work.done = True
-    work.state = "done"
-    apf.done.append(work)
-    apf.queued += 1
-    return 0

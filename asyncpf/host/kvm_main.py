@@ -66,7 +66,7 @@ class Kvm:
     """``struct kvm``: one VM -- its memslots, its MMU state and its vcpus."""
 
     env: "Environment"
-    gen: Generation
+    abi: Generation
     mm: HostMemory
     async_pf: bool = True                 # CONFIG_KVM_ASYNC_PF: False = the unpatched host
     memslots: list[KvmMemorySlot] = field(default_factory=list)
@@ -78,12 +78,14 @@ class Kvm:
     stat: KvmStat = field(default_factory=KvmStat)
     costs: dict[str, int] = field(default_factory=dict)
     alloc_fail: Any = None                # fault injection: callable() -> bool, True = the next allocation fails
-    bugs: dict[str, bool] = field(default_factory=dict)  # historical bugs switched back on (the checker's mutants)
     stat_violations: list[tuple[str, int, str]] = field(default_factory=list)  # what a mutant broke, as data
+    twins: Any = field(init=False, repr=False)  # this VM's generation-specific twins (asyncpf.host.twins)
     spte_pfn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     guest_bytes: dict[int, bytearray] = field(default_factory=dict)  # contents of pages the model reads/writes
 
     def __post_init__(self) -> None:
+        from .twins import select  # the generation packages import this module
+        self.twins = select(self.abi, self.async_pf)
         self.mm.mmu_notifier_register(KvmMmuNotifier(self))
 
     def cost(self, name: str) -> int:
@@ -246,40 +248,28 @@ def _pfnmap_pfn(kvm: Kvm, addr: int) -> int | None:
     return None
 
 
-@mirrors("virt/kvm/kvm_main.c", "gfn_to_pfn_async")
-def gfn_to_pfn_async(kvm: Kvm, gfn: int) -> tuple[int, bool]:
-    """Look ``gfn`` up without sleeping: ``(pfn, False)``, or ``(fault, True)`` = "do it async".
+def hva_to_pfn_nowait(kvm: Kvm, addr: int) -> tuple[int | None, bool]:
+    """The part of every generation's ``gfn_to_pfn_async`` that never waits for IO.
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_pfn_async -- seed v2 [V2-08]
-    (__get_user_pages_fast, then get_user_pages_noio) and 2.6.39
-    hva_to_pfn(async) with FOLL_NOWAIT [EN-2011].  Fast path: a resident,
-    mapped page at once.  Slow path: minor faults (first touch, swap-cache
-    hit) are served inline; a fault that needs swap IO returns async.
-    VM_PFNMAP gives the MMIO pfn from vm_pgoff; an error hva (gfn outside
-    every slot) gives bad_pfn, handled synchronously.  The returned pfn holds
-    a page reference (released by the caller) unless it is an error or MMIO pfn.
-    Simplification: no mmap_sem, no hwpoison; ``get_user_pages_noio`` and
-    FOLL_NOWAIT behave the same here (neither starts IO).
+    ``(pfn, True)`` when the page is there at once: the fast GUP (resident and
+    mapped), a GUP that serves minor faults (first touch, swap-cache hit) but
+    starts no IO, or a VM_PFNMAP region's MMIO pfn from vm_pgoff.  ``(None,
+    vma_ok)`` when the page needs IO: ``vma_ok`` says whether a vma covers
+    ``addr`` at all.  A returned RAM pfn holds a page reference.
     """
-    addr = gfn_to_hva(kvm, gfn)
-    if kvm_is_error_hva(addr):
-        return BAD_PFN, False
     mm = kvm.mm
     pfn = mm.get_user_pages_fast(addr, True)
     if pfn is not None and pfn != GUP_EFAULT:
-        return pfn, False
+        return pfn, True
     if pfn is None:
         pfn = mm.get_user_pages_nowait(addr, True)
         if pfn is not None and pfn != GUP_EFAULT:
-            return pfn, False
+            return pfn, True
     mmio = _pfnmap_pfn(kvm, addr)
     if mmio is not None:
-        return mmio, False
+        return mmio, True
     vma = mm.find_vma(addr)
-    if vma is None or not vma.contains(addr):
-        # 2.6.39 gives fault_pfn at once; the seed went async and let the worker fail
-        return FAULT_PFN, kvm.gen.not_present_at == "entry"
-    return FAULT_PFN, True
+    return None, vma is not None and vma.contains(addr)
 
 
 @mirrors("virt/kvm/kvm_main.c", "gfn_to_pfn")

@@ -1,9 +1,10 @@
 """The vcpu thread: enter the guest, take exits, inject events, block and wake.
 
-Mirrors the run loop of ``arch/x86/kvm/x86.c`` (``__vcpu_run``,
-``vcpu_enter_guest``, ``inject_pending_event``) and ``kvm_vcpu_block`` /
-``kvm_vcpu_kick`` of ``virt/kvm/kvm_main.c`` in 2.6.38 (the seed calls the
-completion check from ``vcpu_enter_guest`` instead).
+The parts of the vcpu thread every generation shares: entering guest mode,
+``inject_pending_event``, the EPT violation exit, ``kvm_vcpu_block`` and
+``kvm_vcpu_kick`` (``arch/x86/kvm/x86.c``, ``virt/kvm/kvm_main.c``).  Each
+generation's ``__vcpu_run`` and ``vcpu_enter_guest`` (``kvm.twins``) decide
+when async PF completions are looked at and what halts the vcpu.
 
 The guest is anything that implements :class:`GuestCpu`: it is asked for its
 next operation (a memory access, some computation, HLT, WRMSR) and is handed
@@ -19,10 +20,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generator, Protocol
 
+from .. import abi
 from ..abi import PAGE_SHIFT
 from ..mirrors import mirrors
 from ..sim import Event, Interrupt, Process
-from . import async_pf, mmu, x86
+from . import mmu, x86
 from .async_pf import KvmVcpuAsyncPf, Workqueue
 from .x86 import KvmVcpuArch
 
@@ -143,8 +145,9 @@ class KvmVcpu:
         kvm_vcpu_kick(self)
 
     def start(self) -> Process:
-        # looked up by name: written in this class body, __vcpu_run would be name-mangled
-        self.proc = self.kvm.env.process(globals()["__vcpu_run"](self), f"vcpu{self.vcpu_id}")
+        # getattr: written in this class body, .__vcpu_run would be name-mangled
+        run = getattr(self.kvm.twins, "__vcpu_run")
+        self.proc = self.kvm.env.process(run(self), f"vcpu{self.vcpu_id}")
         return self.proc
 
     def __repr__(self) -> str:
@@ -200,106 +203,66 @@ def lapic_timer_start(vcpu: KvmVcpu, period_ns: int) -> None:
     env.schedule(period_ns, fire)
 
 
-@mirrors("arch/x86/kvm/x86.c", "kvm_arch_vcpu_runnable")
-def kvm_arch_vcpu_runnable(vcpu: KvmVcpu) -> bool:
-    """Whether a blocked vcpu should wake.
-
-    Mirrors: arch/x86/kvm/x86.c:kvm_arch_vcpu_runnable (2.6.38):
-    (RUNNABLE and not APF-halted) or a completion is on ``done`` or (interrupts
-    allowed and an interrupt pending).
-    Simplification: no NMI or SIPI.
-    """
-    arch = vcpu.arch
-    return (
-        (arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted)
-        or bool(vcpu.async_pf.done)
-        or (x86.kvm_arch_interrupt_allowed(vcpu) and bool(vcpu.irr))
-    )
-
-
 @mirrors("virt/kvm/kvm_main.c", "kvm_vcpu_block")
 def kvm_vcpu_block(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
     """Sleep on the vcpu's wait queue until it is runnable, then request UNHALT.
 
-    Mirrors: virt/kvm/kvm_main.c:kvm_vcpu_block (2.6.38).
+    Runnable is the generation's kvm_arch_vcpu_runnable.
     Simplification: no signals; the pending-timer check is the interrupt test
     of kvm_arch_vcpu_runnable.
     """
     env = vcpu.kvm.env
-    while not kvm_arch_vcpu_runnable(vcpu) and not vcpu.stopped and not vcpu.reset_pending:
+    runnable = vcpu.kvm.twins.kvm_arch_vcpu_runnable
+    while not runnable(vcpu) and not vcpu.stopped and not vcpu.reset_pending:
         vcpu.wq = env.event(f"vcpu{vcpu.vcpu_id}.wq")
         vcpu.mode = "blocked"
         vcpu.account("halted" if vcpu.arch.apf.halted else "idle")
         yield vcpu.wq
         vcpu.mode = "outside"
         vcpu.account("host")
-    if kvm_arch_vcpu_runnable(vcpu):
+    if runnable(vcpu):
         x86.kvm_make_request(vcpu, x86.KVM_REQ_UNHALT)
 
+def triple_fault(vcpu: KvmVcpu) -> bool:
+    """vcpu_enter_guest's KVM_REQ_TRIPLE_FAULT: the VM shuts down (the vcpu loop ends)."""
+    if not vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT:
+        return False
+    vcpu.stat["shutdown"] += 1
+    vcpu.stopped = True
+    return True
 
-@mirrors("arch/x86/kvm/x86.c", "__vcpu_run")
-def __vcpu_run(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
-    """The vcpu thread's loop: enter the guest while runnable, otherwise block.
 
-    Mirrors: arch/x86/kvm/x86.c:__vcpu_run (2.6.38): enter only if RUNNABLE
-    and not APF-halted, else kvm_vcpu_block and, on UNHALT, HALTED ->
-    RUNNABLE and ``apf.halted = false``; after every round,
-    kvm_check_async_pf_completion (the seed checks inside vcpu_enter_guest).
-    Simplification: no signals, no userspace exits; a reset request is served here.
-    """
-    vcpu.account("host")
-    gen = vcpu.kvm.gen
-    while not vcpu.stopped:
-        if vcpu.reset_pending:
-            vcpu.reset_pending = False
-            yield from x86.kvm_arch_vcpu_reset(vcpu)
-        arch = vcpu.arch
-        if arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted:
-            yield from vcpu_enter_guest(vcpu)
-        else:
-            yield from kvm_vcpu_block(vcpu)
-            if x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT):
-                arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
-                arch.apf.halted = False
-        if vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT:
-            vcpu.stat["shutdown"] += 1
-            vcpu.stopped = True
-        if gen.not_present_at != "entry" and vcpu.kvm.async_pf:
-            yield from async_pf.kvm_check_async_pf_completion(vcpu)
+def vcpu_exit_thread(vcpu: KvmVcpu) -> None:
+    """The vcpu thread leaves KVM_RUN for good."""
     vcpu.mode = "exited"
     vcpu.account("host")
 
 
-@mirrors("arch/x86/kvm/x86.c", "vcpu_enter_guest")
-def vcpu_enter_guest(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
-    """One entry: serve requests, inject an event, run the guest until an exit, handle it.
+def enter_guest_mode(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
+    """The part of vcpu_enter_guest every generation shares: enter, run guest code until an exit, trace it.
 
-    Mirrors: arch/x86/kvm/x86.c:vcpu_enter_guest (2.6.38): KVM_REQ_APF_HALT
-    sets ``apf.halted`` and returns without entering; inject_pending_event;
-    enter; the exit handler runs.  The seed calls
-    kvm_check_async_pf_completion here, before entry [V2-08].
-    Simplification: entry and exit cost ``vmexit_entry_ns`` together.
+    Entry and exit cost ``vmexit_entry_ns`` together.
     """
     kvm = vcpu.kvm
     env = kvm.env
-    if x86.kvm_check_request(vcpu, x86.KVM_REQ_APF_HALT):
-        vcpu.arch.apf.halted = True
-        vcpu.stat["apf_halts"] += 1
-        return
-    if kvm.gen.not_present_at == "entry" and kvm.async_pf:
-        yield from async_pf.kvm_check_async_pf_completion(vcpu)
-    ctx = mmu.trace_ctx(vcpu)
+    ctx = x86.trace_ctx(vcpu)
     env.trace("kvm_entry", ctx=ctx, vcpu_id=vcpu.vcpu_id)
     vcpu.stat["entries"] += 1
     yield kvm.cost("vmexit_entry_ns")
     vcpu.account("guest")
     exit_reason = yield from _run_guest(vcpu)
     vcpu.account("host")
-    env.trace("kvm_exit", ctx=ctx, exit_reason=exit_reason, guest_rip=0)
+    env.trace("kvm_exit", ctx=ctx, exit_reason=exit_reason, guest_rip=0, info1=0, info2=0)
 
 
-def _deliver_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
-    """inject_pending_event + the guest taking it; an EPT violation during delivery leaves it pending."""
+@mirrors("arch/x86/kvm/x86.c", "inject_pending_event")
+def inject_pending_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
+    """Deliver the queued exception, else the highest pending interrupt the guest allows.
+
+    Simplification: the guest takes the event at once (its IDT entry runs);
+    an EPT violation on the delivery path (the guest's stack) exits with the
+    event marked for reinjection.  No NMI.
+    """
     arch = vcpu.arch
     guest = vcpu.guest
     exc = arch.exception
@@ -310,11 +273,11 @@ def _deliver_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
     if gfn is not None and not mmu.guest_access(vcpu, gfn, True):
         if exc.pending:
             exc.reinject = True
-        yield from _ept_violation(vcpu, gfn << PAGE_SHIFT, 0)
+        yield from handle_ept_violation(vcpu, gfn << PAGE_SHIFT, 0)
         return "EPT_VIOLATION"
     if exc.pending:
         exc.pending = False
-        vcpu.kvm.env.trace("kvm_inj_exception", ctx=mmu.trace_ctx(vcpu), exception=exc.nr, error_code=exc.error_code)
+        vcpu.kvm.env.trace("kvm_inj_exception", ctx=x86.trace_ctx(vcpu), exception=exc.nr, error_code=exc.error_code)
         guest.deliver_exception(vcpu, exc.nr, exc.error_code)
     else:
         vector = max(vcpu.irr)
@@ -323,11 +286,26 @@ def _deliver_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
     return None
 
 
-def _ept_violation(vcpu: KvmVcpu, gpa: int, error_code: int) -> Generator[Any, Any, str]:
-    vcpu.kvm.env.trace("kvm_page_fault", ctx=mmu.trace_ctx(vcpu), fault_address=gpa, error_code=error_code)
+@mirrors("arch/x86/kvm/vmx.c", "handle_ept_violation")
+def handle_ept_violation(vcpu: KvmVcpu, gpa: int, error_code: int) -> Generator[Any, Any, str]:
+    """An EPT violation exit: trace kvm_page_fault and call kvm_mmu_page_fault.
+
+    Simplification: the exit qualification is reduced to the write bit of ``error_code``.
+    """
+    vcpu.kvm.env.trace("kvm_page_fault", ctx=x86.trace_ctx(vcpu), fault_address=gpa, error_code=error_code)
     vcpu.stat["ept_violations"] += 1
     yield vcpu.kvm.cost("ept_fault_ns")
-    return (yield from mmu.tdp_page_fault(vcpu, gpa, error_code))
+    return (yield from mmu.kvm_mmu_page_fault(vcpu, gpa, error_code))
+
+
+@mirrors("arch/x86/kvm/vmx.c", "handle_wrmsr")
+def handle_wrmsr(vcpu: KvmVcpu, msr: int, data: int) -> Generator[Any, Any, int]:
+    """A guest WRMSR exit: set the MSR; trace kvm_msr (" (#GP)" when refused) and queue #GP if refused."""
+    r = yield from x86.kvm_set_msr_common(vcpu, msr, data)
+    vcpu.kvm.env.trace("kvm_msr", ctx=x86.trace_ctx(vcpu), write=True, ecx=msr, data=data & abi.U64, exception=bool(r))
+    if r:
+        x86.kvm_queue_exception(vcpu, x86.GP_VECTOR)
+    return r
 
 
 def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
@@ -336,7 +314,7 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
     guest = vcpu.guest
     vcpu.mode = "guest"
     try:
-        reason = yield from _deliver_event(vcpu)
+        reason = yield from inject_pending_event(vcpu)
         if reason is not None:
             return reason
         while True:
@@ -357,7 +335,7 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
                     guest.op_done(vcpu, op, None)
                     continue
                 vcpu.account("host")
-                r = yield from _ept_violation(vcpu, op.gpa, 2 if op.write else 0)
+                r = yield from handle_ept_violation(vcpu, op.gpa, 2 if op.write else 0)
                 if r == mmu.RET_EMULATE:
                     yield kvm.cost("mmio_emulate_ns")
                     guest.op_done(vcpu, op, "emulated")
@@ -379,9 +357,7 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
                 return "HLT"
             if cls is WrMsr:
                 vcpu.account("host")
-                r = yield from x86.kvm_set_msr_common(vcpu, op.msr, op.data)
-                if r:
-                    x86.kvm_queue_exception(vcpu, x86.GP_VECTOR)
+                r = yield from handle_wrmsr(vcpu, op.msr, op.data)
                 guest.op_done(vcpu, op, r)
                 return "MSR_WRITE"
             if cls is Stop:

@@ -58,7 +58,7 @@ def _vcpu_reset(s: Stage) -> None:
         snap["after_reset"] = (v.arch.apf.msr_val, len(v.async_pf.queue), len(v.async_pf.done), v.async_pf.queued)
         snap["ready_before"] = cpu0.stats["apf_ready"]
         snap["sleepers"] = sum(1 for n in pv.all_nodes(s.kernel.sleepers) if n.task is not None)
-        yield from pv.kvm_guest_cpu_init(cpu0)
+        yield from cpu0.kernel.twins.kvm_guest_cpu_init(cpu0)
 
     def reset() -> None:
         snap["queued_at_reset"] = v.async_pf.queued
@@ -110,7 +110,7 @@ def _migration(s: Stage) -> None:
     def restore() -> None:              # KVM_SET_MSRS from the VMM on the destination
         snap["before_restore"] = (v.arch.apf.msr_val, v.async_pf.queued, len(tokens) - snap["tokens_before"],
                                   sum(1 for n in pv.all_nodes(s.kernel.sleepers) if n.task is not None))
-        gen = x86.kvm_pv_enable_async_pf(v, snap["saved"])
+        gen = x86.kvm_set_msr_common(v, v.kvm.abi.msr_async_pf_en, snap["saved"])
         try:
             while True:
                 next(gen)               # the enable path never waits

@@ -20,7 +20,7 @@ def _wakeall_dummy(s: Stage) -> None:
     snap: dict[str, Any] = {}
 
     def rewrite():
-        r = yield from x86.kvm_pv_enable_async_pf(v, v.arch.apf.msr_val)
+        r = yield from x86.kvm_set_msr_common(v, v.kvm.abi.msr_async_pf_en, v.arch.apf.msr_val)
         snap["r"] = r
         v.kick()
 

@@ -1,0 +1,9 @@
+"""The seed: the v2 async PF patch series of November 2009 (never merged in this form)."""
+
+from .async_pf import kvm_check_async_pf_completion, kvm_clear_async_pf_completion_queue, kvm_setup_async_pf
+from .mmu import can_do_async_pf, gfn_to_pfn_async, tdp_page_fault
+from .x86 import __vcpu_run, kvm_arch_vcpu_reset, kvm_arch_vcpu_runnable, msr_handlers
+
+__all__ = ["__vcpu_run", "can_do_async_pf", "gfn_to_pfn_async", "kvm_arch_vcpu_reset", "kvm_arch_vcpu_runnable",
+           "kvm_check_async_pf_completion", "kvm_clear_async_pf_completion_queue", "kvm_setup_async_pf",
+           "msr_handlers", "tdp_page_fault"]
