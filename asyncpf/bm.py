@@ -15,12 +15,13 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import abi
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
-from .machine import HostConfig, Machine
+from .machine import PAGE_MULTIPLE, HostConfig, Machine
+from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, shared_array, spawn_bm
 
 GiB, MiB = 1 << 30, 1 << 20
@@ -38,55 +39,34 @@ TARGET_RANGES = {"halt": (1.03, 1.3), "pv": (1.7, 2.1)}
 
 
 @dataclass(frozen=True)
-class BmParams:
+class BmParams(Validated):
     """The benchmark's knobs; defaults are the published set-up."""
 
-    vcpus: int = 4
-    guest_mem: int = 2 * GiB
-    host_limit: int = 512 * MiB
-    fault_threads: int = 4
-    work_threads: int = 4
-    duration_ns: int = 60_000_000_000
-    array: int = 1 * GiB
+    vcpus: int = setting(4, POSITIVE)
+    guest_mem: int = setting(2 * GiB, POSITIVE)
+    host_limit: int = setting(512 * MiB, POSITIVE)
+    fault_threads: int = setting(4, ZERO_OR_POSITIVE)
+    work_threads: int = setting(4, ZERO_OR_POSITIVE)
+    duration_ns: int = setting(60_000_000_000, POSITIVE)
+    array: int = setting(1 * GiB, POSITIVE, PAGE_MULTIPLE)
     swap_device: str = "hdd_7200_2010"
     swap_latency_ns: int | None = None
-    generation: str = "legacy"
+    generation: str = setting("legacy", looked_up(abi.generation))
     seed: int = 0
 
-    def validate(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"{name}={getattr(self, name)!r}: expected {expected}")
-
-        for name in ("vcpus", "guest_mem", "host_limit", "duration_ns", "array"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise bad(name, "a positive integer")
-        for name in ("fault_threads", "work_threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise bad(name, "zero or a positive integer")
+    def check_together(self) -> None:
         if self.fault_threads + self.work_threads == 0:
             raise ValueError("fault_threads + work_threads is 0: bm needs at least one thread")
-        if self.array % abi.PAGE_SIZE:
-            raise bad("array", "a multiple of 4096 bytes")
         reserved = 1024 << abi.PAGE_SHIFT
         if self.array + reserved > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
                              f"(the guest kernel keeps the first {reserved >> 20} MiB)")
-        self.host_config("unpatched").validate()
-        abi.generation(self.generation)
+        self.host_config("unpatched").validate()  # vcpus, sizes, swap device and latency, seed
 
     def host_config(self, mode: str) -> HostConfig:
         return HostConfig(generation=self.generation, async_pf=MODES[mode]["async_pf"], vcpus=self.vcpus,
                           guest_mem=self.guest_mem, host_limit=self.host_limit, swap_device=self.swap_device,
                           swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
-
-    def replace(self, **changes: Any) -> "BmParams":
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown BmParams fields {unknown}; known: {sorted(known)}")
-        return BmParams(**{**asdict(self), **changes})
 
 
 BOOT_NS = 20_000_000          # the guest boots (registers async PF, takes the wake-all) before bm starts
