@@ -16,13 +16,14 @@ its ratio to the unpatched host, beside the published figures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from . import abi
+from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
 from .machine import PAGE_MULTIPLE, HostConfig, Machine
 from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
-from .workloads import BM_INCREMENTS_PER_S, StopFlag, shared_array, spawn_bm
+from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
 
 GiB, MiB = 1 << 30, 1 << 20
 MODES = {
@@ -69,22 +70,16 @@ class BmParams(Validated):
                           swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
 
 
-BOOT_NS = 20_000_000          # the guest boots (registers async PF, takes the wake-all) before bm starts
 DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
 
 
-def build(mode: str, params: BmParams, *, trace: bool = False) -> tuple[Machine, GuestKernel, Any]:
-    """A booted machine with bm's array touched once; bm's threads are not created yet."""
+def build(mode: str, params: BmParams, *, trace: bool = False) -> Booted:
+    """Host ``mode`` with bm's guest booted (build.BOOT_NS) and bm's array touched once; no threads yet."""
     if mode not in MODES:
         raise ValueError(f"unknown host {mode!r}; expected one of {sorted(MODES)}")
     params.validate()
-    kernel = GuestKernel(GuestConfig(pv=MODES[mode]["pv"]))
-    machine = Machine(params.host_config(mode), kernel, trace=trace)
-    array = shared_array(kernel, params.array >> abi.PAGE_SHIFT)
-    machine.prefault(array.gfn, array.pages)
-    machine.start()
-    machine.run(machine.env.now + BOOT_NS)
-    return machine, kernel, array
+    return boot_guest(params.host_config(mode), GuestConfig(pv=MODES[mode]["pv"]),
+                      array_pages=params.array >> abi.PAGE_SHIFT, trace=trace)
 
 
 def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
@@ -99,7 +94,6 @@ def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
     stop = StopFlag()
     touch_ns = load_guest_params()["touch_ns"]
     faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads, touch_ns, stop)
-    machine.reset_accounts()
     start = machine.env.now
     done = 0
     while done < params.duration_ns:

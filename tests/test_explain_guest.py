@@ -2,7 +2,7 @@
 
 import pytest
 
-from asyncpf import bm
+from asyncpf import bm, scenarios
 from asyncpf.explain import bench, end_to_end as e2e, guest as eg
 
 
@@ -25,11 +25,18 @@ def test_halt_dummy_and_wake_all():
     assert a["snaps"][1].sleepers == ["0x1@cpu1:C"] and a["stats"]["dummies_dropped"] == 1
 
 
+def test_wake_before_wait_is_the_scenario_watched_step_by_step():
+    w = eg.guest_scenario("wake_before_wait")
+    sc = scenarios.get("wake_before_wait").run()
+    assert w["leaks"] == sc.leaks and w["apf_halts"] == sc.counts["apf_halts"]
+    assert w["stats"] == {k: sc.counts[f"guest_{k}"] for k in w["stats"]}
+    assert w["snaps"][0].tasks == {"A": "R"} and w["snaps"][-1].tasks == {"A": "X"}
+    assert w["snaps"][-1].t_ns < sc.machine.env.now          # the watch ends when the task exits
+
+
 def test_unknown_names_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         eg.guest_scenario("nope")
-    with pytest.raises(ValueError, match="unknown host"):
-        eg.GuestBench("nope")
     with pytest.raises(ValueError):
         eg.first([], lambda s: True)
 

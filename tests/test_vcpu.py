@@ -1,8 +1,9 @@
 """vcpu: APF halt on repeated faults, halt/wake, non-PV vs PV guests, CPL0 without SEND_ALWAYS."""
 
 import pytest
-from conftest import enable_apf, machine, make_swapped, run
+from conftest import enable_apf, machine, run
 
+from asyncpf.build import make_swapped
 from asyncpf.host import async_pf, mmu, vcpu as vcpu_mod, x86
 
 
