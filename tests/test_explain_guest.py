@@ -1,9 +1,9 @@
-"""The helpers of notebooks 05-07 (asyncpf.explain.guest, .end_to_end, .bench)."""
+"""The helpers of notebooks 05-07 (asyncpf.explain.guest, .end_to_end, .benchmark)."""
 
 import pytest
 
 from asyncpf import bm, scenarios
-from asyncpf.explain import bench, end_to_end as e2e, guest as eg
+from asyncpf.explain import benchmark, end_to_end as e2e, guest as eg
 
 
 def test_sleep_and_schedule_snapshots():
@@ -50,8 +50,8 @@ def test_e2e_pairs_and_leaks():
 
 
 def test_tiny_bm_and_tables():
-    t = bench.tiny_bm()
-    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in bench.tiny_text(t)
-    runs = bm.run_three(bench.TINY, jobs=1)
-    assert "published v7 (10 runs)" in bench.ratio_table(runs) and "stalled_s" in bench.split_table(runs)
-    assert bench.short_params(2).duration_ns == 2_000_000_000 and bench.short_params(2).array == bm.BmParams().array
+    t = benchmark.tiny_bm()
+    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in benchmark.tiny_text(t)
+    runs = bm.run_three(benchmark.TINY, jobs=1)
+    assert "published v7 (10 runs)" in benchmark.ratio_table(runs) and "stalled_s" in benchmark.split_table(runs)
+    assert benchmark.short_params(2).duration_ns == 2_000_000_000 and benchmark.short_params(2).array == bm.BmParams().array
