@@ -51,4 +51,4 @@ def test_twin_keeps_the_kernel_name(key):
         is_method = "." in fn.__qualname__
         assert is_method or mirror.function.startswith("__"), f"{key} renames {mirror.function}"
     assert mirror.function in inspect.getdoc(fn), f"{key}: docstring does not name {mirror.function}"
-    assert mirror.file in mirrors_line or mirror.file in inspect.getdoc(fn)
+    assert mirror.file in mirrors_line, f"{key}: the Mirrors line does not name {mirror.file}"

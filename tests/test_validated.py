@@ -33,11 +33,18 @@ def test_host_config_refuses_bad_values_by_name(change, message):
         config.validate()
 
 
-def test_defaults_and_edges_are_accepted():
-    HostConfig().validate()
-    HostConfig(vcpus=64, guest_mem=MMIO_BASE_GFN << 12, workers=1, mmio_pages=0, swap_latency_ns=20_000_000,
-               reclaim="lru", seed=-3).validate()
-    BmParams().validate()
+@pytest.mark.parametrize("name, edge, past", [
+    ("vcpus", 64, 65),
+    ("guest_mem", MMIO_BASE_GFN << 12, (MMIO_BASE_GFN + 1) << 12),
+    ("host_limit", 4096, 0),
+    ("workers", 1, 0),
+    ("mmio_pages", 0, -1),
+    ("seed", -3, 1.0),
+])
+def test_host_config_accepts_up_to_the_edge(name, edge, past):
+    HostConfig().replace(**{name: edge}).validate()
+    with pytest.raises(ValueError, match=f"{name}={past!r}: expected"):
+        HostConfig().replace(**{name: past}).validate()
 
 
 @pytest.mark.parametrize("cls", [HostConfig, BmParams])
