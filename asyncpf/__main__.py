@@ -9,7 +9,7 @@ import sys
 from .cli import COMMANDS, UsageError
 
 # Modules that register commands (see asyncpf/cli.py).
-COMMAND_MODULES = ("asyncpf.bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.scenarios", "asyncpf.check.cli")
+COMMAND_MODULES = ("asyncpf.engine_bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.scenarios", "asyncpf.check.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,13 +15,15 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 from . import abi
+from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
-from .machine import HostConfig, Machine
-from .workloads import BM_INCREMENTS_PER_S, StopFlag, shared_array, spawn_bm
+from .machine import PAGE_MULTIPLE, HostConfig, Machine
+from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
+from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
 
 GiB, MiB = 1 << 30, 1 << 20
 MODES = {
@@ -38,73 +40,46 @@ TARGET_RANGES = {"halt": (1.03, 1.3), "pv": (1.7, 2.1)}
 
 
 @dataclass(frozen=True)
-class BmParams:
+class BmParams(Validated):
     """The benchmark's knobs; defaults are the published set-up."""
 
-    vcpus: int = 4
-    guest_mem: int = 2 * GiB
-    host_limit: int = 512 * MiB
-    fault_threads: int = 4
-    work_threads: int = 4
-    duration_ns: int = 60_000_000_000
-    array: int = 1 * GiB
+    vcpus: int = setting(4, POSITIVE)
+    guest_mem: int = setting(2 * GiB, POSITIVE)
+    host_limit: int = setting(512 * MiB, POSITIVE)
+    fault_threads: int = setting(4, ZERO_OR_POSITIVE)
+    work_threads: int = setting(4, ZERO_OR_POSITIVE)
+    duration_ns: int = setting(60_000_000_000, POSITIVE)
+    array: int = setting(1 * GiB, POSITIVE, PAGE_MULTIPLE)
     swap_device: str = "hdd_7200_2010"
     swap_latency_ns: int | None = None
-    generation: str = "legacy"
+    generation: str = setting("legacy", looked_up(abi.generation))
     seed: int = 0
 
-    def validate(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"{name}={getattr(self, name)!r}: expected {expected}")
-
-        for name in ("vcpus", "guest_mem", "host_limit", "duration_ns", "array"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise bad(name, "a positive integer")
-        for name in ("fault_threads", "work_threads"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise bad(name, "zero or a positive integer")
+    def check_together(self) -> None:
         if self.fault_threads + self.work_threads == 0:
             raise ValueError("fault_threads + work_threads is 0: bm needs at least one thread")
-        if self.array % abi.PAGE_SIZE:
-            raise bad("array", "a multiple of 4096 bytes")
         reserved = 1024 << abi.PAGE_SHIFT
         if self.array + reserved > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
                              f"(the guest kernel keeps the first {reserved >> 20} MiB)")
-        self.host_config("unpatched").validate()
-        abi.generation(self.generation)
+        self.host_config("unpatched").validate()  # vcpus, sizes, swap device and latency, seed
 
     def host_config(self, mode: str) -> HostConfig:
         return HostConfig(generation=self.generation, async_pf=MODES[mode]["async_pf"], vcpus=self.vcpus,
                           guest_mem=self.guest_mem, host_limit=self.host_limit, swap_device=self.swap_device,
                           swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
 
-    def replace(self, **changes: Any) -> "BmParams":
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown BmParams fields {unknown}; known: {sorted(known)}")
-        return BmParams(**{**asdict(self), **changes})
 
-
-BOOT_NS = 20_000_000          # the guest boots (registers async PF, takes the wake-all) before bm starts
 DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
 
 
-def build(mode: str, params: BmParams, *, trace: bool = False) -> tuple[Machine, GuestKernel, Any]:
-    """A booted machine with bm's array touched once; bm's threads are not created yet."""
+def build(mode: str, params: BmParams, *, trace: bool = False) -> Booted:
+    """Host ``mode`` with bm's guest booted (build.BOOT_NS) and bm's array touched once; no threads yet."""
     if mode not in MODES:
         raise ValueError(f"unknown host {mode!r}; expected one of {sorted(MODES)}")
     params.validate()
-    kernel = GuestKernel(GuestConfig(pv=MODES[mode]["pv"]))
-    machine = Machine(params.host_config(mode), kernel, trace=trace)
-    array = shared_array(kernel, params.array >> abi.PAGE_SHIFT)
-    machine.prefault(array.gfn, array.pages)
-    machine.start()
-    machine.run(machine.env.now + BOOT_NS)
-    return machine, kernel, array
+    return boot_guest(params.host_config(mode), GuestConfig(pv=MODES[mode]["pv"]),
+                      array_pages=params.array >> abi.PAGE_SHIFT, trace=trace)
 
 
 def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
@@ -119,7 +94,6 @@ def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
     stop = StopFlag()
     touch_ns = load_guest_params()["touch_ns"]
     faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads, touch_ns, stop)
-    machine.reset_accounts()
     start = machine.env.now
     done = 0
     while done < params.duration_ns:

@@ -16,7 +16,7 @@ mm references, page references, sleepers parked in the guest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import abi
@@ -29,6 +29,8 @@ from .host.swap import SwapDevice
 from .host.vcpu import GuestCpu, KvmVcpu
 from .sim import ChoicePolicy, Environment
 from .trace import Tracer
+from .validated import (INTEGER, NONE_OR_POSITIVE, POSITIVE, ZERO_OR_POSITIVE, Validated, at_most, looked_up,
+                        multiple_of, one_of, setting)
 
 MMIO_BASE_GFN = 0xFE000
 MMIO_HOST_PFN = 0xD0000
@@ -44,58 +46,29 @@ def load_costs(era: str) -> dict[str, int]:
     return {name: int(entry["value"]) for name, entry in table[era].items()}
 
 
+PAGE_MULTIPLE = multiple_of(abi.PAGE_SIZE, f"the {abi.PAGE_SIZE}-byte page size")
+
+
 @dataclass(frozen=True)
-class HostConfig:
+class HostConfig(Validated):
     """Everything that shapes a host run; :meth:`validate` refuses bad values by name."""
 
-    generation: str = "legacy"
+    generation: str = setting("legacy", looked_up(abi.generation))
     async_pf: bool = True              # False: the unpatched host (no CONFIG_KVM_ASYNC_PF)
-    vcpus: int = 1
-    guest_mem: int = 64 * MiB
-    host_limit: int = 16 * MiB         # memory cgroup limit of the VMM
-    swap_device: str = "hdd_7200_2010"
-    swap_latency_ns: int | None = None  # mean 4 KiB read; None = the device's own
-    reclaim: str = "clock"
-    workers: int | None = None         # None: a worker per queued item (cmwq)
-    mmio_pages: int = 16
-    costs: str = "2010"
-    seed: int = 0
+    vcpus: int = setting(1, POSITIVE, at_most(64))
+    guest_mem: int = setting(64 * MiB, POSITIVE, PAGE_MULTIPLE,
+                             at_most(MMIO_BASE_GFN << abi.PAGE_SHIFT, " bytes (below the MMIO hole)"))
+    host_limit: int = setting(16 * MiB, POSITIVE, PAGE_MULTIPLE)   # memory cgroup limit of the VMM
+    swap_device: str | dict = "hdd_7200_2010"                      # a name in data/, or a device description
+    swap_latency_ns: int | None = setting(None, NONE_OR_POSITIVE)  # mean 4 KiB read (ns); None = the device's own
+    reclaim: str = setting("clock", one_of("clock", "lru"))
+    workers: int | None = setting(None, NONE_OR_POSITIVE)          # None: a worker per queued item (cmwq)
+    mmio_pages: int = setting(16, ZERO_OR_POSITIVE)
+    costs: str = setting("2010", looked_up(load_costs))
+    seed: int = setting(0, INTEGER)
 
-    def validate(self) -> None:
-        def bad(name: str, expected: str) -> ValueError:
-            return ValueError(f"{name}={getattr(self, name)!r}: expected {expected}")
-
-        abi.generation(self.generation)
-        for name in ("vcpus", "guest_mem", "host_limit"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise bad(name, "a positive integer")
-        if self.vcpus > 64:
-            raise bad("vcpus", "at most 64")
-        for name in ("guest_mem", "host_limit"):
-            if getattr(self, name) % abi.PAGE_SIZE:
-                raise bad(name, f"a multiple of the {abi.PAGE_SIZE}-byte page size")
-        if self.guest_mem >> abi.PAGE_SHIFT > MMIO_BASE_GFN:
-            raise bad("guest_mem", f"at most {MMIO_BASE_GFN << abi.PAGE_SHIFT} bytes (below the MMIO hole)")
-        if self.reclaim not in ("clock", "lru"):
-            raise bad("reclaim", "'clock' or 'lru'")
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers <= 0):
-            raise bad("workers", "None or a positive integer")
-        if not isinstance(self.mmio_pages, int) or self.mmio_pages < 0:
-            raise bad("mmio_pages", "zero or a positive integer")
-        if self.swap_latency_ns is not None and (not isinstance(self.swap_latency_ns, int) or self.swap_latency_ns <= 0):
-            raise bad("swap_latency_ns", "None or a positive integer (ns)")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise bad("seed", "an integer")
-        load_costs(self.costs)
+    def check_together(self) -> None:
         SwapDevice(Environment(0), self.swap_device, mean_read_ns=self.swap_latency_ns)  # refuses bad pairs
-
-    def replace(self, **changes: Any) -> "HostConfig":
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ValueError(f"unknown HostConfig fields {unknown}; known: {sorted(known)}")
-        return HostConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
 
 
 class Machine:

@@ -117,7 +117,7 @@ def race_view(race: str = "none") -> View:
                           f"spte mapped {r['spte_mapped']}, retries {r['retries']}, page {r['page']}")
 
 
-# --- 05 · 06 · 07 (helpers in asyncpf.explain (guest, end_to_end, bench)) ----------------------------------------
+# --- 05 · 06 · 07 (helpers in asyncpf.explain (guest, end_to_end, benchmark)) ----------------------------------------
 
 def _guest_scenario(name: str) -> dict[str, Any]:
     from .explain import guest as explain_guest
@@ -169,19 +169,19 @@ def guest_step_view(scenario: str = "sleep_and_schedule") -> GuestStepView:
 
 
 def _timeline(host: str) -> dict[str, Any]:
-    from .explain import end_to_end as explain_guest
-    r = explain_guest.e2e_run(host)
-    pairs = explain_guest.apf_pairs(r.events + r.after)
-    return {"host": host, "share": explain_guest.task_share(r), "not_present": len(pairs),
+    from .explain import end_to_end as explain_e2e
+    r = explain_e2e.e2e_run(host)
+    pairs = explain_e2e.apf_pairs(r.events + r.after)
+    return {"host": host, "share": explain_e2e.task_share(r), "not_present": len(pairs),
             "answered": sum(p["ready"] is not None for p in pairs), "switches": {v: len(x) - 1 for v, x in r.runs.items()},
             "acct_ms": {v: {k: round(ns / 1e6, 1) for k, ns in a.items() if ns} for v, a in r.acct.items()},
-            "leaks": r.leaks, "text": explain_guest.timeline_summary(r)}
+            "leaks": r.leaks, "text": explain_e2e.timeline_summary(r)}
 
 
 def timeline_view(host: str = "pv") -> View:
     """A host dropdown re-running the 06 end-to-end run (0.2 s of guest time): shares, APFs, vcpu time split."""
-    from .explain import end_to_end as explain_guest
-    controls = {"host": w.Dropdown(options=list(explain_guest.HOSTS), value=host, description="host")}
+    from .explain import end_to_end as explain_e2e
+    controls = {"host": w.Dropdown(options=list(explain_e2e.HOSTS), value=host, description="host")}
     return View(controls, _timeline,
                 lambda r: r["text"] + "\nvcpu time (ms): " + "; ".join(
                     f"vcpu{v} " + ", ".join(f"{k} {x}" for k, x in a.items()) for v, a in r["acct_ms"].items()))
@@ -192,11 +192,11 @@ BM_LATENCIES_US = (50, 200, 1000, 4000, 8000, 16000)
 
 def bm_view(fault_threads: int = 1, latency_us: int = 8000) -> View:
     """A fault-thread slider and a swap-latency slider over a tiny bm (1 vcpu, 0.1 s, one work thread)."""
-    from .explain import bench as explain_guest
+    from .explain import benchmark as explain_benchmark
     controls = {"fault_threads": w.IntSlider(value=fault_threads, min=1, max=4, description="fault threads"),
                 "swap_latency_us": w.SelectionSlider(options=BM_LATENCIES_US, value=latency_us,
                                                      description="read (us)")}
-    return View(controls, explain_guest.tiny_bm, explain_guest.tiny_text)
+    return View(controls, explain_benchmark.tiny_bm, explain_benchmark.tiny_text)
 
 
 # --- 09 (helpers in asyncpf.explain.checker) ---------------------------------------------------

@@ -1,31 +1,41 @@
-"""Shared helpers for the host-side tests (small machines, page-state setup, engine runs)."""
+"""Shared helpers for the host-side tests (small machines, page-state setup, engine runs).
+
+Machines come from asyncpf.build, the one builder: :func:`machine` is the
+small host with stand-in guests, :func:`boot_guest` the guest kernel booted
+on a 64 MiB guest in a 16 MiB cgroup.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from asyncpf import build
 from asyncpf.abi import KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS
+from asyncpf.guest.kernel import GuestConfig
 from asyncpf.host import x86
 from asyncpf.host.kvm_main import gfn_to_hva
 from asyncpf.host.mm import PageState
 from asyncpf.machine import HostConfig, Machine
-from asyncpf.standin import APF_AREA_GPA, Script, ScriptedGuest
+from asyncpf.standin import APF_AREA_GPA
 
 MiB = 1 << 20
 GENS = ("seed", "legacy")
+GUEST_KERNEL_HOST = HostConfig(guest_mem=64 * MiB, host_limit=16 * MiB, mmio_pages=0, seed=1)
 
 
 def small(generation="legacy", **kw) -> HostConfig:
-    base = dict(generation=generation, guest_mem=4 * MiB, host_limit=1 * MiB, swap_device="nvme_gen4", seed=1)
-    base.update(kw)
-    return HostConfig(**base)
+    return build.SMALL_HOST.replace(generation=generation, **kw)
 
 
 def machine(generation="legacy", scripts=None, pv=False, send_always=False, **kw) -> Machine:
     """A Machine whose vcpus run ScriptedGuests; the loops are not started."""
-    cfg = small(generation, **kw)
-    return Machine(cfg, lambda i: ScriptedGuest([Script(n, list(s)) for n, s in (scripts or {}).items()],
-                                                pv=pv, send_always=send_always))
+    return build.standin_machine(small(generation, **kw), scripts, pv=pv, send_always=send_always)
+
+
+def boot_guest(vcpus=1, prefault_pages=0, trace=False, guest=None, **host) -> build.Booted:
+    """The guest kernel on a 64 MiB guest, booted for 2 ms (its array of ``prefault_pages``, if any, touched once)."""
+    return build.boot_guest(GUEST_KERNEL_HOST.replace(vcpus=vcpus, **host), GuestConfig(**(guest or {})),
+                            array_pages=prefault_pages, boot_ns=2_000_000, trace=trace)
 
 
 def mm_snapshot(mm) -> tuple:
@@ -49,20 +59,6 @@ def state(m: Machine, gfn: int) -> PageState:
     return m.mm.page_state(hva(m, gfn))
 
 
-def make_resident(m: Machine, *gfns: int) -> None:
-    for g in gfns:
-        pfn = m.mm.get_user_pages_nowait(hva(m, g), True)
-        m.mm.put_page(pfn)
-
-
-def make_swapped(m: Machine, *gfns: int) -> None:
-    """Touch ``gfns`` (nothing else may be resident), evict them, let the write-back land."""
-    make_resident(m, *gfns)
-    assert m.mm.reclaim(len(gfns)) == len(gfns)
-    m.env.run()
-    assert all(state(m, g) == PageState.SWAPPED for g in gfns)
-
-
 def run(m: Machine, gen):
     """Run generator ``gen`` as an engine process to quiescence; its return value."""
     p = m.env.process(gen, "t")
@@ -82,21 +78,3 @@ def enable_apf(m: Machine, vcpu=None, send_always=True) -> int:
 @pytest.fixture(params=GENS)
 def gen(request):
     return request.param
-
-
-def boot_guest(vcpus=1, prefault_pages=0, trace=False, guest=None, **host):
-    """A small machine running the real guest kernel, booted for 2 ms (its array, if any, touched once)."""
-    from asyncpf.guest.kernel import GuestConfig, GuestKernel
-    from asyncpf.workloads import shared_array
-
-    kernel = GuestKernel(GuestConfig(**(guest or {})))
-    cfg = dict(vcpus=vcpus, guest_mem=64 << 20, host_limit=16 << 20, mmio_pages=0, seed=1)
-    cfg.update(host)
-    m = Machine(HostConfig(**cfg), kernel, trace=trace)
-    array = None
-    if prefault_pages:
-        array = shared_array(kernel, prefault_pages)
-        m.prefault(array.gfn, array.pages)
-    m.start()
-    m.run(m.env.now + 2_000_000)
-    return m, kernel, array

@@ -8,7 +8,6 @@ import pytest
 
 from asyncpf import abi
 from asyncpf.abi import (
-    BROADCAST_TOKEN,
     GENERATIONS,
     INTERRUPT,
     LEGACY,
@@ -55,36 +54,38 @@ def test_token_refuses_vcpu_outside_12_bits(vcpu):
         make_token(1, vcpu)
 
 
-def test_broadcast_token():
-    assert BROADCAST_TOKEN == 0xFFFFFFFF
-    assert LEGACY.broadcast_token == 0xFFFFFFFF
-    assert INTERRUPT.broadcast_token == 0xFFFFFFFF
-    assert SEED.broadcast_token is None
+# --- each modelled generation, as its host behaves -------------------------------------
+
+@pytest.mark.parametrize("gen, msr, cpuid_bit, wake_all, limit", [
+    ("seed", 0x13, 3, None, None),
+    ("legacy", 0x4B564D02, 4, 0xFFFFFFFF, 64),
+])
+def test_host_speaks_the_published_abi_of_its_generation(gen, msr, cpuid_bit, wake_all, limit):
+    """CPUID bit, MSR number, the wake-all token and the per-vcpu limit, seen through what the host does."""
+    from conftest import machine, run
+
+    from asyncpf.host import mmu, x86
+    from asyncpf.standin import APF_AREA_GPA
+
+    m = machine(gen)
+    v = m.vcpus[0]
+    assert v.arch.cpuid_features == 1 << cpuid_bit
+    assert run(m, x86.kvm_set_msr_common(v, msr, APF_AREA_GPA | abi.KVM_ASYNC_PF_ENABLED)) == 0
+    run(m, v.kvm.twins.kvm_check_async_pf_completion(v))
+    assert (v.arch.cr2 if v.arch.exception.pending else None) == wake_all   # registering wakes all (2.6.38)
+    v.arch.exception.pending = False
+    started = []
+    for gfn in range(100, 165):                                             # 65 faults outstanding at once
+        started.append(mmu.kvm_arch_setup_async_pf(v, gfn << 12, gfn))
+        v.arch.exception.pending = False
+    assert sum(started) == (limit or 65) and v.stat["async_pf_limit_hits"] == (0 if limit is None else 1)
 
 
-# --- per-generation constants --------------------------------------------------------
-
-def test_seed_constants():
-    assert SEED.msr_async_pf_en == 0x13
-    assert SEED.kvm_feature_async_pf == 3
-    assert SEED.area_size == 8
-    assert SEED.broadcast_token is None
-    assert SEED.async_pf_per_vcpu is None
-    assert SEED.modelled
-
-
-def test_legacy_constants():
-    assert LEGACY.msr_async_pf_en == 0x4B564D02
-    assert LEGACY.kvm_feature_async_pf == 4
-    assert LEGACY.msr_reserved_mask == 0x3C
-    assert LEGACY.area_size == 68
-    assert LEGACY.async_pf_per_vcpu == 64
-    assert LEGACY.broadcast_token == 0xFFFFFFFF
-    assert LEGACY.modelled
-    # `enabled` sits at offset 64
+def test_area_layouts():
+    assert len(pack_area(SEED)) == SEED.area_size == 8
+    # legacy: `enabled` sits at offset 64 of a 68-byte area
     raw = pack_area(LEGACY, enabled=0xA1B2C3D4)
-    assert raw[64:68] == struct.pack("<I", 0xA1B2C3D4)
-    assert raw[:64] == bytes(64)
+    assert len(raw) == 68 and raw[64:68] == struct.pack("<I", 0xA1B2C3D4) and raw[:64] == bytes(64)
 
 
 def test_interrupt_generation_is_described_not_modelled():

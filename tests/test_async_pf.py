@@ -1,9 +1,10 @@
 """async_pf: setup limits and references, completion order, completion check, queue clearing, wake-all."""
 
 import pytest
-from conftest import enable_apf, machine, make_swapped, run
+from conftest import enable_apf, machine, run
 
 from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
+from asyncpf.build import make_swapped
 from asyncpf.host import async_pf, mmu, x86
 from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
 

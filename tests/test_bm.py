@@ -183,7 +183,7 @@ def test_cli_bm_sweep_bad_values_exit_2(capsys):
 def test_stored_full_length_ratios_match_a_real_run():
     """Notebook 07 quotes the default 60 s result instead of running it; this keeps that figure honest."""
     from asyncpf.bm import BmParams, ratios, run_three
-    from asyncpf.explain.bench import FULL_RUN_60S
+    from asyncpf.explain.benchmark import FULL_RUN_60S
 
     assert ratios(run_three(BmParams(), jobs=2)) == FULL_RUN_60S
 

@@ -1,9 +1,9 @@
-"""The helpers of notebooks 05-07 (asyncpf.explain.guest, .end_to_end, .bench)."""
+"""The helpers of notebooks 05-07 (asyncpf.explain.guest, .end_to_end, .benchmark)."""
 
 import pytest
 
-from asyncpf import bm
-from asyncpf.explain import bench, end_to_end as e2e, guest as eg
+from asyncpf import bm, scenarios
+from asyncpf.explain import benchmark, end_to_end as e2e, guest as eg
 
 
 def test_sleep_and_schedule_snapshots():
@@ -25,11 +25,18 @@ def test_halt_dummy_and_wake_all():
     assert a["snaps"][1].sleepers == ["0x1@cpu1:C"] and a["stats"]["dummies_dropped"] == 1
 
 
+def test_wake_before_wait_is_the_scenario_watched_step_by_step():
+    w = eg.guest_scenario("wake_before_wait")
+    sc = scenarios.get("wake_before_wait").run()
+    assert w["leaks"] == sc.leaks and w["apf_halts"] == sc.counts["apf_halts"]
+    assert w["stats"] == {k: sc.counts[f"guest_{k}"] for k in w["stats"]}
+    assert w["snaps"][0].tasks == {"A": "R"} and w["snaps"][-1].tasks == {"A": "X"}
+    assert w["snaps"][-1].t_ns < sc.machine.env.now          # the watch ends when the task exits
+
+
 def test_unknown_names_refused():
     with pytest.raises(ValueError, match="unknown scenario"):
         eg.guest_scenario("nope")
-    with pytest.raises(ValueError, match="unknown host"):
-        eg.GuestBench("nope")
     with pytest.raises(ValueError):
         eg.first([], lambda s: True)
 
@@ -43,8 +50,8 @@ def test_e2e_pairs_and_leaks():
 
 
 def test_tiny_bm_and_tables():
-    t = bench.tiny_bm()
-    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in bench.tiny_text(t)
-    runs = bm.run_three(bench.TINY, jobs=1)
-    assert "published v7 (10 runs)" in bench.ratio_table(runs) and "stalled_s" in bench.split_table(runs)
-    assert bench.short_params(2).duration_ns == 2_000_000_000 and bench.short_params(2).array == bm.BmParams().array
+    t = benchmark.tiny_bm()
+    assert 1.7 <= t["pv"] <= 2.5 and "PV/unpatched" in benchmark.tiny_text(t)
+    runs = bm.run_three(benchmark.TINY, jobs=1)
+    assert "published v7 (10 runs)" in benchmark.ratio_table(runs) and "stalled_s" in benchmark.split_table(runs)
+    assert benchmark.short_params(2).duration_ns == 2_000_000_000 and benchmark.short_params(2).array == bm.BmParams().array

@@ -8,17 +8,15 @@ from asyncpf import abi
 from asyncpf.abi import KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS
 from asyncpf.guest import kvm as pv
 from asyncpf.guest import sched
-from asyncpf.guest.kernel import AddressSpace
 from asyncpf.guest.ops import Cli, SafeHalt, Schedule, Sti, Touch, Work
 from asyncpf.host import x86
-from asyncpf.host.kvm_main import gfn_to_hva, read_guest_bytes, write_guest_bytes
-from asyncpf.host.mm import PageState
+from asyncpf.host.kvm_main import read_guest_bytes, write_guest_bytes
 from asyncpf.host.vcpu import Compute, RESCHEDULE_VECTOR
 from asyncpf.workloads import kernel_section, steps
 
 from conftest import boot_guest
 
-MiB, MS = 1 << 20, 1_000_000
+MS = 1_000_000
 
 
 def boot(vcpus=1, prefault_pages=0, msr_log=None, monkeypatch=None, **guest):
@@ -31,15 +29,6 @@ def boot(vcpus=1, prefault_pages=0, msr_log=None, monkeypatch=None, **guest):
 
         monkeypatch.setattr(x86, "kvm_set_msr_common", logged)
     return boot_guest(vcpus, prefault_pages, guest=guest)
-
-
-def swapped_gva(m, array, skip=0):
-    for i in range(array.pages):
-        if m.mm.page_state(gfn_to_hva(m.kvm, array.gfn + i)) == PageState.SWAPPED:
-            if skip == 0:
-                return array.gva + (i << abi.PAGE_SHIFT)
-            skip -= 1
-    raise AssertionError("no swapped-out page")
 
 
 def sleeper(cpu, pid, token, halted=False):
@@ -97,11 +86,10 @@ def test_read_and_reset_pf_reason():
 # --- not present / page ready ----------------------------------------------------------------
 
 def test_not_present_puts_the_task_to_sleep_and_page_ready_wakes_it():
-    m, k, array = boot(prefault_pages=8192)
-    gva = swapped_gva(m, array)
-    mm = AddressSpace()
-    array.map_into(mm)
-    t = k.spawn("t", steps(Touch(gva), Work(1000)), 0, mm)
+    b = boot(prefault_pages=8192)
+    m, k = b.machine, b.kernel
+    gva = b.gva(b.swapped(1)[0])
+    t = b.spawn("t", steps(Touch(gva), Work(1000)))
     m.run(m.env.now + 1 * MS)                               # the HDD read takes ~8 ms
     assert t.state == sched.TASK_UNINTERRUPTIBLE and not t.on_rq
     [node] = list(pv.all_nodes(k.sleepers))
@@ -172,11 +160,10 @@ def test_idle_or_preempt_disabled_context_halts_and_page_ready_sends_an_ipi(who)
 
 
 def test_kernel_section_fault_halts_end_to_end():
-    m, k, array = boot(prefault_pages=8192)
-    gva = swapped_gva(m, array)
-    mm = AddressSpace()
-    array.map_into(mm)
-    t = k.spawn("ks", kernel_section(Touch(gva, kernel=True), Work(1000)), 0, mm)
+    b = boot(prefault_pages=8192)
+    m, k = b.machine, b.kernel
+    gva = b.gva(b.swapped(1)[0])
+    t = b.spawn("ks", kernel_section(Touch(gva, kernel=True), Work(1000)))
     m.run(m.env.now + 100 * MS)
     assert t.state == "X"
     assert k.stats["halted_waits"] == 1 and k.stats["sleeps"] == 0

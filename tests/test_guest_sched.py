@@ -6,31 +6,17 @@ import pytest
 
 from asyncpf import abi
 from asyncpf.guest import sched
-from asyncpf.guest.kernel import AddressSpace
 from asyncpf.guest.ops import Touch, Work
-from asyncpf.host.kvm_main import gfn_to_hva
-from asyncpf.host.mm import PageState
 from asyncpf.host.vcpu import RESCHEDULE_VECTOR
 from asyncpf.workloads import forever, steps
 
 from conftest import boot_guest
 
-MiB = 1 << 20
 MS = 1_000_000
 
 
 def boot(vcpus=1, pv=True, async_pf=True, hz=None, prefault_pages=0, trace=False, **host):
     return boot_guest(vcpus, prefault_pages, trace, guest=dict(pv=pv, hz=hz), async_pf=async_pf, **host)
-
-
-def swapped_gvas(m, array, n):
-    out = []
-    for i in range(array.pages):
-        if m.mm.page_state(gfn_to_hva(m.kvm, array.gfn + i)) == PageState.SWAPPED:
-            out.append(array.gva + (i << abi.PAGE_SHIFT))
-            if len(out) == n:
-                return out
-    raise AssertionError("not enough swapped-out pages")
 
 
 def task(cpu, pid, vruntime=0, state=sched.TASK_RUNNING):
@@ -153,11 +139,10 @@ def test_granularities_scale_with_the_number_of_cpus():
 
 
 def test_host_stall_is_charged_to_the_current_task_but_is_not_its_work():
-    m, k, array = boot(pv=False, async_pf=False, prefault_pages=8192)
-    [gva] = swapped_gvas(m, array, 1)
-    mm = AddressSpace()
-    array.map_into(mm)
-    t = k.spawn("t", steps(Touch(gva), Work(MS)), 0, mm)
+    b = boot(pv=False, async_pf=False, prefault_pages=8192)
+    m = b.machine
+    gva = b.gva(b.swapped(1)[0])
+    t = b.spawn("t", steps(Touch(gva), Work(MS)))
     m.reset_accounts()
     m.run(m.env.now + 100 * MS)
     m.flush_accounts()
@@ -181,10 +166,9 @@ def test_two_hogs_on_one_vcpu_share_it_equally():
 
 def test_a_woken_sleeper_preempts_a_hog_within_microseconds():
     """An async-PF sleeper woken by page-ready runs at once (wake-up preemption), not at the next tick."""
-    m, k, array = boot(prefault_pages=8192, trace=True)
-    [gva] = swapped_gvas(m, array, 1)
-    mm = AddressSpace()
-    array.map_into(mm)
+    b = boot(prefault_pages=8192, trace=True)
+    m, k = b.machine, b.kernel
+    gva = b.gva(b.swapped(1)[0])
     resumed = []
 
     def sleeper(task):
@@ -194,7 +178,7 @@ def test_a_woken_sleeper_preempts_a_hog_within_microseconds():
 
     hog = k.spawn("hog", forever(Work(None)), 0)
     m.run(m.env.now + 20 * MS)                             # the hog builds up vruntime
-    s = k.spawn("sleeper", sleeper, 0, mm)
+    s = b.spawn("sleeper", sleeper)
     m.run(m.env.now + 100 * MS)
     assert k.stats["sleeps"] == 1 and s.state == "X"
     [ready] = [ev.t_ns for ev in m.tracer.of("kvm_async_pf_ready")

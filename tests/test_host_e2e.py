@@ -4,9 +4,10 @@ import random
 from collections import Counter
 
 import pytest
-from conftest import machine, make_swapped, mm_snapshot
+from conftest import machine, mm_snapshot
 
 from asyncpf.abi import PAGE_SHIFT
+from asyncpf.build import make_swapped
 from asyncpf.trace import parse, render
 
 GFNS = list(range(100, 130))

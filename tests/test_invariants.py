@@ -121,15 +121,21 @@ def test_check_returns_data_and_never_raises(built):
     out = check(built.machine)
     assert out and all(hasattr(v, "name") and hasattr(v, "t") for v in out)
     assert any(v.name == "queued_counts_outstanding" for v in out)
-    assert check(object()) == [] or all(v.name for v in check(object()))
+    [v] = check(object())                                    # not a machine: one violation saying so
+    assert v.name == "check" and v.t == 0 and v.detail.startswith("could not check <object object")
 
 
-def test_checker_runs_per_step_and_is_clean_on_a_correct_run():
+def test_checker_runs_on_every_step_and_is_clean_on_a_correct_run():
     from asyncpf.check.explore import execute
     r = execute(CONFIGS["two_tasks"])
     assert r.steps > 20 and r.violations == [] and not r.pruned
-    assert isinstance(r.violations, list)
-    assert Checker is not None and async_pf is not None
+    b = build(CONFIGS["two_tasks"], policy=ChoicePolicy())
+    c = Checker(b.machine, b.kernel).attach()
+    env = b.machine.env
+    before = env.events_processed
+    env.run(env.now + 3_000_000)
+    assert c.steps == env.events_processed - before > 20
+    assert c.violations == [] and all(t.state == "X" for t in b.tasks)
 
 
 # --- generations ---------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """kvm_main: gfn_to_pfn_async / gfn_to_pfn paths, kvm_try_async_get_page tracing, MMU notifier retry."""
 
 import pytest
-from conftest import enable_apf, hva, machine, make_resident, make_swapped, run, state
+from conftest import enable_apf, hva, machine, run, state
 
+from asyncpf.build import make_resident, make_swapped
 from asyncpf.host import mmu
 from asyncpf.host.kvm_main import (
     BAD_PFN,

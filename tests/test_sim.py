@@ -757,3 +757,87 @@ def test_enumerate_all_orders_of_three_simultaneous_wakers():
     assert len(runs) == 36
     assert set(runs) == set(itertools.permutations("abc"))
     assert len(set(runs)) == 6
+
+
+# --- the inlined loop of run() against the plain loop of step() ------------------------------
+
+def _busy_model(env: Environment, log: list) -> None:
+    """Processes that sleep, wait on events (pending and already processed), yield None, interrupt each
+    other and finish; plain callbacks and timeouts beside them.  Everything observable goes to ``log``."""
+    rng = env.rng("busy")
+    gates = [env.event(f"gate{i}") for i in range(3)]
+
+    def sleeper(name: str):
+        r = env.rng(name)
+        for i in range(30):
+            try:
+                kind = r.randrange(6)
+                if kind < 3:
+                    yield r.randrange(0, 50)
+                elif kind == 3:
+                    yield None
+                elif kind == 4:
+                    value = yield gates[r.randrange(3)]
+                    log.append((env.now, name, "gate", value))
+                else:
+                    value = yield env.timeout(r.randrange(1, 20), value=i)
+                    log.append((env.now, name, "timeout", value))
+            except Interrupt as exc:
+                log.append((env.now, name, "interrupted", exc.cause))
+            log.append((env.now, name, i))
+        return name
+
+    procs = [env.process(sleeper(f"p{k}"), f"p{k}") for k in range(6)]
+
+    def meddler():
+        for i in range(40):
+            yield rng.randrange(1, 30)
+            alive = [p for p in procs if p.is_alive]
+            if alive:
+                rng.choice(alive).interrupt(i)
+            if i % 7 == 0:
+                gate = gates[i % 3]
+                if not gate.triggered:
+                    gate.succeed(i)
+                else:
+                    gates[i % 3] = env.event(f"gate{i}")
+            env.schedule(rng.randrange(0, 10), lambda arg: log.append((env.now, "callback", arg)), i)
+        for gate in gates:
+            if not gate.triggered:
+                gate.succeed("last")
+
+    env.process(meddler(), "meddler")
+
+    def joiner():
+        for p in procs:
+            log.append((env.now, "joined", (yield p)))
+
+    env.process(joiner(), "joiner")
+
+
+def _run_chunks(env: Environment, chunks: list[int], loop) -> list:
+    log: list = []
+    _busy_model(env, log)
+    for until in chunks:
+        loop(env, env.now + until)
+        log.append(("chunk", env.now, env.events_processed, env.peek()))
+    loop(env, None)
+    log.append(("end", env.now, env.events_processed, env.peek()))
+    return log
+
+
+def _step_loop(env: Environment, until: int | None) -> None:
+    """The plain loop of step() that run() stands for."""
+    while env.peek() is not None and (until is None or env.peek() <= until):
+        env.step()
+    if until is not None:
+        env.now = until
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32), st.lists(st.integers(0, 120), max_size=8))
+def test_inlined_loop_matches_step_loop(seed, chunks):
+    inlined = _run_chunks(Environment(seed), chunks, Environment.run)
+    assert inlined == _run_chunks(Environment(seed), chunks, _step_loop)
+    assert inlined == _run_chunks(Environment(seed, ChoicePolicy()), chunks, Environment.run)
+    assert any(entry[2] == "interrupted" for entry in inlined if len(entry) == 4)

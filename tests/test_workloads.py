@@ -5,21 +5,17 @@ from __future__ import annotations
 import pytest
 
 from asyncpf import abi
-from asyncpf.guest.kernel import GuestConfig, GuestKernel
 from asyncpf.guest.ops import Exit, PreemptDisable, PreemptEnable, Touch, Work
-from asyncpf.machine import HostConfig, Machine
 from asyncpf.workloads import (ARRAY_GVA, StopFlag, forever, kernel_section, sequential_touch, shared_array,
                                spawn_bm, steps)
 
-MiB, MS = 1 << 20, 1_000_000
+from conftest import boot_guest
+
+MS = 1_000_000
 
 
 def boot(vcpus=2):
-    kernel = GuestKernel(GuestConfig())
-    m = Machine(HostConfig(vcpus=vcpus, guest_mem=64 * MiB, host_limit=16 * MiB, mmio_pages=0, seed=1),
-                kernel, trace=False)
-    m.start()
-    m.run(2 * MS)
+    m, kernel, _ = boot_guest(vcpus)
     return m, kernel
 
 

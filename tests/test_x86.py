@@ -117,13 +117,17 @@ def test_refused_write_queues_gp_for_the_guest():
     assert m.tracer.count("kvm_inj_exception") == 1
 
 
-def test_area_in_pfnmap_slot_does_not_crash():
+def test_area_in_pfnmap_slot_is_accepted_and_gets_the_wake_all():
+    """The BAR is a memslot, so the host accepts the area there and writes the wake-all's reason into it."""
+    from asyncpf.host import async_pf
+    from asyncpf.host.kvm_main import read_guest_bytes
     m = machine("legacy")
     vcpu = m.vcpus[0]
-    r = run(m, x86.kvm_set_msr_common(vcpu, LEG_MSR, (MMIO_BASE_GFN << 12) | EN | SA))
-    if r == 0:  # accepted (it is a memslot): delivering the wake-all must then work
-        from asyncpf.host import async_pf
-        run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
+    assert run(m, x86.kvm_set_msr_common(vcpu, LEG_MSR, (MMIO_BASE_GFN << 12) | EN | SA)) == 0
+    assert vcpu.arch.apf.data.gpa == MMIO_BASE_GFN << 12 and [w.wakeup_all for w in vcpu.async_pf.done] == [True]
+    run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
+    assert vcpu.arch.exception.pending and vcpu.arch.exception.nr == x86.PF_VECTOR and vcpu.arch.cr2 == 0xFFFFFFFF
+    assert read_guest_bytes(m.kvm, MMIO_BASE_GFN << 12, 4) == (2).to_bytes(4, "little")   # PAGE_READY
 
 
 # --- tokens -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ orderings it is meant to explore:
 * **A fast tick** (``hz``) so ticks fall inside the short runs.
 * The guest boots for ``boot_ns`` (registers async PF, takes the wake-all)
   before the tasks are spawned; the pages are made swapped through the host
-  memory directly (no guest activity), as ``tests/conftest.make_swapped`` does.
+  memory directly (no guest activity), with :func:`asyncpf.build.make_swapped`.
 * **A vcpu reset** (``reset_at``, ns after the tasks are spawned) is what the
   VMM does with KVM's reset path: ``kvm_arch_vcpu_reset`` runs on the vcpu
   thread at its next loop (APF off, queue cleared, pending events dropped)
@@ -44,12 +44,12 @@ from typing import Any, Callable
 
 from .. import abi
 from ..guest import kvm as pv
+from ..build import boot_guest, make_swapped
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
-from ..host.kvm_main import gfn_to_hva
-from ..workloads import steps
 from ..machine import HostConfig, Machine
+from ..workloads import steps
 
 MiB = 1 << 20
 DATA_GFN = 1100                 # above the guest kernel's reserved frames
@@ -178,24 +178,21 @@ class Built:
 def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
           before_boot: Callable[[Machine], None] | None = None) -> Built:
     """Build the machine of ``cfg`` under ``policy``: swap the pages out, boot, spawn the tasks (not run yet)."""
-    kernel = GuestKernel(GuestConfig(pv=True, preemptible=cfg.preemptible, hz=cfg.hz))
-    q = cfg.quantum
-    for name in ("context_switch_ns", "pf_entry_ns", "tick_ns", "minor_fault_ns"):
-        kernel.params[name] = q
     host = HostConfig(generation=cfg.generation, vcpus=cfg.vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
                       swap_device=_deterministic_swap(cfg.swap_ns), workers=cfg.workers, mmio_pages=0, seed=0)
-    m = Machine(host, kernel, trace=trace, policy=policy)
-    for name in list(m.kvm.costs):
-        m.kvm.costs[name] = q
-    if before_boot is not None:
-        before_boot(m)
-    for gfn in cfg.pages:
-        pfn = m.mm.get_user_pages_nowait(gfn_to_hva(m.kvm, gfn), True)
-        m.mm.put_page(pfn)
-    m.mm.reclaim(len(cfg.pages))
-    m.env.run()
-    m.start()
-    m.run(m.env.now + cfg.boot_ns)
+
+    def quantise_and_swap_out(m: Machine) -> None:
+        for name in ("context_switch_ns", "pf_entry_ns", "tick_ns", "minor_fault_ns"):
+            m.guest.params[name] = cfg.quantum
+        for name in list(m.kvm.costs):
+            m.kvm.costs[name] = cfg.quantum
+        if before_boot is not None:
+            before_boot(m)
+        make_swapped(m, *cfg.pages)
+
+    booted = boot_guest(host, GuestConfig(pv=True, preemptible=cfg.preemptible, hz=cfg.hz), boot_ns=cfg.boot_ns,
+                        trace=trace, policy=policy, before_boot=quantise_and_swap_out)
+    m, kernel = booted.machine, booted.kernel
     tasks = []
     for i, spec in enumerate(cfg.tasks):
         mm = AddressSpace()

@@ -9,7 +9,7 @@ the values.  Page-state set-ups follow ``tests/conftest.py``.
 * :mod:`.overview` (00), :mod:`.problem` (01), :mod:`.pv_abi` (02), :mod:`.paths` (03),
   :mod:`.work` (04), :mod:`.notifiers` (08): their names are re-exported here,
   so notebooks call ``explain.touch_run(...)``;
-* :mod:`.guest` (05), :mod:`.end_to_end` (06), :mod:`.bench` (07), :mod:`.checker` (09):
+* :mod:`.guest` (05), :mod:`.end_to_end` (06), :mod:`.benchmark` (07), :mod:`.checker` (09):
   imported as modules (``from asyncpf.explain import guest as eg``); they boot
   the guest kernel or the checker, so importing this package does not load them.
 """

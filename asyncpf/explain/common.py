@@ -1,18 +1,17 @@
-"""What the notebook helpers share: text tables, small seeded machines and page-state set-ups.
-
-Page-state set-ups follow ``tests/conftest.py``.
-"""
+"""What the notebook helpers share: text tables, small seeded machines and page-state set-ups (from asyncpf.build)."""
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
 from .. import abi
+from ..build import SMALL_HOST, standin_machine
+from ..build import make_resident as make_resident, make_swapped as make_swapped  # re-exported for the helpers
 from ..host import async_pf, x86
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
-from ..machine import HostConfig, Machine
-from ..standin import APF_AREA_GPA, ScriptedGuest
+from ..machine import Machine
+from ..standin import APF_AREA_GPA
 
 MiB = 1 << 20
 G = 40  # the guest frame most scenarios fault on
@@ -32,26 +31,11 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequ
     return "\n".join(lines)
 
 
-# --- small machines and page states (as tests/conftest.py) ----------------------------------
+# --- small machines and page states (asyncpf.build) ------------------------------------------
 
 def small_machine(generation: str = "legacy", **kw: Any) -> Machine:
-    """A 4 MiB guest in a 1 MiB cgroup on an NVMe swap device; vcpus run an empty stand-in guest."""
-    base = dict(generation=generation, guest_mem=4 * MiB, host_limit=1 * MiB, swap_device="nvme_gen4", seed=1)
-    base.update(kw)
-    return Machine(HostConfig(**base), lambda i: ScriptedGuest([]))
-
-
-def make_resident(m: Machine, *gfns: int) -> None:
-    for g in gfns:
-        m.mm.put_page(m.mm.get_user_pages_nowait(gfn_to_hva(m.kvm, g), True))
-
-
-def make_swapped(m: Machine, *gfns: int) -> None:
-    """Touch ``gfns``, evict them, let the write-back land (they must be the only resident pages)."""
-    make_resident(m, *gfns)
-    if m.mm.reclaim(len(gfns)) != len(gfns):
-        raise ValueError(f"could not evict {gfns}: other pages are resident")
-    m.env.run()
+    """A 4 MiB guest in a 1 MiB cgroup on an NVMe swap device (build.SMALL_HOST); vcpus run an empty stand-in guest."""
+    return standin_machine(SMALL_HOST.replace(generation=generation, **kw))
 
 
 def page_state(m: Machine, gfn: int) -> str:

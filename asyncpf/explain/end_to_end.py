@@ -43,7 +43,7 @@ E2E_PARAMS = bm.BmParams(vcpus=2, guest_mem=64 * MiB, host_limit=16 * MiB, array
 
 
 def e2e_run(host: str = "pv", params: bm.BmParams = E2E_PARAMS) -> RunTimeline:
-    """bm's threads on ``host`` for ``params.duration_ns`` (booted first, as ``bm.build``), trace on.
+    """bm's threads on ``host`` for ``params.duration_ns`` (booted first by ``bm.build``), trace on.
 
     The engine is stepped one event at a time and every change of a guest
     cpu's current task is recorded (a change list per vcpu).  Then ``stop`` is set, the threads drain, the VM
@@ -53,7 +53,6 @@ def e2e_run(host: str = "pv", params: bm.BmParams = E2E_PARAMS) -> RunTimeline:
     stop = StopFlag()
     faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads,
                              load_guest_params()["touch_ns"], stop)
-    machine.reset_accounts()
     start = machine.env.now
     end = start + params.duration_ns
     env = machine.env

@@ -1,92 +1,33 @@
 """Helpers for notebook 05: the PV guest side.
 
-:class:`GuestBench` boots the real guest kernel on a small host (as ``bm.build``
-does) and :func:`step_through` runs it one engine event at a time, keeping a
-:class:`Snapshot` whenever something a reader cares about changes: the sleeper
-hash, a task's state, who runs on a cpu, the reason word.
+Each situation boots the small guest of :func:`asyncpf.build.small_guest`
+(8 MiB, a 1 MiB cgroup, a 512-page buffer half on swap) and is watched one
+engine step at a time: a :class:`Snapshot` is kept whenever something a
+reader cares about changes -- the sleeper hash, a task's state, who runs on
+a cpu, the reason word.  ``wake_before_wait`` is the scenario of the same
+name (:mod:`asyncpf.scenarios`), watched as it runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
-from .. import abi, bm
+from .. import abi, scenarios
+from ..build import Booted, small_guest
 from ..guest import kvm as pv
-from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
+from ..guest.kernel import GuestKernel
+from ..guest.ops import Touch, Work
 from ..guest.sched import TASK_DEAD
-from ..host.kvm_main import gfn_to_hva, read_guest_bytes
-from ..host.mm import PageState
-from ..machine import HostConfig, Machine
+from ..host.kvm_main import read_guest_bytes
+from ..machine import Machine
+from ..scenarios.stage import Stage
+from ..sim import ChoicePolicy
 from ..trace import TraceEvent, tracepoints
-from ..workloads import shared_array
-from .common import APF_EVENTS, MiB
+from ..workloads import kernel_section, steps
+from .common import APF_EVENTS
 
-BOOT_NS = bm.BOOT_NS
-DATA_PAGES = 512   # prefaulted buffer in an 8 MiB guest, 1 MiB cgroup: the first 256 pages end up on swap
-
-
-# --- 05: a small booted guest -------------------------------------------------------------
-
-class GuestBench:
-    """A booted guest kernel on a small host: 8 MiB guest, 1 MiB cgroup, a 512-page buffer half on swap.
-
-    ``host`` is one of ``unpatched``/``halt``/``pv`` (bm's three hosts).  The
-    guest has registered async PF (pv) and taken the boot wake-all; accounts
-    start now.  Tasks are spawned with :meth:`spawn` and map the buffer.
-    """
-
-    def __init__(self, host: str = "pv", *, vcpus: int = 1, preemptible: bool = True, swap: str = "nvme_gen4",
-                 seed: int = 0):
-        if host not in bm.MODES:
-            raise ValueError(f"unknown host {host!r}; expected one of {list(bm.MODES)}")
-        self.host = host
-        self.kernel = GuestKernel(GuestConfig(pv=bm.MODES[host]["pv"], preemptible=preemptible))
-        cfg = HostConfig(async_pf=bm.MODES[host]["async_pf"], vcpus=vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
-                         swap_device=swap, seed=seed)
-        self.m = Machine(cfg, self.kernel)
-        self.array = shared_array(self.kernel, DATA_PAGES)
-        self.m.prefault(self.array.gfn, self.array.pages)
-        self.m.start()
-        self.m.run(self.m.env.now + BOOT_NS)
-        self.m.reset_accounts()
-        self.boot_events = len(self.m.tracer.events)
-        self.tasks: list = []
-
-    @property
-    def cpus(self) -> list:
-        return self.kernel.cpus
-
-    def swapped(self, n: int, start: int = 0) -> list[int]:
-        """``n`` buffer gfns that are on swap now (lowest first)."""
-        out = [g for g in range(self.array.gfn + start, self.array.gfn + self.array.pages)
-               if self.m.mm.page_state(gfn_to_hva(self.m.kvm, g)) == PageState.SWAPPED][:n]
-        if len(out) < n:
-            raise RuntimeError(f"only {len(out)} swapped pages, wanted {n}")
-        return out
-
-    def gva(self, gfn: int) -> int:
-        return self.array.gva + ((gfn - self.array.gfn) << abi.PAGE_SHIFT)
-
-    def spawn(self, comm: str, program: Callable, cpu: int = 0) -> Any:
-        mm = AddressSpace()
-        self.array.map_into(mm)
-        task = self.kernel.spawn(comm, program, cpu, mm)
-        self.tasks.append(task)
-        return task
-
-    def events(self, names: Sequence[str] = APF_EVENTS, since: int | None = None) -> list[TraceEvent]:
-        """Trace events (of ``names``) since boot, or since index ``since``."""
-        evs = self.m.tracer.events[self.boot_events if since is None else since:]
-        return [ev for ev in evs if ev.name in names]
-
-    def finish(self, limit_ns: int = 1_000_000_000) -> list[str]:
-        """Run until the spawned tasks exited, destroy the VM; the leak lines."""
-        end = self.m.env.now + limit_ns
-        while any(t.state != TASK_DEAD for t in self.tasks) and self.m.env.now < end:
-            self.m.run(min(self.m.env.now + 1_000_000, end))
-        self.m.shutdown()
-        return self.m.leaks()
+FINISH_LIMIT_NS = 1_000_000_000   # a situation's tasks must have exited within this much simulated time
 
 
 def reason_word(cpu: Any) -> int:
@@ -138,33 +79,67 @@ class Snapshot:
         return "\n".join(lines)
 
 
-def _snap(b: GuestBench) -> Snapshot:
-    return Snapshot(b.m.env.now, running(b.kernel), task_states(b.kernel), sleepers(b.kernel),
-                    [reason_word(c) if c.vcpu is not None else 0 for c in b.cpus],
-                    [bool(v.arch.apf.halted) if hasattr(v.arch.apf, "halted") else False for v in b.m.vcpus])
+def _snap(m: Machine) -> Snapshot:
+    kernel = m.guest
+    return Snapshot(m.env.now, running(kernel), task_states(kernel), sleepers(kernel),
+                    [reason_word(c) if c.vcpu is not None else 0 for c in kernel.cpus],
+                    [bool(v.arch.apf.halted) if hasattr(v.arch.apf, "halted") else False for v in m.vcpus])
 
 
-def _trace_lines(b: GuestBench, evs: Iterable[TraceEvent]) -> list[str]:
-    tps = tracepoints(b.m.gen)
-    return [f"{ev.t_ns / 1000:9.3f} us {ev.name}: {tps[ev.name].message(ev.args)}" for ev in evs]
+def _trace_lines(m: Machine, evs: Sequence[TraceEvent]) -> list[str]:
+    tps = tracepoints(m.gen)
+    return [f"{ev.t_ns / 1000:9.3f} us {ev.name}: {tps[ev.name].message(ev.args)}" for ev in evs if ev.name in APF_EVENTS]
 
 
-def step_through(b: GuestBench, limit_ns: int = 200_000_000, max_steps: int = 400_000) -> list[Snapshot]:
-    """Run ``b`` one engine event at a time until its tasks exited; a snapshot at each visible change."""
-    env = b.m.env
-    snaps = [_snap(b)]
-    mark = len(b.m.tracer.events)
+class StepWatcher:
+    """Keeps a :class:`Snapshot` after every engine step that changes one, until the guest's tasks have exited.
+
+    It runs the engine of ``m`` under the FIFO choice policy (the same order
+    as without one) and wraps ``env.step`` of that machine only, as the
+    checker does.  The first snapshot is the state before the first step.
+    """
+
+    def __init__(self, m: Machine):
+        self.m = m
+        self.snaps: list[Snapshot] = []
+        self.mark = 0
+        env = m.env
+        if env.policy is None:
+            env.policy = ChoicePolicy()
+        inner = env.step
+
+        def step() -> None:
+            if not self.snaps:
+                self.snaps.append(_snap(m))
+                self.mark = len(m.tracer.events)
+            watching = not self.done()
+            inner()
+            if watching:
+                self._after_step()
+
+        env.step = step
+
+    def done(self) -> bool:
+        return all(t.state == TASK_DEAD for t in self.m.guest.tasks)
+
+    def _after_step(self) -> None:
+        s = _snap(self.m)
+        if s.key() != self.snaps[-1].key():
+            s.trace = _trace_lines(self.m, self.m.tracer.events[self.mark:])
+            self.mark = len(self.m.tracer.events)
+            self.snaps.append(s)
+
+
+def step_through(m: Machine, limit_ns: int = 200_000_000, max_steps: int = 400_000) -> list[Snapshot]:
+    """Run ``m`` one engine step at a time until the guest's tasks exited; a snapshot at each visible change."""
+    watcher = StepWatcher(m)
+    env = m.env
     end = env.now + limit_ns
     for _ in range(max_steps):
-        if all(t.state == TASK_DEAD for t in b.tasks) or env.peek() is None or env.peek() > end:
+        if watcher.done() or env.peek() is None or env.peek() > end:
             break
         env.step()
-        s = _snap(b)
-        if s.key() != snaps[-1].key():
-            s.trace = _trace_lines(b, b.events(since=mark))
-            mark = len(b.m.tracer.events)
-            snaps.append(s)
-    return snaps
+    return watcher.snaps or [_snap(m)]
 
 
 def steps_text(snaps: Sequence[Snapshot]) -> str:
@@ -179,12 +154,7 @@ def first(snaps: Sequence[Snapshot], pred: Callable[[Snapshot], bool]) -> int:
     raise ValueError("no snapshot matches")
 
 
-# --- 05: the scenarios ------------------------------------------------------------------------
-
-def _touch(gva: int, *, kernel: bool = False) -> Any:
-    from ..guest.ops import Touch
-    return Touch(gva, True, 0, kernel=kernel)
-
+# --- 05: the situations -----------------------------------------------------------------------
 
 def guest_scenario(name: str, seed: int = 0) -> dict[str, Any]:
     """Run one of :data:`GUEST_SCENARIOS` step by step; snapshots, guest stats, vcpu time split, leaks."""
@@ -193,67 +163,62 @@ def guest_scenario(name: str, seed: int = 0) -> dict[str, Any]:
     return GUEST_SCENARIOS[name](seed)
 
 
-def _result(b: GuestBench, snaps: list[Snapshot], name: str, **extra: Any) -> dict[str, Any]:
-    leaks = b.finish()
-    acct = b.m.account()
-    st = b.kernel.stats
+def _finish(b: Booted, snaps: list[Snapshot], name: str, since: int, **extra: Any) -> dict[str, Any]:
+    """Run until the tasks exited (if the watch stopped early), destroy the VM; the :func:`_result`."""
+    b.run_until_exited(b.kernel.tasks, FINISH_LIMIT_NS)
+    b.machine.shutdown()
+    return _result(b.machine, snaps, name, since, **extra)
+
+
+def _result(m: Machine, snaps: list[Snapshot], name: str, since: int, **extra: Any) -> dict[str, Any]:
+    """What notebook 05 shows of a run whose VM was destroyed: snapshots, guest stats, time split, leaks, APF trace
+    since trace index ``since``."""
+    kernel: GuestKernel = m.guest
+    st = kernel.stats
     return {"name": name, "snaps": snaps, "stats": {k: st[k] for k in
             ("sleeps", "halted_waits", "dummies_created", "dummies_consumed", "dummies_dropped")},
-            "work_ns": {t.comm: t.cpu_ns for t in b.tasks}, "acct": acct, "leaks": leaks,
-            "apf_halts": sum(v.stat["apf_halts"] for v in b.m.vcpus),
-            "trace": _trace_lines(b, b.events()), **extra}
+            "work_ns": {t.comm: t.cpu_ns for t in kernel.tasks}, "acct": m.account(), "leaks": m.leaks(),
+            "apf_halts": sum(v.stat["apf_halts"] for v in m.vcpus),
+            "trace": _trace_lines(m, m.tracer.events[since:]), **extra}
+
+
+def _touch(gva: int, *, kernel: bool = False) -> Touch:
+    return Touch(gva, True, 0, kernel=kernel)
 
 
 def _sleep_and_schedule(seed: int) -> dict[str, Any]:
     """A touches a swapped page then exits; B computes 1 ms.  A sleeps, B runs, page-ready wakes A."""
-    from ..workloads import steps
-    from ..guest.ops import Work
-    b = GuestBench(seed=seed)
+    b = small_guest(seed=seed)
+    since = len(b.machine.tracer.events)
     (gfn,) = b.swapped(1)
     b.spawn("A", steps(_touch(b.gva(gfn))))
     b.spawn("B", steps(Work(1_000_000)))
-    snaps = step_through(b)
-    return _result(b, snaps, "sleep_and_schedule", gfn=gfn)
+    return _finish(b, step_through(b.machine), "sleep_and_schedule", since, gfn=gfn)
 
 
 def _halt_in_kernel_section(seed: int) -> dict[str, Any]:
     """A touches a swapped page with preemption disabled (a kernel section); B computes.  A halts the cpu."""
-    from ..workloads import kernel_section, steps
-    from ..guest.ops import Work
-    b = GuestBench(seed=seed)
+    b = small_guest(seed=seed)
+    since = len(b.machine.tracer.events)
     (gfn,) = b.swapped(1)
     b.spawn("A", kernel_section(_touch(b.gva(gfn), kernel=True)))
     b.spawn("B", steps(Work(1_000_000)))
-    snaps = step_through(b)
-    return _result(b, snaps, "halt_in_kernel_section", gfn=gfn)
+    return _finish(b, step_through(b.machine), "halt_in_kernel_section", since, gfn=gfn)
 
 
 def _wake_before_wait(seed: int) -> dict[str, Any]:
-    """Page-ready for T reaches the guest before its not-present: a dummy node, the wait returns at once.
+    """The scenario ``wake_before_wait``, watched step by step: page-ready for T reaches the guest before its
+    not-present, a dummy node is left, the wait returns at once (see the scenario for how it is forced)."""
+    watched: dict[str, Any] = {}
 
-    Forced: at the instant KVM traces not-present T, the guest twin
-    ``kvm_async_pf_task_wake(T)`` runs on cpu 0 (on one vcpu the pending #PF
-    would otherwise gate the page-ready; with several vcpus the order can
-    really be inverted).
-    """
-    from ..workloads import steps
-    b = GuestBench(seed=seed)
-    (gfn,) = b.swapped(1)
-    cpu0 = b.cpus[0]
-    seen: dict[str, Any] = {}
-    inner = b.m.env.tracer
+    def watch(stage: Stage) -> None:
+        watched["since"] = len(stage.m.tracer.events)
+        watched["watcher"] = StepWatcher(stage.m)
 
-    def hook(t_ns: int, name: str, fields: dict) -> None:
-        inner(t_ns, name, fields)
-        if name == "kvm_async_pf_not_present" and "token" not in seen:
-            seen["token"] = fields["token"]
-            b.m.env.schedule(0, lambda _a: pv.kvm_async_pf_task_wake(cpu0, fields["token"]))
-
-    b.m.env.tracer = hook
-    b.spawn("A", steps(_touch(b.gva(gfn))))
-    snaps = step_through(b)
-    b.m.env.tracer = inner
-    return _result(b, snaps, "wake_before_wait", gfn=gfn, token=seen.get("token"))
+    result = scenarios.get("wake_before_wait").run(seed, on_built=watch)
+    token, gpa = result.tracer.of("kvm_async_pf_not_present")[0].args[:2]
+    return _result(result.machine, watched["watcher"].snaps, "wake_before_wait", watched["since"],
+                   gfn=gpa >> abi.PAGE_SHIFT, token=token)
 
 
 def _wake_all(seed: int) -> dict[str, Any]:
@@ -263,22 +228,21 @@ def _wake_all(seed: int) -> dict[str, Any]:
     ``kvm_async_pf_task_wake(0xffffffff)`` on cpu 0 directly (the host sends
     it when the guest (re)registers its area).
     """
-    from ..workloads import steps
-    from ..guest.ops import Work
-    b = GuestBench(vcpus=2, swap="hdd_7200_2010", seed=seed)
+    b = small_guest(seed=seed, vcpus=2, swap_device="hdd_7200_2010")
+    m = b.machine
+    since = len(m.tracer.events)
     g0, g1 = b.swapped(2)
     b.spawn("A", steps(_touch(b.gva(g0))), cpu=0)
     b.spawn("B", steps(Work(2_000_000)), cpu=0)
     b.spawn("C", steps(_touch(b.gva(g1))), cpu=1)
-    env = b.m.env
     while sum(1 for n in pv.all_nodes(b.kernel.sleepers) if n.task is not None) < 2:
-        env.step()
-    pv.kvm_async_pf_task_wake(b.cpus[0], 0x5a5a5)     # a page-ready nobody waits for: a dummy on cpu 0
-    before = _snap(b)
-    pv.kvm_async_pf_task_wake(b.cpus[0], abi.BROADCAST_TOKEN)
-    after = _snap(b)
-    snaps = [before, after] + step_through(b)[1:]
-    return _result(b, snaps, "wake_all")
+        m.env.step()
+    pv.kvm_async_pf_task_wake(b.kernel.cpus[0], 0x5a5a5)     # a page-ready nobody waits for: a dummy on cpu 0
+    before = _snap(m)
+    pv.kvm_async_pf_task_wake(b.kernel.cpus[0], abi.BROADCAST_TOKEN)
+    after = _snap(m)
+    snaps = [before, after] + step_through(m)[1:]
+    return _finish(b, snaps, "wake_all", since)
 
 
 GUEST_SCENARIOS: dict[str, Callable[[int], dict[str, Any]]] = {

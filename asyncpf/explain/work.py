@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import abi
+from ..build import SMALL_HOST
 from ..host import async_pf, mmu, x86
-from ..machine import HostConfig, Machine
+from ..machine import Machine
 from ..standin import Script, ScriptedGuest
-from .common import G, MiB, apf_machine, make_swapped, run_process, small_machine
+from .common import G, apf_machine, make_swapped, run_process, small_machine
 
 
 # --- 04: host async work -----------------------------------------------------------------------
@@ -49,8 +50,7 @@ def pv_run(scripts: int = 3, steps: int = 2, compute_ns: int = 1_000_000, seed: 
     """A legacy host, one PV stand-in vcpu, NVMe swap, every touch a swapped-out page; run to the end."""
     first = 256
     plans = [Script(f"s{k}", [(first + 16 * (steps * k + i), compute_ns) for i in range(steps)]) for k in range(scripts)]
-    cfg = HostConfig(guest_mem=4 * MiB, host_limit=1 * MiB, swap_device="nvme_gen4", seed=seed)
-    m = Machine(cfg, lambda i: ScriptedGuest(plans, pv=True))
+    m = Machine(SMALL_HOST.replace(seed=seed), lambda i: ScriptedGuest(plans, pv=True))
     m.prefault(first, 512)  # the first 256 pages are written out to swap
     m.start().run()
     m.shutdown()

@@ -31,7 +31,7 @@ def _wake_before_wait(s: Stage) -> None:
         s.at(0, wake)
 
     s.on("kvm_async_pf_not_present", early_wake)
-    task = s.spawn("waiter", _prog(_touch(s.gva(gfn))))
+    task = s.spawn("A", _prog(_touch(s.gva(gfn))))
     s.finish([task], expect=lambda: [(
         f"guest: dummy node for token {seen.get('token', -1):#x} on cpu 0",
         "KVM's own page-ready for T arrives after the early wake and finds no waiter: a duplicated "

@@ -5,23 +5,19 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-from .. import abi
+from ..build import Booted, small_guest
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Touch
-from ..guest.sched import TASK_DEAD
 from ..host import mmu
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
-from ..machine import HostConfig, Machine
+from ..machine import Machine
 from ..trace import Tracer
-from ..workloads import Array, shared_array, steps
+from ..workloads import steps
 
-MiB = 1 << 20
-BOOT_NS = 20_000_000            # as bm.build: the guest registers async PF and takes the boot wake-all
 FINISH_LIMIT_NS = 5_000_000_000  # a scenario's tasks must all have exited within this much simulated time
-DATA_PAGES = 512                # prefaulted buffer; the first 256 pages end up swapped out (1 MiB cgroup)
 APF_EVENTS = ("kvm_try_async_get_page", "kvm_async_pf_not_present", "kvm_async_pf_doublefault",
               "kvm_async_pf_completed", "kvm_async_pf_ready", "kvm_inj_exception", "kvm_msr")
 
@@ -67,8 +63,10 @@ class Scenario:
     generation: str
     body: Callable[["Stage"], None]
 
-    def run(self, seed: int = 0, trace: bool = True) -> ScenarioResult:
-        stage = Stage(self, seed, trace)
+    def run(self, seed: int = 0, trace: bool = True,
+            on_built: Callable[["Stage"], None] | None = None) -> ScenarioResult:
+        """Run the scenario on a fresh machine; ``on_built(stage)`` is called once it has booted."""
+        stage = Stage(self, seed, trace, on_built)
         try:
             self.body(stage)
         except Exception as exc:  # the model raised: report it as a failed check, keep the machine
@@ -102,28 +100,44 @@ def get(name: str) -> Scenario:
 # --- the stage a scenario runs on -------------------------------------------------------
 
 class Stage:
-    """One scenario run: builds the machine, hooks the trace, collects checks, finishes."""
+    """One scenario run: builds the machine, hooks the trace, collects checks, finishes.
 
-    def __init__(self, sc: Scenario, seed: int, trace: bool):
+    ``on_built(stage)``, if given, is called once the machine has booted and
+    before the scenario spawns anything (a caller watching the run attaches
+    there).
+    """
+
+    def __init__(self, sc: Scenario, seed: int, trace: bool, on_built: Callable[["Stage"], None] | None = None):
         self.sc = sc
         self.seed = seed
         self.trace = trace
+        self.on_built = on_built
         self.checks: list[Check] = []
         self.expected_leaks: list[str] = []
         self.events: Counter = Counter()          # every tracepoint hit (kept even with trace=False)
         self.hooks: list[Callable[[int, str, dict], None]] = []
+        self.booted: Booted | None = None
         self.m: Machine | None = None
         self.kernel: GuestKernel | None = None
-        self.array: Array | None = None
         self.leaks: list[str] = []
 
     # set-up
     def build(self, *, vcpus: int = 1, pv: bool = True, preemptible: bool = True, swap: str = "nvme_gen4",
-              workers: int | None = None, policy: Any = None) -> Machine:
-        self.kernel = GuestKernel(GuestConfig(pv=pv, preemptible=preemptible))
-        cfg = HostConfig(generation=self.sc.generation, vcpus=vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
-                         swap_device=swap, workers=workers, seed=self.seed)
-        self.m = m = Machine(cfg, self.kernel, trace=self.trace, policy=policy)
+              workers: int | None = None) -> Machine:
+        """The small guest (build.small_guest) of this scenario's generation and seed, booted."""
+        # the machine is made through this module's global ``Machine``: check.mutants.scenario_hook swaps it
+        self.booted = small_guest(GuestConfig(pv=pv, preemptible=preemptible), trace=self.trace,
+                                  before_boot=self._count_events, make_machine=Machine,
+                                  generation=self.sc.generation, vcpus=vcpus, swap_device=swap, workers=workers,
+                                  seed=self.seed)
+        self.m, self.kernel = self.booted.machine, self.booted.kernel
+        self.boot_events = Counter(self.events)
+        self.boot_alloc = self.m.kvm.stat.async_pf_allocated
+        if self.on_built is not None:
+            self.on_built(self)
+        return self.m
+
+    def _count_events(self, m: Machine) -> None:
         inner = m.env.tracer
 
         def hook(t_ns: int, name: str, fields: dict) -> None:
@@ -134,43 +148,25 @@ class Stage:
                 fn(t_ns, name, fields)
 
         m.env.tracer = hook
-        self.array = shared_array(self.kernel, DATA_PAGES)
-        m.prefault(self.array.gfn, self.array.pages)
-        m.start()
-        m.run(m.env.now + BOOT_NS)
-        m.reset_accounts()
-        self.boot_events = Counter(self.events)
-        self.boot_alloc = m.kvm.stat.async_pf_allocated
-        return m
 
     def swapped(self, n: int, start: int = 0) -> list[int]:
         """``n`` buffer gfns that are swapped out on the host now (lowest first)."""
-        out = []
-        for gfn in range(self.array.gfn + start, self.array.gfn + self.array.pages):
-            if self.m.mm.page_state(gfn_to_hva(self.m.kvm, gfn)) == PageState.SWAPPED:
-                out.append(gfn)
-                if len(out) == n:
-                    return out
-        raise RuntimeError(f"only {len(out)} swapped pages, wanted {n}")
+        return self.booted.swapped(n, start)
 
     def resident_unmapped(self) -> int:
         """A buffer gfn resident on the host but with no spte (the guest never touched it)."""
-        for gfn in range(self.array.gfn, self.array.gfn + self.array.pages):
+        array = self.booted.array
+        for gfn in range(array.gfn, array.gfn + array.pages):
             if self.m.mm.page_state(gfn_to_hva(self.m.kvm, gfn)) == PageState.RESIDENT \
                     and not mmu.spte_mapped(self.m.vcpus[0], gfn):
                 return gfn
         raise RuntimeError("no resident page without an spte")
 
     def gva(self, gfn: int) -> int:
-        return self.array.gva + ((gfn - self.array.gfn) << abi.PAGE_SHIFT)
-
-    def mm(self) -> AddressSpace:
-        mm = AddressSpace()
-        self.array.map_into(mm)
-        return mm
+        return self.booted.gva(gfn)
 
     def spawn(self, comm: str, program: Callable, cpu: int = 0, mm: AddressSpace | None = None):
-        return self.kernel.spawn(comm, program, cpu, mm if mm is not None else self.mm())
+        return self.booted.spawn(comm, program, cpu, mm)
 
     def touchers(self, n: int, cpu: int = 0) -> list:
         """``n`` tasks named a, b, ... each touching its own swapped-out page once (so each sleeps on an APF)."""
@@ -211,10 +207,7 @@ class Stage:
         each with why; the leak check then demands exactly those.
         """
         m = self.m
-        end = m.env.now + limit_ns
-        while any(t.state != TASK_DEAD for t in tasks) and m.env.now < end:
-            m.run(min(m.env.now + 1_000_000, end))
-        alive = [f"{t.comm}({t.state})" for t in tasks if t.state != TASK_DEAD]
+        alive = [f"{t.comm}({t.state})" for t in self.booted.run_until_exited(tasks, limit_ns)]
         self.check("every task exited", not alive, "still alive: " + ", ".join(alive) if alive
                    else f"{len(tasks)} tasks exited by t={m.env.now}")
         self.check("guest did not panic", self.kernel.panicked is None, self.kernel.panicked or "")

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from asyncpf import bench
+from asyncpf import engine_bench
 from asyncpf.__main__ import main
 
 
@@ -60,11 +60,11 @@ def test_more_entities_than_events(capsys):
 
 @pytest.mark.parametrize("name", ["asyncpf", "heapq", "simpy"])
 def test_each_runner_counts_its_wakeups(name):
-    runner = bench.RUNNERS[name]
+    runner = engine_bench.RUNNERS[name]
     n, end = runner(4, 25, 1)
     assert n == 100
     # the same seed gives the same simulated end time on every engine
-    assert end == bench.run_heapq(4, 25, 1)[1]
+    assert end == engine_bench.run_heapq(4, 25, 1)[1]
     assert runner(4, 25, 2)[1] != end  # another seed, other delays
 
 
