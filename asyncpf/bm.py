@@ -15,6 +15,7 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ PUBLISHED = {
     "v4 (1 run)": {"unpatched": 1.0, "halt": None, "pv": 1.995},
 }
 TARGET_RANGES = {"halt": (1.03, 1.3), "pv": (1.7, 2.1)}
+GUEST_RESERVED = 1024 << abi.PAGE_SHIFT  # guest memory the guest kernel keeps for itself; bm's array goes above
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,9 @@ class BmParams:
             raise ValueError("fault_threads + work_threads is 0: bm needs at least one thread")
         if self.array % abi.PAGE_SIZE:
             raise bad("array", "a multiple of 4096 bytes")
-        reserved = 1024 << abi.PAGE_SHIFT
-        if self.array + reserved > self.guest_mem:
+        if self.array + GUEST_RESERVED > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
-                             f"(the guest kernel keeps the first {reserved >> 20} MiB)")
+                             f"(the guest kernel keeps the first {GUEST_RESERVED >> 20} MiB)")
         self.host_config("unpatched").validate()
         abi.generation(self.generation)
 
@@ -166,8 +167,7 @@ def ratios(runs: dict[str, dict]) -> dict[str, float]:
 
 
 def _run_child(args: tuple) -> dict:
-    mode, params, trace, queue = args
-    progress = None if queue is None else (lambda m, done, total: queue.put((m, done, total)))
+    mode, params, trace, progress = args
     result = run_bm(mode, params, trace=trace, progress=progress)
     machine = result.pop("machine")
     if trace:
@@ -185,28 +185,32 @@ def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False,
     params.validate()
     work = [(mode, params, trace_pv and mode == "pv") for mode in MODES]
     if jobs <= 1:
-        return {mode: _run_child((mode, params, trace, None) if progress is None else
-                                 (mode, params, trace, _Direct(progress))) for mode, params, trace in work}
+        return {mode: _run_child((mode, params, trace, progress)) for mode, params, trace in work}
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    with ctx.Manager() as manager:
-        queue = manager.Queue() if progress is not None else None
-        with ctx.Pool(min(jobs, len(work))) as pool:
-            pending = pool.map_async(_run_child, [(m, p, t, queue) for m, p, t in work])
-            while not pending.ready():
-                pending.wait(0.2)
-                while queue is not None and not queue.empty():
-                    progress(*queue.get())
-            results = pending.get()
+    queue = ctx.SimpleQueue() if progress is not None else None
+    # Workers ignore Ctrl-C: the parent gets it, and leaving the with-block terminates them.
+    with ctx.Pool(min(jobs, len(work)), initializer=_quiet_worker, initargs=(queue,)) as pool:
+        pending = pool.map_async(_run_child, [(*w, _to_queue if queue is not None else None) for w in work])
+        while not pending.ready():
+            pending.wait(0.1)
+            while queue is not None and not queue.empty():
+                progress(*queue.get())
+        results = pending.get()
+    while queue is not None and not queue.empty():
+        progress(*queue.get())
     return {r["host"]: r for r in results}
 
 
-class _Direct:
-    """Progress without a process boundary (jobs=1)."""
+_QUEUE: Any = None
 
-    def __init__(self, fn: Callable[[str, int, int], None]):
-        self.fn = fn
 
-    def put(self, item: tuple) -> None:
-        self.fn(*item)
+def _quiet_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _to_queue(mode: str, done: int, total: int) -> None:
+    _QUEUE.put((mode, done, total))
