@@ -19,9 +19,10 @@ import signal
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable
 
-from . import abi
+from . import abi, perfetto
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
 from .machine import HostConfig, Machine
+from .timeline import Recorder
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, shared_array, spawn_bm
 
 GiB, MiB = 1 << 30, 1 << 20
@@ -108,28 +109,33 @@ def build(mode: str, params: BmParams, *, trace: bool = False) -> tuple[Machine,
     return machine, kernel, array
 
 
-def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
+def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False, record: bool = False,
            progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run ``bm`` on one host for ``params.duration_ns``; a JSON-able summary (and ``"machine"``).
 
     As the real program: the threads start together, run until ``stop`` is
     set, and leave their loops; the work is what they did before ``stop``.
-    Then the VM is destroyed and checked for leaks.
+    Then the VM is destroyed and checked for leaks.  ``record`` keeps the
+    measured window as a :class:`~asyncpf.timeline.Recorder` under ``"recorder"``.
     """
-    machine, kernel, array = build(mode, params, trace=trace)
+    machine, kernel, array = build(mode, params, trace=trace or record)
     stop = StopFlag()
     touch_ns = load_guest_params()["touch_ns"]
     faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads, touch_ns, stop)
     machine.reset_accounts()
+    recorder = Recorder(machine, kernel) if record else None
+    advance = machine.run if recorder is None else recorder.run
     start = machine.env.now
     done = 0
     while done < params.duration_ns:
         done = min(done + 1_000_000_000, params.duration_ns)
-        machine.run(start + done)
+        advance(start + done)
         if progress is not None:
             progress(mode, done, params.duration_ns)
     machine.flush_accounts()
     summary = summarize(mode, params, machine, kernel, faults, works)
+    if recorder is not None:
+        summary["recorder"] = recorder
     stop.set = True
     machine.run(machine.env.now + DRAIN_NS)
     running = [t.comm for t in faults + works if t.state != "X"]
@@ -167,25 +173,30 @@ def ratios(runs: dict[str, dict]) -> dict[str, float]:
 
 
 def _run_child(args: tuple) -> dict:
-    mode, params, trace, progress = args
-    result = run_bm(mode, params, trace=trace, progress=progress)
+    mode, params, trace, record, progress = args
+    result = run_bm(mode, params, trace=trace, record=record, progress=progress)
     machine = result.pop("machine")
     if trace:
         result["trace_text"] = machine.tracer.text()
+    if record:
+        recorder = result.pop("recorder")
+        result["perfetto"] = perfetto.host_events(list(MODES).index(mode) + 1, f"{mode} host", recorder,
+                                                  machine.tracer.events, params.generation)
     return result
 
 
-def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False,
+def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False, record: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict]:
     """Run the unpatched, halt and PV hosts (in ``jobs`` processes); results keyed by host.
 
     Each host is an independent, seeded simulation, so running them in
-    parallel changes nothing in the results.
+    parallel changes nothing in the results.  ``record`` adds each host's
+    timeline as Chrome trace events under ``"perfetto"`` (:mod:`asyncpf.perfetto`).
     """
     params.validate()
-    work = [(mode, params, trace_pv and mode == "pv") for mode in MODES]
+    work = [(mode, params, trace_pv and mode == "pv", record) for mode in MODES]
     if jobs <= 1:
-        return {mode: _run_child((mode, params, trace, progress)) for mode, params, trace in work}
+        return {mode: _run_child((mode, params, trace, rec, progress)) for mode, params, trace, rec in work}
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")

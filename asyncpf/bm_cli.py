@@ -11,14 +11,14 @@ import argparse
 import json
 from typing import Any
 
-from . import budget
+from . import __version__, budget, perfetto, plots
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
 from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
 from .cli import UsageError, command
 from .host.swap import device_names
 from .machine import MMIO_BASE_GFN
-from .outputs import write_text
+from .outputs import distinct, replacing, write_text
 from .progress import bar
 
 SPLIT = ("guest", "stalled", "halted", "idle", "host")
@@ -132,25 +132,40 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one stable JSON object (documented in the README)")
     p.add_argument("--trace", metavar="FILE", type=output_file(),
                    help="write the PV host's run as ftrace text to FILE")
+    p.add_argument("--perfetto", metavar="FILE", type=output_file((".json",)),
+                   help="write the measured window of all three hosts as a Chrome trace-event JSON timeline "
+                        "(open it in ui.perfetto.dev or chrome://tracing)")
+    p.add_argument("--plot", metavar="FILE", type=output_file(plots.SUFFIXES),
+                   help="draw the per-vcpu time split and the ratios beside the published ones to FILE (.png or .svg)")
 
 
 @command("bm", "the seed's benchmark (bm -f 4 -w 4 -t 60) on unpatched, halt and PV hosts", configure)
 def main(args: argparse.Namespace) -> int:
     params = params_from(args)
     check_budget([params], "this run")
+    distinct(trace=args.trace, perfetto=args.perfetto, plot=args.plot)
     with Progress(len(MODES) * params.duration_ns, "bm", args.json) as progress:
-        runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), progress=progress)
+        runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), record=bool(args.perfetto),
+                         progress=progress)
     report = {"params": _params_json(params), "runs": runs, "ratios": ratios(runs), "published": PUBLISHED,
               "target_ranges": TARGET_RANGES}
     trace_text = runs["pv"].pop("trace_text", None)
+    timeline = [e for r in runs.values() for e in r.pop("perfetto", [])]
     if args.trace:
         write_text(args.trace, trace_text)
+    if args.perfetto:
+        write_text(args.perfetto, perfetto.document(timeline, {"asyncpf": __version__, "command": "bm",
+                                                               "params": report["params"]}))
+    if args.plot:
+        with replacing(args.plot, "wb") as fh:
+            fh.write(plots.render(plots.bm_figure(report), args.plot.suffix))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(render(report))
-        if args.trace:
-            print(f"trace written to {args.trace}")
+        for option, path in (("trace", args.trace), ("perfetto", args.perfetto), ("plot", args.plot)):
+            if path:
+                print(f"{option} written to {path}")
     leaky = [m for m, r in runs.items() if r["leaks"]]
     return 1 if leaky else 0
 
@@ -180,9 +195,7 @@ def render(report: dict) -> str:
     lines += ["", "mean per-vcpu time split (% of the run; in KVM = the vcpu thread handling exits):",
               f"{'host':<10} " + " ".join(f"{'in KVM' if k == 'host' else k:>8}" for k in SPLIT)]
     for mode, r in runs.items():
-        splits = r["vcpu_time_s"].values()
-        total = sum(sum(s.values()) for s in splits) or 1
-        split = {k: 100 * sum(s[k] for s in splits) / total for k in SPLIT}
+        split = plots.time_split(r)
         lines.append(f"{mode:<10} " + " ".join(f"{split[k]:>7.1f}%" for k in SPLIT))
     lines.append("")
     if p["generation"] == "seed":
@@ -244,6 +257,8 @@ def configure_sweep(p: argparse.ArgumentParser) -> None:
                    help="comma-separated, at most 32: latencies such as 20us,200us,2ms,8ms "
                         "or F:W mixes such as 1:7,4:4,7:1")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--plot", metavar="FILE", type=output_file(plots.SUFFIXES),
+                   help="draw the ratios against the swept value to FILE (.png or .svg)")
 
 
 def _sweep_plan(args: argparse.Namespace) -> list[tuple[str, BmParams]]:
@@ -282,6 +297,9 @@ def sweep(args: argparse.Namespace) -> int:
             rows.append({"value": label, "ratios": ratios(runs), "work": {m: r["work"] for m, r in runs.items()},
                          "leaks": sum(len(r["leaks"]) for r in runs.values())})
     result = {"over": args.over, "rows": rows}
+    if args.plot:
+        with replacing(args.plot, "wb") as fh:
+            fh.write(plots.render(plots.sweep_figure(result), args.plot.suffix))
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -290,4 +308,6 @@ def sweep(args: argparse.Namespace) -> int:
         for row in rows:
             r = row["ratios"]
             print(f"{row['value']:>10} {r['halt']:>15.3f} {r['pv']:>13.3f} {row['work']['unpatched']:>17.2f}")
+        if args.plot:
+            print(f"plot written to {args.plot}")
     return 1 if any(row["leaks"] for row in rows) else 0

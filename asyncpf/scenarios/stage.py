@@ -15,6 +15,7 @@ from ..host import mmu
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
 from ..machine import HostConfig, Machine
+from ..timeline import Recorder
 from ..trace import Tracer
 from ..workloads import Array, shared_array, steps
 
@@ -44,6 +45,7 @@ class ScenarioResult:
     leaks: list[str] = field(default_factory=list)
     expected_leaks: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    recorder: Recorder | None = None     # the run's timeline, when run with record=True
 
     @property
     def unexpected_leaks(self) -> list[str]:
@@ -67,8 +69,8 @@ class Scenario:
     generation: str
     body: Callable[["Stage"], None]
 
-    def run(self, seed: int = 0, trace: bool = True) -> ScenarioResult:
-        stage = Stage(self, seed, trace)
+    def run(self, seed: int = 0, trace: bool = True, record: bool = False) -> ScenarioResult:
+        stage = Stage(self, seed, trace, record)
         try:
             self.body(stage)
         except Exception as exc:  # the model raised: report it as a failed check, keep the machine
@@ -104,10 +106,12 @@ def get(name: str) -> Scenario:
 class Stage:
     """One scenario run: builds the machine, hooks the trace, collects checks, finishes."""
 
-    def __init__(self, sc: Scenario, seed: int, trace: bool):
+    def __init__(self, sc: Scenario, seed: int, trace: bool, record: bool = False):
         self.sc = sc
         self.seed = seed
         self.trace = trace
+        self.record = record
+        self.recorder: Recorder | None = None
         self.checks: list[Check] = []
         self.expected_leaks: list[str] = []
         self.events: Counter = Counter()          # every tracepoint hit (kept even with trace=False)
@@ -123,7 +127,9 @@ class Stage:
         self.kernel = GuestKernel(GuestConfig(pv=pv, preemptible=preemptible))
         cfg = HostConfig(generation=self.sc.generation, vcpus=vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
                          swap_device=swap, workers=workers, seed=self.seed)
-        self.m = m = Machine(cfg, self.kernel, trace=self.trace, policy=policy)
+        self.m = m = Machine(cfg, self.kernel, trace=self.trace or self.record, policy=policy)
+        if self.record:
+            self.recorder = Recorder(m, self.kernel)
         inner = m.env.tracer
 
         def hook(t_ns: int, name: str, fields: dict) -> None:
@@ -137,7 +143,7 @@ class Stage:
         self.array = shared_array(self.kernel, DATA_PAGES)
         m.prefault(self.array.gfn, self.array.pages)
         m.start()
-        m.run(m.env.now + BOOT_NS)
+        self.advance(m.env.now + BOOT_NS)
         m.reset_accounts()
         self.boot_events = Counter(self.events)
         self.boot_alloc = m.kvm.stat.async_pf_allocated
@@ -160,6 +166,10 @@ class Stage:
                     and not mmu.spte_mapped(self.m.vcpus[0], gfn):
                 return gfn
         raise RuntimeError("no resident page without an spte")
+
+    def advance(self, until_ns: int) -> None:
+        """Run the machine to ``until_ns``, event by event through the recorder when recording."""
+        (self.m.run if self.recorder is None else self.recorder.run)(until_ns)
 
     def gva(self, gfn: int) -> int:
         return self.array.gva + ((gfn - self.array.gfn) << abi.PAGE_SHIFT)
@@ -213,7 +223,7 @@ class Stage:
         m = self.m
         end = m.env.now + limit_ns
         while any(t.state != TASK_DEAD for t in tasks) and m.env.now < end:
-            m.run(min(m.env.now + 1_000_000, end))
+            self.advance(min(m.env.now + 1_000_000, end))
         alive = [f"{t.comm}({t.state})" for t in tasks if t.state != TASK_DEAD]
         self.check("every task exited", not alive, "still alive: " + ", ".join(alive) if alive
                    else f"{len(tasks)} tasks exited by t={m.env.now}")
@@ -246,7 +256,8 @@ class Stage:
         for v in m.vcpus:
             for state in ("stalled", "halted"):
                 counts[f"vcpu{v.vcpu_id}_{state}_ns"] = v.acct[state]
-        return ScenarioResult(self.sc.name, m, m.tracer, self.checks, self.leaks, self.expected_leaks, counts)
+        return ScenarioResult(self.sc.name, m, m.tracer, self.checks, self.leaks, self.expected_leaks, counts,
+                              self.recorder)
 
 
 def _touch(gva: int, *, kernel: bool = False) -> Touch:
