@@ -37,14 +37,16 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    prog = "asyncpf"
     try:
+        args = build_parser().parse_args(argv)
+        prog = args.prog
         return args.run(args)
     except UsageError as exc:  # refused like argparse refuses: same line, same SystemExit(2)
-        print(one_line(f"{args.prog}: error: {exc}"), file=sys.stderr)
+        print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print(f"{args.prog}: interrupted; no partial output file was written", file=sys.stderr)
+        print(f"{prog}: interrupted; no partial output file was written", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit: point stdout at /dev/null first

@@ -41,6 +41,16 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # Python 3.11 argparse drops the value of '--opt=--' and stores [] unconverted: refuse it here
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            values = value if isinstance(action, argparse._AppendAction) and value else [value]
+            if action.nargs is None and action.option_strings and any(v == [] for v in values):
+                self.error(f"argument {'/'.join(action.option_strings)}: expected one value, got '--'")
+        return namespace, extras
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, one_line(f"{self.prog}: error: {message}") + "\n")
 
