@@ -46,7 +46,7 @@ def bm_figure(report: dict) -> Figure:
         xs = [k + (i - (len(series) - 1) / 2) * width for k in range(len(hosts))]
         ys = [ratios.get(h) or 0.0 for h in hosts]
         bars = ratio_ax.bar(xs, ys, width=width * 0.95, label=name, color=f"C{i}" if i else "black")
-        ratio_ax.bar_label(bars, labels=[f"{y:.2f}" if y else "-" for y in ys], fontsize=6, padding=1)
+        ratio_ax.bar_label(bars, labels=[f"{y:.2f}" if y else "n/a" for y in ys], fontsize=6, padding=1)
     ratio_ax.set_xticks(range(len(hosts)), hosts)
     ratio_ax.set_ylabel("work threads' CPU time / unpatched")
     ratio_ax.set_title("bm's score: model and published")
