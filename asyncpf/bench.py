@@ -33,13 +33,14 @@ from itertools import count
 from typing import Callable
 
 from .argtypes import integer
-from .cli import command
+from .cli import UsageError, command
 from .progress import bar
 from .sim import Environment
 
 TARGET_VS_SIMPY = 1.5
 TARGET_VS_HEAPQ = 0.6
 MAX_DELAY_NS = 2000  # delays are uniform integers on 1..MAX_DELAY_NS
+MAX_TIMED_EVENTS = 20_000_000  # repeat x events per engine: a few minutes on the slowest engine
 
 ENGINES = ("asyncpf", "heapq", "simpy")
 
@@ -218,16 +219,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--events", type=integer(1, 10**7), default=1_000_000, metavar="N",
                    help="about N timed wake-ups per engine, 1..10^7 (default 1,000,000)")
-    p.add_argument("--entities", type=integer(1, 10**6), default=100, metavar="K",
-                   help="number of self-rescheduling entities, 1..10^6 (default 100); each wakes at least once")
+    p.add_argument("--entities", type=integer(1, 10**5), default=100, metavar="K",
+                   help="number of self-rescheduling entities, 1..10^5 (default 100); each wakes at least once")
     p.add_argument("--repeat", type=integer(1, 10), default=3, metavar="R",
-                   help="runs per engine, 1..10; the best is reported (default 3)")
+                   help="runs per engine, 1..10, with R x N at most 2x10^7; the best is reported (default 3)")
     p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, metavar="S",
                    help="seed of the delay streams (default 0)")
 
 
 @command("bench-engine", "time the event engine against SimPy and a bare heapq loop", configure)
 def run(args: argparse.Namespace) -> int:
+    if args.repeat * args.events > MAX_TIMED_EVENTS:  # SimPy's share alone would take many minutes
+        raise UsageError(f"--repeat {args.repeat} --events {args.events}: expected R x N at most "
+                         f"{MAX_TIMED_EVENTS:,}")
     try:
         with bar(len(ENGINES) * args.repeat, "bench-engine", "runs", quiet=args.json) as progress:
             report = measure(args.events, args.entities, args.repeat, args.seed, progress=progress.update)

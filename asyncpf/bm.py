@@ -166,10 +166,10 @@ def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel
 
 # --- running the three hosts ---------------------------------------------------------------
 
-def ratios(runs: dict[str, dict]) -> dict[str, float]:
-    """Work of each host relative to the unpatched host."""
+def ratios(runs: dict[str, dict]) -> dict[str, float | None]:
+    """Work of each host relative to the unpatched host (None when the unpatched work threads got no CPU)."""
     base = runs["unpatched"]["work"]
-    return {mode: round(r["work"] / base, 4) if base else float("nan") for mode, r in runs.items()}
+    return {mode: round(r["work"] / base, 4) if base else None for mode, r in runs.items()}
 
 
 def _run_child(args: tuple) -> dict:

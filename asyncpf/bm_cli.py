@@ -35,7 +35,7 @@ swap_latency = duration(1_000, 10_000_000_000, "ms")
 mix_threads = integer(0, MAX_THREADS)
 
 
-def add_params(p: argparse.ArgumentParser, *, duration_default: str = "60") -> None:
+def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> None:
     """bm's options.  Defaults are None, filled in by :func:`params_from`, so a relation check knows what was given."""
     d = BmParams()
     p.add_argument("--vcpus", type=integer(1, 64), metavar="N", help=f"guest vcpus, 1..64 (default {d.vcpus})")
@@ -48,7 +48,7 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: str = "60") -> N
     p.add_argument("-w", "--work-threads", type=integer(1, MAX_THREADS), metavar="N",
                    help=f"threads that only count (bm's score), 1..{MAX_THREADS} (default {d.work_threads})")
     p.add_argument("-t", "--duration", type=duration(10_000_000, 86_400 * 10**9), metavar="TIME",
-                   default=duration(1, 10**18)(duration_default),
+                   default=duration_default * 10**9,
                    help=f"simulated run time, 10ms..1 day, e.g. 60 or 10s (default {duration_default} s); "
                         "runs estimated to need more than an hour of wall time are refused")
     p.add_argument("-m", "--array", type=size(PAGE_SIZE, MAX_GUEST, PAGE_SIZE), metavar="SIZE",
@@ -95,9 +95,9 @@ def check_budget(runs: list[BmParams], what: str) -> None:
     if need > budget.MAX_EVENTS:
         fits = runs[0].duration_ns * budget.MAX_EVENTS / need
         fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
-        raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:.2g} "
-                         f"engine events per host, more than the {budget.MAX_EVENTS:.0e} that finish in about "
-                         f"an hour; expected at most {fmt_time(int(fits))} with these options")
+        raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
+                         f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
+                         f"hour; expected at most {fmt_time(int(fits))} with these options")
 
 
 def _name_options(message: str) -> str:
@@ -190,7 +190,7 @@ def render(report: dict) -> str:
     for mode, r in runs.items():
         v7 = PUBLISHED["v7 (10 runs)"][mode]
         v4 = PUBLISHED["v4 (1 run)"][mode]
-        lines.append(f"{mode:<10} {r['work']:>9.2f} {rat[mode]:>6.3f}x {_fmt(v7):>6} {_fmt(v4):>6} "
+        lines.append(f"{mode:<10} {r['work']:>9.2f} {'-' if rat[mode] is None else f'{rat[mode]:.3f}x':>7} {_fmt(v7):>6} {_fmt(v4):>6} "
                      f"{r['async_pf_sent']:>9} {r['async_pf_completed']:>9} {r['swapins']:>9} {r['apf_halts']:>7}")
     lines += ["", "mean per-vcpu time split (% of the run; in KVM = the vcpu thread handling exits):",
               f"{'host':<10} " + " ".join(f"{'in KVM' if k == 'host' else k:>8}" for k in SPLIT)]
@@ -200,7 +200,9 @@ def render(report: dict) -> str:
     lines.append("")
     if p["generation"] == "seed":
         lines.append("(the seed series had no halt mode: its non-PV host handles the fault synchronously)")
-    for mode, (lo, hi) in report["target_ranges"].items():
+    if rat["unpatched"] is None:
+        lines.append("no ratios: the unpatched host's work threads got no CPU time in this run (try a longer -t)")
+    for mode, (lo, hi) in report["target_ranges"].items() if rat["unpatched"] is not None else ():
         inside = lo <= rat[mode] <= hi
         lines.append(f"{mode}/unpatched = {rat[mode]:.3f} ({'within' if inside else 'OUTSIDE'} the expected "
                      f"{lo}..{hi})" + ("" if inside else f": {_why_outside(mode, p)}"))
@@ -222,7 +224,7 @@ def _why_outside(mode: str, p: dict) -> str:
 
 
 def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
+    return "-" if x is None else f"{x:.3f}"  # None: no published figure, or no unpatched work to divide by
 
 
 # --- bm-sweep ----------------------------------------------------------------------------------
@@ -250,7 +252,7 @@ def _values(text: str) -> list[str]:
 
 
 def configure_sweep(p: argparse.ArgumentParser) -> None:
-    add_params(p, duration_default="10")
+    add_params(p, duration_default=10)
     p.add_argument("--over", choices=["swap-latency", "mix"], required=True,
                    help="what to vary: the mean swap read latency, or the fault:work thread mix")
     p.add_argument("--values", required=True, type=_values, metavar="V[,V..]",
@@ -307,7 +309,7 @@ def sweep(args: argparse.Namespace) -> int:
         print(f"{head:>10} {'halt/unpatched':>15} {'pv/unpatched':>13} {'unpatched work s':>17}")
         for row in rows:
             r = row["ratios"]
-            print(f"{row['value']:>10} {r['halt']:>15.3f} {r['pv']:>13.3f} {row['work']['unpatched']:>17.2f}")
+            print(f"{row['value']:>10} {_fmt(r['halt']):>15} {_fmt(r['pv']):>13} {row['work']['unpatched']:>17.2f}")
         if args.plot:
             print(f"plot written to {args.plot}")
     return 1 if any(row["leaks"] for row in rows) else 0

@@ -1,7 +1,7 @@
 """How much simulation a run asks for, estimated before it starts, so no command starts a run that cannot finish.
 
-The estimate counts engine events, the unit of the simulator's cost (about
-50,000 per second of wall time for a bm host on the project's machines).  It
+The estimate counts engine events, the unit of the simulator's cost (30,000
+to 80,000 per second of wall time for a bm host on the project's machines).  It
 is an upper bound built from what drives events in ``bm``: guest ticks, the
 work threads' 1 ms chunks, the fault threads' touches (at most one per
 ``touch_ns`` of the CPU share they get) and their faults (at most one per swap
@@ -17,7 +17,7 @@ from .guest.kernel import load_guest_params
 from .host.swap import SwapDevice
 from .sim import Environment
 
-MAX_EVENTS = 300_000_000    # per host run: at most about an hour of wall time (the estimate runs 1-4x high)
+MAX_EVENTS = 100_000_000    # per host run: under an hour of wall time even where the estimate is exact
 TICK_EVENTS = 2             # the timer exit and the guest tick
 WORK_CHUNK_NS = 1_000_000   # a work thread's step (asyncpf.workloads.work_thread)
 FAULT_EVENTS = 15           # exit, host fault, swap read, reclaim, wake-up, entry

@@ -96,8 +96,8 @@ def main(args: argparse.Namespace) -> int:
     need = budget.demo_events(args.vcpus, args.scripts, args.steps, args.compute_ms * 1_000_000)
     if need > budget.MAX_EVENTS:
         raise UsageError(f"--vcpus {args.vcpus} --scripts {args.scripts} --steps {args.steps} --compute-ms "
-                         f"{args.compute_ms}: estimated at {need:.2g} engine events per host, more than the "
-                         f"{budget.MAX_EVENTS:.0e} that finish in about an hour; expected fewer or shorter steps")
+                         f"{args.compute_ms}: estimated at {need:,.0f} engine events per host, more than the "
+                         f"{budget.MAX_EVENTS:,} that finish in under an hour; expected fewer or shorter steps")
     results = {}
     with bar(len(MODES), "demo", "hosts", quiet=args.json) as progress:
         for mode in MODES:
