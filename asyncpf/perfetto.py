@@ -6,7 +6,7 @@ of simulated time (the ftrace clock of ``--trace``).  Each host is a process;
 its threads are
 
 * one track per vcpu: complete events (``ph`` X), named by the guest task
-  running, or ``stalled`` / ``halted`` / ``idle`` / ``host`` (KVM handling an
+  running, or ``stalled`` / ``halted`` / ``idle`` / ``in KVM`` (handling an
   exit), ``cat`` the accounting state; instant events (``ph`` i, thread
   scope) for each exception KVM injects and each APF halt;
 * one track per async-PF worker: a complete event per ``async_pf_execute``;

@@ -16,8 +16,11 @@ from typing import Any, NamedTuple
 class Span(NamedTuple):
     start_ns: int
     end_ns: int
-    label: str    # the guest task's comm while the vcpu runs guest code, else the state
+    label: str    # the guest task's comm while the vcpu runs guest code, else the state (host: "in KVM")
     state: str    # guest | host | stalled | halted | idle
+
+
+STATE_LABELS = {"host": "in KVM", "stalled": "stalled", "halted": "halted", "idle": "idle"}
 
 
 class WorkSpan(NamedTuple):
@@ -74,7 +77,7 @@ class Recorder:
             if len(grown) == 1 and all(ns >= before.get(k, 0) for k, ns in after.items()):
                 state = grown[0]
                 self._extend(vid, now - (after[state] - before[state]), now,
-                             self._label[vid] if state == "guest" else state, state)
+                             self._label[vid] if state == "guest" else STATE_LABELS[state], state)
             self._acct[vid] = dict(after)  # an account restart (all zero again) leaves a gap
             self._label[vid] = self._task(vid)
         self._sample_workers(now)
