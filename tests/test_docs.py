@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,3 +57,15 @@ def test_the_readme_picture_and_the_bm_options_it_lists_exist():
     for action in sub["bm"]._actions:
         for flag in action.option_strings:
             assert flag in options or flag in ("-h", "--help"), flag
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_widget_views_have_their_state(path):
+    """A widget shown in a stored output can be drawn without a kernel: its model, and every model it names, is saved."""
+    nb = nbformat.read(path, as_version=4)
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    views = [o.data["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
+             for o in c.get("outputs", []) if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert set(views) <= set(state)
+    named = set(re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state)))
+    assert named <= set(state)
