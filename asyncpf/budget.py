@@ -1,13 +1,14 @@
 """How much simulation a run asks for, estimated before it starts, so no command starts a run that cannot finish.
 
 The estimate counts engine events, the unit of the simulator's cost (30,000
-to 80,000 per second of wall time for a bm host on the project's machines).  It
-is an upper bound built from what drives events in ``bm``: guest ticks, the
-work threads' 1 ms chunks, the fault threads' touches (at most one per
-``touch_ns`` of the CPU share they get) and their faults (at most one per swap
-read, and for the PV guest one per tick), each fault costing a few tens of
-events.  Measured runs need between a quarter of it and about all of it.  A run estimated above
-:data:`MAX_EVENTS` per host is refused with the longest duration that fits.
+to 80,000 per second of wall time for a bm host on the project's machines).
+It is an upper bound built from what drives events in ``bm``: guest ticks,
+the work threads' 1 ms chunks, the fault threads' touches (at most one per
+``touch_ns`` of the CPU share they get) and their faults (at most one per
+swap read, and for the PV guest one per tick), each fault costing a few tens
+of events.  Measured runs need between a quarter of it and about all of it.
+A run estimated above :data:`MAX_EVENTS` per host is refused with the longest
+duration that fits.
 """
 
 from __future__ import annotations

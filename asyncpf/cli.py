@@ -43,11 +43,11 @@ class Parser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extras = super().parse_known_args(args, namespace)
-        # Python 3.11 argparse drops the value of '--opt=--' and stores [] unconverted: refuse it here
+        # Python 3.11 argparse drops the value of '--opt=--' and stores [] unconverted (appended, for
+        # repeatable options); no option here has an empty list as a value, so refuse it by name
         for action in self._actions:
             value = getattr(namespace, action.dest, None)
-            values = value if isinstance(action, argparse._AppendAction) and value else [value]
-            if action.nargs is None and action.option_strings and any(v == [] for v in values):
+            if action.option_strings and isinstance(value, list) and (not value or [] in value):
                 self.error(f"argument {'/'.join(action.option_strings)}: expected one value, got '--'")
         return namespace, extras
 
