@@ -39,11 +39,13 @@ class Recorder:
     def __init__(self, machine: Any, kernel: Any = None):
         self.machine = machine
         self.kernel = kernel                  # the guest kernel (task names); None for a stand-in guest
-        self.start_ns = self.end_ns = machine.env.now
-        self.vcpu_spans: dict[int, list[Span]] = {v.vcpu_id: [] for v in machine.vcpus}
+        self.start_ns = self.end_ns = self._last_ns = machine.env.now
+        vcpus = machine.vcpus
+        self._states = tuple(vcpus[0].acct) if vcpus else ()
+        self._spans: dict[int, list[list]] = {v.vcpu_id: [] for v in vcpus}   # [start, end, label, state]
+        self._acct = {v.vcpu_id: tuple(v.acct.values()) for v in vcpus}
+        self._label = {v.vcpu_id: self._task(v.vcpu_id) for v in vcpus}
         self.work_spans: list[WorkSpan] = []
-        self._acct = {v.vcpu_id: dict(v.acct) for v in machine.vcpus}
-        self._label = {v.vcpu_id: self._task(v.vcpu_id) for v in machine.vcpus}
         self._running: dict[int, tuple[int, Any, int]] = {}   # work id -> (start, work, worker slot)
 
     def run(self, until_ns: int) -> None:
@@ -55,6 +57,10 @@ class Recorder:
         env.run(until_ns)  # nothing is due any more before until_ns: this only sets the clock
         self._sample(env.now)  # the stretch from the last event to until_ns
         self.end_ns = env.now
+
+    @property
+    def vcpu_spans(self) -> dict[int, list[Span]]:
+        return {vid: [Span(*s) for s in spans] for vid, spans in self._spans.items()}
 
     def workers(self) -> list[WorkSpan]:
         """Every worker span; those still running are cut at the end of the recording."""
@@ -69,34 +75,39 @@ class Recorder:
         return "guest" if curr is None else curr.comm
 
     def _sample(self, now: int) -> None:
-        for vcpu in self.machine.vcpus:
-            vid = vcpu.vcpu_id
-            vcpu.flush_account()  # brings acct to now; the state that grew is the one of the last interval
-            before, after = self._acct[vid], vcpu.acct
-            grown = [k for k, ns in after.items() if ns > before.get(k, 0)]
-            if len(grown) == 1 and all(ns >= before.get(k, 0) for k, ns in after.items()):
-                state = grown[0]
-                self._extend(vid, now - (after[state] - before[state]), now,
-                             self._label[vid] if state == "guest" else STATE_LABELS[state], state)
-            self._acct[vid] = dict(after)  # an account restart (all zero again) leaves a gap
+        if now != self._last_ns:  # time moved: charge the interval since the last sample
+            for vcpu in self.machine.vcpus:
+                vcpu.flush_account()  # brings acct to now; the state that grew is the one of the interval
+                after, before = tuple(vcpu.acct.values()), self._acct[vcpu.vcpu_id]
+                if after != before:
+                    self._acct[vcpu.vcpu_id] = after
+                    self._charge(vcpu.vcpu_id, now, before, after)
+            self._last_ns = now
+        for vid in self._label:
             self._label[vid] = self._task(vid)
         self._sample_workers(now)
 
-    def _extend(self, vid: int, start: int, end: int, label: str, state: str) -> None:
-        spans = self.vcpu_spans[vid]
-        if spans and spans[-1].end_ns == start and spans[-1].label == label:
-            spans[-1] = spans[-1]._replace(end_ns=end)
+    def _charge(self, vid: int, now: int, before: tuple, after: tuple) -> None:
+        grown = [i for i, (b, a) in enumerate(zip(before, after)) if a != b]
+        if len(grown) != 1 or after[grown[0]] < before[grown[0]]:
+            return  # an account restart (all zero again): a gap in the timeline
+        i = grown[0]
+        state = self._states[i]
+        start = now - (after[i] - before[i])
+        label = self._label[vid] if state == "guest" else STATE_LABELS[state]
+        spans = self._spans[vid]
+        if spans and spans[-1][1] == start and spans[-1][2] == label:
+            spans[-1][1] = now
         else:
-            spans.append(Span(start, end, label, state))
+            spans.append([start, now, label, state])
 
     def _sample_workers(self, now: int) -> None:
-        wq = self.machine.workqueue
-        running = wq.running
+        running = self.machine.workqueue.running
         if running.keys() == self._running.keys():
             return
         for wid in sorted(self._running.keys() - running.keys()):
             start, work, slot = self._running.pop(wid)
-            comm, pid, _cpu = wq.ctx(slot)
+            comm, pid, _cpu = self.machine.workqueue.ctx(slot)
             self.work_spans.append(WorkSpan(start, now, comm, pid, wid, work.vcpu.vcpu_id, work.gva))
         for wid in sorted(running.keys() - self._running.keys()):
             work, slot = running[wid]
