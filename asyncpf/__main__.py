@@ -39,8 +39,10 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     prog = "asyncpf"
     try:
-        args = build_parser().parse_args(argv)
+        args, stray = build_parser().parse_known_args(argv)
         prog = args.prog
+        if stray:  # reported here, so the message names the subcommand whose options these are not
+            raise UsageError(f"unrecognized arguments: {' '.join(stray)} (see {prog} -h)")
         return args.run(args)
     except UsageError as exc:  # refused like argparse refuses: same line, same SystemExit(2)
         print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)

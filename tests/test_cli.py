@@ -130,6 +130,16 @@ def test_every_malformed_value_is_refused_at_the_door(command, data):
     assert option in text or (option == "NAME" and value in text), text
 
 
+@pytest.mark.parametrize("command", SPECS)
+@pytest.mark.parametrize("extra, named", [(["--no-such-option"], "--no-such-option"), (["stray", "words"], "words"),
+                                          (["--seed"], "--seed")])
+def test_unknown_options_stray_words_and_missing_values_are_refused(command, extra, named):
+    base = SPECS[command][0]
+    if command == "check" and extra == ["--seed"]:
+        extra, named = ["--max-seconds"], "--max-seconds"  # check has no seed
+    assert named in refused([command, *base, *extra])
+
+
 @pytest.mark.parametrize("argv, named", [
     (["bm", *TINY_BM, "--host-limit", "32M"], "--host-limit 32M"),
     (["bm", *TINY_BM, "--array", "14M"], "-m/--array 14M"),
