@@ -15,13 +15,15 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
-from . import abi
+from . import abi, perfetto
 from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
 from .machine import PAGE_MULTIPLE, HostConfig, Machine
+from .timeline import Recorder
 from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
 
@@ -37,6 +39,7 @@ PUBLISHED = {
     "v4 (1 run)": {"unpatched": 1.0, "halt": None, "pv": 1.995},
 }
 TARGET_RANGES = {"halt": (1.03, 1.3), "pv": (1.7, 2.1)}
+GUEST_RESERVED = 1024 << abi.PAGE_SHIFT  # guest memory the guest kernel keeps for itself; bm's array goes above
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,9 @@ class BmParams(Validated):
     def check_together(self) -> None:
         if self.fault_threads + self.work_threads == 0:
             raise ValueError("fault_threads + work_threads is 0: bm needs at least one thread")
-        reserved = 1024 << abi.PAGE_SHIFT
-        if self.array + reserved > self.guest_mem:
+        if self.array + GUEST_RESERVED > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
-                             f"(the guest kernel keeps the first {reserved >> 20} MiB)")
+                             f"(the guest kernel keeps the first {GUEST_RESERVED >> 20} MiB)")
         self.host_config("unpatched").validate()  # vcpus, sizes, swap device and latency, seed
 
     def host_config(self, mode: str) -> HostConfig:
@@ -82,27 +84,32 @@ def build(mode: str, params: BmParams, *, trace: bool = False) -> Booted:
                       array_pages=params.array >> abi.PAGE_SHIFT, trace=trace)
 
 
-def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False,
+def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False, record: bool = False,
            progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Run ``bm`` on one host for ``params.duration_ns``; a JSON-able summary (and ``"machine"``).
 
     As the real program: the threads start together, run until ``stop`` is
     set, and leave their loops; the work is what they did before ``stop``.
-    Then the VM is destroyed and checked for leaks.
+    Then the VM is destroyed and checked for leaks.  ``record`` keeps the
+    measured window as a :class:`~asyncpf.timeline.Recorder` under ``"recorder"``.
     """
-    machine, kernel, array = build(mode, params, trace=trace)
+    machine, kernel, array = build(mode, params, trace=trace or record)
     stop = StopFlag()
     touch_ns = load_guest_params()["touch_ns"]
     faults, works = spawn_bm(kernel, array, params.fault_threads, params.work_threads, touch_ns, stop)
+    recorder = Recorder(machine, kernel) if record else None
+    advance = machine.run if recorder is None else recorder.run
     start = machine.env.now
     done = 0
     while done < params.duration_ns:
         done = min(done + 1_000_000_000, params.duration_ns)
-        machine.run(start + done)
+        advance(start + done)
         if progress is not None:
             progress(mode, done, params.duration_ns)
     machine.flush_accounts()
     summary = summarize(mode, params, machine, kernel, faults, works)
+    if recorder is not None:
+        summary["recorder"] = recorder
     stop.set = True
     machine.run(machine.env.now + DRAIN_NS)
     running = [t.comm for t in faults + works if t.state != "X"]
@@ -133,54 +140,62 @@ def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel
 
 # --- running the three hosts ---------------------------------------------------------------
 
-def ratios(runs: dict[str, dict]) -> dict[str, float]:
-    """Work of each host relative to the unpatched host."""
+def ratios(runs: dict[str, dict]) -> dict[str, float | None]:
+    """Work of each host relative to the unpatched host (None when the unpatched work threads got no CPU)."""
     base = runs["unpatched"]["work"]
-    return {mode: round(r["work"] / base, 4) if base else float("nan") for mode, r in runs.items()}
+    return {mode: round(r["work"] / base, 4) if base else None for mode, r in runs.items()}
 
 
 def _run_child(args: tuple) -> dict:
-    mode, params, trace, queue = args
-    progress = None if queue is None else (lambda m, done, total: queue.put((m, done, total)))
-    result = run_bm(mode, params, trace=trace, progress=progress)
+    mode, params, trace, record, progress = args
+    result = run_bm(mode, params, trace=trace, record=record, progress=progress)
     machine = result.pop("machine")
     if trace:
         result["trace_text"] = machine.tracer.text()
+    if record:
+        recorder = result.pop("recorder")
+        result["perfetto"] = perfetto.host_events(list(MODES).index(mode) + 1, f"{mode} host", recorder,
+                                                  machine.tracer.events, params.generation)
     return result
 
 
-def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False,
+def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False, record: bool = False,
               progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict]:
     """Run the unpatched, halt and PV hosts (in ``jobs`` processes); results keyed by host.
 
     Each host is an independent, seeded simulation, so running them in
-    parallel changes nothing in the results.
+    parallel changes nothing in the results.  ``record`` adds each host's
+    timeline as Chrome trace events under ``"perfetto"`` (:mod:`asyncpf.perfetto`).
     """
     params.validate()
-    work = [(mode, params, trace_pv and mode == "pv") for mode in MODES]
+    work = [(mode, params, trace_pv and mode == "pv", record) for mode in MODES]
     if jobs <= 1:
-        return {mode: _run_child((mode, params, trace, None) if progress is None else
-                                 (mode, params, trace, _Direct(progress))) for mode, params, trace in work}
+        return {mode: _run_child((mode, params, trace, rec, progress)) for mode, params, trace, rec in work}
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
-    with ctx.Manager() as manager:
-        queue = manager.Queue() if progress is not None else None
-        with ctx.Pool(min(jobs, len(work))) as pool:
-            pending = pool.map_async(_run_child, [(m, p, t, queue) for m, p, t in work])
-            while not pending.ready():
-                pending.wait(0.2)
-                while queue is not None and not queue.empty():
-                    progress(*queue.get())
-            results = pending.get()
+    queue = ctx.SimpleQueue() if progress is not None else None
+    # Workers ignore Ctrl-C: the parent gets it, and leaving the with-block terminates them.
+    with ctx.Pool(min(jobs, len(work)), initializer=_quiet_worker, initargs=(queue,)) as pool:
+        pending = pool.map_async(_run_child, [(*w, _to_queue if queue is not None else None) for w in work])
+        while not pending.ready():
+            pending.wait(0.1)
+            while queue is not None and not queue.empty():
+                progress(*queue.get())
+        results = pending.get()
+    while queue is not None and not queue.empty():
+        progress(*queue.get())
     return {r["host"]: r for r in results}
 
 
-class _Direct:
-    """Progress without a process boundary (jobs=1)."""
+_QUEUE: Any = None
 
-    def __init__(self, fn: Callable[[str, int, int], None]):
-        self.fn = fn
 
-    def put(self, item: tuple) -> None:
-        self.fn(*item)
+def _quiet_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _to_queue(mode: str, done: int, total: int) -> None:
+    _QUEUE.put((mode, done, total))

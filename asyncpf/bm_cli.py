@@ -1,101 +1,171 @@
 """``python -m asyncpf bm``: the seed's benchmark on the unpatched, halt and PV hosts.
 
 ``bm-sweep`` repeats it over swap latencies or fault/work thread mixes.
+Every option is checked, alone and against the others, before anything runs;
+files are written only once the run is complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from typing import Any
 
-from .bm import MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
-from .cli import UsageError, command, duration_ns, nonnegative_int, positive_int, size_bytes
+from . import __version__, budget, perfetto, plots
+from .abi import PAGE_SIZE
+from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
+from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
+from .cli import UsageError, command
 from .host.swap import device_names
+from .machine import MMIO_BASE_GFN
+from .outputs import distinct, replacing, write_text
+from .progress import bar
 
 SPLIT = ("guest", "stalled", "halted", "idle", "host")
+MAX_GUEST = MMIO_BASE_GFN * PAGE_SIZE      # guest RAM ends below the MMIO hole
+MAX_THREADS = 1024
+OPTION = {"vcpus": "--vcpus", "guest_mem": "--guest-mem", "host_limit": "--host-limit",
+          "fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads", "duration_ns": "-t/--duration",
+          "array": "-m/--array", "swap_device": "--swap-device", "swap_latency_ns": "--swap-latency",
+          "generation": "--generation", "seed": "--seed"}
+ARGS = {"duration_ns": "duration", "swap_latency_ns": "swap_latency"}  # BmParams field -> argparse dest
+README_HALT = "see the README, 'Open question: the published +12.8% for halt'"
+
+swap_latency = duration(1_000, 10_000_000_000, "ms")
+mix_threads = integer(0, MAX_THREADS)
 
 
-def add_params(p: argparse.ArgumentParser, *, duration_default: str = "60") -> None:
+def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> None:
+    """bm's options.  Defaults are None, filled in by :func:`params_from`, so a relation check knows what was given."""
     d = BmParams()
-    p.add_argument("--vcpus", type=positive_int, default=d.vcpus, help="guest vcpus (default %(default)s)")
-    p.add_argument("--guest-mem", type=size_bytes, default=d.guest_mem, metavar="SIZE", help="guest RAM (default 2G)")
-    p.add_argument("--host-limit", type=size_bytes, default=d.host_limit, metavar="SIZE",
-                   help="memory cgroup limit of the VMM (default 512M)")
-    p.add_argument("-f", "--fault-threads", type=nonnegative_int, default=d.fault_threads, metavar="N")
-    p.add_argument("-w", "--work-threads", type=nonnegative_int, default=d.work_threads, metavar="N")
-    p.add_argument("-t", "--duration", type=duration_ns, default=duration_ns(duration_default), metavar="TIME",
-                   help=f"simulated run time, e.g. 60 or 10s (default {duration_default} s)")
-    p.add_argument("-m", "--array", type=size_bytes, default=d.array, metavar="SIZE", help="bm's array (default 1G)")
-    p.add_argument("--swap-device", choices=device_names(), default=d.swap_device)
-    p.add_argument("--swap-latency", type=lambda t: duration_ns(t, "ms"), default=None, metavar="TIME",
-                   help="mean 4 KiB swap read, e.g. 8ms or 50us (default: the device's own, ~8.2 ms)")
-    p.add_argument("--generation", choices=["seed", "legacy"], default=d.generation,
-                   help="protocol generation (default legacy: 2.6.38; seed: the 2009 v2 series, no halt mode)")
-    p.add_argument("--seed", type=nonnegative_int, default=d.seed)
-    p.add_argument("--jobs", type=positive_int, default=2, help="processes to run the hosts in (default 2)")
+    p.add_argument("--vcpus", type=integer(1, 64), metavar="N", help=f"guest vcpus, 1..64 (default {d.vcpus})")
+    p.add_argument("--guest-mem", type=size(8 << 20, MAX_GUEST, PAGE_SIZE), metavar="SIZE",
+                   help=f"guest RAM, 8M..{fmt_size(MAX_GUEST)} (default {fmt_size(d.guest_mem)})")
+    p.add_argument("--host-limit", type=size(1 << 20, MAX_GUEST, PAGE_SIZE), metavar="SIZE",
+                   help=f"memory cgroup limit of the VMM, 1M..--guest-mem (default {fmt_size(d.host_limit)})")
+    p.add_argument("-f", "--fault-threads", type=integer(0, MAX_THREADS), metavar="N",
+                   help=f"threads writing random pages of the array, 0..{MAX_THREADS} (default {d.fault_threads})")
+    p.add_argument("-w", "--work-threads", type=integer(1, MAX_THREADS), metavar="N",
+                   help=f"threads that only count (bm's score), 1..{MAX_THREADS} (default {d.work_threads})")
+    p.add_argument("-t", "--duration", type=duration(10_000_000, 86_400 * 10**9), metavar="TIME",
+                   default=duration_default * 10**9,
+                   help=f"simulated run time, 10ms..1 day, e.g. 60 or 10s (default {duration_default} s); "
+                        "runs estimated to need more than an hour of wall time are refused")
+    p.add_argument("-m", "--array", type=size(PAGE_SIZE, MAX_GUEST, PAGE_SIZE), metavar="SIZE",
+                   help=f"bm's array, up to --guest-mem less {GUEST_RESERVED >> 20}M (default {fmt_size(d.array)})")
+    p.add_argument("--swap-device", choices=device_names(), metavar="DEVICE",
+                   help=f"swap device model (data/swap_devices.json): {', '.join(device_names())} "
+                        f"(default {d.swap_device})")
+    p.add_argument("--swap-latency", type=swap_latency, metavar="TIME",
+                   help="mean 4 KiB swap read, 1us..10s, e.g. 8ms or 50us (a bare number is in ms; "
+                        "default: the device's own, ~8.2 ms for the 2010 disk)")
+    p.add_argument("--generation", choices=["seed", "legacy"],
+                   help="protocol generation: legacy (2.6.38, the default) or seed (the 2009 v2 series, no halt mode)")
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), metavar="N", help=f"random seed (default {d.seed})")
+    p.add_argument("--jobs", type=integer(1, 3), default=2, metavar="N",
+                   help="processes to run the three hosts in, 1..3 (default 2); results do not depend on it")
 
 
 def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
-    values = dict(vcpus=args.vcpus, guest_mem=args.guest_mem, host_limit=args.host_limit,
-                  fault_threads=args.fault_threads, work_threads=args.work_threads, duration_ns=args.duration,
-                  array=args.array, swap_device=args.swap_device, swap_latency_ns=args.swap_latency, seed=args.seed,
-                  generation=args.generation)
-    values.update(overrides)
-    params = BmParams(**values)
+    """The run's parameters, refusing (UsageError naming the options) combinations that cannot run."""
+    given = {f: getattr(args, ARGS.get(f, f)) for f in OPTION}
+    params = BmParams().replace(**{k: v for k, v in given.items() if v is not None}, **overrides)
+    if params.host_limit > params.guest_mem:
+        raise UsageError(f"--host-limit {fmt_size(params.host_limit)}: expected at most --guest-mem "
+                         f"({fmt_size(params.guest_mem)}): the VMM's cgroup holds the guest's memory")
+    if params.array + GUEST_RESERVED > params.guest_mem:
+        raise UsageError(f"-m/--array {fmt_size(params.array)}: expected at most "
+                         f"{fmt_size(params.guest_mem - GUEST_RESERVED)}, --guest-mem "
+                         f"({fmt_size(params.guest_mem)}) less the {GUEST_RESERVED >> 20}M the guest kernel keeps")
+    if params.swap_latency_ns is not None:
+        transfer = budget.transfer_ns(params.swap_device)
+        if params.swap_latency_ns <= transfer:
+            raise UsageError(f"--swap-latency {fmt_time(params.swap_latency_ns)}: expected more than the 4 KiB "
+                             f"transfer time of {params.swap_device} ({fmt_time(int(transfer))})")
     try:
         params.validate()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # a check of the model's own that the options above do not cover
+        raise UsageError(_name_options(str(exc))) from None
     return params
 
 
-class Progress:
-    """One status line on a terminal (stderr), nothing otherwise."""
+def check_budget(runs: list[BmParams], what: str) -> None:
+    """Refuse when the runs together are estimated beyond :data:`budget.MAX_EVENTS` per host."""
+    need = sum(budget.bm_events(p) for p in runs)
+    if need > budget.MAX_EVENTS:
+        fits = runs[0].duration_ns * budget.MAX_EVENTS / need
+        fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
+        raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
+                         f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
+                         f"hour; expected at most {fmt_time(int(fits))} with these options")
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.state: dict[str, str] = {}
+
+def _name_options(message: str) -> str:
+    for field, option in OPTION.items():
+        message = message.replace(f"{field}=", f"{option} ")
+    return message
+
+
+class Progress:
+    """A progress bar over simulated seconds of every host run."""
+
+    def __init__(self, total_ns: int, desc: str, quiet: bool):
+        self.bar = bar(total_ns / 1e9, desc, "sim s", quiet=quiet)
+        self.seen: dict[str, int] = {}
 
     def __call__(self, mode: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        self.state[mode] = f"{mode} {done / 1e9:.0f}/{total / 1e9:.0f}s"
-        print("\r  simulating: " + "  ".join(self.state[m] for m in MODES if m in self.state), end="",
-              file=sys.stderr, flush=True)
+        self.bar.update((done - self.seen.get(mode, 0)) / 1e9)
+        self.seen[mode] = done
 
-    def close(self) -> None:
-        if self.enabled and self.state:
-            print(file=sys.stderr)
+    def next_run(self) -> None:
+        self.seen.clear()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()  # also on Ctrl-C: the terminal line is cleared before the message
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     add_params(p)
     p.add_argument("--json", action="store_true", help="print one stable JSON object (documented in the README)")
-    p.add_argument("--trace", metavar="FILE", help="write the PV host's run as ftrace text to FILE")
+    p.add_argument("--trace", metavar="FILE", type=output_file(),
+                   help="write the PV host's run as ftrace text to FILE")
+    p.add_argument("--perfetto", metavar="FILE", type=output_file((".json",)),
+                   help="write the measured window of all three hosts as a Chrome trace-event JSON timeline "
+                        "(open it in ui.perfetto.dev or chrome://tracing)")
+    p.add_argument("--plot", metavar="FILE", type=output_file(plots.SUFFIXES),
+                   help="draw the per-vcpu time split and the ratios beside the published ones to FILE (.png or .svg)")
 
 
 @command("bm", "the seed's benchmark (bm -f 4 -w 4 -t 60) on unpatched, halt and PV hosts", configure)
 def main(args: argparse.Namespace) -> int:
     params = params_from(args)
-    progress = Progress(sys.stderr.isatty() and not args.json)
-    wall = time.perf_counter()
-    runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), progress=progress)
-    wall = time.perf_counter() - wall
-    progress.close()
-    if args.trace:
-        with open(args.trace, "w") as fh:
-            fh.write(runs["pv"].pop("trace_text"))
-    events = sum(r["events"] for r in runs.values())
+    check_budget([params], "this run")
+    distinct(trace=args.trace, perfetto=args.perfetto, plot=args.plot)
+    with Progress(len(MODES) * params.duration_ns, "bm", args.json) as progress:
+        runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), record=bool(args.perfetto),
+                         progress=progress)
     report = {"params": _params_json(params), "runs": runs, "ratios": ratios(runs), "published": PUBLISHED,
               "target_ranges": TARGET_RANGES}
+    trace_text = runs["pv"].pop("trace_text", None)
+    timeline = [e for r in runs.values() for e in r.pop("perfetto", [])]
+    if args.trace:
+        write_text(args.trace, trace_text)
+    if args.perfetto:
+        write_text(args.perfetto, perfetto.document(timeline, {"asyncpf": __version__, "command": "bm",
+                                                               "params": report["params"]}))
+    if args.plot:
+        with replacing(args.plot, "wb") as fh:
+            fh.write(plots.render(plots.bm_figure(report), args.plot.suffix))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(render(report))
-        print(f"\nwall time {wall:.2f} s, {events:,} simulated events ({events / wall:,.0f} events/s)")
+        for option, path in (("trace", args.trace), ("perfetto", args.perfetto), ("plot", args.plot)):
+            if path:
+                print(f"{option} written to {path}")
     leaky = [m for m, r in runs.items() if r["leaks"]]
     return 1 if leaky else 0
 
@@ -120,71 +190,126 @@ def render(report: dict) -> str:
     for mode, r in runs.items():
         v7 = PUBLISHED["v7 (10 runs)"][mode]
         v4 = PUBLISHED["v4 (1 run)"][mode]
-        lines.append(f"{mode:<10} {r['work']:>9.2f} {rat[mode]:>6.3f}x {_fmt(v7):>6} {_fmt(v4):>6} "
+        lines.append(f"{mode:<10} {r['work']:>9.2f} {'-' if rat[mode] is None else f'{rat[mode]:.3f}x':>7} {_fmt(v7):>6} {_fmt(v4):>6} "
                      f"{r['async_pf_sent']:>9} {r['async_pf_completed']:>9} {r['swapins']:>9} {r['apf_halts']:>7}")
-    lines += ["", "mean per-vcpu time split (% of the run):",
-              f"{'host':<10} " + " ".join(f"{k:>8}" for k in SPLIT)]
+    lines += ["", "mean per-vcpu time split (% of the run; in KVM = the vcpu thread handling exits):",
+              f"{'host':<10} " + " ".join(f"{'in KVM' if k == 'host' else k:>8}" for k in SPLIT)]
     for mode, r in runs.items():
-        splits = r["vcpu_time_s"].values()
-        total = sum(sum(s.values()) for s in splits) or 1
-        lines.append(f"{mode:<10} " + " ".join(f"{100 * sum(s[k] for s in splits) / total:>7.1f}%" for k in SPLIT))
+        split = plots.time_split(r)
+        lines.append(f"{mode:<10} " + " ".join(f"{split[k]:>7.1f}%" for k in SPLIT))
     lines.append("")
     if p["generation"] == "seed":
         lines.append("(the seed series had no halt mode: its non-PV host handles the fault synchronously)")
-    for mode, (lo, hi) in report["target_ranges"].items():
-        verdict = "within" if lo <= rat[mode] <= hi else "OUTSIDE"
-        lines.append(f"{mode}/unpatched = {rat[mode]:.3f} ({verdict} the expected {lo}..{hi})")
+    if rat["unpatched"] is None:
+        lines.append("no ratios: the unpatched host's work threads got no CPU time in this run (try a longer -t)")
+    for mode, (lo, hi) in report["target_ranges"].items() if rat["unpatched"] is not None else ():
+        inside = lo <= rat[mode] <= hi
+        lines.append(f"{mode}/unpatched = {rat[mode]:.3f} ({'within' if inside else 'OUTSIDE'} the expected "
+                     f"{lo}..{hi})" + ("" if inside else f": {_why_outside(mode, p)}"))
+    events = sum(r["events"] for r in runs.values())
     leaks = {m: r["leaks"] for m, r in runs.items() if r["leaks"]}
-    lines.append("leak check after each run: " + ("clean" if not leaks else json.dumps(leaks)))
+    lines.append(f"{events:,} simulated events; leak check after each run: "
+                 + ("clean" if not leaks else json.dumps(leaks)))
     return "\n".join(lines)
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"
+def _why_outside(mode: str, p: dict) -> str:
+    if mode == "halt":
+        return f"the model's fair guest scheduler gives the halt host no gain; {README_HALT}"
+    published = _params_json(BmParams())
+    if any(p[k] != published[k] for k in ("fault_threads", "work_threads", "swap_device", "swap_latency_ns")):
+        return "the expected range is for the published set-up (-f 4 -w 4, 2010 disk); see the README, " \
+               "'How the gain moves'"
+    return "see the README, 'Who waits for what'"
 
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"  # None: no published figure, or no unpatched work to divide by
+
+
+# --- bm-sweep ----------------------------------------------------------------------------------
 
 def _mix(text: str) -> tuple[int, int]:
+    f, sep, w = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected F:W such as 4:4")
     try:
-        f, w = (int(x) for x in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a thread mix; expected F:W such as 4:4") from None
-    if f < 0 or w < 0 or f + w == 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: thread counts must be >= 0 and not both 0")
-    return f, w
+        pair = mix_threads(f), mix_threads(w)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected F:W, each 0..{MAX_THREADS}, W at least 1") from None
+    if pair[1] == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least one work thread (bm's score is their work)")
+    return pair
+
+
+def _values(text: str) -> list[str]:
+    items = [v.strip() for v in text.split(",")]
+    if not text.strip() or any(not v for v in items):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated list of values, none empty")
+    if len(items) > 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at most 32 values")
+    return items
 
 
 def configure_sweep(p: argparse.ArgumentParser) -> None:
-    add_params(p, duration_default="10")
+    add_params(p, duration_default=10)
     p.add_argument("--over", choices=["swap-latency", "mix"], required=True,
                    help="what to vary: the mean swap read latency, or the fault:work thread mix")
-    p.add_argument("--values", required=True,
-                   help="comma-separated: latencies such as 20us,200us,2ms,8ms or mixes such as 1:7,4:4,7:1")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--values", required=True, type=_values, metavar="V[,V..]",
+                   help="comma-separated, at most 32: latencies such as 20us,200us,2ms,8ms "
+                        "or F:W mixes such as 1:7,4:4,7:1")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--plot", metavar="FILE", type=output_file(plots.SUFFIXES),
+                   help="draw the ratios against the swept value to FILE (.png or .svg)")
+
+
+def _sweep_plan(args: argparse.Namespace) -> list[tuple[str, BmParams]]:
+    """(label, params) per value, every value and combination checked first."""
+    fixed = {"mix": {"fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads"},
+             "swap-latency": {"swap_latency": "--swap-latency"}}[args.over]
+    for dest, option in fixed.items():
+        if getattr(args, dest) is not None:
+            raise UsageError(f"{option}: not with --over {args.over}, which sets it from --values; "
+                             "expected it left out")
+    if len(set(args.values)) != len(args.values):
+        raise UsageError(f"--values {','.join(args.values)}: expected each value once")
+    parse = swap_latency if args.over == "swap-latency" else _mix
+    plan = []
+    for text in args.values:
+        try:
+            value = parse(text)
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--values: {exc}") from None
+        if args.over == "swap-latency":
+            plan.append((f"{value / 1e6:g} ms", params_from(args, swap_latency_ns=value)))
+        else:
+            plan.append((f"{value[0]}:{value[1]}", params_from(args, fault_threads=value[0], work_threads=value[1])))
+    check_budget([p for _, p in plan], "this sweep")
+    return plan
 
 
 @command("bm-sweep", "bm's ratios as the swap latency or the fault/work thread mix varies", configure_sweep)
 def sweep(args: argparse.Namespace) -> int:
-    raw = [v for v in args.values.split(",") if v.strip()]
-    parse = (lambda t: duration_ns(t, "ms")) if args.over == "swap-latency" else _mix
-    try:
-        values = [parse(v) for v in raw]
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"--values: {exc}") from None
+    plan = _sweep_plan(args)
     rows = []
-    for value in values:
-        if args.over == "swap-latency":
-            params, label = params_from(args, swap_latency_ns=value), f"{value / 1e6:g} ms"
-        else:
-            params, label = params_from(args, fault_threads=value[0], work_threads=value[1]), f"{value[0]}:{value[1]}"
-        runs = run_three(params, jobs=args.jobs)
-        rows.append({"value": label, "ratios": ratios(runs), "work": {m: r["work"] for m, r in runs.items()},
-                     "leaks": sum(len(r["leaks"]) for r in runs.values())})
+    with Progress(len(plan) * len(MODES) * plan[0][1].duration_ns, "bm-sweep", args.json) as progress:
+        for label, params in plan:
+            runs = run_three(params, jobs=args.jobs, progress=progress)
+            progress.next_run()
+            rows.append({"value": label, "ratios": ratios(runs), "work": {m: r["work"] for m, r in runs.items()},
+                         "leaks": sum(len(r["leaks"]) for r in runs.values())})
+    result = {"over": args.over, "rows": rows}
+    if args.plot:
+        with replacing(args.plot, "wb") as fh:
+            fh.write(plots.render(plots.sweep_figure(result), args.plot.suffix))
     if args.json:
-        print(json.dumps({"over": args.over, "rows": rows}, indent=2, sort_keys=True))
-        return 0
-    head = "swap read" if args.over == "swap-latency" else "F:W"
-    print(f"{head:>10} {'halt/unpatched':>15} {'pv/unpatched':>13} {'unpatched work s':>17}")
-    for row in rows:
-        r = row["ratios"]
-        print(f"{row['value']:>10} {r['halt']:>15.3f} {r['pv']:>13.3f} {row['work']['unpatched']:>17.2f}")
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        head = "swap read" if args.over == "swap-latency" else "F:W"
+        print(f"{head:>10} {'halt/unpatched':>15} {'pv/unpatched':>13} {'unpatched work s':>17}")
+        for row in rows:
+            r = row["ratios"]
+            print(f"{row['value']:>10} {_fmt(r['halt']):>15} {_fmt(r['pv']):>13} {row['work']['unpatched']:>17.2f}")
+        if args.plot:
+            print(f"plot written to {args.plot}")
     return 1 if any(row["leaks"] for row in rows) else 0

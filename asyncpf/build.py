@@ -21,7 +21,7 @@ Simulation glue, not a kernel twin.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from . import abi
 from .guest.kernel import AddressSpace, GuestConfig, GuestKernel, Task
@@ -68,12 +68,15 @@ class Booted(NamedTuple):
         """A task running ``program`` on ``cpu``, in ``mm`` (default: its own address space with the buffer)."""
         return self.kernel.spawn(comm, program, cpu, mm if mm is not None else self.address_space())
 
-    def run_until_exited(self, tasks: list[Task], limit_ns: int) -> list[Task]:
-        """Run in 1 ms steps until every one of ``tasks`` exited or ``limit_ns`` passed; those still alive."""
+    def run_until_exited(self, tasks: list[Task], limit_ns: int,
+                         run: Callable[[int], Any] | None = None) -> list[Task]:
+        """Run (``run(until_ns)``, default ``Machine.run``) in 1 ms steps until every one of ``tasks``
+        exited or ``limit_ns`` passed; those still alive."""
         m = self.machine
+        run = m.run if run is None else run
         end = m.env.now + limit_ns
         while any(t.state != TASK_DEAD for t in tasks) and m.env.now < end:
-            m.run(min(m.env.now + 1_000_000, end))
+            run(min(m.env.now + 1_000_000, end))
         return [t for t in tasks if t.state != TASK_DEAD]
 
 

@@ -1,20 +1,23 @@
-"""Command registry shared by the command-line modules.
+"""Command registry and argument parser shared by the command-line modules.
 
 Each module that offers a command calls :func:`command` at import time;
-``asyncpf/__main__.py`` imports those modules and dispatches.
+``asyncpf/__main__.py`` imports those modules and dispatches.  Every refusal
+is one line on stderr, ``asyncpf CMD: error: <option> <value>: expected ...``,
+with exit status 2 and nothing else done.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+import re
+from typing import Callable, NoReturn
 
 Runner = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Runner]] = {}
 
 
 class UsageError(Exception):
-    """Bad command-line input: printed as ``asyncpf: error: ...`` with exit status 2."""
+    """Bad command-line input found after parsing (a relation between options): exit status 2."""
 
 
 def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -25,53 +28,32 @@ def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser],
     return register
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, and values that start with '-' taken as values.
+
+    argparse reads ``--guest-mem -2G`` as a missing value followed by an
+    unknown option; every option here takes a number, size or name, so a
+    token that starts with '-' and a digit, '.', 'inf' or 'nan' is a value
+    (refused by the option's own check, which names it).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # Python 3.11 argparse drops the value of '--opt=--' and stores [] unconverted (appended, for
+        # repeatable options); no option here has an empty list as a value, so refuse it by name
+        for action in self._actions:
+            value = getattr(namespace, action.dest, None)
+            if action.option_strings and isinstance(value, list) and (not value or [] in value):
+                self.error(f"argument {'/'.join(action.option_strings)}: expected one value, got '--'")
+        return namespace, extras
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, one_line(f"{self.prog}: error: {message}") + "\n")
 
 
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be zero or a positive integer")
-    return value
-
-
-_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_TIME_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
-
-
-def size_bytes(text: str) -> int:
-    """'512M', '2G', '4096' (bytes; K/M/G/T are powers of 1024)."""
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    unit = t[-1] if t and t[-1] in _SIZE_UNITS else ""
-    number = t[: len(t) - len(unit)]
-    try:
-        value = float(number) * _SIZE_UNITS[unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; expected e.g. 4096, 512M, 2G") from None
-    if value <= 0 or value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number of bytes")
-    return int(value)
-
-
-def duration_ns(text: str, default_unit: str = "s") -> int:
-    """'60', '1.5s', '8ms', '50us', '700ns' -> nanoseconds (a bare number is in ``default_unit``)."""
-    t = text.strip().lower()
-    unit = next((u for u in ("ns", "us", "ms", "s") if t.endswith(u)), "")
-    number = t[: len(t) - len(unit)] if unit else t
-    try:
-        value = float(number) * _TIME_UNITS[unit or default_unit]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; expected e.g. 60, 1.5s, 8ms, 50us") from None
-    if value <= 0 or value != value:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive duration")
-    return int(round(value))
+def one_line(text: str) -> str:
+    return " ".join(text.split())

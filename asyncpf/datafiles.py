@@ -1,21 +1,27 @@
-"""Access to the shipped data files in the top-level ``data/`` folder."""
+"""Access to the shipped data files: the top-level ``data/`` folder, installed as the package ``asyncpf.data``.
+
+Read through :mod:`importlib.resources`, so the same call works in a checkout
+(editable install) and from a wheel, wherever it is installed.
+"""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+PACKAGE = "asyncpf.data"
 
 
-def data_path(name: str) -> Path:
-    """The path of ``data/<name>``; FileNotFoundError if there is no such file."""
-    path = DATA_DIR / name
+def data_path(name: str) -> Traversable:
+    """The resource ``data/<name>``; FileNotFoundError if there is no such file."""
     # a name must stay inside data/ (no absolute paths, no "..")
-    if Path(name).is_absolute() or ".." in Path(name).parts:
-        raise ValueError(f"data file name {name!r} must be relative to {DATA_DIR} without '..'")
+    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        raise ValueError(f"data file name {name!r} must be relative to data/ without '..'")
+    path = files(PACKAGE).joinpath(name)
     if not path.is_file():
-        raise FileNotFoundError(f"data file {name!r} not found: expected {path}")
+        raise FileNotFoundError(f"data file {name!r} not found in the package {PACKAGE} (the data/ folder)")
     return path
 
 

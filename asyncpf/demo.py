@@ -21,7 +21,10 @@ import argparse
 import json
 import random
 
-from .cli import command, nonnegative_int, positive_int
+from . import budget
+from .argtypes import integer
+from .cli import UsageError, command
+from .progress import bar
 from .machine import HostConfig, Machine
 from .standin import Script, ScriptedGuest
 from .trace import render
@@ -73,21 +76,34 @@ def run_mode(mode: str, *, generation: str = "legacy", vcpus: int = 2, scripts: 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generation", choices=["seed", "legacy"], default="legacy",
-                   help="protocol generation (seed has no halt mode: its non-PV run is synchronous)")
-    p.add_argument("--vcpus", type=positive_int, default=2)
-    p.add_argument("--scripts", type=positive_int, default=3, help="scripts per vcpu")
-    p.add_argument("--steps", type=positive_int, default=30, help="page touches per script")
-    p.add_argument("--compute-ms", type=positive_int, default=10, help="guest computation after each touch")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--trace-lines", type=nonnegative_int, default=24, help="PV trace lines to show")
+                   help="protocol generation: legacy (2.6.38, the default) or seed (no halt mode: its non-PV run "
+                        "is synchronous)")
+    p.add_argument("--vcpus", type=integer(1, 64), default=2, metavar="N", help="vcpus, 1..64 (default 2)")
+    p.add_argument("--scripts", type=integer(1, 1000), default=3, metavar="N",
+                   help="scripts per vcpu, 1..1000 (default 3)")
+    p.add_argument("--steps", type=integer(1, 100_000), default=30, metavar="N",
+                   help="page touches per script, 1..100000 (default 30)")
+    p.add_argument("--compute-ms", type=integer(1, 60_000), default=10, metavar="MS",
+                   help="guest computation after each touch, 1..60000 ms (default 10)")
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--trace-lines", type=integer(0, 100_000), default=24, metavar="N",
+                   help="PV trace lines to show, 0..100000 (default 24)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
 @command("demo", "host-only end-to-end run: unpatched vs halt vs PV with a scripted stand-in guest", configure)
 def main(args: argparse.Namespace) -> int:
-    results = {mode: run_mode(mode, generation=args.generation, vcpus=args.vcpus, scripts=args.scripts,
-                              steps=args.steps, compute_ns=args.compute_ms * 1_000_000, seed=args.seed)
-               for mode in MODES}
+    need = budget.demo_events(args.vcpus, args.scripts, args.steps, args.compute_ms * 1_000_000)
+    if need > budget.MAX_EVENTS:
+        raise UsageError(f"--vcpus {args.vcpus} --scripts {args.scripts} --steps {args.steps} --compute-ms "
+                         f"{args.compute_ms}: estimated at {need:,.0f} engine events per host, more than the "
+                         f"{budget.MAX_EVENTS:,} that finish in under an hour; expected fewer or shorter steps")
+    results = {}
+    with bar(len(MODES), "demo", "hosts", quiet=args.json) as progress:
+        for mode in MODES:
+            results[mode] = run_mode(mode, generation=args.generation, vcpus=args.vcpus, scripts=args.scripts,
+                                     steps=args.steps, compute_ns=args.compute_ms * 1_000_000, seed=args.seed)
+            progress.update()
     machines = {mode: r.pop("machine") for mode, r in results.items()}
     if args.json:
         print(json.dumps(results, indent=2, sort_keys=True))
@@ -104,8 +120,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"{mode:<10} {r['finish_ms']:>10.1f} {base / r['finish_ms']:>8.2f}x {r['not_present']:>12} "
               f"{r['page_ready']:>6} {r['doublefault']:>12} {r['swapins']:>9} {r['apf_halts']:>10}")
     print("\nper-vcpu time (ms): guest = running guest code, stalled = vcpu thread asleep in a host fault,")
-    print("halted = async-PF halt, idle = guest HLT with nothing to run, host = exit handling")
-    print(f"{'host':<10} {'vcpu':>4} " + " ".join(f"{k:>9}" for k in ("guest", "host", "stalled", "halted", "idle")))
+    print("halted = async-PF halt, idle = guest HLT with nothing to run, in KVM = exit handling")
+    print(f"{'host':<10} {'vcpu':>4} " + " ".join(f"{k:>9}" for k in ("guest", "in KVM", "stalled", "halted", "idle")))
     for mode, r in results.items():
         for vid, split in r["vcpu_ms"].items():
             print(f"{mode:<10} {vid:>4} " + " ".join(f"{split[k]:>9.1f}" for k in

@@ -32,12 +32,15 @@ import time
 from itertools import count
 from typing import Callable
 
-from .cli import command, nonnegative_int, positive_int
+from .argtypes import integer
+from .cli import UsageError, command
+from .progress import bar
 from .sim import Environment
 
 TARGET_VS_SIMPY = 1.5
 TARGET_VS_HEAPQ = 0.6
 MAX_DELAY_NS = 2000  # delays are uniform integers on 1..MAX_DELAY_NS
+MAX_TIMED_EVENTS = 20_000_000  # repeat x events per engine: a few minutes on the slowest engine
 
 ENGINES = ("asyncpf", "heapq", "simpy")
 
@@ -137,8 +140,8 @@ RUNNERS: dict[str, Callable[[int, int, int], tuple[int, int]]] = {
 }
 
 
-def measure(events: int, entities: int, repeat: int, seed: int) -> dict:
-    """Run the workload on every engine; return the report as a dict."""
+def measure(events: int, entities: int, repeat: int, seed: int, progress: Callable[[], None] | None = None) -> dict:
+    """Run the workload on every engine; return the report as a dict (``progress()`` after each timed run)."""
     _import_simpy()  # fail before spending time on the others
     per = max(1, events // entities)
     expected = per * entities
@@ -155,6 +158,8 @@ def measure(events: int, entities: int, repeat: int, seed: int) -> dict:
             best[name] = min(elapsed, best.get(name, float("inf")))
             if counts.setdefault(name, n) != n or end_times.setdefault(name, end) != end:
                 raise AssertionError(f"{name} is not deterministic across repeats")
+            if progress is not None:
+                progress()
     # the three engines did the same work (checked even under python -O)
     if counts != dict.fromkeys(ENGINES, expected):
         raise AssertionError(f"event counts differ: {counts}, expected {expected} each")
@@ -212,20 +217,24 @@ def format_report(report: dict) -> str:
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    p.add_argument("--events", type=positive_int, default=1_000_000, metavar="N",
-                   help="about N timed wake-ups per engine (default 1,000,000)")
-    p.add_argument("--entities", type=positive_int, default=100, metavar="K",
-                   help="number of self-rescheduling entities (default 100)")
-    p.add_argument("--repeat", type=positive_int, default=3, metavar="R",
-                   help="runs per engine; the best is reported (default 3)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, metavar="S",
+    p.add_argument("--events", type=integer(1, 10**7), default=1_000_000, metavar="N",
+                   help="about N timed wake-ups per engine, 1..10^7 (default 1,000,000)")
+    p.add_argument("--entities", type=integer(1, 10**5), default=100, metavar="K",
+                   help="number of self-rescheduling entities, 1..10^5 (default 100); each wakes at least once")
+    p.add_argument("--repeat", type=integer(1, 10), default=3, metavar="R",
+                   help="runs per engine, 1..10, with R x N at most 2x10^7; the best is reported (default 3)")
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, metavar="S",
                    help="seed of the delay streams (default 0)")
 
 
 @command("bench-engine", "time the event engine against SimPy and a bare heapq loop", configure)
 def run(args: argparse.Namespace) -> int:
+    if args.repeat * args.events > MAX_TIMED_EVENTS:  # SimPy's share alone would take many minutes
+        raise UsageError(f"--repeat {args.repeat} --events {args.events}: expected R x N at most "
+                         f"{MAX_TIMED_EVENTS:,}")
     try:
-        report = measure(args.events, args.entities, args.repeat, args.seed)
+        with bar(len(ENGINES) * args.repeat, "bench-engine", "runs", quiet=args.json) as progress:
+            report = measure(args.events, args.entities, args.repeat, args.seed, progress=progress.update)
     except SimPyMissing as exc:
         print(f"asyncpf bench-engine: error: {exc}", file=sys.stderr)
         return 1

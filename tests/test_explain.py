@@ -115,15 +115,23 @@ def test_refresh_coalesces_streams():
     assert [o.text for o in cell.outputs] == ["1\n2\n"] and cell.id == "0"
 
 
-def test_refresh_drops_widget_views_keeps_text():
+def test_refresh_keeps_widget_state_with_ids_numbered_in_creation_order():
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
-    view = {"application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0},
+    box, slider = "9f1c2a7e5b3d4c6e8a0b1c2d3e4f5a6b", "0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a"
+    view = {"application/vnd.jupyter.widget-view+json": {"model_id": box, "version_major": 2, "version_minor": 0},
             "text/plain": "VBox()"}
     nb = new_notebook(cells=[new_code_cell("view", outputs=[new_output("execute_result", data=view,
                                                                         execution_count=1)])])
-    nb.metadata["widgets"] = {"state": {}}
+    state = {box: {"model_name": "VBoxModel", "state": {"children": [f"IPY_MODEL_{slider}"]}},
+             slider: {"model_name": "IntSliderModel", "state": {"value": 3}}}
+    nb.metadata["widgets"] = {refresh_notebooks.WIDGET_STATE: {"state": state, "version_major": 2,
+                                                               "version_minor": 0}}
     text = refresh_notebooks.normalise(nb)
     back = nbformat.reads(text, as_version=4)
-    assert dict(back.cells[0].outputs[0].data) == {"text/plain": "VBox()"} and "widgets" not in back.metadata
+    one, two = f"{1:032x}", f"{2:032x}"
+    assert back.cells[0].outputs[0].data["application/vnd.jupyter.widget-view+json"]["model_id"] == one
+    stored = back.metadata["widgets"][refresh_notebooks.WIDGET_STATE]["state"]
+    assert list(stored) == [one, two] and stored[one]["state"]["children"] == [f"IPY_MODEL_{two}"]
+    assert box not in text and slider not in text
     assert refresh_notebooks.normalise(nbformat.reads(text, as_version=4)) == text

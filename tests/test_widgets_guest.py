@@ -17,8 +17,13 @@ def test_guest_step_view():
 def test_timeline_view():
     v = widgets.timeline_view("pv")
     assert v.result["not_present"] == v.result["answered"] > 0
+    pv_png = v.png
+    assert pv_png.startswith(b"\x89PNG") and v.image in v.widget.children
     v.controls["host"].value = "unpatched"
     assert v.result["not_present"] == 0 and v.text.startswith("unpatched")
+    assert v.png.startswith(b"\x89PNG") and v.png != pv_png  # the picture is redrawn
+    v.controls["host"].value = "pv"
+    assert v.png == pv_png  # and the same run draws the same bytes
 
 
 def test_bm_view_text_changes():

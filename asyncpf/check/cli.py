@@ -1,8 +1,4 @@
-"""``python -m asyncpf check [--mutants] [--methods M,..] [--json] [--full]``: explore the correct model, then every mutant.
-
-Register by adding ``"asyncpf.check.cli"`` to ``COMMAND_MODULES`` in
-``asyncpf/__main__.py``; ``main(argv)`` here also runs stand-alone.
-"""
+"""``asyncpf check [--mutants] [--methods M,..] [--json] [--full] [--list]``: explore the correct model, then every mutant."""
 
 from __future__ import annotations
 
@@ -10,7 +6,9 @@ import argparse
 import json
 import sys
 
-from ..cli import command
+from ..argtypes import seconds
+from ..cli import UsageError, command
+from ..progress import bar
 from .explore import CONFIGS, explore, fast_configs
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
@@ -23,19 +21,24 @@ def _methods(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown method(s) {bad}; choose from {','.join(METHODS)}")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated choice of {','.join(METHODS)}")
     return names
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--list", action="store_true",
+                   help="list the configurations, mutants and methods (with --json: as one JSON object) and stop")
     p.add_argument("--mutants", action="store_true", help="also run every mutant and print the kill table")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.add_argument("--full", action="store_true", help="explore the bigger configurations too")
-    p.add_argument("--config", action="append", default=None, help="explore only this configuration (repeatable)")
-    p.add_argument("--max-seconds", type=float, default=60.0, help="time budget per configuration")
-    p.add_argument("--methods", type=_methods, default=DEFAULT_METHODS, metavar="M[,M..]",
+    p.add_argument("--config", action="append", choices=list(CONFIGS), metavar="NAME",
+                   help=f"explore only this configuration (repeatable): {', '.join(CONFIGS)}")
+    p.add_argument("--max-seconds", type=seconds(0.1, 3600), default=60.0, metavar="S",
+                   help="wall-clock budget of each exploration, 0.1..3600 s (default 60); one that runs out "
+                        "reports what it explored")
+    p.add_argument("--methods", type=_methods, metavar="M[,M..]",
                    help="with --mutants: which methods try to catch each mutant (default: all three, "
-                        "%(default)s; ~10 s more than the explorer alone). explorer: exhaustive schedules of the mutant's "
+                        f"{DEFAULT_METHODS}; ~10 s more than the explorer alone). explorer: exhaustive schedules of the mutant's "
                         "configuration, differential against the correct model; stateful: the Hypothesis state "
                         f"machine with the bug on (derandomized, {STATEFUL_SETTINGS['max_examples']} examples x "
                         f"{STATEFUL_SETTINGS['stateful_step_count']} steps, ~1 s per mutant); scenario: every "
@@ -43,14 +46,58 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "The explorer alone is what the 'ftrace lines'/'choices' columns need")
 
 
+def _refuse_unused(args: argparse.Namespace) -> None:
+    """Options that would be silently ignored in this combination are refused instead."""
+    if args.list and (args.mutants or args.full or args.config or args.methods):
+        raise UsageError("--list: lists only; expected no --mutants, --full, --config or --methods with it")
+    if args.methods and not args.mutants:
+        raise UsageError(f"--methods {','.join(args.methods)}: only with --mutants; expected --mutants too")
+    if args.full and args.config:
+        raise UsageError(f"--full: not with --config {','.join(args.config)}, which names the configurations; "
+                         "expected one or the other")
+    if args.config and len(set(args.config)) != len(args.config):
+        raise UsageError(f"--config {','.join(args.config)}: expected each configuration once")
+
+
+def _list(as_json: bool) -> int:
+    listing = {"configs": [{"name": c.name, "generation": c.generation, "fast": c.fast, "note": c.note}
+                           for c in CONFIGS.values()],
+               "mutants": [{"name": m.name, "invariant": m.invariant, "config": m.config.name, "summary": m.summary}
+                           for m in MUTANTS.values()],
+               "methods": list(METHODS)}
+    if as_json:
+        print(json.dumps(listing, indent=1, sort_keys=True))
+        return 0
+    print("configurations (--config NAME; * = explored without --full):")
+    for c in listing["configs"]:
+        print(f"  {'*' if c['fast'] else ' '} {c['name']:24} {c['generation']}")
+    print("mutants (--mutants runs them all):")
+    for m in listing["mutants"]:
+        print(f"    {m['name']:28} caught by {m['invariant']} on {m['config']}")
+    print(f"methods (--methods): {', '.join(METHODS)}")
+    return 0
+
+
 @command("check", "protocol checker: invariants on every schedule of small configurations; mutants", configure)
 def main(args: argparse.Namespace) -> int:
+    _refuse_unused(args)
+    if args.list:
+        return _list(args.json)
+    methods = args.methods or DEFAULT_METHODS.split(",")
     if args.config:
         cfgs = [CONFIGS[name] for name in args.config]
     else:
         cfgs = list(CONFIGS.values()) if args.full else fast_configs()
     known = KNOWN_BY_CONFIG  # the generation's own behaviour (with its source): reported, not counted
-    reports = [explore(c, stop_at_first=False, max_seconds=args.max_seconds) for c in cfgs]
+    with bar(len(cfgs) + (len(MUTANTS) if args.mutants else 0), "check", "runs", quiet=args.json) as progress:
+        reports = []
+        for c in cfgs:
+            reports.append(explore(c, stop_at_first=False, max_seconds=args.max_seconds))
+            progress.update()
+        verdicts = []
+        for m in MUTANTS if args.mutants else ():
+            verdicts.append(run_mutant(m, max_seconds=args.max_seconds, methods=methods))
+            progress.update()
     # every invariant broken on some schedule, not only the shortest counterexample's
     correct = [dict(v.as_dict(), config=r.config) for r in reports for name, v in sorted(r.violated.items())
                if name not in known.get(r.config, set())]
@@ -64,8 +111,6 @@ def main(args: argparse.Namespace) -> int:
                            "generations": list(i.generations) if i.generations else "all",
                            "why_not": i.why_not}
                           for i in REGISTRY.values()]}
-    verdicts = [run_mutant(m, max_seconds=args.max_seconds, methods=args.methods)
-                for m in MUTANTS] if args.mutants else []
     out["mutants"] = [v.as_dict() for v in verdicts]
     if args.json:
         json.dump(out, sys.stdout, indent=1)
@@ -91,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
                       f"[{k.generation}]: {k.source}; {k.why}")
         if verdicts:
             print()
-            print(f"kill table (methods run: {', '.join(m for m in METHODS if m in args.methods)}; "
+            print(f"kill table (methods run: {', '.join(m for m in METHODS if m in methods)}; "
                   "ftrace lines / choices: the explorer's shortest counterexample -- lines of its ftrace text / "
                   "length of its choice list)")
             print(f"{'mutant':26} {'expected invariant':29} {'caught by':27} {'ftrace lines':>12} {'choices':>7}"
@@ -123,13 +168,3 @@ def _note(v) -> str:
     if v.scenario is not None and not v.scenario["caught"]:
         out.append("scenario: every scenario passed, expected invariant not reported")
     return f"  {v.mutant}: " + "; ".join(out) if out else ""
-
-
-def run(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m asyncpf check")
-    configure(p)
-    return main(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(run())

@@ -33,7 +33,6 @@ from ..host.mmu import spte_mapped
 from .checker import Checker
 from .explore import Report, explore
 from .models import CONFIGS, DATA_GFN, ModelConfig, TaskSpec
-from .stateful import run_stateful
 
 
 @dataclass
@@ -326,12 +325,14 @@ STATEFUL_SETTINGS = dict(max_examples=100, stateful_step_count=16)
 
 @lru_cache(maxsize=None)
 def _stateful_baseline(max_examples: int, stateful_step_count: int) -> tuple[str, ...]:
+    from .stateful import run_stateful  # imports Hypothesis (~1 s): only when this method runs
     r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count)
     return tuple(r.invariants) + (("(raised)",) if r.failed and not r.invariants else ())
 
 
 def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
     """Caught if the derandomized state machine, bug on, fails with the expected invariant (and without it does not)."""
+    from .stateful import run_stateful  # as in _stateful_baseline
     kw = {**STATEFUL_SETTINGS, **settings_}
     r = run_stateful(mut.patch, **kw)
     base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"]))

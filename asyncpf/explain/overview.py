@@ -11,21 +11,27 @@ from .common import small_machine, text_table
 
 # --- 00: the map and the vocabulary ---------------------------------------------------------
 
+# The ideas are the README's reading-order table, word for word (tests/test_docs.py keeps them in step).
 NOTEBOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "00_overview": ("what async PF is for, the actors, this map", ()),
-    "01_the_problem": ("a synchronous host fault stalls the whole vcpu",
+    "00_overview": ("what async PF is for, the actors, the map from notebooks to kernel files, vocabulary, "
+                    "generations", ()),
+    "01_the_problem": ("synchronous gfn_to_pfn: the whole vcpu stalls; the lost time against swap latency",
                        ("virt/kvm/kvm_main.c", "arch/x86/kvm/mmu.c", "mm/memory.c")),
-    "02_pv_abi": ("CPUID bit, MSR_KVM_ASYNC_PF_EN, the shared area, tokens",
+    "02_pv_abi": ("CPUID bit, MSR_KVM_ASYNC_PF_EN, the shared area as bytes, reasons, tokens, refused MSR writes",
                   ("arch/x86/kvm/x86.c", "arch/x86/include/asm/kvm_para.h")),
-    "03_gfn_to_pfn_async": ("which lookups may go async", ("virt/kvm/kvm_main.c", "arch/x86/kvm/mmu.c")),
-    "04_host_async_work": ("work items, the worker, done list, limit, gfn hash, clearing",
-                           ("virt/kvm/async_pf.c", "arch/x86/kvm/x86.c")),
-    "05_guest_side": ("the PV guest: sleepers, dummy nodes, wake-all (coming)", ("arch/x86/kernel/kvm.c",)),
-    "06_end_to_end": ("guest and host together (coming)", ("arch/x86/kernel/kvm.c", "virt/kvm/async_pf.c")),
-    "07_benchmark": ("the bm benchmark of the 2010 series (coming)", ()),
-    "08_mmu_notifiers": ("reclaim invalidates KVM's mapping; the fault path retries",
+    "03_gfn_to_pfn_async": ("fast path, slow path, minor vs major fault, MMIO and error gfns",
+                            ("virt/kvm/kvm_main.c", "arch/x86/kvm/mmu.c")),
+    "04_host_async_work": ("setup, worker, done list, completion before entry, the 64 limit, gfn hash and APF halt, "
+                           "clearing", ("virt/kvm/async_pf.c", "arch/x86/kvm/x86.c")),
+    "05_guest_side": ("#PF entry, sleep and schedule, halt when it cannot, wake, the dummy node, wake-all",
+                      ("arch/x86/kernel/kvm.c",)),
+    "06_end_to_end": ("one PV run as a trace table and a per-vcpu timeline",
+                      ("arch/x86/kernel/kvm.c", "virt/kvm/async_pf.c", "arch/x86/kvm/x86.c", "arch/x86/kvm/mmu.c")),
+    "07_benchmark": ("bm: unpatched vs halt vs PV beside the published figures; how the gain moves", ()),
+    "08_mmu_notifiers": ("reclaim invalidates KVM's mapping; the fault path's sequence check racing it",
                          ("virt/kvm/kvm_main.c", "include/linux/kvm_host.h", "mm/rmap.c")),
-    "09_invariants": ("what must always hold (coming)", ()),
+    "09_invariants_and_exploration": ("the invariant registry, an exhaustive exploration, a mutant caught and "
+                                      "replayed", ()),
 }
 
 
@@ -82,7 +88,8 @@ def actors_table(m: Machine | None = None) -> str:
     v = m.vcpus[0]
     rows = [
         ("guest task", "touches the page; parked or not", "a stand-in Script (asyncpf.standin)"),
-        ("guest kernel", "registers the area, parks/wakes tasks", f"{type(v.guest).__name__} (asyncpf.guest: coming)"),
+        ("guest kernel", "registers the area, parks/wakes tasks",
+         f"{type(v.guest).__name__}, a stand-in (the guest kernel model: asyncpf.guest, notebook 05)"),
         ("vcpu thread", "runs the guest; takes the EPT violation", f"KvmVcpu {v.vcpu_id}: {v.comm}-{v.pid}"),
         ("KVM", "decides sync or async, injects events", f"Kvm (generation {m.gen.name})"),
         ("worker", "faults the page in (async_pf_execute)", f"Workqueue {m.workqueue.comm!r}"),

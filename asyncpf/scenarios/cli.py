@@ -5,18 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..cli import UsageError, command, nonnegative_int
+from .. import __version__, perfetto
+from ..argtypes import integer, output_file
+from ..cli import UsageError, command
+from ..outputs import distinct, write_text
 from ..trace import render
 from .stage import APF_EVENTS, SCENARIOS, ScenarioResult, get
 
 
+def _name(text: str) -> str:
+    try:
+        return get(text).name
+    except KeyError as exc:
+        raise argparse.ArgumentTypeError(exc.args[0]) from None
+
+
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", nargs="?", help="scenario to run (see --list)")
-    p.add_argument("--list", action="store_true", help="list the scenarios with a one-line summary")
-    p.add_argument("--trace", metavar="FILE", help="write the whole ftrace text of the run to FILE")
+    p.add_argument("name", nargs="?", type=_name, metavar="NAME", help="scenario to run (see --list)")
+    p.add_argument("--list", action="store_true", help="list the scenarios with a one-line summary (with --json: "
+                                                       "name, generation and summary of each)")
+    p.add_argument("--trace", metavar="FILE", type=output_file(), help="write the whole ftrace text of the run to FILE")
+    p.add_argument("--perfetto", metavar="FILE", type=output_file((".json",)),
+                   help="write the run as a Chrome trace-event JSON timeline (ui.perfetto.dev, chrome://tracing)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
-    p.add_argument("--trace-lines", type=nonnegative_int, default=30, help="async-PF trace lines to show")
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--trace-lines", type=integer(0, 100_000), default=30, metavar="N",
+                   help="async-PF trace lines to show, 0..100000 (default 30)")
 
 
 def excerpt(result: ScenarioResult, lines: int = 30) -> str:
@@ -30,20 +44,23 @@ def excerpt(result: ScenarioResult, lines: int = 30) -> str:
 @command("scenario", "run a named async-PF scenario and check its expected outcome (--list to see them)", configure)
 def main(args: argparse.Namespace) -> int:
     if args.list:
-        width = max(map(len, SCENARIOS))
-        for sc in SCENARIOS.values():
-            print(f"{sc.name:<{width}}  {_one_line(sc.summary)}")
-        return 0
+        extra = [(o, v) for o, v in (("NAME", args.name), ("--trace", args.trace), ("--perfetto", args.perfetto)) if v]
+        if extra:
+            raise UsageError(f"{extra[0][0]} {str(extra[0][1])!r}: not with --list, which only lists; "
+                             "expected one or the other")
+        return _list(args.json)
     if not args.name:
-        raise UsageError("scenario: give a NAME or --list")
-    try:
-        sc = get(args.name)
-    except KeyError as exc:
-        raise UsageError(f"scenario: {exc.args[0]}") from None
-    result = sc.run(seed=args.seed, trace=True)
+        raise UsageError(f"NAME: expected a scenario name or --list; known: {', '.join(SCENARIOS)}")
+    distinct(trace=args.trace, perfetto=args.perfetto)
+    sc = get(args.name)
+    result = sc.run(seed=args.seed, trace=True, record=bool(args.perfetto))
     if args.trace:
-        with open(args.trace, "w") as f:
-            f.write(result.tracer.text())
+        write_text(args.trace, result.tracer.text())
+    if args.perfetto:
+        events = perfetto.host_events(1, f"scenario {sc.name} ({sc.generation})", result.recorder,
+                                      result.tracer.events, sc.generation)
+        write_text(args.perfetto, perfetto.document(events, {"asyncpf": __version__, "command": "scenario",
+                                                             "scenario": sc.name, "seed": args.seed}))
     if args.json:
         print(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return 0 if result.ok else 1
@@ -58,12 +75,23 @@ def main(args: argparse.Namespace) -> int:
     events = [e for e in result.tracer.events if e.name in APF_EVENTS]
     print(f"\nasync-PF trace events (first {min(args.trace_lines, len(events))} of {len(events)}):")
     print(excerpt(result, args.trace_lines))
-    if args.trace:
-        print(f"\nwhole trace written to {args.trace}")
+    for option, path in (("whole trace", args.trace), ("timeline", args.perfetto)):
+        if path:
+            print(f"\n{option} written to {path}")
     print(f"\n{sc.name}: {'OK' if result.ok else 'FAILED'}")
     return 0 if result.ok else 1
 
 
+def _list(as_json: bool) -> int:
+    if as_json:
+        print(json.dumps([{"name": sc.name, "generation": sc.generation, "summary": sc.summary}
+                          for sc in SCENARIOS.values()], indent=2))
+        return 0
+    width = max(map(len, SCENARIOS))
+    for sc in SCENARIOS.values():
+        print(f"{sc.name:<{width}}  {_one_line(sc.summary)}")
+    return 0
+
+
 def _one_line(summary: str, width: int = 110) -> str:
     return summary if len(summary) <= width else summary[: width - 3] + "..."
-

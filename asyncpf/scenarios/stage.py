@@ -14,6 +14,7 @@ from ..host import mmu
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
 from ..machine import Machine
+from ..timeline import Recorder
 from ..trace import Tracer
 from ..workloads import steps
 
@@ -40,6 +41,7 @@ class ScenarioResult:
     leaks: list[str] = field(default_factory=list)
     expected_leaks: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    recorder: Recorder | None = None     # the run's timeline, when run with record=True
 
     @property
     def unexpected_leaks(self) -> list[str]:
@@ -63,10 +65,13 @@ class Scenario:
     generation: str
     body: Callable[["Stage"], None]
 
-    def run(self, seed: int = 0, trace: bool = True,
-            on_built: Callable[["Stage"], None] | None = None) -> ScenarioResult:
-        """Run the scenario on a fresh machine; ``on_built(stage)`` is called once it has booted."""
-        stage = Stage(self, seed, trace, on_built)
+    def run(self, seed: int = 0, trace: bool = True, on_built: Callable[["Stage"], None] | None = None,
+            record: bool = False) -> ScenarioResult:
+        """Run the scenario on a fresh machine; ``on_built(stage)`` is called once it has booted.
+
+        ``record`` keeps the run after boot as a :class:`~asyncpf.timeline.Recorder` (``result.recorder``).
+        """
+        stage = Stage(self, seed, trace, on_built, record)
         try:
             self.body(stage)
         except Exception as exc:  # the model raised: report it as a failed check, keep the machine
@@ -104,14 +109,18 @@ class Stage:
 
     ``on_built(stage)``, if given, is called once the machine has booted and
     before the scenario spawns anything (a caller watching the run attaches
-    there).
+    there).  With ``record`` the run after boot goes through a
+    :class:`~asyncpf.timeline.Recorder`.
     """
 
-    def __init__(self, sc: Scenario, seed: int, trace: bool, on_built: Callable[["Stage"], None] | None = None):
+    def __init__(self, sc: Scenario, seed: int, trace: bool, on_built: Callable[["Stage"], None] | None = None,
+                 record: bool = False):
         self.sc = sc
         self.seed = seed
         self.trace = trace
         self.on_built = on_built
+        self.record = record
+        self.recorder: Recorder | None = None
         self.checks: list[Check] = []
         self.expected_leaks: list[str] = []
         self.events: Counter = Counter()          # every tracepoint hit (kept even with trace=False)
@@ -126,11 +135,13 @@ class Stage:
               workers: int | None = None) -> Machine:
         """The small guest (build.small_guest) of this scenario's generation and seed, booted."""
         # the machine is made through this module's global ``Machine``: check.mutants.scenario_hook swaps it
-        self.booted = small_guest(GuestConfig(pv=pv, preemptible=preemptible), trace=self.trace,
+        self.booted = small_guest(GuestConfig(pv=pv, preemptible=preemptible), trace=self.trace or self.record,
                                   before_boot=self._count_events, make_machine=Machine,
                                   generation=self.sc.generation, vcpus=vcpus, swap_device=swap, workers=workers,
                                   seed=self.seed)
         self.m, self.kernel = self.booted.machine, self.booted.kernel
+        if self.record:
+            self.recorder = Recorder(self.m, self.kernel)
         self.boot_events = Counter(self.events)
         self.boot_alloc = self.m.kvm.stat.async_pf_allocated
         if self.on_built is not None:
@@ -161,6 +172,10 @@ class Stage:
                     and not mmu.spte_mapped(self.m.vcpus[0], gfn):
                 return gfn
         raise RuntimeError("no resident page without an spte")
+
+    def advance(self, until_ns: int) -> None:
+        """Run the machine to ``until_ns``, event by event through the recorder when recording."""
+        (self.m.run if self.recorder is None else self.recorder.run)(until_ns)
 
     def gva(self, gfn: int) -> int:
         return self.booted.gva(gfn)
@@ -207,7 +222,7 @@ class Stage:
         each with why; the leak check then demands exactly those.
         """
         m = self.m
-        alive = [f"{t.comm}({t.state})" for t in self.booted.run_until_exited(tasks, limit_ns)]
+        alive = [f"{t.comm}({t.state})" for t in self.booted.run_until_exited(tasks, limit_ns, self.advance)]
         self.check("every task exited", not alive, "still alive: " + ", ".join(alive) if alive
                    else f"{len(tasks)} tasks exited by t={m.env.now}")
         self.check("guest did not panic", self.kernel.panicked is None, self.kernel.panicked or "")
@@ -239,7 +254,8 @@ class Stage:
         for v in m.vcpus:
             for state in ("stalled", "halted"):
                 counts[f"vcpu{v.vcpu_id}_{state}_ns"] = v.acct[state]
-        return ScenarioResult(self.sc.name, m, m.tracer, self.checks, self.leaks, self.expected_leaks, counts)
+        return ScenarioResult(self.sc.name, m, m.tracer, self.checks, self.leaks, self.expected_leaks, counts,
+                              self.recorder)
 
 
 def _touch(gva: int, *, kernel: bool = False) -> Touch:

@@ -4,18 +4,21 @@
 
 * executes every ``*.ipynb`` of the folder, in name order, with nbclient
   (kernel ``python3``, cwd = the notebook's folder, cells tagged
-  ``skip-execution`` skipped);
-* merges consecutive stream outputs (their split into messages is timing) and drops
-  widget-view outputs (a random model id; the widget state it names is stripped anyway,
-  and nbval never compares them), keeping their text/plain;
+  ``skip-execution`` skipped), keeping the widget state in the notebook's
+  metadata so the widgets show when the file is opened without a kernel;
+* merges consecutive stream outputs (their split into messages is timing);
+* numbers the widget models 1, 2, ... in order of creation, in the state and
+  in the outputs that show them (the kernel picks random ids; nbval never
+  compares widget views);
 * strips metadata noise with nbstripout's ``--keep-output --keep-count``
   semantics: outputs and execution counts stay (strict nbval needs them),
-  widget state, execution timings and random cell ids go;
+  execution timings and random cell ids go;
 * writes the file only if it changed.  Running it twice gives byte-identical files.
 
 ``--check`` executes into memory and exits 1, listing the files, if any stored
 notebook differs from a fresh run (for CI).  Progress lines carry wall time;
-notebook outputs never do.
+notebook outputs never do.  A development tool: nbclient, nbformat and
+nbstripout (the dev extra) are imported when it runs, not when the package is.
 """
 
 from __future__ import annotations
@@ -24,16 +27,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-from nbstripout import strip_output
-
-# nbstripout's own default extra keys (nbstripout/_nbstripout.py:main)
+# nbstripout's own default extra keys (nbstripout/_nbstripout.py:main), less metadata.widgets: the state is kept
 EXTRA_KEYS = [
     "metadata.signature",
-    "metadata.widgets",
     "cell.metadata.collapsed",
     "cell.metadata.ExecuteTime",
     "cell.metadata.execution",
@@ -43,7 +41,7 @@ EXTRA_KEYS = [
 ]
 
 
-def coalesce_streams(nb: nbformat.NotebookNode) -> None:
+def coalesce_streams(nb: Any) -> None:
     """Merge consecutive stdout (stderr) outputs of a cell: how a print is split into messages is timing."""
     for cell in nb.cells:
         merged: list = []
@@ -57,30 +55,38 @@ def coalesce_streams(nb: nbformat.NotebookNode) -> None:
             cell.outputs = merged
 
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
-def drop_widget_views(nb: nbformat.NotebookNode) -> None:
-    """Remove widget-view outputs (a random model id pointing at state nbstripout removes); text/plain stays."""
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if "data" in out:
-                out.data.pop(WIDGET_VIEW, None)
+def number_widgets(nb: Any) -> Any:
+    """``nb`` with each widget model id replaced by its creation number (state, references and views)."""
+    import nbformat
+
+    state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    text = nbformat.writes(nb)
+    for n, model_id in enumerate(state, 1):  # ids are uuid4 hex: no id is part of another, or of other text
+        text = text.replace(model_id, f"{n:032x}")
+    return nbformat.reads(text, as_version=4)
 
 
-def normalise(nb: nbformat.NotebookNode) -> str:
-    """The notebook as stored: streams coalesced, widget views dropped, nbstripout --keep-output --keep-count."""
+def normalise(nb: Any) -> str:
+    """The notebook as stored: streams coalesced, nbstripout --keep-output --keep-count, widgets numbered."""
+    import nbformat
+    from nbstripout import strip_output
+
     coalesce_streams(nb)
-    drop_widget_views(nb)
     nb = strip_output(nb, keep_output=True, keep_count=True, keep_id=False, extra_keys=list(EXTRA_KEYS))
-    return nbformat.writes(nb) + "\n"
+    return nbformat.writes(number_widgets(nb)) + "\n"  # keys sorted: the numbers keep creation order
 
 
 def execute(path: Path, timeout: int = 120) -> str:
     """Run ``path`` top to bottom in a fresh ``python3`` kernel; the normalised text."""
+    import nbformat
+    from nbclient import NotebookClient
+
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, skip_cells_with_tag="skip-execution",
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+                            store_widget_state=True, resources={"metadata": {"path": str(path.parent.resolve())}})
     client.execute()
     return normalise(nb)
 
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="do not write; exit 1 if a stored notebook is stale")
     ap.add_argument("--timeout", type=int, default=120, help="per-cell timeout in seconds")
     args = ap.parse_args(argv)
+    from nbclient.exceptions import CellExecutionError
+
     stale = []
     for path in notebooks(args.paths):
         t0 = time.perf_counter()
