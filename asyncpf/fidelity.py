@@ -61,7 +61,7 @@ VERDICTS: dict[str, Verdict] = {
     _L + "x86.kvm_arch_can_inject_async_page_present": Verdict(IDENTICAL),
     _L + "x86.kvm_pv_enable_async_pf": Verdict(
         DEFECT, "was validate-then-store (the 2025-26 fix); v2.6.38 stores msr_val before resolving the area, so a "
-        "refused bad-GPA write leaves APF half-enabled -- fixed upstream by 923ca078f08c",
+        "refused bad-GPA write leaves APF half-enabled with an unwritable area -- fixed upstream by 923ca078f08c",
         "tests/test_x86.py::test_legacy_bad_gpa_leaves_apf_half_enabled"),
     _L + "x86.kvm_arch_vcpu_reset": Verdict(SIMPLIFIED, "only the APF state and the event queue are reset"),
     _L + "x86.kvm_arch_vcpu_runnable": Verdict(SIMPLIFIED, "no NMI or SIPI terms"),
@@ -80,6 +80,21 @@ VERDICTS: dict[str, Verdict] = {
         FIXED, "traced kvm_msr itself; v2.6.38 traces in the WRMSR exit handler (vmx.c handle_wrmsr) only",
         "tests/test_fidelity.py::test_vmm_msr_write_is_not_traced"),
     _H + "vcpu.handle_wrmsr": Verdict(SIMPLIFIED, "traces kvm_msr (with ' (#GP)' when refused) and queues #GP"),
+    # --- virt/kvm/kvm_main.c, arch/x86/kvm/x86.h @ v2.6.38 -----------------------------------------
+    _H + "kvm_main.kvm_gfn_to_hva_cache_init": Verdict(
+        FIXED, "returned early on a bad gpa, keeping the old area; v2.6.38 overwrites gpa, generation, memslot and "
+        "hva (the error hva) before it checks", "tests/test_x86.py::test_legacy_bad_gpa_leaves_apf_half_enabled"),
+    _H + "kvm_main.kvm_write_guest_cached": Verdict(
+        SIMPLIFIED, "re-init on a stale generation, -EFAULT on an error hva, copy and mark dirty; the copy never "
+        "faults"),
+    _H + "kvm_main.gfn_to_hva": Verdict(SIMPLIFIED, "no KVM_MEMSLOT_INVALID slots"),
+    _H + "x86.kvm_event_needs_reinjection": Verdict(
+        IDENTICAL, "exception pending, interrupt pending or NMI injected"),
+    _H + "x86.kvm_multiple_exception": Verdict(
+        SIMPLIFIED, "the SDM table as released (#DF pending -> triple fault; PF/contributory -> #DF; else replace); "
+        "no KVM_REQ_EVENT"),
+    _H + "vcpu.kvm_vcpu_block": Verdict(
+        SIMPLIFIED, "runnable -> UNHALT and leave; no signals; the pending-timer test is folded into runnable"),
     # --- arch/x86/kvm/mmu.c @ v2.6.38 ----------------------------------------------------------------
     _L + "mmu.can_do_async_pf": Verdict(SIMPLIFIED, "the irqchip is always in-kernel"),
     _L + "mmu.try_async_pf": Verdict(

@@ -12,6 +12,7 @@ from asyncpf.abi import KVM_ASYNC_PF_ENABLED as EN, KVM_ASYNC_PF_SEND_ALWAYS as 
 from asyncpf.check.mutants import MUTANTS
 from asyncpf.host import mmu, x86
 from asyncpf.host import vcpu as vcpu_mod
+from asyncpf.host.kvm_main import kvm_is_error_hva
 from asyncpf.host.vcpu import Stop, WrMsr
 from asyncpf.machine import ERROR_GFN, MMIO_BASE_GFN
 from asyncpf.standin import APF_AREA_GPA
@@ -52,16 +53,17 @@ BAD_GPA = [(RAM_TOP | EN, "gfn beyond the RAM slot"), (((MMIO_BASE_GFN - 1) << 1
 
 @pytest.mark.parametrize("data,why", BAD_GPA, ids=[b[1] for b in BAD_GPA])
 def test_legacy_bad_gpa_leaves_apf_half_enabled(data, why):
-    """arch/x86/kvm/x86.c@v2.6.38 kvm_pv_enable_async_pf stores msr_val before it resolves the area: the write
-    is refused (#GP) yet APF reads as enabled with the old area -- fixed by 923ca078f08c (2025-26)."""
+    """arch/x86/kvm/x86.c@v2.6.38 kvm_pv_enable_async_pf stores msr_val before it resolves the area, and
+    kvm_gfn_to_hva_cache_init overwrites the cache before its check: the write is refused (#GP) yet APF reads
+    as enabled, with a cache that can no longer be written -- fixed by 923ca078f08c (2025-26)."""
     m = machine("legacy")
     vcpu = m.vcpus[0]
     assert enable_apf(m) == 0
     apf = vcpu.arch.apf
-    area = (apf.data.gpa, apf.data.hva)
     assert run(m, vcpu_mod.handle_wrmsr(vcpu, LEG_MSR, data)) == 1
     assert apf.msr_val == data and apf.msr_val & EN
-    assert (apf.data.gpa, apf.data.hva) == area
+    assert apf.data.gpa == data & ~0x3F and kvm_is_error_hva(apf.data.hva)
+    assert x86.apf_put_user(vcpu, 1) == -14                  # no event can be written any more
 
 
 @pytest.mark.parametrize("gen,flags,user_only", [

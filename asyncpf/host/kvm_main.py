@@ -153,7 +153,7 @@ def gfn_to_hva(kvm: Kvm, gfn: int) -> int:
     """The VMM virtual address backing ``gfn``; ``BAD_HVA`` outside every slot.
 
     Mirrors: virt/kvm/kvm_main.c:gfn_to_hva (2.6.38).
-    Simplification: no invalid-slot flag (KVM_MEMSLOT_INVALID came later).
+    Simplification: no KVM_MEMSLOT_INVALID flag (slots are never moved, only deleted and created).
     """
     slot = gfn_to_memslot(kvm, gfn)
     if slot is None:
@@ -187,17 +187,19 @@ def hva_to_gfns(kvm: Kvm, hva: int) -> list[int]:
 def kvm_gfn_to_hva_cache_init(kvm: Kvm, ghc: GfnToHvaCache, gpa: int) -> int:
     """Resolve ``gpa`` into ``ghc``; 0 on success, -EFAULT (-14) outside guest RAM.
 
-    Mirrors: virt/kvm/kvm_main.c:kvm_gfn_to_hva_cache_init (v6 [V6-04], 2.6.38).
+    The cache is overwritten before the check: on failure it holds the new
+    gpa, the current generation and the error hva (so a later cached write
+    fails with -EFAULT instead of reaching the old area).
     Simplification: the cached area must lie in one page (the APF area is 64-byte aligned).
     """
     gfn = gpa >> PAGE_SHIFT
-    slot = gfn_to_memslot(kvm, gfn)
-    if slot is None:
-        return -14
-    ghc.generation = kvm.memslots_generation
     ghc.gpa = gpa
-    ghc.memslot = slot
-    ghc.hva = gfn_to_hva(kvm, gfn) + (gpa & (PAGE_SIZE - 1))
+    ghc.generation = kvm.memslots_generation
+    ghc.memslot = gfn_to_memslot(kvm, gfn)
+    ghc.hva = gfn_to_hva(kvm, gfn)
+    if kvm_is_error_hva(ghc.hva):
+        return -14
+    ghc.hva += gpa & (PAGE_SIZE - 1)
     return 0
 
 
@@ -212,8 +214,7 @@ def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     so it is hot); the host page is marked accessed and dirty if resident.
     """
     if ghc.generation != kvm.memslots_generation:
-        if kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa):
-            return -14
+        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
     if kvm_is_error_hva(ghc.hva):
         return -14
     write_guest_bytes(kvm, ghc.gpa, data)
