@@ -127,6 +127,12 @@ VERDICTS: dict[str, Verdict] = {
     # --- the seed (v2 patch 08/12) -------------------------------------------------------------------
     _S + "mmu.tdp_page_fault": Verdict(IDENTICAL, "can_do_async_pf -> gfn_to_pfn_async traced (r, pfn) -> setup, "
                                        "else gfn_to_pfn"),
+    _S + "mmu.gfn_to_pfn_async": Verdict(
+        SIMPLIFIED, "error hva -> bad_pfn, sync; fast GUP, get_user_pages_noio, VM_PFNMAP -> MMIO pfn, anything else "
+        "async, as posted; mmap_sem implicit"),
+    _S + "async_pf.kvm_setup_async_pf": Verdict(
+        SIMPLIFIED, "GFP_ATOMIC item with mm and kvm refs parked in async_pf_work, as posted; the model also keeps "
+        "the later queue/queued bookkeeping (the seed had only async_pf_done), and slow_work_enqueue cannot fail"),
     _S + "mmu.can_do_async_pf": Verdict(IDENTICAL, "area registered, no reinjection, CPL != 0"),
     _S + "async_pf.kvm_check_async_pf_completion": Verdict(
         IDENTICAL, "parked not-present first (skipped if its page arrived), then one page-ready"),
