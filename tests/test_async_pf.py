@@ -5,7 +5,7 @@ from conftest import enable_apf, machine, run
 
 from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
 from asyncpf.build import make_swapped
-from asyncpf.host import async_pf, mmu, x86
+from asyncpf.host import mmu, x86
 from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
 
 PAGE_READY = KVM_PV_REASON_PAGE_READY

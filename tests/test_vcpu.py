@@ -7,7 +7,7 @@ from conftest import enable_apf, machine, run
 
 from asyncpf.check.mutants import MUTANTS
 from asyncpf.build import make_swapped
-from asyncpf.host import async_pf, mmu, vcpu as vcpu_mod, x86
+from asyncpf.host import mmu, vcpu as vcpu_mod, x86
 from asyncpf.host.legacy import x86 as legacy_x86
 
 

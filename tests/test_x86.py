@@ -121,7 +121,6 @@ def test_refused_write_queues_gp_for_the_guest():
 
 def test_area_in_pfnmap_slot_is_accepted_and_gets_the_wake_all():
     """The BAR is a memslot, so the host accepts the area there and writes the wake-all's reason into it."""
-    from asyncpf.host import async_pf
     from asyncpf.host.kvm_main import read_guest_bytes
     m = machine("legacy")
     vcpu = m.vcpus[0]

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Sequence
 from .. import abi
 from ..build import SMALL_HOST, standin_machine
 from ..build import make_resident as make_resident, make_swapped as make_swapped  # re-exported for the helpers
-from ..host import async_pf, x86
+from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
 from ..machine import Machine

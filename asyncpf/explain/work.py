@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import abi
 from ..build import SMALL_HOST
-from ..host import async_pf, mmu, x86
+from ..host import mmu, x86
 from ..machine import Machine
 from ..standin import Script, ScriptedGuest
 from .common import G, apf_machine, make_swapped, run_process, small_machine

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 from ..mirrors import mirrors
 from ..sim import Event
-from .kvm_main import BAD_PFN
+from .kvm_main import BAD_PFN, gfn_to_hva, kvm_is_error_hva
 
 if TYPE_CHECKING:
     from ..sim import Environment
@@ -130,6 +130,24 @@ def alloc_work(vcpu: "KvmVcpu") -> KvmAsyncPf | None:
     kvm.stat.async_pf_allocated += 1
     work = KvmAsyncPf(id=kvm.stat.async_pf_allocated, vcpu=vcpu)
     work.finished = kvm.env.event(f"work#{work.id}")
+    return work
+
+
+def new_work(vcpu: "KvmVcpu", gva: int, gfn: int, arch: KvmArchAsyncPf) -> KvmAsyncPf | None:
+    """The start of both generations' kvm_setup_async_pf: allocate, fill, take an mm and a kvm reference,
+    and undo it all for an error hva ("can't really happen", the kernel says).  None means go synchronous."""
+    work = alloc_work(vcpu)
+    if work is None:
+        return None
+    kvm = vcpu.kvm
+    work.gva, work.addr, work.arch = gva, gfn_to_hva(kvm, gfn), arch
+    kvm.stat.mm_count += 1
+    kvm.users_count += 1
+    if kvm_is_error_hva(work.addr):
+        kvm.stat.mm_count -= 1
+        kvm.users_count -= 1
+        free_work(work)
+        return None
     return work
 
 

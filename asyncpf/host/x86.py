@@ -15,23 +15,15 @@ from typing import TYPE_CHECKING, Any, Generator
 import numpy as np
 
 from .. import abi
-from ..abi import (
-    KVM_ASYNC_PF_ENABLED,
-    KVM_ASYNC_PF_SEND_ALWAYS,
-    KVM_PV_REASON_PAGE_NOT_PRESENT,
-    KVM_PV_REASON_PAGE_READY,
-)
 from ..mirrors import mirrors
 from .kvm_main import (
     GfnToHvaCache,
-    kvm_gfn_to_hva_cache_init,
     kvm_write_guest_cached,
     read_guest_bytes,
     write_guest_bytes,
 )
 
 if TYPE_CHECKING:
-    from .async_pf import KvmAsyncPf
     from .vcpu import KvmVcpu
 
 DF_VECTOR, GP_VECTOR, PF_VECTOR = 8, 13, 14

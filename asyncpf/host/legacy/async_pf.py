@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Generator
 
 from ...mirrors import mirrors
 from .. import async_pf
-from ..async_pf import KvmArchAsyncPf, alloc_work, free_work, put_work_page, retire_work
-from ..kvm_main import BAD_PFN, gfn_to_hva, kvm_is_error_hva
+from ..async_pf import KvmArchAsyncPf, alloc_work, free_work, new_work, put_work_page, retire_work
+from ..kvm_main import BAD_PFN
 from . import x86
 
 if TYPE_CHECKING:
@@ -32,20 +32,11 @@ def kvm_setup_async_pf(vcpu: "KvmVcpu", gva: int, gfn: int, arch: KvmArchAsyncPf
     Simplification: allocation failure is injected through ``kvm.alloc_fail``;
     schedule_work cannot fail.
     """
-    kvm = vcpu.kvm
     if vcpu.async_pf.queued >= ASYNC_PF_PER_VCPU:
         vcpu.stat["async_pf_limit_hits"] += 1
         return False
-    work = alloc_work(vcpu)
+    work = new_work(vcpu, gva, gfn, arch)
     if work is None:
-        return False
-    work.gva, work.addr, work.arch = gva, gfn_to_hva(kvm, gfn), arch
-    kvm.stat.mm_count += 1
-    kvm.users_count += 1
-    if kvm_is_error_hva(work.addr):
-        kvm.stat.mm_count -= 1
-        kvm.users_count -= 1
-        free_work(work)
         return False
     vcpu.workqueue.queue_work(work)
     vcpu.async_pf.queue.append(work)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generator
 from ...mirrors import mirrors
 from .. import mmu as mmu_common
 from .. import x86
-from ..kvm_main import FAULT_PFN, GUP_EFAULT, gfn_to_pfn, hva_to_pfn_nowait, gfn_to_hva, kvm_is_error_hva, BAD_PFN
+from ..kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva
 
 if TYPE_CHECKING:
     from ..kvm_main import Kvm

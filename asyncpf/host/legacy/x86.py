@@ -16,7 +16,7 @@ from ...abi import KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS, KVM_PV_REASON
 from ...mirrors import mirrors
 from .. import vcpu as vcpu_mod
 from .. import x86
-from ..kvm_main import GfnToHvaCache, kvm_gfn_to_hva_cache_init
+from ..kvm_main import kvm_gfn_to_hva_cache_init
 from . import async_pf, mmu
 
 if TYPE_CHECKING:

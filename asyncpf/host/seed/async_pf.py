@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Generator
 
 from ...mirrors import mirrors
-from ..async_pf import KvmArchAsyncPf, alloc_work, free_work, put_work_page, retire_work
-from ..kvm_main import gfn_to_hva, kvm_is_error_hva
+from ..async_pf import KvmArchAsyncPf, free_work, new_work, put_work_page, retire_work
 from . import x86
 
 if TYPE_CHECKING:
@@ -28,17 +27,8 @@ def kvm_setup_async_pf(vcpu: "KvmVcpu", gva: int, gfn: int, arch: KvmArchAsyncPf
     parked in ``async_pf_work`` -- the guest is told only at the next entry.
     Simplification: allocation failure is injected through ``kvm.alloc_fail``.
     """
-    kvm = vcpu.kvm
-    work = alloc_work(vcpu)
+    work = new_work(vcpu, gva, gfn, arch)
     if work is None:
-        return False
-    work.gva, work.addr, work.arch = gva, gfn_to_hva(kvm, gfn), arch
-    kvm.stat.mm_count += 1
-    kvm.users_count += 1
-    if kvm_is_error_hva(work.addr):
-        kvm.stat.mm_count -= 1
-        kvm.users_count -= 1
-        free_work(work)
         return False
     vcpu.async_pf.queue.append(work)
     vcpu.async_pf.queued += 1
