@@ -95,6 +95,15 @@ VERDICTS: dict[str, Verdict] = {
         "no KVM_REQ_EVENT"),
     _H + "vcpu.kvm_vcpu_block": Verdict(
         SIMPLIFIED, "runnable -> UNHALT and leave; no signals; the pending-timer test is folded into runnable"),
+    _H + "vcpu.kvm_vcpu_kick": Verdict(
+        SIMPLIFIED, "wake the wait queue; IPI only a vcpu in guest mode (the kernel's guest_mode xchg); in 2.6.38 "
+        "this lives in arch/x86/kvm/x86.c"),
+    _H + "kvm_main.KvmMmuNotifier.invalidate_page": Verdict(
+        SIMPLIFIED, "seq++ then unmap under mmu_lock; the remote TLB flush is implicit"),
+    _H + "kvm_main.KvmMmuNotifier.invalidate_range_start": Verdict(
+        SIMPLIFIED, "count++ then unmap each page under mmu_lock; the remote TLB flush is implicit"),
+    _H + "kvm_main.KvmMmuNotifier.invalidate_range_end": Verdict(IDENTICAL, "seq++ then count--, BUG below 0"),
+    _H + "kvm_main.mmu_notifier_retry": Verdict(IDENTICAL, "count non-zero, or seq moved"),
     # --- arch/x86/kvm/mmu.c @ v2.6.38 ----------------------------------------------------------------
     _L + "mmu.can_do_async_pf": Verdict(SIMPLIFIED, "the irqchip is always in-kernel"),
     _L + "mmu.try_async_pf": Verdict(

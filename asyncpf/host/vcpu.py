@@ -154,11 +154,11 @@ class KvmVcpu:
         return f"<KvmVcpu {self.vcpu_id} {self.mode}>"
 
 
-@mirrors("virt/kvm/kvm_main.c", "kvm_vcpu_kick")
+@mirrors("arch/x86/kvm/x86.c", "kvm_vcpu_kick")
 def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
     """Make the vcpu look at new work: wake it if blocked, force an exit if in the guest.
 
-    Mirrors: virt/kvm/kvm_main.c:kvm_vcpu_kick (2.6.38): wake_up the wait
+    Mirrors: arch/x86/kvm/x86.c:kvm_vcpu_kick (2.6.38): wake_up the wait
     queue; if the vcpu is in guest mode on another cpu, send it an IPI.
     Simplification: a vcpu busy in the host is not disturbed; it sees the
     pending event at its next entry.
