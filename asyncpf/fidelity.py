@@ -87,6 +87,10 @@ VERDICTS: dict[str, Verdict] = {
     _H + "kvm_main.kvm_write_guest_cached": Verdict(
         SIMPLIFIED, "re-init on a stale generation, -EFAULT on an error hva, copy and mark dirty; the copy never "
         "faults"),
+    _H + "kvm_main.gfn_to_pfn": Verdict(
+        SIMPLIFIED, "hva_to_pfn(atomic=false): get_user_pages_fast (lockless, then sleeping), else VM_PFNMAP -> "
+        "MMIO pfn, else fault_pfn; no hwpoison, writes only"),
+    _H + "kvm_main.gfn_to_memslot": Verdict(IDENTICAL, "the slot whose range holds gfn"),
     _H + "kvm_main.gfn_to_hva": Verdict(SIMPLIFIED, "no KVM_MEMSLOT_INVALID slots"),
     _H + "x86.kvm_event_needs_reinjection": Verdict(
         IDENTICAL, "exception pending, interrupt pending or NMI injected"),
