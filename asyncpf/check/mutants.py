@@ -81,19 +81,24 @@ def _no_dummy_node() -> Any:
     return _replaced(pv, "kvm_async_pf_task_wake", make)
 
 
-def _ready_without_not_present() -> Any:
-    """The host sets up the async PF but never tells the guest (as if APF were off), yet page-ready follows."""
+def _not_present_with_apf(field: str, value: Callable[[int], Any]) -> Any:
+    """kvm_arch_async_page_not_present run with ``vcpu.arch.apf.<field>`` seen as ``value(actual)``."""
     def make(not_present: Callable) -> Callable:
         def kvm_arch_async_page_not_present(vcpu: Any, work: Any) -> None:
             apf = vcpu.arch.apf
-            saved = apf.msr_val
-            apf.msr_val = saved & ~KVM_ASYNC_PF_ENABLED
+            saved = getattr(apf, field)
+            setattr(apf, field, value(saved))
             try:
                 not_present(vcpu, work)
             finally:
-                apf.msr_val = saved
+                setattr(apf, field, saved)
         return kvm_arch_async_page_not_present
     return _replaced(legacy_x86, "kvm_arch_async_page_not_present", make)
+
+
+def _ready_without_not_present() -> Any:
+    """The host sets up the async PF but never tells the guest (as if APF were off), yet page-ready follows."""
+    return _not_present_with_apf("msr_val", lambda msr: msr & ~KVM_ASYNC_PF_ENABLED)
 
 
 @contextlib.contextmanager
@@ -109,17 +114,7 @@ def _no_reinjection_check() -> Iterator[None]:
 
 def _cpl0_without_send_always() -> Any:
     """kvm_arch_async_page_not_present that ignores send_user_only: #PF injected at CPL0 regardless."""
-    def make(not_present: Callable) -> Callable:
-        def kvm_arch_async_page_not_present(vcpu: Any, work: Any) -> None:
-            apf = vcpu.arch.apf
-            saved = apf.send_user_only
-            apf.send_user_only = False
-            try:
-                not_present(vcpu, work)
-            finally:
-                apf.send_user_only = saved
-        return kvm_arch_async_page_not_present
-    return _replaced(legacy_x86, "kvm_arch_async_page_not_present", make)
+    return _not_present_with_apf("send_user_only", lambda _user_only: False)
 
 
 def _sti_before_reason() -> Any:

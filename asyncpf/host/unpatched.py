@@ -75,15 +75,11 @@ def __vcpu_run(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """
     vcpu.account("host")
     while not vcpu.stopped:
-        if vcpu.reset_pending:
-            vcpu.reset_pending = False
-            yield from kvm_arch_vcpu_reset(vcpu)
+        yield from vcpu_mod.serve_reset(vcpu)
         if vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE:
             yield from vcpu_mod.enter_guest_mode(vcpu)
         else:
-            yield from vcpu_mod.kvm_vcpu_block(vcpu)
-            if x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT):
-                vcpu.arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
+            yield from vcpu_mod.block_until_unhalt(vcpu)
         if vcpu_mod.triple_fault(vcpu):
             break
     vcpu_mod.vcpu_exit_thread(vcpu)

@@ -223,6 +223,23 @@ def kvm_vcpu_block(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
     if runnable(vcpu):
         x86.kvm_make_request(vcpu, x86.KVM_REQ_UNHALT)
 
+def serve_reset(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
+    """Top of every generation's vcpu loop: a VMM INIT/RESET request runs kvm_arch_vcpu_reset first."""
+    if vcpu.reset_pending:
+        vcpu.reset_pending = False
+        yield from vcpu.kvm.twins.kvm_arch_vcpu_reset(vcpu)
+
+
+def block_until_unhalt(vcpu: KvmVcpu) -> Generator[Any, Any, bool]:
+    """The blocked branch of every generation's vcpu loop: kvm_vcpu_block, then UNHALT makes a HALTED vcpu
+    RUNNABLE; True when UNHALT was requested."""
+    yield from kvm_vcpu_block(vcpu)
+    if not x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT):
+        return False
+    vcpu.arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
+    return True
+
+
 def triple_fault(vcpu: KvmVcpu) -> bool:
     """vcpu_enter_guest's KVM_REQ_TRIPLE_FAULT: the VM shuts down (the vcpu loop ends)."""
     if not vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT:

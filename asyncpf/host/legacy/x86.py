@@ -159,17 +159,12 @@ def __vcpu_run(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """
     vcpu.account("host")
     while not vcpu.stopped:
-        if vcpu.reset_pending:
-            vcpu.reset_pending = False
-            yield from kvm_arch_vcpu_reset(vcpu)
+        yield from vcpu_mod.serve_reset(vcpu)
         arch = vcpu.arch
         if arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted:
             yield from vcpu_enter_guest(vcpu)
-        else:
-            yield from vcpu_mod.kvm_vcpu_block(vcpu)
-            if x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT):
-                arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
-                arch.apf.halted = False
+        elif (yield from vcpu_mod.block_until_unhalt(vcpu)):
+            arch.apf.halted = False
         if vcpu_mod.triple_fault(vcpu):
             break
         yield from async_pf.kvm_check_async_pf_completion(vcpu)
