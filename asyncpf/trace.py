@@ -252,6 +252,9 @@ _REASONS = {KVM_PV_REASON_PAGE_NOT_PRESENT: "not present", KVM_PV_REASON_PAGE_RE
 _EXCEPTIONS = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM", 8: "#DF",
                10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF", 17: "#AC", 18: "#MC"}
 
+_DELIVERY_MODES = {0: "Fixed", 1: "LowPrio", 2: "SMI", 3: "Res3", 4: "NMI", 5: "INIT", 6: "SIPI", 7: "ExtINT"}
+
+
 def _without_exit_info() -> Record:
     """kvm_exit before 2.6.36 printed no exit information: ``info1``/``info2`` are not recorded (read back as 0)."""
     return Record(lambda args: args[:2], lambda values: (*values, 0, 0))
@@ -282,6 +285,21 @@ _TABLE: dict[str, tuple[Tracepoint, ...]] = {
         Tracepoint("kvm_async_pf_completed", ("address", "pfn", "gva"), "gva %#llx address %#lx pfn %#llx",
                    printk_args=("gva", "address", "pfn")),
         Tracepoint("kvm_async_pf_doublefault", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
+        Tracepoint("kvm_exit", ("exit_reason", "guest_rip", "info1", "info2"), "reason %s rip 0x%lx info %llx %llx"),
+        *_X86,
+    ),
+    # Linux 6.18 (include/trace/events/kvm.h, arch/x86/kvm/trace.h); the x86
+    # exit/entry events keep the 2.6.3x layout until the modern reader lands.
+    "interrupt": (
+        Tracepoint("kvm_try_async_get_page", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
+        Tracepoint("kvm_async_pf_repeated_fault", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
+        Tracepoint("kvm_async_pf_not_present", ("token", "gva"), "token %#llx gva %#llx"),
+        Tracepoint("kvm_async_pf_ready", ("token", "gva"), "token %#llx gva %#llx"),
+        Tracepoint("kvm_async_pf_completed", ("address", "gva"), "gva %#llx address %#lx",
+                   printk_args=("gva", "address")),
+        Tracepoint("kvm_apic_accept_irq", ("apicid", "dm", "tm", "vec"), "apicid %x vec %u (%s|%s)",
+                   {"dm": _DELIVERY_MODES, "tm": {False: "edge", True: "level"}},
+                   printk_args=("apicid", "vec", "dm", "tm")),
         Tracepoint("kvm_exit", ("exit_reason", "guest_rip", "info1", "info2"), "reason %s rip 0x%lx info %llx %llx"),
         *_X86,
     ),
