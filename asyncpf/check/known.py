@@ -57,3 +57,4 @@ for _k in KNOWN:
 # invariant -> why, per generation, for the runs that have no configuration (the Hypothesis state machine)
 KNOWN_LEGACY_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "legacy" and not k.configs}
 KNOWN_SEED_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "seed"}
+KNOWN_INTERRUPT_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "interrupt"}

@@ -421,9 +421,9 @@ STATEFUL_SETTINGS = dict(max_examples=100, stateful_step_count=16)
 
 
 @lru_cache(maxsize=None)
-def _stateful_baseline(max_examples: int, stateful_step_count: int) -> tuple[str, ...]:
+def _stateful_baseline(max_examples: int, stateful_step_count: int, generation: str = "legacy") -> tuple[str, ...]:
     from .stateful import run_stateful  # imports Hypothesis (~1 s): only when this method runs
-    r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count)
+    r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count, generation=generation)
     return tuple(r.invariants) + (("(raised)",) if r.failed and not r.invariants else ())
 
 
@@ -431,8 +431,9 @@ def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
     """Caught if the derandomized state machine, bug on, fails with the expected invariant (and without it does not)."""
     from .stateful import run_stateful  # as in _stateful_baseline
     kw = {**STATEFUL_SETTINGS, **settings_}
-    r = run_stateful(mut.patch, **kw)
-    base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"]))
+    generation = mut.config.generation   # the state machine of the mutant's own generation
+    r = run_stateful(mut.patch, generation=generation, **kw)
+    base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"], generation))
     return {"caught": r.failed and mut.invariant in r.invariants and mut.invariant not in base,
             "failed": r.failed, "invariants": r.invariants, "baseline": base, "error": r.error,
             "seconds": round(r.seconds, 2), **kw}
