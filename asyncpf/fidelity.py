@@ -237,6 +237,10 @@ VERDICTS.update({
     _GI + "kvm_guest_cpu_init": Verdict(
         IDENTICAL, "INT before EN = pa | ENABLED | DELIVERY_AS_INT (| PF_VMEXIT) under ASYNC_PF_INT; results not "
         "checked (a refused WRMSR is a fixed-up #GP), the cpu counts as enabled"),
+    _GI + "kvm_pv_disable_apf": Verdict(SIMPLIFIED, "EN = 0 and async_pf_enabled cleared; steal time, PV EOI, "
+                                                   "kvmclock not modelled"),
+    _GI + "kvm_guest_cpu_offline": Verdict(SIMPLIFIED, "disable, then wake this cpu's waiters unless shutting down "
+                                                      "(reboot/kexec); the other PV features not modelled"),
     _GI + "kvm_read_and_reset_apf_flags": Verdict(IDENTICAL, "flags read and cleared when enabled"),
     _GI + "exc_page_fault": Verdict(SIMPLIFIED, "kvm_handle_async_pf first, else the ordinary fault"),
     _GI + "__kvm_handle_async_pf": Verdict(

@@ -232,3 +232,25 @@ def test_msrs_read_back_what_was_stored():
     lm = machine("legacy")
     assert x86.kvm_get_msr_common(lm.vcpus[0], EN_MSR) == (0, 0)
     assert x86.kvm_get_msr_common(lm.vcpus[0], INT_MSR) == (1, 0)
+
+
+def test_guest_cpu_offline_wakes_its_waiters_but_a_shutdown_does_not():
+    from asyncpf.build import small_guest
+    from asyncpf.guest import interrupt as gi
+    from asyncpf.guest.kernel import GuestConfig
+    from asyncpf.guest.ops import Cli, Sti, Touch, Work
+    from asyncpf.workloads import steps
+    for shutdown in (False, True):
+        b = small_guest(GuestConfig(), generation="interrupt", trace=False, swap_device="hdd_7200_2010")
+        cpu = b.kernel.cpus[0]
+        (gfn,) = b.swapped(1)
+        sleeper = b.spawn("sleeper", steps(Touch(b.gva(gfn))))
+
+        def off():
+            yield Cli()
+            yield from gi.kvm_guest_cpu_offline(cpu, shutdown=shutdown)
+            yield Sti()
+        offliner = b.spawn("off", steps(Work(200_000), off))
+        left = b.run_until_exited([sleeper, offliner], 100_000_000)
+        assert not cpu.apf_enabled and b.kernel.stats["sleeps"] == 1
+        assert (sleeper in left) == shutdown     # after a reboot/kexec shutdown nobody wakes the old waiter

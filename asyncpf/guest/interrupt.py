@@ -149,6 +149,30 @@ def sysvec_kvm_asyncpf_interrupt(cpu: "GuestCpu", saved: tuple[int, bool]) -> Ge
 
 # Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
 # event so that a patched twin (a mutant) is the one that runs.
+@mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf", generations="interrupt")
+def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
+    """Unregister this cpu: EN = 0 and the cpu no longer counts as enabled (the area's ``enabled`` is not written).
+
+    Simplification: steal time, PV EOI and kvmclock are not modelled.
+    """
+    if not cpu.apf_enabled:
+        return
+    yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)
+    cpu.apf_enabled = False
+
+
+@mirrors("arch/x86/kernel/kvm.c", "kvm_guest_cpu_offline", generations="interrupt")
+def kvm_guest_cpu_offline(cpu: "GuestCpu", shutdown: bool = False) -> Generator:
+    """A cpu going down (CPU_DOWN_PREPARE, suspend) or the machine going away (reboot, kexec: ``shutdown``).
+
+    Async PF is switched off; waiters of this cpu are woken unless the
+    machine shuts down (a reboot or kexec kernel must not run them).
+    """
+    yield from kvm_pv_disable_apf(cpu)
+    if not shutdown:
+        kvm.apf_task_wake_all(cpu)
+
+
 # A refused WRMSR is a #GP that arch/x86/mm/extable.c's ex_handler_msr fixes up ("unchecked MSR access error").
 WRMSR_FIXUP = True
 
