@@ -19,14 +19,14 @@ KNOWN_FAST = [c.name for c in fast_configs() if c.name in KNOWN_BY_CONFIG]
 
 @pytest.mark.parametrize("name", CLEAN_FAST)
 def test_correct_model_is_clean(name):
-    rep = explore(name, stop_at_first=False, max_seconds=30)
+    rep = explore(name, stop_at_first=False, max_seconds=120)
     assert rep.complete and rep.violations == [] and rep.violated == {}, rep.summary()
     assert rep.schedules >= 2 and rep.states >= 2 and rep.pruned >= 1
 
 
 @pytest.mark.parametrize("name", KNOWN_FAST)
 def test_known_configs_break_only_the_documented_invariants(name):
-    rep = explore(name, stop_at_first=False, max_seconds=30)
+    rep = explore(name, stop_at_first=False, max_seconds=120)
     assert rep.complete and set(rep.violated) == KNOWN_BY_CONFIG[name], rep.summary()
     gen = CONFIGS[name].generation
     assert all(any(k.invariant == broken and k.generation == gen and name in k.configs and k.source and k.why
