@@ -29,6 +29,9 @@ KVM_ASYNC_PF_SEND_ALWAYS = 1 << 1
 KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT = 1 << 2
 KVM_ASYNC_PF_DELIVERY_AS_INT = 1 << 3
 
+KVM_ASYNC_PF_VEC_MASK = 0xFF              # MSR_KVM_ASYNC_PF_INT bits 7:0 [DOC-MSR]
+HYPERVISOR_CALLBACK_VECTOR = 0xF3         # the vector a Linux 5.9+ guest asks page-ready on
+
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
 BROADCAST_TOKEN = U32  # "~0": wake every task waiting for an APF [M-344D]
@@ -49,6 +52,7 @@ class Generation:
     msr_async_pf_int: int | None
     msr_async_pf_ack: int | None
     kvm_feature_async_pf: int          # bit in CPUID 0x40000001 EAX
+    cpuid_features: int                # CPUID 0x40000001 EAX as a VMM of the era exposes it
     msr_flag_bits: tuple[str, ...]     # meaningful low bits of MSR_KVM_ASYNC_PF_EN
     msr_reserved_mask: int             # writes with any of these bits set are refused (#GP)
     area_c_struct: str
@@ -91,6 +95,7 @@ SEED = Generation(
     msr_async_pf_int=None,
     msr_async_pf_ack=None,
     kvm_feature_async_pf=3,
+    cpuid_features=1 << 3,
     msr_flag_bits=("KVM_ASYNC_PF_ENABLED",),
     # v2 documents gpa = data & ~0x3f with bit 0 = enable; refusing bits 5-1 is
     # assumed to match the merged code (UNCONFIRMED for v2 itself).
@@ -122,6 +127,7 @@ LEGACY = Generation(
     msr_async_pf_int=None,
     msr_async_pf_ack=None,
     kvm_feature_async_pf=4,
+    cpuid_features=1 << 4,
     msr_flag_bits=("KVM_ASYNC_PF_ENABLED", "KVM_ASYNC_PF_SEND_ALWAYS"),
     msr_reserved_mask=0x3C,  # 2.6.38 kvm_pv_enable_async_pf; 0x38 after 4.13 added bit 2
     area_c_struct="struct kvm_vcpu_pv_apf_data { __u32 reason; __u8 pad[60]; __u32 enabled; };",
@@ -147,18 +153,20 @@ LEGACY = Generation(
     ),
 )
 
-# The interrupt era is described so that it has a place to land; the host and
-# guest models refuse to run it until its behaviours are written.
+# Modelled as Linux 6.18 (host arch/x86/kvm/x86.c, virt/kvm/async_pf.c; guest
+# arch/x86/kernel/kvm.c): the interrupt ABI of 5.8 (host) / 5.9 (guest) with
+# the fixes of 2020-2025 that 6.18 carries.
 INTERRUPT = Generation(
     name="interrupt",
     title="page-ready as an interrupt, ACK MSR (5.8+)",
-    kernels="5.8 host / 5.9 guest onwards",
-    sources="[DOC-MSR] [UAPI] [R-2020] [X-2635]",
-    modelled=False,
+    kernels="5.8 host / 5.9 guest onwards; modelled as 6.18",
+    sources="Documentation/virt/kvm/x86/msr.rst@v6.18, commits 2635b5c4a0e4 557a961abbe0 b1d405751cd5",
+    modelled=True,
     msr_async_pf_en=0x4B564D02,
     msr_async_pf_int=0x4B564D06,
     msr_async_pf_ack=0x4B564D07,
     kvm_feature_async_pf=4,
+    cpuid_features=(1 << 4) | (1 << 14),  # ASYNC_PF and ASYNC_PF_INT (QEMU's default since 5.2)
     msr_flag_bits=(
         "KVM_ASYNC_PF_ENABLED",
         "KVM_ASYNC_PF_SEND_ALWAYS",
@@ -173,7 +181,7 @@ INTERRUPT = Generation(
     broadcast_token=BROADCAST_TOKEN,
     async_pf_per_vcpu=64,
     gup_nowait="FOLL_NOWAIT",
-    worker_comm="kworker/u:%d",
+    worker_comm="kworker/0:%d",
     can_do_async_pf="in-kernel LAPIC, no reinjection, no pending exception, interrupts allowed",
     cpl0_needs_send_always=True,
     not_present_at="setup",
@@ -190,6 +198,7 @@ INTERRUPT = Generation(
 )
 
 GENERATIONS: dict[str, Generation] = {g.name: g for g in (SEED, LEGACY, INTERRUPT)}
+MODELLED = tuple(g.name for g in GENERATIONS.values() if g.modelled)
 CPUID_FEATURE_BITS = {"KVM_FEATURE_ASYNC_PF_VMEXIT": 10, "KVM_FEATURE_ASYNC_PF_INT": 14}
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from . import __version__, budget, perfetto, plots
+from . import __version__, abi, budget, perfetto, plots
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
 from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
@@ -59,8 +59,9 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> Non
     p.add_argument("--swap-latency", type=swap_latency, metavar="TIME",
                    help="mean 4 KiB swap read, 1us..10s, e.g. 8ms or 50us (a bare number is in ms; "
                         "default: the device's own, ~8.2 ms for the 2010 disk)")
-    p.add_argument("--generation", choices=["seed", "legacy"],
-                   help="protocol generation: legacy (2.6.38, the default) or seed (the 2009 v2 series, no halt mode)")
+    p.add_argument("--generation", choices=list(abi.MODELLED),
+                   help="protocol generation: legacy (2.6.38, the default), seed (the 2009 v2 series, no halt mode) "
+                        "or interrupt (page-ready by interrupt, as Linux 6.18)")
     p.add_argument("--seed", type=integer(0, 2**63 - 1), metavar="N", help=f"random seed (default {d.seed})")
     p.add_argument("--jobs", type=integer(1, 3), default=2, metavar="N",
                    help="processes to run the three hosts in, 1..3 (default 2); results do not depend on it")

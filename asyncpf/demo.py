@@ -21,7 +21,7 @@ import argparse
 import json
 import random
 
-from . import budget
+from . import abi, budget
 from .argtypes import integer
 from .cli import UsageError, command
 from .progress import bar
@@ -75,7 +75,7 @@ def run_mode(mode: str, *, generation: str = "legacy", vcpus: int = 2, scripts: 
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generation", choices=["seed", "legacy"], default="legacy",
+    p.add_argument("--generation", choices=list(abi.MODELLED), default="legacy",
                    help="protocol generation: legacy (2.6.38, the default) or seed (no halt mode: its non-PV run "
                         "is synchronous)")
     p.add_argument("--vcpus", type=integer(1, 64), default=2, metavar="N", help="vcpus, 1..64 (default 2)")

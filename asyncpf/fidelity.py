@@ -161,6 +161,89 @@ VERDICTS: dict[str, Verdict] = {
     _S + "x86.vcpu_enter_guest": Verdict(SIMPLIFIED, "kvm_check_async_pf_completion before entry, as in the seed"),
 }
 
+# --- the interrupt era, compared with the v6.18-era tree as each twin was written ------------------------------
+_I = "asyncpf.host.interrupt."
+_GI = "asyncpf.guest.interrupt."
+VERDICTS.update({
+    _I + "async_pf.kvm_setup_async_pf": Verdict(
+        SIMPLIFIED, "limit, error hva, GFP_NOWAIT, queue, queued++, not_present decides notpresent_injected, then "
+        "schedule_work; no kvm/mm refs (2024); allocation failure injected"),
+    _I + "async_pf.async_pf_execute": Verdict(
+        SIMPLIFIED, "GUP without a page reference, publish on done, present_queued if done was empty, trace, wake; "
+        "mmget_not_zero always succeeds"),
+    _I + "async_pf.kvm_flush_and_free_async_pf_work": Verdict(
+        SIMPLIFIED, "flush_work is a wait on the item's finish; a wake-all item has no work to flush"),
+    _I + "async_pf.kvm_check_async_pf_completion": Verdict(
+        IDENTICAL, "loop while done non-empty and can_dequeue: ready, present, unlink, queued--, flush and free"),
+    _I + "async_pf.kvm_clear_async_pf_completion_queue": Verdict(
+        SIMPLIFIED, "cancel_work_sync frees an unstarted item and waits for a running one; done flushed and freed"),
+    _I + "async_pf.kvm_async_pf_wakeup_all": Verdict(
+        SIMPLIFIED, "no-op when done is non-empty; item on done only, present_queued, queued++; the wake-all mark "
+        "is the model's bad-page marker"),
+    _I + "x86.apf_put_user_notpresent": Verdict(IDENTICAL, "flags = PAGE_NOT_PRESENT through the cache"),
+    _I + "x86.apf_put_user_ready": Verdict(IDENTICAL, "token word at offset 4 through the cache"),
+    _I + "x86.apf_pageready_slot_free": Verdict(IDENTICAL, "token word reads 0; a failed read is not free"),
+    _I + "x86.kvm_pv_async_pf_enabled": Verdict(IDENTICAL, "ENABLED and DELIVERY_AS_INT both set"),
+    _I + "x86.kvm_can_deliver_async_pf": Verdict(
+        SIMPLIFIED, "enabled, CPL>0 unless send_always; no L2, no protected state, paging always on"),
+    _I + "x86.kvm_can_do_async_pf": Verdict(
+        SIMPLIFIED, "in-kernel LAPIC, no reinjection, no pending exception, IF; HLT always exits"),
+    _I + "x86.kvm_arch_async_page_not_present": Verdict(
+        IDENTICAL, "trace, hash add, flags + #PF(CR2 = token) when deliverable, else APF_HALT; returns injected"),
+    _I + "x86.kvm_arch_async_page_present": Verdict(
+        IDENTICAL, "~0 or hash delete, trace, token + pageready_pending + fixed IRQ only for wake-all or injected "
+        "items while enabled, then unhalt and RUNNABLE"),
+    _I + "x86.kvm_arch_async_page_present_queued": Verdict(
+        SIMPLIFIED, "APF_READY request, kick unless pageready_pending; sequential, so the 2025 barriers are moot"),
+    _I + "x86.kvm_arch_can_dequeue_async_page_present": Verdict(
+        IDENTICAL, "true when disabled, else LAPIC enabled and slot free"),
+    _I + "x86.kvm_pv_enable_async_pf": Verdict(
+        DEFECT, "reserved bits, CPUID gates, LAPIC rule, msr_en_val stored before the GPA is resolved: a bad GPA "
+        "leaves APF half-enabled as 6.18 does (fixed later by 923ca078f08c)",
+        "tests/test_interrupt.py::test_msr_table"),
+    _I + "x86.kvm_pv_enable_async_pf_int": Verdict(IDENTICAL, "bits 63:8 reserved, in-kernel LAPIC, vector = bits 7:0"),
+    _I + "x86.kvm_vcpu_reset": Verdict(
+        DEFECT, "both MSRs zeroed, queue cleared, hash reset, unhalted; send_always, vec and pageready_pending "
+        "survive as in 6.18 (the send_always cache was dropped in 2026, 7e985021ef2f); only protocol state reset",
+        "tests/test_interrupt.py::test_vcpu_reset_zeroes_both_msrs_and_clears_the_queue_but_keeps_pageready_pending"),
+    _I + "x86.kvm_vcpu_running": Verdict(IDENTICAL, "RUNNABLE and not APF-halted"),
+    _I + "x86.kvm_arch_vcpu_runnable": Verdict(
+        SIMPLIFIED, "running, done non-empty, pending exception, or a deliverable interrupt; no NMI/SMI/SIPI"),
+    _I + "x86.vcpu_run": Verdict(SIMPLIFIED, "enter while running else vcpu_block; no completion polling; no signals"),
+    _I + "x86.vcpu_block": Verdict(
+        SIMPLIFIED, "block unless runnable, return unchanged if still not runnable, then RUNNABLE and unhalted; "
+        "no halt polling"),
+    _I + "x86.vcpu_enter_guest": Verdict(
+        SIMPLIFIED, "APF_HALT makes the synthetic halt, APF_READY consumes completions, in the kernel's order; "
+        "other requests not modelled"),
+    _I + "x86.kvm_arch_async_page_ready": Verdict(SIMPLIFIED, "always TDP; wake-all skipped; prefetch fault"),
+    _I + "mmu.gfn_to_pfn_async": Verdict(SIMPLIFIED, "FOLL_NOWAIT lookup: resident/minor/PFNMAP at once, needs-IO "
+                                         "under a vma; no hwpoison or guest_memfd"),
+    _I + "mmu.alloc_apf_token": Verdict(IDENTICAL, "counter bumped to 1 when id << 12 is 0, then (id++ << 12) | vcpu_id"),
+    _I + "mmu.kvm_arch_setup_async_pf": Verdict(SIMPLIFIED, "token and gfn; direct_map, cr3, error_code not kept"),
+    _I + "mmu.kvm_mmu_faultin_pfn": Verdict(
+        IDENTICAL, "needs IO + can_do: trace try, repeated fault -> APF_HALT, else setup; otherwise synchronous"),
+    _I + "mmu.kvm_tdp_page_fault": Verdict(SIMPLIFIED, "seq snapshot, faultin, map under mmu_lock; 4 KiB only"),
+    _I + "lapic.kvm_apic_set_irq": Verdict(
+        SIMPLIFIED, "trace accept, drop when software-disabled, IRR and kick; fixed mode, no TPR"),
+    _I + "lapic.kvm_lapic_enabled": Verdict(SIMPLIFIED, "in-kernel and software-enabled; always hardware-enabled"),
+    _I + "lapic.apic_set_spiv": Verdict(SIMPLIFIED, "bit 8 only; an enabling write requests APF_READY"),
+    _H + "kvm_main.kvm_write_guest_offset_cached": Verdict(SIMPLIFIED, "re-init on a new generation, -EFAULT "
+                                                          "on an error hva, copy"),
+    _H + "kvm_main.kvm_read_guest_offset_cached": Verdict(SIMPLIFIED, "as the write"),
+    _GI + "kvm_guest_cpu_init": Verdict(
+        SIMPLIFIED, "INT before EN = pa | ENABLED | DELIVERY_AS_INT (| PF_VMEXIT) under ASYNC_PF_INT; a refused "
+        "write leaves APF off instead of oopsing"),
+    _GI + "kvm_read_and_reset_apf_flags": Verdict(IDENTICAL, "flags read and cleared when enabled"),
+    _GI + "exc_page_fault": Verdict(SIMPLIFIED, "kvm_handle_async_pf first, else the ordinary fault"),
+    _GI + "__kvm_handle_async_pf": Verdict(
+        SIMPLIFIED, "flags 0 -> not ours; IF=0 or kernel mode panic; user mode waits; other flags warn; entry cost"),
+    _GI + "kvm_async_pf_task_wait_schedule": Verdict(
+        IDENTICAL, "dummy consumed and freed, else node queued and schedule() until unhashed"),
+    _GI + "sysvec_kvm_asyncpf_interrupt": Verdict(
+        IDENTICAL, "EOI, read token, wake, clear token, ACK (only when enabled on this cpu)"),
+})
+
 
 def verdict(m: Mirror) -> Verdict:
     return VERDICTS.get(m.python, Verdict(NOT_YET))

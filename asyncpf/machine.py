@@ -104,7 +104,7 @@ class Machine:
         guest_factory: Callable[[int], GuestCpu] = guest.cpu if hasattr(guest, "cpu") else guest
         for i in range(config.vcpus):
             vcpu = KvmVcpu(kvm, i, guest_factory(i), self.workqueue)
-            vcpu.arch.cpuid_features = 1 << self.gen.kvm_feature_async_pf if config.async_pf else 0
+            vcpu.arch.cpuid_features = self.gen.cpuid_features if config.async_pf else 0
             kvm.vcpus.append(vcpu)
         self.shut_down = False
         self.started_at = 0

@@ -31,6 +31,7 @@ TAGS = {
     "seed": "v2 async PF series, 2009-11-23 (patch 08/12: Message-Id 1258985167-29178-9-git-send-email-gleb@redhat.com)",
     "legacy": "v2.6.38 (gfn_to_pfn_async as enabled in v2.6.39 by 0857b9e95c1a)",
     "unpatched": "v2.6.38 without CONFIG_KVM_ASYNC_PF (the v2.6.37 shape of the same functions)",
+    "interrupt": "v6.18 (read from a 6.18-era tree: CachyOS/linux@4703912f for arch/x86/kvm/x86.c)",
 }
 
 # Historical and modern names of the same kernel function, for grepping any tree.

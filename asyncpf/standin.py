@@ -32,7 +32,7 @@ from .abi import (
     PAGE_SHIFT,
 )
 from .host import x86
-from .host.vcpu import Access, Compute, Halt, KvmVcpu, Op, Stop, WrMsr, lapic_timer_start
+from .host.vcpu import Access, Compute, Halt, KvmVcpu, Op, Stop, WrMsr, apic_eoi, lapic_timer_start
 
 APF_AREA_GPA = 0x2000  # where each vcpu's area lives: APF_AREA_GPA + 64 * vcpu_id
 
@@ -121,7 +121,7 @@ class ScriptedGuest:
             raise AssertionError(f"stand-in guest got an ordinary #PF at {token:#x}: it maps no memory itself")
 
     def deliver_interrupt(self, vcpu: KvmVcpu, vector: int) -> None:
-        pass
+        apic_eoi(vcpu)
 
     def delivery_gfn(self, vcpu: KvmVcpu) -> int | None:
         return None

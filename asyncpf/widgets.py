@@ -92,7 +92,7 @@ def abi_view(generation: str = "legacy") -> View:
 def gfn_path_view(state: str = "swapped", generation: str = "legacy") -> View:
     """A gfn-state dropdown: which path gfn_to_pfn_async takes, and what the fault traces."""
     controls = {"state": w.Dropdown(options=list(explain.GFN_STATES), value=state, description="gfn state"),
-                "generation": w.Dropdown(options=["seed", "legacy"], value=generation, description="generation")}
+                "generation": w.Dropdown(options=list(abi.MODELLED), value=generation, description="generation")}
     return View(controls, explain.gfn_path, explain.path_text)
 
 
@@ -101,7 +101,7 @@ def gfn_path_view(state: str = "swapped", generation: str = "legacy") -> View:
 def limit_view(faults: int = 10) -> View:
     """A slider of outstanding faults on one vcpu: how many go async before the limit forces sync."""
     controls = {"n": w.IntSlider(value=faults, min=1, max=80, description="faults"),
-                "generation": w.Dropdown(options=["seed", "legacy"], value="legacy", description="generation")}
+                "generation": w.Dropdown(options=list(abi.MODELLED), value="legacy", description="generation")}
     return View(controls, explain.limit_probe,
                 lambda r: f"{r['faults']} faults: {r['async']} async, {r['sync']} synchronous "
                           f"({r['limit_hits']} limit hits)")

@@ -88,8 +88,10 @@ def test_area_layouts():
     assert len(raw) == 68 and raw[64:68] == struct.pack("<I", 0xA1B2C3D4) and raw[:64] == bytes(64)
 
 
-def test_interrupt_generation_is_described_not_modelled():
-    assert not INTERRUPT.modelled
+def test_every_generation_is_modelled_with_its_own_cpuid():
+    assert all(g.modelled for g in GENERATIONS.values())
+    assert INTERRUPT.cpuid_features == (1 << 4) | (1 << 14)   # ASYNC_PF and ASYNC_PF_INT
+    assert LEGACY.cpuid_features == 1 << 4 and SEED.cpuid_features == 1 << 3
     assert INTERRUPT.msr_async_pf_int == 0x4B564D06
     assert INTERRUPT.msr_async_pf_ack == 0x4B564D07
     assert INTERRUPT.area_size == 68
@@ -181,13 +183,9 @@ def test_unknown_generation():
         assert name in str(info.value)
 
 
-def test_unmodelled_generation_is_refused_by_default():
-    with pytest.raises(ValueError, match="not modelled") as info:
-        generation("interrupt")
-    assert "seed" in str(info.value) and "legacy" in str(info.value)
-    with pytest.raises(ValueError, match="not modelled"):
-        generation(INTERRUPT)
-    assert generation("interrupt", modelled=False) is INTERRUPT
+def test_every_generation_can_be_asked_for_by_name_or_object():
+    for name, gen in GENERATIONS.items():
+        assert generation(name) is gen and generation(gen) is gen
 
 
 # --- the diff table ----------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from .. import abi
 from ..host import x86
-from ..host.vcpu import Stop, WrMsr
+from ..host.vcpu import Stop, WrMsr, apic_eoi
 from ..machine import ERROR_GFN, HostConfig, Machine
 from .common import MiB, enable_value, text_table
 
@@ -56,7 +56,7 @@ class MsrGuest:
         self.exceptions.append((len(self.results), nr, vcpu.arch.cr2))
 
     def deliver_interrupt(self, vcpu, vector):
-        pass
+        apic_eoi(vcpu)
 
     def delivery_gfn(self, vcpu):
         return None

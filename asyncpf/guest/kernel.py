@@ -35,7 +35,7 @@ from ..host.vcpu import (
     KvmVcpu,
     Stop,
     WrMsr,
-    kvm_apic_set_irq,
+    apic_eoi,
     lapic_timer_start,
 )
 from ..mirrors import mirrors
@@ -66,8 +66,11 @@ class GuestConfig:
     preemptible: bool = True         # CONFIG_PREEMPT (then it also asks for SEND_ALWAYS)
     hz: int | None = None            # None: the era's CONFIG_HZ
     era: str = "2010"
+    generation: str | None = None    # the async PF code this kernel carries; None: the host's generation
 
     def validate(self) -> None:
+        if self.generation is not None:
+            abi.generation(self.generation)
         if self.hz is not None and (not isinstance(self.hz, int) or not 10 <= self.hz <= 10000):
             raise ValueError(f"hz={self.hz!r}: expected an integer tick rate between 10 and 10000")
         load_guest_params(self.era)
@@ -160,7 +163,7 @@ class GuestKernel:
         if self.env is not None:
             raise RuntimeError("this guest kernel is already attached to a machine")
         self.env = machine.env
-        self.abi = machine.gen
+        self.abi = abi.generation(self.config.generation or machine.gen.name)
         self.twins = import_module(f"asyncpf.guest.{self.abi.name}")
         ncpus = machine.config.vcpus
         # sched_init_granularity (2.6.32): the three granularities grow with 1 + ilog2(min(ncpus, 8))
@@ -279,21 +282,30 @@ class GuestCpu:
     def deliver_exception(self, vcpu: KvmVcpu, nr: int, error_code: int) -> None:
         if nr == x86.PF_VECTOR:
             cr2 = vcpu.arch.cr2
-            entry = pv.do_async_page_fault if self.kernel.config.pv else do_page_fault
+            entry = self._pf_entry()
             self._enter(entry.__name__, lambda saved: entry(self, saved, cr2, error_code))
         else:
             self.panic(f"unexpected exception {x86.EXCEPTION_NAMES.get(nr, nr)} on cpu {self.id}")
 
     def deliver_interrupt(self, vcpu: KvmVcpu, vector: int) -> None:
+        apic_eoi(vcpu)  # every handler of the model acks the APIC first (ack_APIC_irq / apic_eoi)
+        where = self.kernel.twins.INTERRUPT_HANDLERS.get(vector) if self.kernel.config.pv else None
+        handler = None if where is None else getattr(*where)
         if vector == LOCAL_TIMER_VECTOR:
             self._enter("smp_apic_timer_interrupt", lambda saved: smp_apic_timer_interrupt(self, saved))
         elif vector == RESCHEDULE_VECTOR:
             self._enter("smp_reschedule_interrupt", lambda saved: smp_reschedule_interrupt(self, saved))
+        elif handler is not None:
+            self._enter(handler.__name__, lambda saved: handler(self, saved))
         else:
             self.stats[f"spurious_vector_{vector:#x}"] += 1
 
     def delivery_gfn(self, vcpu: KvmVcpu) -> int | None:
         return None
+
+    def _pf_entry(self) -> Callable:
+        """The #PF vector's handler: the generation's async PF entry on a PV kernel, else do_page_fault."""
+        return getattr(*self.kernel.twins.PF_ENTRY) if self.kernel.config.pv else do_page_fault
 
     # -- helpers the kernel code uses ---------------------------------------------
     @property
@@ -304,7 +316,7 @@ class GuestCpu:
         """Mirrors arch/x86/kernel/smp.c:native_smp_send_reschedule: the RESCHEDULE_VECTOR IPI to this cpu."""
         if self.vcpu is not None:
             self.kernel.stats["resched_ipis"] += 1
-            kvm_apic_set_irq(self.vcpu, RESCHEDULE_VECTOR)
+            self.vcpu.kvm.twins.kvm_apic_set_irq(self.vcpu, RESCHEDULE_VECTOR)
 
     def panic(self, reason: str) -> None:
         if self.kernel.panicked is None:
@@ -371,7 +383,7 @@ class GuestCpu:
         gfn = task.mm.translate(op.gva)
         if gfn is None:  # not in the guest page table: the CPU raises #PF to the guest itself (no exit)
             self.vcpu.arch.cr2 = op.gva
-            entry = pv.do_async_page_fault if self.kernel.config.pv else do_page_fault
+            entry = self._pf_entry()
             self._enter(entry.__name__, lambda saved: entry(self, saved, op.gva, 2 if op.write else 0))
             return _AGAIN
         gpa = (gfn << abi.PAGE_SHIFT) | (op.gva & (abi.PAGE_SIZE - 1))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Generator
 
 from ..abi import KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS
 from ..mirrors import mirrors
+from . import kvm
 from .kvm import apf_feature, register_apf_area
 
 if TYPE_CHECKING:
@@ -26,3 +27,9 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
     if cpu.kernel.config.preemptible:
         data |= KVM_ASYNC_PF_SEND_ALWAYS
     yield from register_apf_area(cpu, data)
+
+
+# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
+# event so that a patched twin (a mutant) is the one that runs.
+PF_ENTRY = (kvm, "do_async_page_fault")
+INTERRUPT_HANDLERS: dict = {}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Generator
 
 from ..abi import KVM_ASYNC_PF_ENABLED
 from ..mirrors import mirrors
+from . import kvm
 from .kvm import apf_feature, register_apf_area
 
 if TYPE_CHECKING:
@@ -26,3 +27,9 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
     if not apf_feature(cpu):
         return
     yield from register_apf_area(cpu, cpu.apf_gpa | KVM_ASYNC_PF_ENABLED)
+
+
+# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
+# event so that a patched twin (a mutant) is the one that runs.
+PF_ENTRY = (kvm, "do_async_page_fault")
+INTERRUPT_HANDLERS: dict = {}

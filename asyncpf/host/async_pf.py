@@ -111,7 +111,8 @@ class Workqueue:
             busy = {slot for _, slot in self.running.values()}
             slot = next(i for i in range(len(busy) + 1) if i not in busy)
             self.running[work.id] = (work, slot)
-            self.env.process(async_pf_execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}")
+            execute = work.vcpu.kvm.twins.async_pf_execute
+            self.env.process(execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}")
 
     def ctx(self, slot: int) -> tuple[str, int, int]:
         return self.comm % slot, WORKER_PID_BASE + slot, slot

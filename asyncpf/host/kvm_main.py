@@ -69,6 +69,7 @@ class Kvm:
     abi: Generation
     mm: HostMemory
     async_pf: bool = True                 # CONFIG_KVM_ASYNC_PF: False = the unpatched host
+    irqchip_in_kernel: bool = True        # KVM_CREATE_IRQCHIP was called: the LAPIC is KVM's
     memslots: list[KvmMemorySlot] = field(default_factory=list)
     memslots_generation: int = 0
     mmu_notifier_seq: int = 0
@@ -223,6 +224,31 @@ def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     if vma is not None and vma.kind == "anon" and kvm.mm.is_mapped(page):
         kvm.mm.mark_accessed(page, True)
     return 0
+
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_write_guest_offset_cached", generations="interrupt")
+def kvm_write_guest_offset_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes, offset: int) -> int:
+    """Write ``data`` at ``offset`` into the cached area (5.8+; the token field); 0 or -EFAULT.
+
+    Re-resolve when the memslots generation moved, refuse an error hva, copy, mark dirty.
+    Simplification: as kvm_write_guest_cached.
+    """
+    if ghc.generation != kvm.memslots_generation:
+        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
+    if kvm_is_error_hva(ghc.hva):
+        return -14
+    write_guest_bytes(kvm, ghc.gpa + offset, data)
+    return 0
+
+
+@mirrors("virt/kvm/kvm_main.c", "kvm_read_guest_offset_cached", generations="interrupt")
+def kvm_read_guest_offset_cached(kvm: Kvm, ghc: GfnToHvaCache, offset: int, n: int) -> bytes | None:
+    """Read ``n`` bytes at ``offset`` of the cached area; None where the kernel returns -EFAULT."""
+    if ghc.generation != kvm.memslots_generation:
+        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
+    if kvm_is_error_hva(ghc.hva):
+        return None
+    return read_guest_bytes(kvm, ghc.gpa + offset, n)
 
 
 def write_guest_bytes(kvm: Kvm, gpa: int, data: bytes) -> None:

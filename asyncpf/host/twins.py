@@ -20,11 +20,14 @@ HOOKS = (
     "kvm_arch_vcpu_reset",                 # INIT/RESET
     "tdp_page_fault",                      # arch/x86/kvm/mmu.c: the EPT violation handler
     "kvm_clear_async_pf_completion_queue",  # MSR disable, reset, VM destroy
+    "kvm_apic_set_irq",                    # arch/x86/kvm/lapic.c: every interrupt a vcpu is sent
 )
 ASYNC_PF_HOOKS = (
     "gfn_to_pfn_async", "can_do_async_pf", "kvm_setup_async_pf", "kvm_check_async_pf_completion",
+    "async_pf_execute",                    # the worker the workqueue runs
 )
-SOURCES = {"seed": "asyncpf.host.seed", "legacy": "asyncpf.host.legacy", "unpatched": "asyncpf.host.unpatched"}
+SOURCES = {"seed": "asyncpf.host.seed", "legacy": "asyncpf.host.legacy", "interrupt": "asyncpf.host.interrupt",
+           "unpatched": "asyncpf.host.unpatched"}
 
 
 def select(spec: Generation, async_pf: bool = True) -> SimpleNamespace:

@@ -106,7 +106,9 @@ class KvmVcpu:
     async_pf: KvmVcpuAsyncPf = field(default_factory=KvmVcpuAsyncPf)
     requests: int = 0
     comm: str = "qemu-kvm"
-    irr: set[int] = field(default_factory=set)        # LAPIC pending vectors
+    irr: set[int] = field(default_factory=set)        # LAPIC requested vectors (IRR)
+    isr: set[int] = field(default_factory=set)        # LAPIC vectors in service (ISR), until the guest's EOI
+    apic_sw_enabled: bool = True                       # SPIV bit 8: a software-disabled LAPIC drops fixed IRQs
     stat: Counter = field(default_factory=Counter)
     acct: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNT_STATES, 0))
     mode: str = "outside"                              # outside | guest | compute | blocked | exited
@@ -171,16 +173,43 @@ def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
 
 
 @mirrors("arch/x86/kvm/lapic.c", "kvm_apic_set_irq")
-def kvm_apic_set_irq(vcpu: KvmVcpu, vector: int) -> None:
-    """Make ``vector`` pending in the LAPIC and kick the vcpu (a pending vector coalesces).
+def kvm_apic_set_irq(vcpu: KvmVcpu, vector: int) -> bool:
+    """Make ``vector`` pending in the LAPIC and kick the vcpu (a pending vector coalesces); False if dropped.
 
-    Mirrors: arch/x86/kvm/lapic.c:kvm_apic_set_irq -> __apic_accept_irq (2.6.38).
-    Simplification: fixed delivery mode only; no TPR/PPR, highest vector first.
+    Mirrors: arch/x86/kvm/lapic.c:kvm_apic_set_irq -> __apic_accept_irq (2.6.38):
+    a fixed interrupt to a software-disabled LAPIC is dropped.
+    Simplification: fixed delivery mode only; priority is the vector's class (no TPR).
     """
+    if not vcpu.apic_sw_enabled:
+        vcpu.stat["irq_dropped_apic_disabled"] += 1
+        return False
     if vector in vcpu.irr:
         vcpu.stat["irq_coalesced"] += 1
     vcpu.irr.add(vector)
     kvm_vcpu_kick(vcpu)
+    return True
+
+
+def kvm_apic_has_interrupt(vcpu: KvmVcpu) -> int | None:
+    """The highest requested vector whose priority class is above the highest in service (PPR), or None.
+
+    arch/x86/kvm/lapic.c:kvm_apic_has_interrupt / apic_update_ppr, without TPR.
+    """
+    if not vcpu.irr:
+        return None
+    vector = max(vcpu.irr)
+    if vcpu.isr and vector >> 4 <= max(vcpu.isr) >> 4:
+        return None
+    return vector
+
+
+def apic_eoi(vcpu: KvmVcpu) -> None:
+    """The guest's EOI: the highest vector in service is done (lapic.c apic_set_eoi).
+
+    Simplification: no exit (APICv / PV EOI), nothing traced.
+    """
+    if vcpu.isr:
+        vcpu.isr.discard(max(vcpu.isr))
 
 
 def lapic_timer_start(vcpu: KvmVcpu, period_ns: int) -> None:
@@ -197,7 +226,7 @@ def lapic_timer_start(vcpu: KvmVcpu, period_ns: int) -> None:
     def fire(_arg: Any) -> None:
         if vcpu.stopped:
             return
-        kvm_apic_set_irq(vcpu, LOCAL_TIMER_VECTOR)
+        vcpu.kvm.twins.kvm_apic_set_irq(vcpu, LOCAL_TIMER_VECTOR)
         env.schedule(period_ns, fire)
 
     env.schedule(period_ns, fire)
@@ -283,7 +312,7 @@ def inject_pending_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
     arch = vcpu.arch
     guest = vcpu.guest
     exc = arch.exception
-    wants_irq = bool(vcpu.irr) and x86.kvm_arch_interrupt_allowed(vcpu)
+    wants_irq = kvm_apic_has_interrupt(vcpu) is not None and x86.kvm_arch_interrupt_allowed(vcpu)
     if not exc.pending and not wants_irq:
         return None
     gfn = guest.delivery_gfn(vcpu)
@@ -297,8 +326,9 @@ def inject_pending_event(vcpu: KvmVcpu) -> Generator[Any, Any, str | None]:
         vcpu.kvm.env.trace("kvm_inj_exception", ctx=x86.trace_ctx(vcpu), exception=exc.nr, error_code=exc.error_code)
         guest.deliver_exception(vcpu, exc.nr, exc.error_code)
     else:
-        vector = max(vcpu.irr)
+        vector = kvm_apic_has_interrupt(vcpu)
         vcpu.irr.discard(vector)
+        vcpu.isr.add(vector)
         guest.deliver_interrupt(vcpu, vector)
     return None
 
@@ -338,7 +368,7 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
             if vcpu.stopped:
                 return "EXTERNAL_INTERRUPT"  # the VMM took the vcpu out of KVM_RUN
             if vcpu.requests or vcpu.arch.exception.pending or (
-                    vcpu.irr and x86.kvm_arch_interrupt_allowed(vcpu)):
+                    vcpu.irr and kvm_apic_has_interrupt(vcpu) is not None and x86.kvm_arch_interrupt_allowed(vcpu)):
                 return "PENDING_INTERRUPT"
             op = guest.next_op(vcpu)
             if op is None:  # a guest-internal step (e.g. STI): an instruction boundary, nothing for KVM

@@ -54,7 +54,11 @@ class KvmQueuedException:
 
 @dataclass
 class KvmApf:
-    """``vcpu->arch.apf`` (2.6.38); ``id`` is the seed's ``async_pf_id``."""
+    """``vcpu->arch.apf``: 2.6.38's fields (``id`` is the seed's ``async_pf_id``), then the interrupt era's.
+
+    The 5.8+ fields (``msr_en_val`` replaces ``msr_val``; ``send_always``
+    replaced ``send_user_only`` in 6.15) are used only by that generation's twins.
+    """
 
     halted: bool = False
     gfns: np.ndarray = field(default_factory=lambda: np.full(64, GFN_SLOT_EMPTY, dtype=np.uint64))
@@ -62,6 +66,12 @@ class KvmApf:
     msr_val: int = 0
     id: int = 0
     send_user_only: bool = False
+    msr_en_val: int = 0
+    msr_int_val: int = 0
+    vec: int = 0
+    send_always: bool = False
+    delivery_as_pf_vmexit: bool = False
+    pageready_pending: bool = False
 
 
 @dataclass
@@ -78,6 +88,7 @@ class KvmVcpuArch:
     nmi_injected: bool = False
     interrupt_injected: int | None = None
     cpuid_features: int = 0          # CPUID 0x40000001 EAX as exposed to the guest
+    pv_cpuid_enforce: bool = False   # KVM_CAP_ENFORCE_PV_FEATURE_CPUID (off unless the VMM asks)
 
 
 # --- requests, exceptions, interrupts -------------------------------------------------

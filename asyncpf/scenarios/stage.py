@@ -20,7 +20,8 @@ from ..workloads import steps
 
 FINISH_LIMIT_NS = 5_000_000_000  # a scenario's tasks must all have exited within this much simulated time
 APF_EVENTS = ("kvm_try_async_get_page", "kvm_async_pf_not_present", "kvm_async_pf_doublefault",
-              "kvm_async_pf_completed", "kvm_async_pf_ready", "kvm_inj_exception", "kvm_msr")
+              "kvm_async_pf_repeated_fault", "kvm_async_pf_completed", "kvm_async_pf_ready", "kvm_inj_exception",
+              "kvm_apic_accept_irq", "kvm_msr")
 
 
 # --- results ---------------------------------------------------------------------------
@@ -132,11 +133,21 @@ class Stage:
 
     # set-up
     def build(self, *, vcpus: int = 1, pv: bool = True, preemptible: bool = True, swap: str = "nvme_gen4",
-              workers: int | None = None) -> Machine:
-        """The small guest (build.small_guest) of this scenario's generation and seed, booted."""
+              workers: int | None = None, guest_generation: str | None = None,
+              before_boot: Callable[[Machine], None] | None = None) -> Machine:
+        """The small guest (build.small_guest) of this scenario's generation and seed, booted.
+
+        ``guest_generation``: the guest kernel's async PF code when it differs from the host's (an old guest
+        on a new host); ``before_boot(machine)`` runs before anything runs on the machine.
+        """
+        def prepare(m: Machine) -> None:
+            self._count_events(m)
+            if before_boot is not None:
+                before_boot(m)
+
         # the machine is made through this module's global ``Machine``: check.mutants.scenario_hook swaps it
-        self.booted = small_guest(GuestConfig(pv=pv, preemptible=preemptible), trace=self.trace or self.record,
-                                  before_boot=self._count_events, make_machine=Machine,
+        self.booted = small_guest(GuestConfig(pv=pv, preemptible=preemptible, generation=guest_generation),
+                                  trace=self.trace or self.record, before_boot=prepare, make_machine=Machine,
                                   generation=self.sc.generation, vcpus=vcpus, swap_device=swap, workers=workers,
                                   seed=self.seed)
         self.m, self.kernel = self.booted.machine, self.booted.kernel
