@@ -28,6 +28,8 @@
 	.set P_LOG_COUNT,     PARAMS + 0x40   /* u64 records written so far */
 	.set P_READY_TOKEN,   PARAMS + 0x48   /* u64 last token the page-ready handler saw */
 	.set P_LOG_LIMIT,     PARAMS + 0x50   /* u64 a #PF that finds this many records stops the guest (code 0xe2) */
+	.set P_MSR_COUNT,     PARAMS + 0x58   /* u64 MSR-table mode: write this many (msr, value) pairs, then stop */
+	.set MSR_LIST,        0x9800          /* u32 msr, u32 pad, u64 value; at most 128 */
 	.set AREA,            0xa000          /* struct kvm_vcpu_pv_apf_data, 64-byte aligned */
 	.set LOG,             0xb000
 	.set LOG_MAX,         0x500           /* records (20 KiB) */
@@ -55,7 +57,19 @@
 	.code64
 /* ---- CPL0 entry: APIC on, optional async PF enable, then iretq to the user loop ---- */
 kernel_entry:
-	cmpq $0, P_X2APIC
+	mov P_MSR_COUNT, %r12
+	test %r12, %r12
+	jz 0f
+	mov $MSR_LIST, %rbx             /* MSR-table mode: no APIC set-up, no user loop */
+4:	mov (%rbx), %ecx
+	mov 8(%rbx), %rax
+	call log_wrmsr                  /* a refused write: #GP, gp_handler logs it and skips the wrmsr */
+	add $16, %rbx
+	dec %r12
+	jnz 4b
+	mov $0, %al
+	jmp guest_exit
+0:	cmpq $0, P_X2APIC
 	je 1f
 	mov $MSR_APIC_BASE, %ecx
 	rdmsr
@@ -174,6 +188,23 @@ pf_handler:
 	cli
 	jmp 5b
 9:	RESTORE
+	add $8, %rsp
+	iretq
+
+/* ---- #GP: in MSR-table mode a refused wrmsr (log it, skip the 2-byte instruction); else unexpected ---- */
+gp_handler:
+	cmpq $0, P_MSR_COUNT
+	jne 1f
+	pop %rax                        /* error code */
+	mov $13, %esi
+	jmp unexpected
+1:	SAVE
+	mov $K_EXC, %edi
+	mov $13, %esi
+	mov 8*8(%rsp), %rdx             /* rip, above 7 saved registers and the error code */
+	call log
+	addq $2, 8*8(%rsp)
+	RESTORE
 	add $8, %rsp
 	iretq
 

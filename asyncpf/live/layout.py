@@ -27,6 +27,7 @@ GDT, TSS = 0x7000, 0x7800
 IDT = 0x8000
 PARAMS, AREA, LOG = SYMBOLS["PARAMS"], SYMBOLS["AREA"], SYMBOLS["LOG"]
 LOG_MAX = SYMBOLS["LOG_MAX"]
+MSR_LIST, MSR_LIST_MAX = SYMBOLS["MSR_LIST"], 128
 KERNEL_STACK_TOP = 0x30000
 USER_STACK_TOP = 0x40000
 DATA_GPA = 1 << 30                                  # the first file-backed slot
@@ -55,12 +56,17 @@ class GuestParams:
     int_val: int = 0
     en_val: int = 0              # 0: the guest never writes MSR_KVM_ASYNC_PF_EN
     log_limit: int = 400
+    msrs: tuple[tuple[int, int], ...] = ()   # MSR-table mode: the guest only writes these, in order
+
+    def __post_init__(self) -> None:
+        if len(self.msrs) > MSR_LIST_MAX:
+            raise ValueError(f"{len(self.msrs)} MSR writes: guest.S takes at most {MSR_LIST_MAX}")
 
     def pack(self) -> bytes:
         values = {"P_BASE": self.base, "P_STRIDE": self.stride, "P_COUNT": self.count, "P_PF_MODE": self.pf_mode,
                   "P_X2APIC": int(self.x2apic), "P_INT_VAL": self.int_val, "P_EN_VAL": self.en_val,
                   "P_USER_STACK": USER_STACK_TOP, "P_LOG_COUNT": 0, "P_READY_TOKEN": 0,
-                  "P_LOG_LIMIT": self.log_limit}
+                  "P_LOG_LIMIT": self.log_limit, "P_MSR_COUNT": len(self.msrs)}
         size = max(SYMBOLS[k] for k in values) - PARAMS + 8
         buf = bytearray(size)
         for name, value in values.items():
@@ -107,11 +113,14 @@ def low_memory(params: GuestParams) -> bytes:
         mem[IDT + 16 * vec:IDT + 16 * vec + 16] = _idt_entry(code + handler, 0)
     mem[IDT + 16 * 14:IDT + 16 * 15] = _idt_entry(code + SYMBOLS["pf_handler"], 0)
     mem[IDT + 16 * 6:IDT + 16 * 7] = _idt_entry(code + SYMBOLS["exit_handler"], 0)
+    mem[IDT + 16 * 13:IDT + 16 * 14] = _idt_entry(code + SYMBOLS["gp_handler"], 0)
     vector = params.int_val & 0xFF
     if vector >= 32:
         mem[IDT + 16 * vector:IDT + 16 * vector + 16] = _idt_entry(code + SYMBOLS["apf_irq_handler"], 0)
     packed = params.pack()
     mem[PARAMS:PARAMS + len(packed)] = packed
+    for i, (msr, value) in enumerate(params.msrs):
+        struct.pack_into("<IIQ", mem, MSR_LIST + 16 * i, msr, 0, value)
     mem[code:code + len(CODE)] = CODE
     return bytes(mem)
 

@@ -11,8 +11,12 @@ records as the real guest (``pf``, ``irq``, ``ack``, ``wrmsr``, ``done``),
 so the two logs can be compared line by line.
 
 The handlers run in no time (the model has no CPL0 instructions to
-emulate); the touches are reads at CPL3 with interrupts enabled.  The EOI
-is not an operation of the model (its LAPIC has no in-service register).
+emulate); the touches are reads at CPL3 with interrupts enabled, the MSR
+writes of kernel_entry and of the handlers are at CPL0 with interrupts off,
+and the #PF handler's wait is a HLT at CPL0 with interrupts on -- as in guest.S.  The EOI
+is the model's ``apic_eoi`` (no exit, as with the x2APIC EOI MSR on this backend).
+In MSR-table mode (``params.msrs``) the guest only writes the MSRs; a
+refused write is a #GP, logged before the write's own record as guest.S does.
 
 Simulation glue, not a kernel twin.
 """
@@ -25,8 +29,12 @@ from typing import Any
 from .. import abi
 from ..host import x86
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
+from ..host import vcpu as vcpu_mod
 from ..host.vcpu import Access, Halt, KvmVcpu, Op, Stop, WrMsr
 from .layout import AREA, PF_DISABLE, PF_RETRY, PF_WAIT, GuestParams, LogRecord
+
+
+X2APIC_SVR = 0x80F
 
 
 @dataclass
@@ -42,21 +50,34 @@ class LiveGuest:
     waiting_for: int | None = None                        # the token a #PF handler waits for (PF_WAIT)
     ready_token: int = 0
     finished: bool = False
+    apic_setup: bool = False                              # write the x2APIC SVR first, as guest.S does
+    gp_expected: int = 0                                  # #GPs owed for refused writes in MSR-table mode
+    outcomes: list[bool] = field(default_factory=list)    # MSR-table mode: accepted, per write
 
     def __post_init__(self) -> None:
-        if self.params.en_val:
-            self.pending = [WrMsr(abi.INTERRUPT.msr_async_pf_int, self.params.int_val),
-                            WrMsr(abi.INTERRUPT.msr_async_pf_en, self.params.en_val)]
+        p = self.params
+        if p.msrs:
+            self.pending = [WrMsr(m, v) for m, v in p.msrs]
+            return
+        if self.apic_setup:
+            self.pending.append(WrMsr(X2APIC_SVR, 0x1FF))
+        if p.en_val:
+            self.pending += [WrMsr(abi.INTERRUPT.msr_async_pf_int, p.int_val),
+                             WrMsr(abi.INTERRUPT.msr_async_pf_en, p.en_val)]
 
     # -- the host asks -------------------------------------------------------------
     def next_op(self, vcpu: KvmVcpu) -> Op | None:
-        if self.pending:
+        if self.pending:  # kernel_entry's or a handler's WRMSR: CPL0, interrupts off
+            _mode(vcpu, 0, False)
             return self.pending[0]
         if self.waiting_for is not None:
             if self.ready_token == self.waiting_for:
                 self.waiting_for = None  # the handler returns; the touch is retried
             else:
+                _mode(vcpu, 0, True)  # STI; HLT in the #PF handler: the STI shadow lasts until the HLT
                 return Halt()
+        if _mode(vcpu, 3, True):
+            return None  # IRETQ to the user loop turned interrupts on: an instruction boundary
         if self.touched < self.params.count:
             i = self.touched
             return Access(self.gfns[i] << abi.PAGE_SHIFT, False, gva=self.gvas[i])
@@ -68,6 +89,17 @@ class LiveGuest:
     def op_done(self, vcpu: KvmVcpu, op: Op, result: Any) -> None:
         if isinstance(op, WrMsr):
             self.pending.pop(0)
+            if self.params.msrs:  # MSR-table mode: a refusal is a #GP the handler logs before the write's record
+                self.outcomes.append(not result)
+                if result:
+                    self.gp_expected += 1
+                    self.log.append(LogRecord("exception", x86.GP_VECTOR, 0))
+                self.log.append(LogRecord("wrmsr", op.msr, op.data))
+                return
+            if op.msr == X2APIC_SVR:
+                if result:
+                    raise AssertionError("the model refused the x2APIC SVR write")
+                return
             if result:
                 raise AssertionError(f"the model refused WRMSR {op.msr:#x} = {op.data:#x} (#GP): guest.S would "
                                      "stop with code 0xe0")
@@ -80,6 +112,9 @@ class LiveGuest:
         pass
 
     def deliver_exception(self, vcpu: KvmVcpu, nr: int, error_code: int) -> None:
+        if nr == x86.GP_VECTOR and self.gp_expected:
+            self.gp_expected -= 1
+            return
         if nr != x86.PF_VECTOR:
             raise AssertionError(f"live guest got exception {nr}: guest.S would stop with code 0xe0")
         flags = int.from_bytes(read_guest_bytes(vcpu.kvm, AREA, 4), "little")
@@ -104,10 +139,23 @@ class LiveGuest:
         self.ready_token = token
         self.log.append(LogRecord("irq", vector, token))
         write_guest_bytes(vcpu.kvm, AREA + 4, bytes(4))
+        vcpu_mod.apic_eoi(vcpu)
         self.pending.insert(0, WrMsr(abi.INTERRUPT.msr_async_pf_ack, 1))
 
     def delivery_gfn(self, vcpu: KvmVcpu) -> int | None:
         return None
+
+
+def _mode(vcpu: KvmVcpu, cpl: int, interrupts: bool) -> bool:
+    """Where guest.S is when it executes the next instruction: privilege level and RFLAGS.IF.
+
+    True if this turned interrupts on: the caller then ends the step (a pending interrupt is taken
+    at that instruction boundary, before the next instruction).
+    """
+    turned_on = interrupts and not vcpu.arch.rflags_if
+    vcpu.arch.cpl = cpl
+    vcpu.arch.rflags_if = interrupts
+    return turned_on
 
 
 @dataclass

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import abi
 from ..build import SMALL_HOST, make_swapped
 from ..machine import Machine
 from ..trace import TraceEvent
@@ -22,6 +23,7 @@ from .layout import GuestParams, LogRecord
 from .modelguest import IdleGuest, LiveGuest
 from .realrun import VmConfig
 
+KVM_FEATURE_ASYNC_PF_INT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_INT"]
 DATA_GFN = 0x100            # model frame of touch 0; touch i is DATA_GFN + i
 SIM_LIMIT_NS = 10_000_000_000
 
@@ -35,29 +37,46 @@ class ModelRun:
     trace: str = ""
     leaks: list[str] = field(default_factory=list)
     sim_ns: int = 0
+    outcomes: list[bool] = field(default_factory=list)   # MSR-table mode: accepted, per write
+    msrs: dict[str, int] = field(default_factory=dict)    # EN, INT, ACK as the VMM reads them after the run
+
+
+def read_msrs(vcpu) -> dict[str, int]:
+    """What KVM_GET_MSRS would return: 6.18 kvm_get_msr_common reads msr_en_val, msr_int_val and 0 for ACK.
+
+    Simplification: the model has no MSR reads; the interrupt era's stored values are read directly
+    (a generation without them reads 0).
+    """
+    apf = vcpu.arch.apf
+    return {"EN": getattr(apf, "msr_en_val", 0), "INT": getattr(apf, "msr_int_val", 0), "ACK": 0}
+
+
+def configure_vcpu(m: Machine, cfg: VmConfig) -> None:
+    """The VM options of ``cfg`` on the model: irqchip, CPUID 0x40000001 EAX, PV-CPUID enforcement."""
+    m.kvm.irqchip_in_kernel = cfg.irqchip
+    vcpu = m.vcpus[cfg.vcpu_id]
+    features = (int(cfg.cpuid_async_pf) << m.gen.kvm_feature_async_pf
+                | int(cfg.cpuid_async_pf_int and m.gen.name == "interrupt") << KVM_FEATURE_ASYNC_PF_INT)
+    vcpu.arch.cpuid_features = features
+    vcpu.arch.pv_cpuid_enforce = cfg.enforce_pv_cpuid
 
 
 def run_model(generation: str, cfg: VmConfig, params: GuestParams) -> ModelRun:
     """``params`` on vcpu ``cfg.vcpu_id`` of a ``generation`` host; touch i's gva is the real run's address."""
-    if not cfg.irqchip:
-        raise ValueError("the model always has an in-kernel LAPIC; a program without one cannot run on it")
     gfns = [DATA_GFN + i for i in range(params.count)]
     gvas = [params.base + i * params.stride for i in range(params.count)]
-    guest = LiveGuest(params, gfns, gvas)
+    guest = LiveGuest(params, gfns, gvas, apic_setup=generation == "interrupt")
     host = SMALL_HOST.replace(generation=generation, vcpus=cfg.vcpu_id + 1)
     m = Machine(host, lambda vcpu_id: guest if vcpu_id == cfg.vcpu_id else IdleGuest())
-    vcpu = m.vcpus[cfg.vcpu_id]
-    features = 1 << m.gen.kvm_feature_async_pf if cfg.cpuid_async_pf else 0
-    if cfg.cpuid_async_pf_int and generation == "interrupt":
-        features |= 1 << 14
-    vcpu.arch.cpuid_features = features
+    configure_vcpu(m, cfg)
     if gfns:
         make_swapped(m, *gfns)
     m.start()
     start = m.env.now
     while not guest.finished and m.env.now - start < SIM_LIMIT_NS:
         m.run(m.env.now + 10_000_000)
-    out = ModelRun(generation, [g << 12 for g in gfns], list(guest.log), [], "", [], m.env.now - start)
+    out = ModelRun(generation, [g << 12 for g in gfns], list(guest.log), [], "", [], m.env.now - start,
+                   list(guest.outcomes), read_msrs(m.vcpus[cfg.vcpu_id]))
     m.shutdown()
     out.leaks = m.leaks()
     if not guest.finished:

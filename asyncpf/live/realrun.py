@@ -25,6 +25,8 @@ from .kvmapi import KVM_EXIT_IO, KVM_EXIT_NAMES, Kvm, Vm
 
 CPUID_INT_BIT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_INT"]
 CPUID_VMEXIT_BIT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_VMEXIT"]
+APF_MSRS = {"EN": abi.INTERRUPT.msr_async_pf_en, "INT": abi.INTERRUPT.msr_async_pf_int,
+            "ACK": abi.INTERRUPT.msr_async_pf_ack}
 EXIT_PORT = 0xF4
 RUN_BOUND_S = 5.0       # one KVM_RUN
 TOTAL_BOUND_S = 20.0    # one program
@@ -56,6 +58,7 @@ class RealRun:
     exits: dict[str, int] = field(default_factory=dict)
     resident_before: int = 0          # touched pages still in the page cache before the run (should be 0)
     seconds: float = 0.0
+    msrs: dict[str, int | None] = field(default_factory=dict)   # EN, INT, ACK read back (KVM_GET_MSRS) after the run
 
 
 def cpuid_entries(kvm: Kvm, cfg: VmConfig) -> list[kvmapi.CpuidEntry2]:
@@ -120,6 +123,7 @@ def run_vm(cfg: VmConfig, params: layout.GuestParams, *, trace: bool = True,
                 inst.stop()
                 out.trace = inst.text()
             out.log = layout.read_log(low)
+        out.msrs = {name: vcpu.get_msr(index) for name, index in APF_MSRS.items()}
     out.seconds = time.monotonic() - start
     return out
 
