@@ -76,14 +76,19 @@ class LiveGuest:
             else:
                 _mode(vcpu, 0, True)  # STI; HLT in the #PF handler: the STI shadow lasts until the HLT
                 return Halt()
+        if self.params.msrs:  # MSR-table mode: kernel_entry stops at CPL0, interrupts still off
+            return self._finish()
         if _mode(vcpu, 3, True):
             return None  # IRETQ to the user loop turned interrupts on: an instruction boundary
         if self.touched < self.params.count:
             i = self.touched
             return Access(self.gfns[i] << abi.PAGE_SHIFT, False, gva=self.gvas[i])
         if not self.finished:
-            self.finished = True
             self.log.append(LogRecord("done", 0, self.touched))
+        return self._finish()
+
+    def _finish(self) -> Stop:
+        self.finished = True
         return Stop()
 
     def op_done(self, vcpu: KvmVcpu, op: Op, result: Any) -> None:

@@ -172,18 +172,27 @@ def compare_tables(real: dict, model: dict) -> tuple[list[str], int]:
     return mismatches, agree
 
 
+SHORT = {"irqchip": "irqchip", "irqchip+enforce": "+enforce", "irqchip+enforce, no ASYNC_PF_INT": "+enf -INT",
+         "irqchip+enforce, no ASYNC_PF": "+enf -APF", "no irqchip": "no irqchip", "no irqchip+enforce": "noirq +enf"}
+
+
 def render(real: dict, model: dict | None = None) -> str:
-    """A plain-text table: one line per row, one column per configuration (+ accepted, - refused)."""
+    """One line per row, one column per configuration: + accepted / - refused, then EN/INT as read back
+    (hex); a leading ! marks a cell where the model differs."""
     names = list(real)
-    lines = ["row".ljust(26) + " ".join(n[:12].rjust(12) for n in names)]
+    width = 15
+    lines = ["cells: +/- the write accepted/refused, then MSR_KVM_ASYNC_PF_EN/_INT read back (hex); ! = model differs",
+             "columns: " + "; ".join(f"{SHORT.get(n, n)} = {n}" for n in names),
+             "row".ljust(24) + "".join(SHORT.get(n, n)[:width - 1].rjust(width) for n in names)]
     for row in ROWS:
         cells = []
         for cname in names:
             r = real[cname][row.name]
-            mark = "+" if r["accepted"] else "-"
-            cell = f"{mark} EN={r['read']['EN'] or '-'}"
-            if model is not None and row.name in model.get(cname, {}):
-                cell = ("" if model[cname][row.name] == r else "!") + cell
-            cells.append(cell[:12].rjust(12))
-        lines.append(row.name.ljust(26) + " ".join(cells))
+            read = r["read"]
+            cell = ("+" if r["accepted"] else "-") + " " + "/".join(
+                "?" if read[k] is None else read[k][2:] for k in ("EN", "INT"))
+            if model is not None and model.get(cname, {}).get(row.name) not in (None, r):
+                cell = "!" + cell
+            cells.append(cell.rjust(width))
+        lines.append(row.name.ljust(24) + "".join(cells))
     return "\n".join(lines)

@@ -43,7 +43,7 @@ NOT_COMPARED = (
     "ready traced before the #PF injection); the guest-visible order is compared instead",
     "'[reinjected]' #PF lines (an injection cut short and delivered again; counted once)",
     "kvm_eoi lines (on this PVM backend the vector's EOI is traced at delivery and the guest's x2APIC EOI "
-    "write finds no vector in service: 'vector -1'); the model has no EOI",
+    "write then finds no vector in service, 'vector -1'; the model traces no EOI)",
     "host addresses, pids, comms and CPUs; gfns (the model's frames are not the real gpas: touches are "
     "compared by index)",
     "the first and last exceptions of the real guest that are not async PF (#UD of the final ud2)",

@@ -51,8 +51,9 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
     Program("pv-disable", "PV enabled; the #PF handler disables async PF (EN = 0) with the fault outstanding: "
             "the queue is cleared without a page-ready, later faults take the halt path",
             GuestParams(count=2, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_DISABLE)),
-    Program("msr-table", "every class of MSR_KVM_ASYNC_PF_EN/_INT/_ACK write by the VMM (KVM_SET_MSRS), with and "
-            "without an in-kernel irqchip, with PV-CPUID enforcement on and off: accepted/refused and read back",
+    Program("msr-table", "every class of MSR_KVM_ASYNC_PF_EN/_INT/_ACK write by the guest (WRMSR; #GP = refused), "
+            "with and without an in-kernel irqchip, with PV-CPUID enforcement on and off and the CPUID bits "
+            "offered or not: accepted/refused and read back",
             None),
 )}
 

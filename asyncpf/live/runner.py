@@ -88,7 +88,11 @@ def judge(program: Program, cap: dict[str, Any]) -> dict[str, Any]:
     if generation is None:
         result["verdict"] = compare.Verdict("pending", reason=why).to_json()
         return result
-    model = run_model(generation, cfg, params)
+    try:
+        model = run_model(generation, cfg, params)
+    except AssertionError as exc:  # the model did something guest.S would have stopped on
+        result["verdict"] = compare.Verdict("disagree", [f"the model's guest stopped: {exc}"]).to_json()
+        return result
     model_touches = {}
     for i in range(params.count):
         model_touches[params.base + i * params.stride] = i
@@ -110,7 +114,11 @@ def _judge_table(result: dict, cap: dict, generation: str | None, why: str) -> d
     if generation is None:
         result["verdict"] = compare.Verdict("pending", reason=why).to_json()
         return result
-    model = msrtable.run_model(generation)
+    try:
+        model = msrtable.run_model(generation)
+    except AssertionError as exc:
+        result["verdict"] = compare.Verdict("disagree", [f"the model's guest stopped: {exc}"]).to_json()
+        return result
     result["model"] = {"table": model}
     mismatches, agree = msrtable.compare_tables(cap["table"], model)
     verdict = compare.Verdict("disagree" if mismatches else "agree", mismatches,
