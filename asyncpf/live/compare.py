@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .observe import Observation
 
-COMPARED = ("guest", "chains", "pages", "completed_before_ready", "token_vcpu_bits", "token_steps", "first_counter",
+COMPARED = ("guest", "chains", "pages", "completed", "token_vcpu_bits", "token_steps", "first_counter",
             "counts", "irq_vectors")
 
 # (generation the model ran, field) -> (real value, model value, why they differ)

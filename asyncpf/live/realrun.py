@@ -100,15 +100,16 @@ def run_vm(cfg: VmConfig, params: layout.GuestParams, *, trace: bool = True,
         stack.callback(low.close)
         low[:] = layout.low_memory(params)
         vm.set_memory(0, 0, layout.LOW_SIZE, backing.address_of(low))
-        files = stack.enter_context(backing.Backing())
-        size = backing.data_slot_size(params.count, params.stride)
-        if params.base != layout.DATA_GPA + backing.LEAD:
-            raise ValueError(f"params.base {params.base:#x}: the data starts at {layout.DATA_GPA + backing.LEAD:#x}")
-        slot = files.add_slot(layout.DATA_GPA, size)
-        vm.set_memory(1, layout.DATA_GPA, size, slot.host_addr)
-        offsets = [params.base - layout.DATA_GPA + i * params.stride for i in range(params.count)]
-        slot.evict()
-        out.resident_before = sum(slot.resident(offsets))
+        if params.count:  # a data slot only for a program that touches pages
+            files = stack.enter_context(backing.Backing())
+            size = backing.data_slot_size(params.count, params.stride)
+            if params.base != layout.DATA_GPA + backing.LEAD:
+                raise ValueError(f"params.base {params.base:#x}: the data starts at {layout.DATA_GPA + backing.LEAD:#x}")
+            slot = files.add_slot(layout.DATA_GPA, size)
+            vm.set_memory(1, layout.DATA_GPA, size, slot.host_addr)
+            offsets = [params.base - layout.DATA_GPA + i * params.stride for i in range(params.count)]
+            slot.evict()
+            out.resident_before = sum(slot.resident(offsets))
         sregs = layout.initial_sregs(vcpu.get_sregs())
         vcpu.set_sregs(sregs)
         vcpu.set_regs(layout.initial_regs())
