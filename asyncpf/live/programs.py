@@ -66,7 +66,7 @@ def get(name: str) -> Program:
 
 
 def interrupt_modelled() -> bool:
-    """Whether the model has host twins for the interrupt generation (it is being written on main)."""
+    """Whether the model has host twins for the interrupt generation."""
     from ..host import twins
     return abi.INTERRUPT.modelled and "interrupt" in twins.SOURCES
 
@@ -78,5 +78,5 @@ def model_generation(program: Program) -> tuple[str | None, str]:
     if program.needs == "halt":
         return "legacy", ("legacy (2.6.38): the interrupt generation is not modelled yet, and the halt path's causal "
                           "chain is the same in 2.6.38 and 6.18")
-    return None, ("pending: needs the interrupt generation (page-ready as an interrupt, ACK MSR), which the model "
-                  "does not have yet (asyncpf/host/interrupt/ is being written on main)")
+    return None, ("pending: needs the interrupt generation (page-ready as an interrupt, ACK MSR), which this "
+                  "model does not have (no asyncpf.host.interrupt twins)")
