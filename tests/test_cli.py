@@ -85,7 +85,7 @@ SPECS = {
               "--compute-ms": ints(1, 60_000), "--seed": ints(0, 2**63 - 1), "--trace-lines": ints(0, 100_000),
               "--generation": not_in(["seed", "legacy"])}),
     "live": (["--stored", "--program", "pv-wakeall"],
-             {"--program": not_in(["halt-path", "halt-path-vcpu3", "pv-wakeall", "pv-pages", "pv-retry", "pv-disable",
+             {"--program": not_in(["halt-path", "halt-path-vcpu3", "pv-wakeall", "pv-pages", "pv-pages-xapic", "pv-retry", "pv-disable",
                                    "msr-table"]),
               "--keep-trace": st.sampled_from(["/nonexistent/dir", "", " ", "no-such-folder"])}),
     "bench-engine": (["--events", "100", "--repeat", "1"],

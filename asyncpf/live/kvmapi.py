@@ -5,7 +5,7 @@ Only what the live programs need, with the layouts of
 Every fd is closed by :meth:`Vm.close` (also on failure, through ``with``).
 ``KVM_RUN`` is bounded by an interval timer: a run longer than its bound
 raises :class:`RunTimeout` (the SIGALRM handler raises it when ``KVM_RUN``
-returns EINTR).
+returns EINTR); so a run must be made from the main thread.
 
 Simulation glue, not a kernel twin.
 """

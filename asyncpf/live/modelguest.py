@@ -50,7 +50,9 @@ class LiveGuest:
     waiting_for: int | None = None                        # the token a #PF handler waits for (PF_WAIT)
     ready_token: int = 0
     finished: bool = False
-    apic_setup: bool = False                              # write the x2APIC SVR first, as guest.S does
+    apic_setup: bool = False                              # write the x2APIC SVR first, as guest.S does (the
+                                                          # xAPIC's MMIO SVR write is not modelled: the model's
+                                                          # LAPIC starts software-enabled)
     gp_expected: int = 0                                  # #GPs owed for refused writes in MSR-table mode
     outcomes: list[bool] = field(default_factory=list)    # MSR-table mode: accepted, per write
 

@@ -65,7 +65,7 @@ def run_model(generation: str, cfg: VmConfig, params: GuestParams) -> ModelRun:
     """``params`` on vcpu ``cfg.vcpu_id`` of a ``generation`` host; touch i's gva is the real run's address."""
     gfns = [DATA_GFN + i for i in range(params.count)]
     gvas = [params.base + i * params.stride for i in range(params.count)]
-    guest = LiveGuest(params, gfns, gvas, apic_setup=generation == "interrupt")
+    guest = LiveGuest(params, gfns, gvas, apic_setup=generation == "interrupt" and params.x2apic)
     host = SMALL_HOST.replace(generation=generation, vcpus=cfg.vcpu_id + 1)
     m = Machine(host, lambda vcpu_id: guest if vcpu_id == cfg.vcpu_id else IdleGuest())
     configure_vcpu(m, cfg)

@@ -45,6 +45,9 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
     Program("pv-pages", f"PV enabled; {PV_PAGES} evicted pages, each #PF (CR2 = token, flags = 1), the handler "
             "waits (STI; HLT) for that token's page-ready interrupt, clears the token, EOIs and ACKs",
             GuestParams(count=PV_PAGES, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_WAIT)),
+    Program("pv-pages-xapic", "pv-pages with the LAPIC in xAPIC mode: the handler EOIs by a write to the "
+            "memory-mapped EOI register (0xfee000b0) instead of x2APIC MSR 0x80b",
+            GuestParams(count=4, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_WAIT, x2apic=False)),
     Program("pv-retry", "PV enabled; the #PF handler returns at once and the touch is retried while the page is "
             "in flight: a repeated fault, the vcpu halts until page-ready",
             GuestParams(count=4, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_RETRY)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import time
 from pathlib import Path
 
 TRACEFS = Path("/sys/kernel/tracing")
@@ -128,7 +129,6 @@ class Instance:
             except OSError as exc:
                 if exc.errno != errno.EBUSY:
                     raise
-                import time
                 time.sleep(0.02)
 
     def __exit__(self, *exc: object) -> None:
