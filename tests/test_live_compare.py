@@ -247,3 +247,26 @@ def test_live_on_a_host_that_cannot_run_it_is_refused_in_one_line(monkeypatch):
     code, out, err = _run(["live", "--program", "halt-path"])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "/dev/kvm does not exist" in err and "--stored" in err
+
+
+# --- a model that strays from the kernel is caught ------------------------------------------------
+
+def test_a_model_without_the_wakeall_disagrees(captures, monkeypatch):
+    from asyncpf.host.interrupt import async_pf
+    monkeypatch.setattr(async_pf, "kvm_async_pf_wakeup_all", lambda vcpu: 0)
+    verdict = judged("pv-wakeall", captures["pv-wakeall"])["verdict"]
+    assert verdict["verdict"] == "disagree" and any(m.startswith("guest:") for m in verdict["mismatches"])
+
+
+def test_a_model_whose_tokens_start_at_zero_disagrees_on_6_18(captures, monkeypatch):
+    from asyncpf import abi
+    from asyncpf.host.interrupt import mmu
+
+    def zero_based(vcpu):  # 2.6.38's counter: no non-zero fix
+        token = abi.make_token(vcpu.arch.apf.id, vcpu.vcpu_id)
+        vcpu.arch.apf.id += 1
+        return token
+
+    monkeypatch.setattr(mmu, "alloc_apf_token", zero_based)
+    verdict = judged("halt-path-vcpu3", captures["halt-path-vcpu3"])["verdict"]
+    assert verdict["verdict"] == "disagree" and verdict["mismatches"][0].startswith("first_counter: real 1, model 0")

@@ -136,7 +136,7 @@ def render(results: list[dict], host: dict, stored: bool) -> str:
         prov = r.get("provenance")
         lines.append(f"{r['program']}: {v['verdict'].upper()}" + (f" -- {v['reason']}" if v["reason"] else ""))
         if prov:
-            lines.append(f"  real: Linux {prov['uname_r']}, {prov['backend']}, {prov['cpu']}, {prov['date']}")
+            lines.append(f"  measured on: Linux {prov['uname_r']}, {prov['backend']}, {prov['cpu']}, {prov['date']}")
         if "table" in r.get("real", {}):
             real_t = r["real"]["table"]
             lines.append(f"  real: {_table_summary(real_t)}")
