@@ -17,7 +17,6 @@ import re
 
 import pytest
 
-from asyncpf.__main__ import main
 from asyncpf.live import compare, hostinfo, observe, programs, realtrace, runner
 from asyncpf.live.layout import LogRecord
 
@@ -216,6 +215,7 @@ def test_the_log_normalisation_labels_tokens_by_first_appearance():
 # --- the command on stored captures --------------------------------------------------------------
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
+    from asyncpf.__main__ import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
