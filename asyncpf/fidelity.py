@@ -231,9 +231,12 @@ VERDICTS.update({
     _H + "kvm_main.kvm_write_guest_offset_cached": Verdict(SIMPLIFIED, "re-init on a new generation, -EFAULT "
                                                           "on an error hva, copy"),
     _H + "kvm_main.kvm_read_guest_offset_cached": Verdict(SIMPLIFIED, "as the write"),
+    _H + "x86.kvm_get_msr_common": Verdict(
+        SIMPLIFIED, "the async PF cases of the generation (EN reads msr_val / msr_en_val, INT msr_int_val, ACK 0); "
+        "6.x kvm_do_msr_access lets the VMM read 0 from an unsupported advertised MSR; other MSRs unknown"),
     _GI + "kvm_guest_cpu_init": Verdict(
-        SIMPLIFIED, "INT before EN = pa | ENABLED | DELIVERY_AS_INT (| PF_VMEXIT) under ASYNC_PF_INT; a refused "
-        "write leaves APF off instead of oopsing"),
+        IDENTICAL, "INT before EN = pa | ENABLED | DELIVERY_AS_INT (| PF_VMEXIT) under ASYNC_PF_INT; results not "
+        "checked (a refused WRMSR is a fixed-up #GP), the cpu counts as enabled"),
     _GI + "kvm_read_and_reset_apf_flags": Verdict(IDENTICAL, "flags read and cleared when enabled"),
     _GI + "exc_page_fault": Verdict(SIMPLIFIED, "kvm_handle_async_pf first, else the ordinary fault"),
     _GI + "__kvm_handle_async_pf": Verdict(

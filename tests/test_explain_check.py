@@ -68,12 +68,14 @@ def test_correct_model_rows_mark_the_known_behaviour():
 
 def test_generation_tables():
     rows = ec.config_rows()
-    assert [r[0] for r in rows] == list(CONFIGS) and {r[1] for r in rows} == {"legacy", "seed"}
+    assert [r[0] for r in rows] == list(CONFIGS) and {r[1] for r in rows} == {"legacy", "seed", "interrupt"}
     assert [r[0] for r in ec.config_rows(fast_only=True)] == [c.name for c in fast_configs()]
     limited = ec.generation_rows()
-    assert {r[0] for r in limited} == {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding",
-                                       "gfn_outstanding_once", "no_ready_after_broadcast"}
-    assert all(r[1] == "legacy" and "seed" in r[2] for r in limited)
+    merged = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
+              "no_ready_after_broadcast"}
+    assert merged < {r[0] for r in limited}
+    assert all(r[1] == "legacy, interrupt" and "seed" in r[2] for r in limited if r[0] in merged)
+    assert all(r[1] == "interrupt" for r in limited if r[0] not in merged)
     known = ec.known_rows()
     assert ("ready_only_after_not_present", "seed", "seed_msr_disable, seed_vcpu_reset") in [r[:3] for r in known]
 

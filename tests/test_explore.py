@@ -35,7 +35,7 @@ def test_known_configs_break_only_the_documented_invariants(name):
 
 def test_every_generation_and_a_reset_are_in_the_ci_set():
     fast = {c.name: c for c in fast_configs()}
-    assert {c.generation for c in fast.values()} == {"legacy", "seed"}
+    assert {c.generation for c in fast.values()} == {"legacy", "seed", "interrupt"}
     assert {"seed_one_task", "seed_two_tasks", "seed_msr_disable", "vcpu_reset", "seed_vcpu_reset"} <= set(fast)
     assert not CONFIGS["seed_two_vcpus"].fast and CONFIGS["seed_two_vcpus"].vcpus == 2   # under --full
     assert all(fast[n].reset_at is not None for n in ("vcpu_reset", "seed_vcpu_reset"))

@@ -207,3 +207,28 @@ def test_runnable_counts_a_completion_and_a_deliverable_interrupt():
     assert not ix86.kvm_arch_vcpu_runnable(v)
     vcpu_mod.apic_eoi(v)
     assert ix86.kvm_arch_vcpu_runnable(v)
+
+
+@pytest.mark.parametrize("msr,enforce,cpuid,host,write_ok,read", [
+    (ACK_MSR, True, ASYNC_PF, False, 1, (1, 0)),        # the guest: #GP both ways without ASYNC_PF_INT
+    (ACK_MSR, True, ASYNC_PF, True, 0, (0, 0)),         # the VMM may write 0 / read 0 to an advertised MSR
+    (INT_MSR, True, ASYNC_PF, True, 0, (0, 0)),
+    (INT_MSR, False, ASYNC_PF, False, 0, (0, 0)),       # no enforcement: every PV MSR is there
+    (EN_MSR, True, ASYNC_PF_INT, False, 1, (1, 0)),
+])
+def test_unsupported_msrs_for_guest_and_vmm(msr, enforce, cpuid, host, write_ok, read):
+    """arch/x86/kvm/x86.c@v6.18 kvm_do_msr_access: KVM_MSR_RET_UNSUPPORTED is #GP for the guest, but the VMM may
+    write 0 to (and read 0 from) an MSR KVM advertises."""
+    m, v = _vcpu(enforce=enforce, cpuid=cpuid)
+    assert run(m, x86.kvm_set_msr_common(v, msr, 0, host_initiated=host)) == write_ok
+    assert x86.kvm_get_msr_common(v, msr, host_initiated=host) == read
+
+
+def test_msrs_read_back_what_was_stored():
+    m, v = _vcpu()
+    _wrmsr(m, v, INT_MSR, 0xF3)
+    _wrmsr(m, v, EN_MSR, GOOD)
+    assert [x86.kvm_get_msr_common(v, msr) for msr in (EN_MSR, INT_MSR, ACK_MSR)] == [(0, GOOD), (0, 0xF3), (0, 0)]
+    lm = machine("legacy")
+    assert x86.kvm_get_msr_common(lm.vcpus[0], EN_MSR) == (0, 0)
+    assert x86.kvm_get_msr_common(lm.vcpus[0], INT_MSR) == (1, 0)

@@ -141,16 +141,21 @@ def test_checker_runs_on_every_step_and_is_clean_on_a_correct_run():
 # --- generations ---------------------------------------------------------------------------------
 
 LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
-               "no_ready_after_broadcast"}
+               "no_ready_after_broadcast"}          # the merged ABI's state: 2.6.38 and the interrupt era
+INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
+                  "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu"}
 
 
 def test_invariants_say_which_generations_they_speak_of():
     from asyncpf.check.invariants import applicable, invariant
     limited = {i.name for i in REGISTRY.values() if i.generations is not None}
-    assert limited == LEGACY_ONLY
-    assert all(REGISTRY[n].generations == ("legacy",) and "seed" in REGISTRY[n].why_not for n in limited)
-    assert [i.name for i in applicable("legacy")] == list(REGISTRY)
-    assert {i.name for i in applicable("seed")} == set(REGISTRY) - LEGACY_ONLY
+    assert limited == LEGACY_ONLY | INTERRUPT_ONLY
+    assert all(REGISTRY[n].generations == ("legacy", "interrupt") and "seed" in REGISTRY[n].why_not
+               for n in LEGACY_ONLY)
+    assert all(REGISTRY[n].generations == ("interrupt",) and REGISTRY[n].why_not for n in INTERRUPT_ONLY)
+    assert {i.name for i in applicable("legacy")} == set(REGISTRY) - INTERRUPT_ONLY
+    assert [i.name for i in applicable("interrupt")] == list(REGISTRY)
+    assert {i.name for i in applicable("seed")} == set(REGISTRY) - LEGACY_ONLY - INTERRUPT_ONLY
     with pytest.raises(ValueError, match="why"):
         invariant("safety", "src", generations=("legacy",))
 
@@ -165,7 +170,7 @@ def _seed_checker():
 def test_a_seed_checker_runs_only_the_seed_invariants():
     b, c = _seed_checker()
     names = {i.name for i in c.safety + c.events + c.end}
-    assert c.generation == "seed" and names == set(REGISTRY) - LEGACY_ONLY
+    assert c.generation == "seed" and names == set(REGISTRY) - LEGACY_ONLY - INTERRUPT_ONLY
     assert b.machine.gen.name == "seed"
 
 

@@ -54,7 +54,8 @@ def test_seed_machine_runs_the_seed_and_catches_a_mutant():
 
 
 def test_known_behaviour_is_per_generation():
-    assert set(KNOWN_BEHAVIOUR) == {"legacy", "seed"}
+    assert set(KNOWN_BEHAVIOUR) == {"legacy", "seed", "interrupt"}
+    assert set(KNOWN_BEHAVIOUR["interrupt"]) == {"no_ready_after_broadcast"}
     assert "no_ready_after_broadcast" in KNOWN_BEHAVIOUR["legacy"]
     assert set(KNOWN_BEHAVIOUR["seed"]) == {"ready_only_after_not_present"}
 
@@ -65,3 +66,13 @@ def test_a_mutant_is_undone_after_its_run():
     assert pv.do_async_page_fault is entry
     assert not run_stateful(None, max_examples=25, stateful_step_count=12).failed
     assert not run_stateful(None, max_examples=25, stateful_step_count=12, generation="seed").failed
+
+
+def test_interrupt_machine_is_clean_and_catches_the_zero_token_and_the_lapic_spin():
+    from asyncpf.check.mutants import MUTANTS
+    assert not run_stateful(None, max_examples=25, stateful_step_count=12, generation="interrupt").failed
+    r = run_stateful(MUTANTS["zero_token"].patch, max_examples=25, stateful_step_count=12, generation="interrupt")
+    assert r.failed and "tokens_non_zero" in r.invariants
+    r = run_stateful(MUTANTS["lapic_disabled_spin"].patch, max_examples=40, stateful_step_count=12,
+                     generation="interrupt")
+    assert r.failed and "page_ready_lapic_enabled" in r.invariants

@@ -33,12 +33,31 @@ if TYPE_CHECKING:
     from ..machine import Machine
 
 
+def apf_msr(machine: "Machine", vcpu) -> int:
+    """MSR_KVM_ASYNC_PF_EN as the host holds it: ``msr_val`` until 5.7, ``msr_en_val`` in the interrupt era."""
+    apf = vcpu.arch.apf
+    return apf.msr_en_val if machine.gen.page_ready_delivery == "interrupt" else apf.msr_val
+
+
+def send_always(machine: "Machine", vcpu) -> bool:
+    """Whether the host will send not-present at CPL0 (2.6.38 keeps ``send_user_only``, 6.15+ ``send_always``)."""
+    apf = vcpu.arch.apf
+    return apf.send_always if machine.gen.page_ready_delivery == "interrupt" else not apf.send_user_only
+
+
 def reason_word(machine: "Machine", vcpu) -> int:
-    """The u32 reason word at the vcpu's registered APF area (0 if none is registered)."""
+    """The u32 reason word (``flags`` in the interrupt era) at the vcpu's registered APF area (0 if none)."""
     gpa = vcpu.arch.apf.data.gpa
-    if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not gpa:
+    if not apf_msr(machine, vcpu) & KVM_ASYNC_PF_ENABLED and not gpa:
         return 0
     return int.from_bytes(read_guest_bytes(machine.kvm, gpa, 4), "little")
+
+
+def token_slot(machine: "Machine", vcpu) -> int:
+    """The interrupt era's page-ready ``token`` word (bytes 4-7 of the area; 0 = free, and 0 before 5.8)."""
+    if machine.gen.page_ready_delivery != "interrupt":
+        return 0
+    return int.from_bytes(read_guest_bytes(machine.kvm, vcpu.arch.apf.data.gpa + 4, 4), "little")
 
 
 class Checker:
@@ -67,6 +86,10 @@ class Checker:
         # seed the word as it stood is the one sampled when the vcpu last left the guest.
         self._trace_after_write = "kvm_send_async_pf" in machine.gen.tracepoints
         self._word_at_exit: dict[int, tuple[int, bool]] = {}   # vcpu -> (word, an event?) at the last exit
+        # The interrupt era: page-ready is an interrupt on apf.vec with the token in the area's slot, acked by MSR.
+        self._irq = machine.gen.page_ready_delivery == "interrupt"
+        self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
+        self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
         self.violations: list[Violation] = []
         self.counts: Counter = Counter()
         self.first_only = first_only
@@ -75,7 +98,8 @@ class Checker:
         self.on_violation: Callable[[Violation], None] | None = None
         for vcpu in machine.vcpus:
             self.ledger.awaiting[vcpu.vcpu_id] = {}
-            self.ledger.msr[vcpu.vcpu_id] = vcpu.arch.apf.msr_val
+            self.ledger.msr[vcpu.vcpu_id] = apf_msr(machine, vcpu)
+            self._acked[vcpu.vcpu_id] = True
 
     # -- hooks ------------------------------------------------------------------------------
     def attach(self) -> "Checker":
@@ -102,7 +126,25 @@ class Checker:
         if self.kernel is not None:
             for cpu in self.kernel.cpus:
                 self._wrap_next_op(cpu)
+                if self._irq:
+                    self._wrap_deliver_interrupt(cpu)
         return self
+
+    def _wrap_deliver_interrupt(self, cpu: Any) -> None:
+        """The interrupt era's page-ready reaches the guest as its vector: record the token the slot holds."""
+        inner = cpu.deliver_interrupt
+
+        def deliver_interrupt(vcpu: Any, vector: int) -> None:
+            if self.enabled and cpu.apf_enabled and vector == vcpu.arch.apf.vec:
+                self._sync_epoch(vcpu)
+                data = {"reason": KVM_PV_REASON_PAGE_READY, "token": token_slot(self.m, vcpu), "by_interrupt": True,
+                        "unacked": not self._acked.get(vcpu.vcpu_id, True)}
+                self._acked[vcpu.vcpu_id] = False
+                self._deliver_ready(vcpu, data)
+                self._observe(Obs(self.m.env.now, "deliver", vcpu.vcpu_id, data))
+            inner(vcpu, vector)
+
+        cpu.deliver_interrupt = deliver_interrupt
 
     def _wrap_next_op(self, cpu: Any) -> None:
         inner = cpu.next_op
@@ -120,7 +162,7 @@ class Checker:
 
     def _sync_epoch(self, vcpu: Any) -> None:
         vid = vcpu.vcpu_id
-        msr = vcpu.arch.apf.msr_val
+        msr = apf_msr(self.m, vcpu)
         if self.ledger.msr.get(vid) != msr:
             self.ledger.msr[vid] = msr
             self.ledger.awaiting[vid] = {}
@@ -139,28 +181,30 @@ class Checker:
             token = vcpu.arch.cr2 & abi.U32
             awaiting = self.ledger.awaiting[vcpu.vcpu_id]
             data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
-                    "send_always": not vcpu.arch.apf.send_user_only}
+                    "send_always": send_always(self.m, vcpu)}
             if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
                 data["duplicate"] = token in awaiting
                 awaiting[token] = t_ns
                 self.ledger.delivered["not_present"] += 1
             else:
-                broadcasted = self.ledger.woken_by_broadcast.setdefault(vcpu.vcpu_id, set())
-                if token == abi.BROADCAST_TOKEN:
-                    broadcasted.update(awaiting)
-                    awaiting.clear()
-                    data["matched"] = True
-                    self.ledger.delivered["broadcast"] += 1
-                else:
-                    data["after_broadcast"] = token in broadcasted and token not in awaiting
-                    broadcasted.discard(token)
-                    data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
-                    self.ledger.delivered["ready"] += 1
+                self._deliver_ready(vcpu, data)
             self._observe(Obs(t_ns, "deliver", vcpu.vcpu_id, data))
+        elif self._irq and name == "kvm_async_pf_ready":
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            self._slot_before[vcpu.vcpu_id] = token_slot(self.m, vcpu)   # traced before the token is written
+        elif self._irq and name == "kvm_apic_accept_irq":
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            if fields["vec"] == vcpu.arch.apf.vec and vcpu.vcpu_id in self._slot_before:
+                self._observe(Obs(t_ns, "ready_irq", vcpu.vcpu_id,
+                                  {"slot_before": self._slot_before.pop(vcpu.vcpu_id),
+                                   "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
+        elif self._irq and name == "kvm_msr":
+            self._on_pv_msr(fields)
         elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
-            if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
+            if apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED:
                 word = reason_word(self.m, vcpu)
                 if word and self._word_is_event(vcpu):
                     self._observe(Obs(t_ns, "host_write", vcpu.vcpu_id,
@@ -180,6 +224,34 @@ class Checker:
                     self._observe(Obs(t_ns, "host_write", vid, {"word": before, "event": event}))
                 self._handed[vid] = False
             self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
+
+    def _deliver_ready(self, vcpu: Any, data: dict) -> None:
+        """Match a page-ready the guest received against the not-presents it awaits (or the ~0 broadcast)."""
+        token = data["token"]
+        awaiting = self.ledger.awaiting[vcpu.vcpu_id]
+        broadcasted = self.ledger.woken_by_broadcast.setdefault(vcpu.vcpu_id, set())
+        if token == abi.BROADCAST_TOKEN:
+            broadcasted.update(awaiting)
+            awaiting.clear()
+            data["matched"] = True
+            self.ledger.delivered["broadcast"] += 1
+        else:
+            data["after_broadcast"] = token in broadcasted and token not in awaiting
+            broadcasted.discard(token)
+            data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
+            self.ledger.delivered["ready"] += 1
+
+    def _on_pv_msr(self, fields: dict) -> None:
+        """An MSR write in the interrupt era: the ACK, and whether a PV MSR the CPUID does not offer was accepted."""
+        vcpu = self.m.vcpus[fields["ctx"][2]]
+        spec = self.m.gen
+        msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
+        if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
+            self._acked[vcpu.vcpu_id] = True
+        feature = {spec.msr_async_pf_en: 4, spec.msr_async_pf_int: 14, spec.msr_async_pf_ack: 14}.get(msr)
+        if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
+                and not vcpu.arch.cpuid_features & (1 << feature):
+            self._observe(Obs(self.m.env.now, "pv_msr_accepted", vcpu.vcpu_id, {"msr": msr, "feature": feature}))
 
     def _word_is_event(self, vcpu: Any) -> bool:
         """The reason word belongs to an event: its #PF is still queued, or was delivered to the guest.
@@ -213,7 +285,7 @@ class Checker:
 
     def check_state(self) -> None:
         for vcpu in self.m.vcpus:
-            if self.ledger.msr.get(vcpu.vcpu_id) != vcpu.arch.apf.msr_val:
+            if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety:
             self._run(inv)

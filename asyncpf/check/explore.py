@@ -36,7 +36,7 @@ from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
-from .checker import Checker, reason_word
+from .checker import Checker, reason_word, token_slot
 from .invariants import Violation
 from .models import CONFIGS, Built, ModelConfig, build
 
@@ -108,6 +108,9 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
             tuple((w.arch.token, w.state) for w in apf.done), apf.queued,
             tuple(sorted(int(g) for g in a.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY)),
             reason_word(m, v),
+            # the interrupt era's state: MSRs, page-ready in flight, the token slot, the LAPIC
+            a.apf.msr_en_val, a.apf.msr_int_val, a.apf.pageready_pending, token_slot(m, v),
+            tuple(sorted(v.isr)), v.apic_sw_enabled,
         ))
     cpus = []
     for c in k.cpus:

@@ -152,7 +152,7 @@ def _is_clearing(vcpu) -> bool:
 
 @invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c (2.6.38): queued++ in kvm_setup_async_pf and "
                    "kvm_async_pf_wakeup_all, queued-- in kvm_check_async_pf_completion",
-           generations=("legacy",),
+           generations=("legacy", "interrupt"),
            why_not="the seed keeps no count: a done list and one not-yet-injected slot (seed 000, [V2-08])")
 def queued_counts_outstanding(v: View) -> list[str]:
     """``async_pf.queued`` equals the outstanding work items plus the broadcast items waiting on ``done``."""
@@ -169,7 +169,7 @@ def queued_counts_outstanding(v: View) -> list[str]:
 
 @invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38): "
                    "'if (vcpu->async_pf.queued >= ASYNC_PF_PER_VCPU) return 0'",
-           generations=("legacy",),
+           generations=("legacy", "interrupt"),
            why_not="the seed has no per-vcpu limit; it arrived with v4 (protocol.md §1, [V4-00])")
 def queue_within_limit(v: View) -> list[str]:
     """No vcpu has more real (non-broadcast) work outstanding than the generation's per-vcpu limit."""
@@ -182,7 +182,7 @@ def queue_within_limit(v: View) -> list[str]:
 
 @invariant(SAFETY, "protocol.md §9.2, §3.7; arch/x86/kvm/x86.c kvm_add/del/find_async_pf_gfn (2.6.38); the "
                    "backward-shift deletion keeps every probe chain intact",
-           generations=("legacy",),
+           generations=("legacy", "interrupt"),
            why_not="the seed has no gfn hash: it came with the APF halt in v6/v7 ([V7-02])")
 def hash_iff_outstanding(v: View) -> list[str]:
     """A gfn is found in the per-vcpu hash if and only if a real work item for it is outstanding on that vcpu."""
@@ -204,7 +204,7 @@ def hash_iff_outstanding(v: View) -> list[str]:
 
 @invariant(SAFETY, "arch/x86/kvm/mmu.c:try_async_pf (2.6.38): an outstanding gfn makes the vcpu halt "
                    "(kvm_async_pf_doublefault) instead of starting a second APF",
-           generations=("legacy",),
+           generations=("legacy", "interrupt"),
            why_not="the seed looks no gfn up: a second fault on a page in flight starts a second APF "
                    "(seed 000 tdp_page_fault; config seed_same_page)")
 def gfn_outstanding_once(v: View) -> list[str]:
@@ -278,7 +278,7 @@ def ready_only_after_not_present(v: View) -> list[str]:
 
 @invariant(EVENT, "msr.txt (2.6.38): after the ~0 broadcast 'no individual type 2 events follow' for the faults "
                   "it answered; 2.6.38 breaks this when the wake-all waits on done behind a newer not-present",
-           generations=("legacy",), why_not="the seed has no ~0 broadcast; it came with v3's migration support "
+           generations=("legacy", "interrupt"), why_not="the seed has no ~0 broadcast; it came with v3's migration support "
                                             "(seed 004)")
 def no_ready_after_broadcast(v: View) -> list[str]:
     """A not-present answered by the ~0 broadcast gets no page-ready of its own afterwards."""
@@ -345,6 +345,74 @@ def nothing_leaks(v: View) -> list[str]:
 def no_use_after_free(v: View) -> list[str]:
     """No worker touched a work item after it was freed (``kvm.stat_violations``)."""
     return [f"{name} at t={t}: {what}" for name, t, what in v.machine.kvm.stat_violations]
+
+
+# --- the interrupt era (5.8+): page-ready as an interrupt with a token slot and an ACK -------------------
+
+_IRQ = ("interrupt",)
+_IRQ_WHY = "page-ready is a #PF with the reason word before 5.8: there is no token slot, ACK or vector"
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 kvm_arch_can_dequeue_async_page_present / apf_pageready_slot_free "
+                  "(2635b5c4a0e4, 2020): the next page-ready waits until the guest has cleared the token word",
+           generations=_IRQ, why_not=_IRQ_WHY)
+def page_ready_slot_free(v: View) -> list[str]:
+    """The host writes a page-ready token only into a free slot (the guest has consumed the previous one)."""
+    return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} written over unconsumed token {o.data['slot_before']:#x}"
+            for o in v.obs if o.kind == "ready_irq" and o.data["slot_before"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 kvm_arch_can_dequeue_async_page_present requires kvm_lapic_enabled; "
+                  "'KVM: x86: Properly handle APF vs disabled LAPIC situation' (2021, cloud-hypervisor#2277)",
+           generations=_IRQ, why_not=_IRQ_WHY)
+def page_ready_lapic_enabled(v: View) -> list[str]:
+    """A page-ready interrupt is never sent to a software-disabled LAPIC (which would drop it, leaving the slot busy)."""
+    return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} sent while the LAPIC is software-disabled"
+            for o in v.obs if o.kind == "ready_irq" and not o.data["lapic_enabled"]]
+
+
+@invariant(EVENT, "Documentation/virt/kvm/x86/msr.rst@v6.18 (MSR_KVM_ASYNC_PF_ACK: the guest writes 1 after it "
+                  "has consumed a page-ready); 557a961abbe0 (2020)",
+           generations=_IRQ, why_not=_IRQ_WHY)
+def ack_between_page_readys(v: View) -> list[str]:
+    """Between two page-ready interrupts on a vcpu the guest has acknowledged the first (MSR_KVM_ASYNC_PF_ACK)."""
+    return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} arrived before the previous one was acknowledged"
+            for o in v.obs if o.kind == "deliver" and o.data.get("by_interrupt") and o.data["unacked"]]
+
+
+@invariant(SAFETY, "'KVM: x86/mmu: make apf token non-zero to fix bug' (Liang Zhang, 2022, Msg-Id "
+                   "20220210084113.73005-1-zhangliang5@huawei.com): token 0 would read as a free slot",
+           generations=_IRQ, why_not="before 5.8 a token is only a #PF's CR2; 0 is a valid token there")
+def tokens_non_zero(v: View) -> list[str]:
+    """No outstanding work item carries token 0 (0 means "slot free" to the page-ready handshake)."""
+    return [f"vcpu{vc.vcpu_id}: work item for gfn {w.arch.gfn:#x} has token 0"
+            for vc in v.vcpus for w in vc.async_pf.queue if w.arch.token == 0]
+
+
+@invariant(EVENT, "Documentation/virt/kvm/x86/cpuid.rst@v6.18 (KVM_FEATURE_ASYNC_PF_INT gates MSRs 0x4b564d06 "
+                  "and 0x4b564d07); arch/x86/kvm/x86.c@v6.18 kvm_set_msr_common (guest_pv_has); the ACK was gated "
+                  "on KVM_FEATURE_ASYNC_PF until the 2021 fix of 66570e966dd9",
+           generations=_IRQ, why_not="PV-CPUID enforcement (KVM_CAP_ENFORCE_PV_FEATURE_CPUID) came in 2020")
+def pv_msrs_gated_by_cpuid(v: View) -> list[str]:
+    """With PV-CPUID enforcement a guest write to an async PF MSR is refused unless its CPUID feature bit is exposed."""
+    return [f"vcpu{o.vcpu}: write to MSR {o.data['msr']:#x} accepted without CPUID feature bit {o.data['feature']}"
+            for o in v.obs if o.kind == "pv_msr_accepted"]
+
+
+@invariant(SAFETY, "arch/x86/kvm/x86.c@v6.18 kvm_arch_async_page_present_queued (request + kick unless a "
+                   "page-ready is pending) and 'Fix a semi theoretical bug in kvm_arch_async_page_present_queued' "
+                   "(Maxim Levitsky, 2025: a lost kick between pageready_pending and the ACK)",
+           generations=_IRQ, why_not="before 5.8 completions are polled by the run loop after every exit")
+def completion_kicks_vcpu(v: View) -> list[str]:
+    """No vcpu keeps running guest code while a completion it could deliver now waits behind KVM_REQ_APF_READY."""
+    from ..host.interrupt import x86 as irq_x86  # the gate is the generation's own
+    out = []
+    for vc in v.vcpus:
+        if vc.mode == "compute" and vc.requests & irq_x86.KVM_REQ_APF_READY and vc.async_pf.done \
+                and irq_x86.kvm_pv_async_pf_enabled(vc) and irq_x86.kvm_arch_can_dequeue_async_page_present(vc):
+            out.append(f"vcpu{vc.vcpu_id}: runs guest code with {len(vc.async_pf.done)} deliverable completion(s) "
+                       "and KVM_REQ_APF_READY pending, unkicked")
+    return out
 
 
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]

@@ -26,6 +26,12 @@ class Known:
 
 
 KNOWN: tuple[Known, ...] = (
+    Known("no_ready_after_broadcast", "interrupt", ("irq_lapic_off",),
+          "arch/x86/kvm/x86.c@v6.18 kvm_pv_enable_async_pf (wake-all queued at enable) and "
+          "kvm_arch_can_dequeue_async_page_present (held while the LAPIC is disabled, the 2021 fix)",
+          "the enable's wake-all waits on done while the LAPIC is software-disabled; a not-present injected "
+          "meanwhile completes behind it, so when the LAPIC comes on the ~0 wakes that sleeper first and its own "
+          "page-ready follows for a waiter that is gone (a stale dummy node) -- 6.18 as 2.6.38 at migration"),
     Known("ready_only_after_not_present", "legacy", ("kernel_touch",),
           "protocol.md §6 and §9.3: bugzilla 208081, fixed in 2020 by notpresent_injected",
           "a non-preemptible guest touching memory from kernel mode is halted instead of told (no SEND_ALWAYS), "
@@ -51,3 +57,4 @@ for _k in KNOWN:
 # invariant -> why, per generation, for the runs that have no configuration (the Hypothesis state machine)
 KNOWN_LEGACY_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "legacy" and not k.configs}
 KNOWN_SEED_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "seed"}
+KNOWN_INTERRUPT_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "interrupt"}

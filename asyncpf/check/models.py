@@ -48,6 +48,7 @@ from ..build import boot_guest, make_swapped
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
+from ..host.vcpu import WrMsr
 from ..machine import HostConfig, Machine
 from ..workloads import steps
 
@@ -78,7 +79,8 @@ class ModelConfig:
     """A small configuration to explore exhaustively."""
 
     name: str
-    generation: str = "legacy"     # the protocol generation (asyncpf.abi): "legacy" (2.6.38) or "seed" (2009 v2)
+    generation: str = "legacy"     # the protocol generation (asyncpf.abi): "legacy" (2.6.38), "seed" (2009 v2)
+                                   # or "interrupt" (6.18)
     vcpus: int = 1
     workers: int | None = 1
     tasks: tuple[TaskSpec, ...] = (TaskSpec((0,)),)
@@ -91,6 +93,10 @@ class ModelConfig:
     limit_ns: int = 3_000_000      # the tasks must be done by then
     disable_at: int | None = None  # a guest kernel thread on cpu 0 writes 0 to the MSR, then wakes all
     reset_at: int | None = None    # the VMM resets vcpu 0 (the guest re-registers)
+    lapic_on_at: int | None = None  # vcpu 0's LAPIC is software-disabled from boot until a guest thread enables it
+    cpuid: int | None = None       # CPUID 0x40000001 EAX offered to the guest (None: the generation's default)
+    enforce_pv_cpuid: bool = False  # KVM_CAP_ENFORCE_PV_FEATURE_CPUID on every vcpu
+    probe_msrs: tuple[tuple[int, int], ...] = ()  # a guest thread writes these MSRs (a #GP is fixed up and counted)
     fast: bool = True              # part of the CI set
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -163,6 +169,32 @@ _add(ModelConfig("seed_vcpu_reset", generation="seed", tasks=(TaskSpec((0,)), Ta
 _add(ModelConfig("seed_two_vcpus", generation="seed", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)),
                  workers=1, fast=False, note="two_vcpus on the seed"))
 
+# --- the interrupt era (Linux 6.18): page-ready by interrupt into the token slot, ACKed by MSR; a 5.9+ guest
+#     (INT before EN, user-mode not-present only, sleep-only waits)
+_add(ModelConfig("irq_one_task", generation="interrupt", note="one_task in the interrupt era"))
+_add(ModelConfig("irq_two_tasks", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 note="two page-readys racing for the one token slot: completion vs ACK vs kick vs sleep"))
+_add(ModelConfig("irq_ack_race", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,)),
+                                                                TaskSpec((), work_ns=400_000)), workers=2,
+                 swap_ns=2000, note="two sleepers and a computing task: a completion landing while a page-ready "
+                                    "is still unacknowledged must still reach the running vcpu"))
+_add(ModelConfig("irq_msr_disable", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1,
+                 disable_at=3_000, note="msr_disable in the interrupt era: EN=0 while the worker runs, then INT + EN"))
+_add(ModelConfig("irq_kernel_touch", generation="interrupt", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
+                 workers=2, note="a kernel-mode touch (never async since 5.8: APF halt) beside a user-mode one"))
+_add(ModelConfig("irq_vcpu_reset", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 reset_at=12_000, note="vcpu_reset in the interrupt era"))
+_add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
+                 note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
+                      "a guest thread enables it later"))
+_add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),), cpuid=1 << 4,
+                 enforce_pv_cpuid=True, probe_msrs=((0x4B564D07, 1), (0x4B564D06, 0xF3)),
+                 note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
+                      "ACK and INT MSRs (both must #GP); the touch is a halt-path fault"))
+_add(ModelConfig("irq_two_vcpus", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,), cpu=0),
+                                                                          TaskSpec((1,), cpu=1)),
+                 workers=1, fast=False, note="two_vcpus in the interrupt era"))
+
 
 @dataclass
 class Built:
@@ -186,6 +218,12 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             m.guest.params[name] = cfg.quantum
         for name in list(m.kvm.costs):
             m.kvm.costs[name] = cfg.quantum
+        for vcpu in m.vcpus:
+            vcpu.arch.pv_cpuid_enforce = cfg.enforce_pv_cpuid
+            if cfg.cpuid is not None:
+                vcpu.arch.cpuid_features = cfg.cpuid
+        if cfg.lapic_on_at is not None:
+            m.vcpus[0].apic_sw_enabled = False
         if before_boot is not None:
             before_boot(m)
         make_swapped(m, *cfg.pages)
@@ -221,6 +259,12 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))
     if cfg.reset_at is not None:
         m.env.schedule(cfg.reset_at, lambda _arg: tasks.append(vmm_reset_vcpu(m, kernel, 0)))
+    if cfg.lapic_on_at is not None:  # the guest's LAPIC setup: SPIV with the software-enable bit (x2APIC MSR 0x80f)
+        tasks.append(kernel.spawn("lapicon", _program([Work(cfg.lapic_on_at), _wrmsr(X2APIC_SPIV, 0x1FF)]), 0,
+                                  AddressSpace()))
+    if cfg.probe_msrs:
+        tasks.append(kernel.spawn("msrprobe", _program([_wrmsr(msr, data) for msr, data in cfg.probe_msrs]), 0,
+                                  AddressSpace()))
     return Built(cfg, m, kernel, tasks, tuple(cfg.pages))
 
 
@@ -248,6 +292,16 @@ def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
         pv.apf_task_wake_all(cpu)
         yield Sti()
     return kernel.spawn(f"reinit{vcpu_id}", _program([reregister]), vcpu_id, AddressSpace())
+
+
+X2APIC_SPIV = 0x80F
+
+
+def _wrmsr(msr: int, data: int) -> Callable:
+    """Kernel code that writes one MSR (wrmsr; a refused write is the #GP the guest's fixup absorbs)."""
+    def write():
+        yield WrMsr(msr, data)
+    return write
 
 
 def _program(items: list) -> Callable:

@@ -29,6 +29,12 @@ from ..host.legacy import async_pf as legacy_apf
 from ..host.legacy import mmu as legacy_mmu
 from ..host.legacy import x86 as legacy_x86
 from ..host.seed import mmu as seed_mmu
+from ..host import interrupt as irq_host
+from ..host.interrupt import async_pf as irq_apf
+from ..host.interrupt import lapic as irq_lapic
+from ..host.interrupt import mmu as irq_mmu
+from ..host.interrupt import x86 as irq_x86
+from ..abi import make_token, U32, TOKEN_VCPU_BITS
 from ..host.mmu import spte_mapped
 from .checker import Checker
 from .explore import Report, explore
@@ -238,6 +244,87 @@ def _wake_before_wait_setup(machine: Any, checker: Any) -> None:
     _wake_before_wait(machine, checker)
 
 
+# --- the interrupt era's fix history -------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _lapic_disabled_spin() -> Iterator[None]:
+    """Before the 2021 fix: page-ready dequeued whatever the LAPIC's state, and enabling it asks for nothing."""
+    def can_dequeue(vcpu: Any) -> bool:
+        return not irq_x86.kvm_pv_async_pf_enabled(vcpu) or irq_x86.apf_pageready_slot_free(vcpu)
+
+    def apic_set_spiv(vcpu: Any, data: int) -> Any:
+        vcpu.apic_sw_enabled = bool(data & irq_lapic.APIC_SPIV_APIC_ENABLED)
+        return 0
+        yield
+
+    with _replaced(irq_x86, "kvm_arch_can_dequeue_async_page_present", lambda _orig: can_dequeue), \
+            _replaced(irq_lapic, "apic_set_spiv", lambda _orig: apic_set_spiv):
+        yield
+
+
+def _ack_on_wrong_cpuid_bit() -> Any:
+    """Before the 2021 fix of 66570e966dd9: MSR_KVM_ASYNC_PF_ACK gated on KVM_FEATURE_ASYNC_PF, not _INT."""
+    def make(handlers: Callable) -> Callable:
+        def msr_handlers(spec: Any) -> dict:
+            table = handlers(spec)
+            table[spec.msr_async_pf_ack] = irq_x86._gated(irq_x86.KVM_FEATURE_ASYNC_PF, irq_x86.msr_async_pf_ack)
+            return table
+        return msr_handlers
+    return _replaced(irq_host, "msr_handlers", make)
+
+
+def _zero_token() -> Any:
+    """Before 2022: the token is (id++ << 12) | vcpu_id even when that is 0 (vcpu 0, a counter at 0 or wrapped)."""
+    def alloc_apf_token(vcpu: Any) -> int:
+        apf = vcpu.arch.apf
+        token = make_token(apf.id, vcpu.vcpu_id)
+        apf.id = (apf.id + 1) & (U32 >> TOKEN_VCPU_BITS)
+        return token
+    return _replaced(irq_mmu, "alloc_apf_token", lambda _orig: alloc_apf_token)
+
+
+@contextlib.contextmanager
+def _lost_kick() -> Iterator[None]:
+    """The 2025 race without barriers: each side's load passes its own store (store-load reordering).
+
+    The worker decides on the kick from ``pageready_pending`` as it read it before publishing the item; the ACK
+    scans ``done`` before its store that clears ``pageready_pending`` is seen.
+    """
+    def async_pf_execute(work: Any, ctx: Any) -> Any:
+        vcpu = work.vcpu
+        kvm = vcpu.kvm
+        addr, gva = work.addr, work.gva
+        work.state = "running"
+        yield kvm.cost("worker_wakeup_ns")
+        pfn = yield from kvm.mm.get_user_pages(addr, True)
+        kvm.mm.put_page(pfn)
+        kvm.stat.async_pf_completed += 1
+        pending_seen = vcpu.arch.apf.pageready_pending
+        # the stale load is this mutant's own state: put it where the explorer's state summary sees it
+        work.done, work.state = True, f"done (saw pageready_pending={pending_seen})"
+        yield None
+        first = not vcpu.async_pf.done
+        vcpu.async_pf.done.append(work)
+        if first:
+            irq_x86.x86.kvm_make_request(vcpu, irq_x86.KVM_REQ_APF_READY)
+            if not pending_seen:
+                vcpu.kick()
+        kvm.env.trace("kvm_async_pf_completed", ctx=ctx, address=addr, gva=gva)
+        vcpu.wake_up()
+        vcpu.workqueue.finished(work)
+        work.finished.succeed(work.id)
+
+    def msr_async_pf_ack(vcpu: Any, data: int) -> Any:
+        if data & 0x1:
+            yield from irq_apf.kvm_check_async_pf_completion(vcpu)
+            vcpu.arch.apf.pageready_pending = False
+        return 0
+
+    with _replaced(irq_host, "async_pf_execute", lambda _orig: async_pf_execute), \
+            _replaced(irq_x86, "msr_async_pf_ack", lambda _orig: msr_async_pf_ack):
+        yield
+
+
 # --- the mutants ---------------------------------------------------------------------------
 
 STACK_CFG = ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), note="page 1 is the guest's (swapped) stack")
@@ -268,6 +355,21 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("worker_uses_freed_work", "the worker touches its work item after the vcpu freed it",
            "no_use_after_free", CONFIGS["tick_completion"], _worker_uses_freed_work,
            source="2024 'Always flush async #PF workqueue when vCPU is being destroyed'"),
+    Mutant("lapic_disabled_spin", "page-ready sent to a software-disabled LAPIC: the interrupt is dropped, the "
+           "slot stays busy and the vcpu spins on a done list it can never drain",
+           "page_ready_lapic_enabled", CONFIGS["irq_lapic_off"], _lapic_disabled_spin,
+           source="'KVM: x86: Properly handle APF vs disabled LAPIC situation' (2021)"),
+    Mutant("ack_on_wrong_cpuid_bit", "MSR_KVM_ASYNC_PF_ACK gated on KVM_FEATURE_ASYNC_PF instead of _INT",
+           "pv_msrs_gated_by_cpuid", CONFIGS["irq_msr_probe"], _ack_on_wrong_cpuid_bit,
+           source="2021 fix of 66570e966dd9 'only provide PV features if enabled in guest's CPUID'"),
+    Mutant("zero_token", "token 0 is issued and then reads as a free slot: the next page-ready overwrites it",
+           "tokens_non_zero", CONFIGS["irq_two_tasks"], _zero_token,
+           source="'KVM: x86/mmu: make apf token non-zero to fix bug' (2022, Msg-Id "
+                  "20220210084113.73005-1-zhangliang5@huawei.com)"),
+    Mutant("lost_kick", "present_queued and the ACK each read before their store is visible: a completion waits "
+           "unkicked while the vcpu runs guest code",
+           "completion_kicks_vcpu", CONFIGS["irq_ack_race"], _lost_kick,
+           source="'KVM: x86: Fix a semi theoretical bug in kvm_arch_async_page_present_queued' (2025)"),
 ]}
 
 
@@ -319,9 +421,9 @@ STATEFUL_SETTINGS = dict(max_examples=100, stateful_step_count=16)
 
 
 @lru_cache(maxsize=None)
-def _stateful_baseline(max_examples: int, stateful_step_count: int) -> tuple[str, ...]:
+def _stateful_baseline(max_examples: int, stateful_step_count: int, generation: str = "legacy") -> tuple[str, ...]:
     from .stateful import run_stateful  # imports Hypothesis (~1 s): only when this method runs
-    r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count)
+    r = run_stateful(None, max_examples=max_examples, stateful_step_count=stateful_step_count, generation=generation)
     return tuple(r.invariants) + (("(raised)",) if r.failed and not r.invariants else ())
 
 
@@ -329,8 +431,9 @@ def stateful_verdict(mut: Mutant, **settings_: int) -> dict:
     """Caught if the derandomized state machine, bug on, fails with the expected invariant (and without it does not)."""
     from .stateful import run_stateful  # as in _stateful_baseline
     kw = {**STATEFUL_SETTINGS, **settings_}
-    r = run_stateful(mut.patch, **kw)
-    base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"]))
+    generation = mut.config.generation   # the state machine of the mutant's own generation
+    r = run_stateful(mut.patch, generation=generation, **kw)
+    base = list(_stateful_baseline(kw["max_examples"], kw["stateful_step_count"], generation))
     return {"caught": r.failed and mut.invariant in r.invariants and mut.invariant not in base,
             "failed": r.failed, "invariants": r.invariants, "baseline": base, "error": r.error,
             "seconds": round(r.seconds, 2), **kw}

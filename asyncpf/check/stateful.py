@@ -30,12 +30,12 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
 
 from ..guest import kvm as pv
 from ..guest.kernel import AddressSpace
-from ..guest.ops import Cli, Sti, Touch
+from ..guest.ops import Cli, Sti, Touch, Work
 from ..sim import ChoicePolicy
 from ..workloads import steps
 from .checker import Checker
-from .known import KNOWN_LEGACY_BEHAVIOUR, KNOWN_SEED_BEHAVIOUR
-from .models import TASK_GVA, ModelConfig, build, vmm_reset_vcpu
+from .known import KNOWN_INTERRUPT_BEHAVIOUR, KNOWN_LEGACY_BEHAVIOUR, KNOWN_SEED_BEHAVIOUR
+from .models import TASK_GVA, X2APIC_SPIV, ModelConfig, _wrmsr, build, vmm_reset_vcpu
 
 PAGES = (1100, 1101, 1102)
 MAX_TASKS = 6
@@ -52,7 +52,8 @@ class InvariantFailure(AssertionError):
         self.names = names
 
 
-KNOWN_BEHAVIOUR = {"legacy": KNOWN_LEGACY_BEHAVIOUR, "seed": KNOWN_SEED_BEHAVIOUR}
+KNOWN_BEHAVIOUR = {"legacy": KNOWN_LEGACY_BEHAVIOUR, "seed": KNOWN_SEED_BEHAVIOUR,
+                   "interrupt": KNOWN_INTERRUPT_BEHAVIOUR}
 
 
 class AsyncPfMachine(RuleBasedStateMachine):
@@ -152,7 +153,20 @@ class SeedAsyncPfMachine(AsyncPfMachine):
     generation = "seed"
 
 
-STATE_MACHINES = {"legacy": AsyncPfMachine, "seed": SeedAsyncPfMachine}
+class InterruptAsyncPfMachine(AsyncPfMachine):
+    """The same rules on the interrupt era (6.18), plus a guest thread that runs a while with its LAPIC off."""
+
+    generation = "interrupt"
+
+    @precondition(lambda self: self.spawned < MAX_TASKS)
+    @rule(ns=st.sampled_from([1_000, 20_000, 200_000]))
+    def guest_runs_with_lapic_off(self, ns):
+        prog = _prog(_wrmsr(X2APIC_SPIV, 0xFF), Work(ns), _wrmsr(X2APIC_SPIV, 0x1FF))
+        self.kernel.spawn(f"spiv{self.spawned}", prog, 0, AddressSpace())
+        self.spawned += 1
+
+
+STATE_MACHINES = {"legacy": AsyncPfMachine, "seed": SeedAsyncPfMachine, "interrupt": InterruptAsyncPfMachine}
 
 
 SMALL = dict(max_examples=40, stateful_step_count=12)

@@ -40,8 +40,9 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
     """Register this cpu: MSR_KVM_ASYNC_PF_INT = the callback vector, then EN = pa | ENABLED | DELIVERY_AS_INT.
 
     Only with KVM_FEATURE_ASYNC_PF_INT (and no "no-kvmapf"); PF_VMEXIT is
-    added when the host offers it.
-    Simplification: a refused write (#GP) leaves async PF off on this cpu instead of oopsing.
+    added when the host offers it.  wrmsrq's result is not looked at: a
+    refused write is a #GP the exception table fixes up (WRMSR_FIXUP), and
+    the cpu counts as enabled all the same.
     """
     if not cpu.kernel.config.pv or not _has_feature(cpu, KVM_FEATURE_ASYNC_PF_INT):
         return
@@ -49,11 +50,8 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
     if _has_feature(cpu, KVM_FEATURE_ASYNC_PF_VMEXIT):
         data |= abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT
     spec = cpu.kernel.abi
-    refused = yield WrMsr(spec.msr_async_pf_int, HYPERVISOR_CALLBACK_VECTOR)
-    refused = refused or (yield WrMsr(spec.msr_async_pf_en, data))
-    if refused:
-        cpu.stats["apf_msr_refused"] += 1
-        return
+    yield WrMsr(spec.msr_async_pf_int, HYPERVISOR_CALLBACK_VECTOR)
+    yield WrMsr(spec.msr_async_pf_en, data)
     cpu.apf_enabled = True
 
 
@@ -151,6 +149,9 @@ def sysvec_kvm_asyncpf_interrupt(cpu: "GuestCpu", saved: tuple[int, bool]) -> Ge
 
 # Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
 # event so that a patched twin (a mutant) is the one that runs.
+# A refused WRMSR is a #GP that arch/x86/mm/extable.c's ex_handler_msr fixes up ("unchecked MSR access error").
+WRMSR_FIXUP = True
+
 _THIS = sys.modules[__name__]
 PF_ENTRY = (_THIS, "exc_page_fault")
 INTERRUPT_HANDLERS = {HYPERVISOR_CALLBACK_VECTOR: (_THIS, "sysvec_kvm_asyncpf_interrupt")}

@@ -230,6 +230,7 @@ class GuestCpu:
         self.idle = sched.Task(pid=0, comm=f"swapper/{cpu_id}", cpu=cpu_id, is_idle=True, regs=(0, False))
         self.idle.stack.append(Ctx(cpu_idle(self), "cpu_idle", None))
         self._issued: Ctx | None = None
+        self._refused_msr: int | None = None      # the WRMSR KVM just refused (its #GP comes at the next entry)
 
     # -- the host protocol ---------------------------------------------------------
     def next_op(self, vcpu: KvmVcpu) -> Any:
@@ -258,6 +259,7 @@ class GuestCpu:
             return host_op
 
     def op_done(self, vcpu: KvmVcpu, op: Any, result: Any) -> None:
+        self._refused_msr = op.msr if op.__class__ is WrMsr and result else None
         ctx = self._issued
         if ctx is None:
             return
@@ -284,6 +286,9 @@ class GuestCpu:
             cr2 = vcpu.arch.cr2
             entry = self._pf_entry()
             self._enter(entry.__name__, lambda saved: entry(self, saved, cr2, error_code))
+        elif nr == x86.GP_VECTOR and self.kernel.twins.WRMSR_FIXUP and self._refused_msr is not None:
+            self.stats[f"wrmsr_gp_fixups_{self._refused_msr:#x}"] += 1  # ex_handler_msr: warn, skip the WRMSR
+            self._refused_msr = None
         else:
             self.panic(f"unexpected exception {x86.EXCEPTION_NAMES.get(nr, nr)} on cpu {self.id}")
 

@@ -42,4 +42,6 @@ def select(spec: Generation, async_pf: bool = True) -> SimpleNamespace:
         raise TypeError(f"{module.__name__} lacks the twins {missing}")
     twins = SimpleNamespace(name=name, **{h: getattr(module, h) for h in wanted})
     twins.msrs = module.msr_handlers(spec)
+    reads = getattr(module, "msr_read_handlers", None)
+    twins.msr_reads = reads(spec) if reads is not None else {}
     return twins

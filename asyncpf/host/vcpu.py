@@ -113,6 +113,7 @@ class KvmVcpu:
     acct: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNT_STATES, 0))
     mode: str = "outside"                              # outside | guest | compute | blocked | exited
     stopped: bool = False
+    kicked: bool = False                               # a kick IPI reached the vcpu in guest mode: exit at once
     reset_pending: bool = False
     proc: Process | None = None
     wq: Event | None = None
@@ -161,7 +162,8 @@ def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
     """Make the vcpu look at new work: wake it if blocked, force an exit if in the guest.
 
     Mirrors: arch/x86/kvm/x86.c:kvm_vcpu_kick (2.6.38): wake_up the wait
-    queue; if the vcpu is in guest mode on another cpu, send it an IPI.
+    queue; if the vcpu is in guest mode on another cpu, send it an IPI (the
+    vcpu exits at its next instruction boundary).
     Simplification: a vcpu busy in the host is not disturbed; it sees the
     pending event at its next entry.
     """
@@ -170,6 +172,8 @@ def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
     elif vcpu.mode == "compute" and vcpu.proc is not None:
         vcpu.mode = "guest"
         vcpu.proc.interrupt("kick")
+    elif vcpu.mode in ("guest", "entering"):
+        vcpu.kicked = True
 
 
 @mirrors("arch/x86/kvm/lapic.c", "kvm_apic_set_irq")
@@ -292,6 +296,7 @@ def enter_guest_mode(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
     kvm = vcpu.kvm
     env = kvm.env
     ctx = x86.trace_ctx(vcpu)
+    vcpu.mode, vcpu.kicked = "entering", False  # IN_GUEST_MODE before the entry: a kick from now on forces an exit
     env.trace("kvm_entry", ctx=ctx, vcpu_id=vcpu.vcpu_id)
     vcpu.stat["entries"] += 1
     yield kvm.cost("vmexit_entry_ns")
@@ -367,7 +372,9 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
         while True:
             if vcpu.stopped:
                 return "EXTERNAL_INTERRUPT"  # the VMM took the vcpu out of KVM_RUN
-            if vcpu.requests or vcpu.arch.exception.pending or (
+            if vcpu.kicked:  # requests are looked at on entry only: one made in guest mode needs its kick
+                return "EXTERNAL_INTERRUPT"
+            if vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT or vcpu.arch.exception.pending or (
                     vcpu.irr and kvm_apic_has_interrupt(vcpu) is not None and x86.kvm_arch_interrupt_allowed(vcpu)):
                 return "PENDING_INTERRUPT"
             op = guest.next_op(vcpu)

@@ -297,17 +297,43 @@ def inject_apf_event(vcpu: "KvmVcpu", reason: int, token: int) -> bool:
 
 # --- MSRs, reset, teardown --------------------------------------------------------------
 
+KVM_MSR_RET_UNSUPPORTED = 2   # a handler's "no such MSR for this guest" (6.x: PV-CPUID enforcement), not "refused"
+
+
 @mirrors("arch/x86/kvm/x86.c", "kvm_set_msr_common")
-def kvm_set_msr_common(vcpu: "KvmVcpu", msr: int, data: int) -> Generator[Any, Any, int]:
-    """Set an MSR for the guest (WRMSR exit) or the VMM (KVM_SET_MSRS); 1 means refused (#GP for a guest).
+def kvm_set_msr_common(vcpu: "KvmVcpu", msr: int, data: int,
+                       host_initiated: bool = False) -> Generator[Any, Any, int]:
+    """Set an MSR for the guest (WRMSR exit) or the VMM (KVM_SET_MSRS, ``host_initiated``); 1 means refused.
 
     The async PF cases of the switch are the generation's (``kvm.twins.msrs``).
+    An MSR a case reports unsupported is refused, except that the VMM may
+    write 0 to one KVM advertises (kvm_do_msr_access, 6.x).
     Simplification: every other MSR is unknown here and refused.
     """
     handler = vcpu.kvm.twins.msrs.get(msr)
     if handler is None:
         return 1
-    return (yield from handler(vcpu, data))
+    r = yield from handler(vcpu, data)
+    if r == KVM_MSR_RET_UNSUPPORTED:
+        return 0 if host_initiated and data == 0 else 1
+    return r
+
+
+@mirrors("arch/x86/kvm/x86.c", "kvm_get_msr_common")
+def kvm_get_msr_common(vcpu: "KvmVcpu", msr: int, host_initiated: bool = False) -> tuple[int, int]:
+    """Read an MSR for the guest (RDMSR) or the VMM (KVM_GET_MSRS): ``(0, value)``, or ``(1, 0)`` when refused.
+
+    The async PF cases are the generation's (``kvm.twins.msr_reads``); an
+    unsupported one reads as 0 for the VMM (kvm_do_msr_access, 6.x).
+    Simplification: every other MSR is unknown here and refused.
+    """
+    handler = vcpu.kvm.twins.msr_reads.get(msr)
+    if handler is None:
+        return 1, 0
+    r, value = handler(vcpu)
+    if r == KVM_MSR_RET_UNSUPPORTED:
+        return (0, 0) if host_initiated else (1, 0)
+    return r, value
 
 
 def reset_events(vcpu: "KvmVcpu") -> None:

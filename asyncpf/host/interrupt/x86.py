@@ -239,7 +239,7 @@ def _gated(feature: int, handler: Any) -> Any:
     """A case of kvm_set_msr_common: KVM_MSR_RET_UNSUPPORTED (#GP for the guest) without the PV feature."""
     def case(vcpu: "KvmVcpu", data: int) -> Generator[Any, Any, int]:
         if not guest_pv_has(vcpu, feature):
-            return 1
+            return x86.KVM_MSR_RET_UNSUPPORTED
         return (yield from handler(vcpu, data))
     case.__name__ = handler.__name__
     return case
@@ -257,6 +257,17 @@ def msr_handlers(spec: abi.Generation) -> dict:
         spec.msr_async_pf_int: _gated(KVM_FEATURE_ASYNC_PF_INT, kvm_pv_enable_async_pf_int),
         spec.msr_async_pf_ack: _gated(KVM_FEATURE_ASYNC_PF_INT, msr_async_pf_ack),
         lapic.X2APIC_MSR_SPIV: lapic.apic_set_spiv,
+    }
+
+
+def msr_read_handlers(spec: abi.Generation) -> dict:
+    """The async PF cases of 6.18's kvm_get_msr_common: EN and INT read back what was stored, ACK reads 0."""
+    def read(feature: int, value: Any) -> Any:
+        return lambda vcpu: (0, value(vcpu)) if guest_pv_has(vcpu, feature) else (x86.KVM_MSR_RET_UNSUPPORTED, 0)
+    return {
+        spec.msr_async_pf_en: read(KVM_FEATURE_ASYNC_PF, lambda v: v.arch.apf.msr_en_val),
+        spec.msr_async_pf_int: read(KVM_FEATURE_ASYNC_PF_INT, lambda v: v.arch.apf.msr_int_val),
+        spec.msr_async_pf_ack: read(KVM_FEATURE_ASYNC_PF_INT, lambda v: 0),
     }
 
 

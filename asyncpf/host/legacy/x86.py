@@ -122,6 +122,11 @@ def msr_handlers(spec: abi.Generation) -> dict:
     return {spec.msr_async_pf_en: kvm_pv_enable_async_pf}
 
 
+def msr_read_handlers(spec: abi.Generation) -> dict:
+    """The async PF case of 2.6.38's kvm_get_msr_common: MSR_KVM_ASYNC_PF_EN reads back ``msr_val``."""
+    return {spec.msr_async_pf_en: lambda vcpu: (0, vcpu.arch.apf.msr_val)}
+
+
 @mirrors("arch/x86/kvm/x86.c", "kvm_arch_vcpu_reset", generations="legacy")
 def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """INIT/RESET: APF off, queue cleared, hash reset, no synthetic halt, no pending events.
