@@ -98,7 +98,8 @@ def _one(program: programs.Program, stored: bool) -> dict[str, Any]:
 def _failed(program: programs.Program, reason: str) -> dict[str, Any]:
     gen, why = programs.model_generation(program)
     return {"program": program.name, "summary": program.summary, "model_generation": gen, "model_why": why,
-            "verdict": {"verdict": "failed", "mismatches": [], "expected_differences": [], "reason": reason}}
+            "verdict": {"verdict": "failed", "mismatches": [], "expected_differences": [], "reason": reason,
+                        "relaxed": []}}
 
 
 def _list(as_json: bool) -> int:
@@ -151,6 +152,7 @@ def render(results: list[dict], host: dict, stored: bool) -> str:
             lines.append(f"  model: {r['model_why']}")
         lines += [f"  mismatch: {m}" for m in v["mismatches"]]
         lines += [f"  expected difference: {e}" for e in v["expected_differences"]]
+        lines += [f"  not compared in this run: {e}" for e in v.get("relaxed", [])]
     lines += ["", "not compared (not deterministic, or not modelled):"] + [f"  - {n}" for n in NOT_COMPARED]
     return "\n".join(lines)
 

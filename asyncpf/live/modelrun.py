@@ -38,17 +38,18 @@ class ModelRun:
     leaks: list[str] = field(default_factory=list)
     sim_ns: int = 0
     outcomes: list[bool] = field(default_factory=list)   # MSR-table mode: accepted, per write
-    msrs: dict[str, int] = field(default_factory=dict)    # EN, INT, ACK as the VMM reads them after the run
+    msrs: dict[str, int | None] = field(default_factory=dict)  # EN, INT, ACK as the VMM reads them after the run
 
 
-def read_msrs(vcpu) -> dict[str, int]:
-    """What KVM_GET_MSRS would return: 6.18 kvm_get_msr_common reads msr_en_val, msr_int_val and 0 for ACK.
-
-    Simplification: the model has no MSR reads; the interrupt era's stored values are read directly
-    (a generation without them reads 0).
-    """
-    apf = vcpu.arch.apf
-    return {"EN": getattr(apf, "msr_en_val", 0), "INT": getattr(apf, "msr_int_val", 0), "ACK": 0}
+def read_msrs(vcpu) -> dict[str, int | None]:
+    """What KVM_GET_MSRS returns for EN, INT, ACK: the model's ``kvm_get_msr_common`` as the VMM (None: refused)."""
+    from ..host import x86
+    out: dict[str, int | None] = {}
+    for name, msr in (("EN", abi.INTERRUPT.msr_async_pf_en), ("INT", abi.INTERRUPT.msr_async_pf_int),
+                      ("ACK", abi.INTERRUPT.msr_async_pf_ack)):
+        r, value = x86.kvm_get_msr_common(vcpu, msr, host_initiated=True)
+        out[name] = None if r else value
+    return out
 
 
 def configure_vcpu(m: Machine, cfg: VmConfig) -> None:

@@ -10,15 +10,15 @@ showing ASYNC_PF and ASYNC_PF_INT or not.  Sources for what the kernel does:
 Documentation/virt/kvm/x86/msr.rst@v6.18 and arch/x86/kvm/x86.c@v6.18
 (kvm_set_msr_common, kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int).
 
-The same writes made by the VMM (``KVM_SET_MSRS``, host-initiated) are
-recorded beside them (:func:`run_real_vmm`) but not compared: the model has
-no host-initiated MSR path, and 6.18 treats those differently -- a VMM write
-of 0 to an MSR the vcpu's PV CPUID does not offer is accepted and ignored,
-and a VMM read of one returns 0 (kvm_set_msr_ignored_check,
-kvm_get_msr_ignored_check).  A read-back is therefore never "refused" here.
+The same writes made by the VMM (``KVM_SET_MSRS``, host-initiated) into a
+vcpu that never ran form a second table (:func:`run_real_vmm`): 6.18 treats
+them differently -- a VMM write of 0 to an MSR the vcpu's PV CPUID does not
+offer is accepted and ignored, and a VMM read of one returns 0
+(kvm_do_msr_access).  A read-back is therefore never "refused" here.
 
 The model side runs the same guest program on a model vcpu of the interrupt
-generation (:mod:`asyncpf.live.modelrun`).
+generation (:mod:`asyncpf.live.modelrun`), and the VMM's writes through
+``kvm_set_msr_common(..., host_initiated=True)`` (:func:`run_model_vmm`).
 """
 
 from __future__ import annotations
@@ -156,6 +156,34 @@ def run_model(generation: str) -> dict[str, dict[str, dict]]:
         for row in ROWS:
             run = run_program(generation, cfg, _params(row))
             out[cname][row.name] = _row_result(run.outcomes, run.msrs)
+    return out
+
+
+def run_model_vmm(generation: str) -> dict[str, dict[str, dict]]:
+    """The VMM's writes on the model: kvm_set_msr_common as the VMM, then kvm_get_msr_common as the VMM."""
+    from ..build import SMALL_HOST
+    from ..host import x86
+    from ..machine import Machine
+    from .modelguest import IdleGuest
+    from .modelrun import configure_vcpu, read_msrs
+
+    out: dict[str, dict[str, dict]] = {}
+    for cname, cfg in CONFIGS.items():
+        out[cname] = {}
+        for row in ROWS:
+            m = Machine(SMALL_HOST.replace(generation=generation, vcpus=cfg.vcpu_id + 1), lambda i: IdleGuest())
+            configure_vcpu(m, cfg)
+            vcpu = m.vcpus[cfg.vcpu_id]
+
+            def writes(row=row, vcpu=vcpu):
+                done = []
+                for msr, value in (*row.setup, row.write):
+                    done.append(not (yield from x86.kvm_set_msr_common(vcpu, msr, value, host_initiated=True)))
+                return done
+
+            proc = m.env.process(writes(), "KVM_SET_MSRS")
+            m.env.run()
+            out[cname][row.name] = _row_result(proc.value, read_msrs(vcpu))
     return out
 
 

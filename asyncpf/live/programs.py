@@ -50,13 +50,13 @@ PROGRAMS: dict[str, Program] = {p.name: p for p in (
             GuestParams(count=4, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_WAIT, x2apic=False)),
     Program("pv-retry", "PV enabled; the #PF handler returns at once and the touch is retried while the page is "
             "in flight: a repeated fault, the vcpu halts until page-ready",
-            GuestParams(count=4, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_RETRY)),
+            GuestParams(count=8, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_RETRY)),
     Program("pv-disable", "PV enabled; the #PF handler disables async PF (EN = 0) with the fault outstanding: "
             "the queue is cleared without a page-ready, later faults take the halt path",
             GuestParams(count=2, int_val=PAGE_READY_VECTOR, en_val=PV_ENABLE, pf_mode=PF_DISABLE)),
     Program("msr-table", "every class of MSR_KVM_ASYNC_PF_EN/_INT/_ACK write by the guest (WRMSR; #GP = refused), "
             "with and without an in-kernel irqchip, with PV-CPUID enforcement on and off and the CPUID bits "
-            "offered or not: accepted/refused and read back",
+            "offered or not: accepted/refused and read back; and the same writes by the VMM (KVM_SET_MSRS)",
             None),
 )}
 

@@ -116,12 +116,17 @@ def _judge_table(result: dict, cap: dict, generation: str | None, why: str) -> d
         return result
     try:
         model = msrtable.run_model(generation)
+        model_vmm = msrtable.run_model_vmm(generation) if cap.get("vmm_table") else None
     except AssertionError as exc:
         result["verdict"] = compare.Verdict("disagree", [f"the model's guest stopped: {exc}"]).to_json()
         return result
-    result["model"] = {"table": model}
+    result["model"] = {"table": model, "vmm_table": model_vmm}
     mismatches, agree = msrtable.compare_tables(cap["table"], model)
-    verdict = compare.Verdict("disagree" if mismatches else "agree", mismatches,
-                              reason=f"{agree} of {agree + len(mismatches)} rows agree")
+    reason = f"guest writes: {agree} of {agree + len(mismatches)} rows agree"
+    if model_vmm is not None:
+        vmm_mismatches, vmm_agree = msrtable.compare_tables(cap["vmm_table"], model_vmm)
+        mismatches += [f"VMM write {m}" for m in vmm_mismatches]
+        reason += f"; VMM writes: {vmm_agree} of {vmm_agree + len(vmm_mismatches)} rows agree"
+    verdict = compare.Verdict("disagree" if mismatches else "agree", mismatches, reason=reason)
     result["verdict"] = verdict.to_json()
     return result
