@@ -84,6 +84,10 @@ SPECS = {
              {"--vcpus": ints(1, 64), "--scripts": ints(1, 1000), "--steps": ints(1, 100_000),
               "--compute-ms": ints(1, 60_000), "--seed": ints(0, 2**63 - 1), "--trace-lines": ints(0, 100_000),
               "--generation": not_in(["seed", "legacy"])}),
+    "live": (["--stored", "--program", "pv-wakeall"],
+             {"--program": not_in(["halt-path", "halt-path-vcpu3", "pv-wakeall", "pv-pages", "pv-pages-xapic", "pv-retry", "pv-disable",
+                                   "msr-table"]),
+              "--keep-trace": st.sampled_from(["/nonexistent/dir", "", " ", "no-such-folder"])}),
     "bench-engine": (["--events", "100", "--repeat", "1"],
                      {"--events": ints(1, 10**7), "--entities": ints(1, 10**6), "--repeat": ints(1, 10),
                       "--seed": ints(0, 2**63 - 1)}),
@@ -159,6 +163,7 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     (["check", "--config", "one_task", "--config", "one_task"], "--config one_task,one_task"),
     (["check", "--list", "--mutants"], "--list"),
     (["demo", "--scripts", "1000", "--steps", "100000"], "--steps 100000"),
+    (["live", "--list", "--stored"], "--list"),
 ])
 def test_relations_between_options_are_refused_by_name(argv, named):
     assert named in refused(argv)

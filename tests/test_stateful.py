@@ -47,7 +47,9 @@ def test_seed_machine_runs_the_seed_and_catches_a_mutant():
     m.time_passes(200_000)
     assert m.m.tracer.text().count("msr_write 13 = 0x10081") == 2    # cpu 1: at boot, and again after the reset
     m.teardown()
-    r = run_stateful(STI_BEFORE_REASON, max_examples=40, stateful_step_count=12, generation="seed")
+    # 60 examples: with 40 the derandomized search misses the mutant when asyncpf.__main__ was imported first
+    # (reproduced on main's own tree by a script; cause not found: not the hash seed, not the global random)
+    r = run_stateful(STI_BEFORE_REASON, max_examples=60, stateful_step_count=12, generation="seed")
     assert r.failed and "reason_read_before_reenable" in r.invariants, r
 
 
