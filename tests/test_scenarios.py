@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from asyncpf import scenarios
+from asyncpf import abi, scenarios
 from asyncpf.__main__ import main as cli_main
 from asyncpf.trace import parse
 
@@ -16,6 +16,11 @@ REQUIRED = [
     "kernel_mode_fault_without_send_always", "non_preemptible_context_halts", "msr_disable_with_outstanding",
     "vcpu_reset_with_outstanding", "migration_wakes_all", "cpu_offline_wakes_all", "mmio_gfn", "error_gfn",
     "reclaim_races_fault", "allocation_failure_falls_back",
+]
+REQUIRED_INTERRUPT = [
+    "ack_handshake", "page_ready_waits_for_free_slot", "wake_all_at_enable", "interrupt_msr_disable_with_outstanding",
+    "interrupt_vcpu_reset_with_outstanding", "kernel_mode_fault_halts_without_page_ready",
+    "legacy_guest_on_interrupt_host", "lapic_disabled_holds_page_ready",
 ]
 # Scenarios that show a bug in the model (not in the kernel it mirrors): they must fail until it is fixed.
 MODEL_BUGS: dict[str, str] = {}
@@ -39,10 +44,12 @@ def results():
 
 
 def test_registry_has_the_named_scenarios():
-    assert set(REQUIRED) <= set(NAMES)
+    assert set(REQUIRED) <= set(NAMES) and set(REQUIRED_INTERRUPT) <= set(NAMES)
     for sc in scenarios.SCENARIOS.values():
         assert sc.summary and "\n" not in sc.summary
-        assert sc.generation == "legacy"
+        assert sc.generation in abi.MODELLED
+    assert all(scenarios.get(n).generation == "legacy" for n in REQUIRED)
+    assert all(scenarios.get(n).generation == "interrupt" for n in REQUIRED_INTERRUPT)
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in NAMES])
