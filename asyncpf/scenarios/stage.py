@@ -13,6 +13,7 @@ from ..guest.ops import Touch
 from ..host import mmu
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
+from .. import machine as machine_mod
 from ..machine import HostConfig, Machine
 from ..timeline import Recorder
 from ..trace import Tracer
@@ -170,8 +171,9 @@ class Stage:
         """
         host = HostConfig(generation=self.sc.generation, vcpus=1, guest_mem=guest_mem, host_limit=host_limit,
                           swap_device=swap, mmio_pages=0, seed=self.seed)
-        # the module's global ``Machine``, as in build()
-        self.m = m = Machine(host, guest, trace=self.trace or self.record)
+        # Not the swappable global ``Machine`` of build(): check.mutants.scenario_hook attaches a checker that
+        # watches a guest kernel, and this guest is a program; under a mutant its own checks still run.
+        self.m = m = machine_mod.Machine(host, guest, trace=self.trace or self.record)
         self._count_events(m)
         if written is not None:
             m.prefault(*written)
