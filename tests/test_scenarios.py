@@ -96,6 +96,23 @@ def test_cli_list(capsys):
         assert any(line.split()[0] == name for line in lines), name
 
 
+def test_cli_list_by_generation(capsys):
+    assert _cli(["--list", "--generation", "interrupt"]) == 0
+    shown = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert shown == [n for n in NAMES if scenarios.get(n).generation == "interrupt"]
+    assert set(REQUIRED_INTERRUPT) | {"kvm_unit_tests_asyncpf"} <= set(shown)
+    assert _cli(["--list", "--generation", "legacy", "--json"]) == 0
+    assert {s["generation"] for s in json.loads(capsys.readouterr().out)} == {"legacy"}
+
+
+def test_cli_refuses_a_scenario_of_another_generation(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli(["ack_handshake", "--generation", "legacy"])
+    assert exc.value.code == 2
+    assert "ack_handshake" in capsys.readouterr().err
+    assert _cli(["ack_handshake", "--generation", "interrupt", "--trace-lines", "0"]) == 0
+
+
 def test_cli_json(capsys):
     assert _cli(["repeated_fault_halts", "--json"]) == 0
     obj = json.loads(capsys.readouterr().out)
