@@ -8,6 +8,14 @@ Each scenario watches the trace through :class:`Watch`, which also sees the
 ACK write as KVM receives it (a logging wrapper around the ACK case of this
 VM's kvm_set_msr_common: the ``kvm_msr`` line is traced only after the write
 was handled, i.e. after any page-ready the ACK itself sent).
+
+Sources: arch/x86/kvm/x86.c, lapic.c and virt/kvm/async_pf.c @v6.18 (the twins in
+``asyncpf/host/interrupt/``); arch/x86/kernel/kvm.c @v6.18 (``asyncpf/guest/interrupt.py``);
+Documentation/virt/kvm/x86/msr.rst @v6.18.  The LAPIC case is the 2021 report of a vcpu thread spinning at
+100% under Cloud Hypervisor's direct kernel boot (github.com/cloud-hypervisor/cloud-hypervisor issue 2277)
+and its fix, Vitaly Kuznetsov's "KVM: x86: Properly handle APF vs disabled LAPIC situation" (2021): page-ready
+held while the LAPIC is software-disabled, KVM_REQ_APF_READY when SPIV enables it.  The migration restores
+MSR_KVM_ASYNC_PF_INT before MSR_KVM_ASYNC_PF_EN, as QEMU's kvm_put_msrs (target/i386/kvm/kvm.c) does.
 """
 
 from __future__ import annotations
