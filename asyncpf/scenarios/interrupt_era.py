@@ -312,11 +312,11 @@ def _msr_disable(s: Stage) -> None:
 
     def disable():
         snap["queued_before"] = v.async_pf.queued
-        yield from pv.kvm_pv_disable_apf(cpu0)              # WRMSR EN = 0
+        yield from guest_irq.kvm_pv_disable_apf(cpu0)       # WRMSR EN = 0 (the 6.18 guest's)
         snap["after"] = (len(v.async_pf.queue), len(v.async_pf.done), v.async_pf.queued, v.arch.apf.msr_en_val)
         snap["hash_empty"] = bool((v.arch.apf.gfns == x86.GFN_SLOT_EMPTY).all())
         snap["rank"] = len(w.rows) - 1
-        pv.apf_task_wake_all(cpu0)
+        pv.apf_task_wake_all(cpu0)                          # the rest of kvm_guest_cpu_offline(shutdown=false)
 
     a, b = s.touchers(2)
     k = s.spawn("cpuhp", _prog(Work(100_000), disable))
