@@ -240,3 +240,20 @@ def check_view(mutant: str = "hash_delete_no_shift") -> View:
     from .check.mutants import MUTANTS
     controls = {"mutant": w.Dropdown(options=list(MUTANTS), value=mutant, description="mutant")}
     return View(controls, explain_check.mutant_probe, explain_check.probe_text)
+
+
+# --- 10 -------------------------------------------------------------------------------------
+
+def _interrupt_scenario(name: str) -> dict[str, Any]:
+    from .explain import interrupt_era as explain_irq
+    cache = _interrupt_scenario.__dict__.setdefault("cache", {})
+    if name not in cache:
+        cache[name] = explain_irq.scenario_summary(name)
+    return cache[name]
+
+
+def interrupt_scenario_view(name: str = "ack_handshake") -> View:
+    """A dropdown of the interrupt era's scenarios: each one's checks and its first async-PF trace lines."""
+    from .explain import interrupt_era as explain_irq
+    controls = {"name": w.Dropdown(options=explain_irq.interrupt_scenarios(), value=name, description="scenario")}
+    return View(controls, _interrupt_scenario, explain_irq.summary_text)

@@ -74,6 +74,7 @@ SPECS = {
                   "--values": st.sampled_from(["", ",", "1:1,", ",1:1", "1:0", "0:0", "x", "1:x", "1:2:3", "1;1",
                                                "1:1,1:1", "1:1025", ",".join(["1:1"] * 33), "-1:2"])}),
     "scenario": (["wake_before_wait"], {"NAME": not_in(SCENARIOS), "--seed": ints(0, 2**63 - 1),
+                                        "--generation": not_in(["seed", "legacy", "interrupt"]),
                                         "--trace-lines": ints(0, 100_000), "--trace": files(None),
                                         "--perfetto": files(".json")}),
     "check": (["--config", "one_task", "--max-seconds", "1", "--mutants", "--methods", "explorer"],

@@ -15,7 +15,7 @@ def test_map_and_vocabulary():
     by_file = explain.mirrors_by_file()
     assert "kvm_setup_async_pf" in by_file["virt/kvm/async_pf.c"]
     assert f"virt/kvm/async_pf.c ({len(by_file['virt/kvm/async_pf.c'])})" in explain.mirror_map()
-    assert list(explain.NOTEBOOKS) == sorted(explain.NOTEBOOKS) and len(explain.NOTEBOOKS) == 10
+    assert list(explain.NOTEBOOKS) == sorted(explain.NOTEBOOKS) and len(explain.NOTEBOOKS) == 11
     assert "08_mmu_notifiers" in explain.notebook_map() and "dummy node" in explain.vocabulary()
     assert "kworker/u:%d" in explain.actors_table()
 

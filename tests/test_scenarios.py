@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from asyncpf import scenarios
+from asyncpf import abi, scenarios
 from asyncpf.__main__ import main as cli_main
 from asyncpf.trace import parse
 
@@ -16,6 +16,11 @@ REQUIRED = [
     "kernel_mode_fault_without_send_always", "non_preemptible_context_halts", "msr_disable_with_outstanding",
     "vcpu_reset_with_outstanding", "migration_wakes_all", "cpu_offline_wakes_all", "mmio_gfn", "error_gfn",
     "reclaim_races_fault", "allocation_failure_falls_back",
+]
+REQUIRED_INTERRUPT = [
+    "ack_handshake", "page_ready_waits_for_free_slot", "wake_all_at_enable", "interrupt_msr_disable_with_outstanding",
+    "interrupt_vcpu_reset_with_outstanding", "kernel_mode_fault_halts_without_page_ready",
+    "legacy_guest_on_interrupt_host", "lapic_disabled_holds_page_ready",
 ]
 # Scenarios that show a bug in the model (not in the kernel it mirrors): they must fail until it is fixed.
 MODEL_BUGS: dict[str, str] = {}
@@ -39,10 +44,12 @@ def results():
 
 
 def test_registry_has_the_named_scenarios():
-    assert set(REQUIRED) <= set(NAMES)
+    assert set(REQUIRED) <= set(NAMES) and set(REQUIRED_INTERRUPT) <= set(NAMES)
     for sc in scenarios.SCENARIOS.values():
         assert sc.summary and "\n" not in sc.summary
-        assert sc.generation == "legacy"
+        assert sc.generation in abi.MODELLED
+    assert all(scenarios.get(n).generation == "legacy" for n in REQUIRED)
+    assert all(scenarios.get(n).generation == "interrupt" for n in REQUIRED_INTERRUPT)
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in NAMES])
@@ -54,7 +61,7 @@ def test_scenario_ok(results, name):
     assert all(line in r.leaks for line in r.expected_leaks)
     assert r.ok
     assert any(c.name == "quiescent after shutdown (leaks)" for c in r.checks)
-    assert any(c.name == "every task exited" for c in r.checks)
+    assert any(c.name in ("every task exited", "the test program ran to its end") for c in r.checks)
     assert r.machine.shut_down
 
 
@@ -87,6 +94,23 @@ def test_cli_list(capsys):
     assert len(lines) == len(NAMES)
     for name in REQUIRED:
         assert any(line.split()[0] == name for line in lines), name
+
+
+def test_cli_list_by_generation(capsys):
+    assert _cli(["--list", "--generation", "interrupt"]) == 0
+    shown = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert shown == [n for n in NAMES if scenarios.get(n).generation == "interrupt"]
+    assert set(REQUIRED_INTERRUPT) | {"kvm_unit_tests_asyncpf"} <= set(shown)
+    assert _cli(["--list", "--generation", "legacy", "--json"]) == 0
+    assert {s["generation"] for s in json.loads(capsys.readouterr().out)} == {"legacy"}
+
+
+def test_cli_refuses_a_scenario_of_another_generation(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli(["ack_handshake", "--generation", "legacy"])
+    assert exc.value.code == 2
+    assert "ack_handshake" in capsys.readouterr().err
+    assert _cli(["ack_handshake", "--generation", "interrupt", "--trace-lines", "0"]) == 0
 
 
 def test_cli_json(capsys):
@@ -133,3 +157,30 @@ def test_cli_needs_a_name(capsys):
     with pytest.raises(SystemExit) as exc:
         _cli([])
     assert exc.value.code == 2
+
+
+# --- kvm-unit-tests x86/asyncpf.c (interrupt version) on the model ---------------------------------------
+
+def test_kvm_unit_tests_asyncpf_passes_as_the_test_itself_reports(results):
+    r = results("kvm_unit_tests_asyncpf")
+    test = r.machine.vcpus[0].guest
+    assert test.finished and test.asyncpf_num == 1024 == r.counts["apf_not_present_injected"]
+    assert test.reports == [
+        ("PASS", "Wakeup all, got token 0xffffffff"),
+        ("PASS", "get 1024 async pf events ('page not present' #PF event with matched 'page ready' interrupt event )"),
+    ]
+    msrs = [(e.args[1], e.args[2]) for e in r.tracer.events if e.name == "kvm_msr"]
+    # INT before EN, EN = &apf_reason | SEND_ALWAYS | ENABLED | DELIVERY_AS_INT, then one ACK per page-ready
+    assert msrs[:2] == [(0x4B564D06, 0xF3), (0x4B564D02, 0x3000 | 0b1011)]
+    assert msrs[2:] == [(0x4B564D07, 1)] * 1025
+
+
+def test_kvm_unit_tests_asyncpf_skips_without_async_pf_int():
+    def no_int_bit(stage):
+        stage.m.vcpus[0].arch.cpuid_features = 1 << 4          # a host that offers only KVM_FEATURE_ASYNC_PF
+
+    r = scenarios.get("kvm_unit_tests_asyncpf").run(on_built=no_int_bit)
+    test = r.machine.vcpus[0].guest
+    assert test.reports == [("SKIP", "KVM_FEATURE_ASYNC_PF_INT is not supported")]
+    assert not [e for e in r.tracer.events if e.name == "kvm_msr"]
+    assert not r.ok and "the test's own verdict" in [c.name for c in r.checks if not c.passed][0]

@@ -44,3 +44,11 @@ def test_views_are_displayable():
     v = widgets.race_view()
     bundle = v._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_interrupt_scenario_view():
+    v = widgets.interrupt_scenario_view()
+    assert v.result["ok"] and v.result["irqs_243"] == 3 and "vec 243" in v.text
+    v.controls["name"].value = "kernel_mode_fault_halts_without_page_ready"
+    assert v.result["ok"] and v.result["irqs_243"] == 1          # only the boot wake-all
+    assert "PASS  no #PF injected at CPL0" in v.text

@@ -32,6 +32,10 @@ NOTEBOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
                          ("virt/kvm/kvm_main.c", "include/linux/kvm_host.h", "mm/rmap.c")),
     "09_invariants_and_exploration": ("the invariant registry, an exhaustive exploration, a mutant caught and "
                                       "replayed", ()),
+    "10_interrupt_era": ("why page-ready moved off #PF, the ACK handshake as a trace, a legacy guest on a new host, "
+                         "bm across the three generations",
+                         ("arch/x86/kvm/x86.c", "virt/kvm/async_pf.c", "arch/x86/kvm/lapic.c",
+                          "arch/x86/kernel/kvm.c")),
 }
 
 

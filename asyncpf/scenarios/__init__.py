@@ -19,7 +19,7 @@ twins directly, and each scenario's summary says which.
 """
 
 # Importing the submodules registers the scenarios, in this order (the order of --list), and the command.
-from . import faults, contexts, lifecycle, synchronous, quirks, cli  # noqa: F401, I001
+from . import faults, contexts, lifecycle, synchronous, quirks, interrupt_era, kvm_unit_tests, cli  # noqa: F401, I001
 from .stage import SCENARIOS, Scenario, get
 
 __all__ = ["SCENARIOS", "Scenario", "get"]

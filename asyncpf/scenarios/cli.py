@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import __version__, perfetto
+from .. import __version__, abi, perfetto
 from ..argtypes import integer, output_file
 from ..cli import UsageError, command
 from ..outputs import distinct, write_text
@@ -24,6 +24,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", type=_name, metavar="NAME", help="scenario to run (see --list)")
     p.add_argument("--list", action="store_true", help="list the scenarios with a one-line summary (with --json: "
                                                        "name, generation and summary of each)")
+    p.add_argument("--generation", choices=list(abi.MODELLED),
+                   help="only the scenarios of this protocol generation (with --list), or check that NAME is one: "
+                        "legacy (2.6.38), interrupt (page-ready by interrupt, as Linux 6.18)")
     p.add_argument("--trace", metavar="FILE", type=output_file(), help="write the whole ftrace text of the run to FILE")
     p.add_argument("--perfetto", metavar="FILE", type=output_file((".json",)),
                    help="write the run as a Chrome trace-event JSON timeline (ui.perfetto.dev, chrome://tracing)")
@@ -48,9 +51,12 @@ def main(args: argparse.Namespace) -> int:
         if extra:
             raise UsageError(f"{extra[0][0]} {str(extra[0][1])!r}: not with --list, which only lists; "
                              "expected one or the other")
-        return _list(args.json)
+        return _list(args.json, args.generation)
     if not args.name:
         raise UsageError(f"NAME: expected a scenario name or --list; known: {', '.join(SCENARIOS)}")
+    if args.generation and get(args.name).generation != args.generation:
+        raise UsageError(f"NAME {args.name!r}: a scenario of the {get(args.name).generation} generation, not "
+                         f"{args.generation}; expected one of {', '.join(_names(args.generation)) or 'none'}")
     distinct(trace=args.trace, perfetto=args.perfetto)
     sc = get(args.name)
     result = sc.run(seed=args.seed, trace=True, record=bool(args.perfetto))
@@ -82,13 +88,18 @@ def main(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _list(as_json: bool) -> int:
+def _names(generation: str | None) -> list[str]:
+    return [sc.name for sc in SCENARIOS.values() if generation in (None, sc.generation)]
+
+
+def _list(as_json: bool, generation: str | None = None) -> int:
+    shown = [SCENARIOS[name] for name in _names(generation)]
     if as_json:
         print(json.dumps([{"name": sc.name, "generation": sc.generation, "summary": sc.summary}
-                          for sc in SCENARIOS.values()], indent=2))
+                          for sc in shown], indent=2))
         return 0
     width = max(map(len, SCENARIOS))
-    for sc in SCENARIOS.values():
+    for sc in shown:
         print(f"{sc.name:<{width}}  {_one_line(sc.summary)}")
     return 0
 

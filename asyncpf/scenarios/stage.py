@@ -13,7 +13,8 @@ from ..guest.ops import Touch
 from ..host import mmu
 from ..host.kvm_main import gfn_to_hva
 from ..host.mm import PageState
-from ..machine import Machine
+from .. import machine as machine_mod
+from ..machine import HostConfig, Machine
 from ..timeline import Recorder
 from ..trace import Tracer
 from ..workloads import steps
@@ -141,6 +142,7 @@ class Stage:
         on a new host); ``before_boot(machine)`` runs before anything runs on the machine.
         """
         def prepare(m: Machine) -> None:
+            self.m = m                     # hooks may look at the machine while it boots
             self._count_events(m)
             if before_boot is not None:
                 before_boot(m)
@@ -158,6 +160,31 @@ class Stage:
         if self.on_built is not None:
             self.on_built(self)
         return self.m
+
+    def build_program(self, guest: Callable, *, guest_mem: int, host_limit: int, swap: str = "nvme_gen4",
+                      written: tuple[int, int] | None = None) -> Machine:
+        """One vcpu running a scripted guest program instead of the guest kernel (``guest(vcpu_id)`` -> GuestCpu).
+
+        ``written = (first_gfn, npages)``: a buffer the guest wrote once before (``Machine.prefault``: what
+        does not fit in ``host_limit`` is on swap).  The program starts at once: there is no boot, so every
+        event of the run counts (``since_boot`` is since the start).
+        """
+        host = HostConfig(generation=self.sc.generation, vcpus=1, guest_mem=guest_mem, host_limit=host_limit,
+                          swap_device=swap, mmio_pages=0, seed=self.seed)
+        # Not the swappable global ``Machine`` of build(): check.mutants.scenario_hook attaches a checker that
+        # watches a guest kernel, and this guest is a program; under a mutant its own checks still run.
+        self.m = m = machine_mod.Machine(host, guest, trace=self.trace or self.record)
+        self._count_events(m)
+        if written is not None:
+            m.prefault(*written)
+        m.start()
+        if self.record:
+            self.recorder = Recorder(m)
+        self.boot_events = Counter(self.events)
+        self.boot_alloc = m.kvm.stat.async_pf_allocated
+        if self.on_built is not None:
+            self.on_built(self)
+        return m
 
     def _count_events(self, m: Machine) -> None:
         inner = m.env.tracer
@@ -237,6 +264,21 @@ class Stage:
         self.check("every task exited", not alive, "still alive: " + ", ".join(alive) if alive
                    else f"{len(tasks)} tasks exited by t={m.env.now}")
         self.check("guest did not panic", self.kernel.panicked is None, self.kernel.panicked or "")
+        self._teardown(expect)
+
+    def finish_program(self, done: Callable[[], bool], what: str, limit_ns: int = FINISH_LIMIT_NS,
+                       expect: Callable[[], list[tuple[str, str]]] | None = None) -> None:
+        """For :meth:`build_program`: run in 1 ms steps until ``done()`` (checked as ``what``), then as finish."""
+        m = self.m
+        end = m.env.now + limit_ns
+        while not done() and m.env.now < end:
+            self.advance(min(m.env.now + 1_000_000, end))
+        self.check(what, done(), f"by t={m.env.now}")
+        self._teardown(expect)
+
+    def _teardown(self, expect: Callable[[], list[tuple[str, str]]] | None) -> None:
+        """Destroy the VM and demand exactly the expected leaks."""
+        m = self.m
         m.shutdown()
         self.leaks = m.leaks()
         for line, why in (expect() if expect is not None else []):
@@ -261,7 +303,8 @@ class Stage:
             "swapins": m.mm.stats["swapins"],
         })
         for key in ("sleeps", "halted_waits", "dummies_created", "dummies_consumed", "dummies_dropped"):
-            counts[f"guest_{key}"] = self.kernel.stats[key]
+            if self.kernel is not None:  # None: a scripted guest program (build_program)
+                counts[f"guest_{key}"] = self.kernel.stats[key]
         for v in m.vcpus:
             for state in ("stalled", "halted"):
                 counts[f"vcpu{v.vcpu_id}_{state}_ns"] = v.acct[state]
