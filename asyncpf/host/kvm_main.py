@@ -59,6 +59,7 @@ class KvmStat:
     async_pf_alloc_failures: int = 0
     async_pf_completed: int = 0
     mm_count: int = 0            # mm references taken by work items (mmdrop balances)
+    cancel_leaked_refs: int = 0  # cancelled items whose kvm and mm references 2.6.38 never gave back
 
 
 @dataclass(eq=False)
