@@ -40,7 +40,8 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "limit, GFP_NOWAIT, mm + kvm refs, error-hva refusal, queue then not_present in the kernel's "
         "order; schedule_work cannot fail here"),
     _L + "async_pf.kvm_check_async_pf_completion": Verdict(
-        FIXED, "was one item per call; v2.6.38 loops while done is non-empty and the gate is open (APF off: drains)",
+        FIXED, "was one item per call; v2.6.38 loops while done is non-empty and the gate is open (APF off: drains); "
+        "page_ready only for a non-NULL page",
         "tests/test_async_pf.py::test_legacy_disabled_drains_done_silently_in_one_call"),
     _L + "async_pf.kvm_clear_async_pf_completion_queue": Verdict(
         DEFECT, "dropped a cancelled item's mm and kvm references; v2.6.38 only frees it, so both leak (counted as "
@@ -50,8 +51,10 @@ VERDICTS: dict[str, Verdict] = {
     _L + "async_pf.kvm_async_pf_wakeup_all": Verdict(
         IDENTICAL, "bad_page item on done only, queued++, -ENOMEM on allocation failure"),
     _H + "async_pf.async_pf_execute": Verdict(
-        SIMPLIFIED, "GUP, publish on done under the lock, trace completed, wake a waiting vcpu, drop mm and kvm refs; "
-        "use_mm and mmap_sem implicit"),
+        FIXED, "stored GUP's -EFAULT as the page (and put it later); v2.6.38 leaves page NULL and traces pfn 0. "
+        "Seed: execute drops only the mm ref, the slow-work put_ref callback the kvm ref right after -- balanced, "
+        "so no leak to account; use_mm and mmap_sem implicit",
+        "tests/test_async_pf.py::test_seed_failed_gup_leaves_page_null"),
     # --- arch/x86/kvm/x86.c @ v2.6.38 ----------------------------------------------------------------
     _L + "x86.kvm_arch_async_page_not_present": Verdict(
         IDENTICAL, "trace, hash add, APF_HALT when disabled or CPL0 without SEND_ALWAYS, else reason write + #PF"),

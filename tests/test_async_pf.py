@@ -387,3 +387,25 @@ def test_clear_waits_for_a_worker_still_finishing_after_done():
     _reset_after_worker(m, vcpu, work)
     m.shutdown()
     assert m.leaks() == []
+
+
+def test_seed_failed_gup_leaves_page_null():
+    """A memslot with no vma behind it: the seed goes async (no VM_PFNMAP vma), the worker's GUP fails; 2.6.38's
+    worker leaves page NULL and traces pfn 0 (the seed's was uninitialised), and nothing puts a page never taken."""
+    from asyncpf.host.kvm_main import kvm_set_memory_region
+    m = machine("seed")
+    v = m.vcpus[0]
+    v.arch.cpl = 3
+    enable_apf(m)
+    gfn = 1 << 20
+    kvm_set_memory_region(m.kvm, 7, gfn, 1, 0x10_0000_0000)  # nothing mapped there
+    assert run(m, mmu.kvm_mmu_page_fault(v, gfn << 12, 2)) == mmu.RET_RETRY
+    m.env.run()
+    (work,) = v.async_pf.done
+    assert work.done and work.page is None
+    (ev,) = m.tracer.of("kvm_async_pf_completed")
+    assert ev.args[1] == 0
+    run(m, v.kvm.twins.kvm_check_async_pf_completion(v))  # page-ready; no put_page of a page never taken
+    run(m, v.kvm.twins.kvm_check_async_pf_completion(v))
+    m.shutdown()
+    assert m.leaks() == []

@@ -60,7 +60,8 @@ def kvm_check_async_pf_completion(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     apf = vcpu.async_pf
     while apf.done and x86.kvm_arch_can_inject_async_page_present(vcpu):
         work = apf.done.popleft()
-        yield from x86.kvm_arch_async_page_ready(vcpu, work)
+        if work.page is not None:
+            yield from x86.kvm_arch_async_page_ready(vcpu, work)
         x86.kvm_arch_async_page_present(vcpu, work)
         retire_work(vcpu, work)
 
