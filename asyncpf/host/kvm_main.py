@@ -99,10 +99,13 @@ class Kvm:
 def kvm_set_memory_region(kvm: Kvm, slot_id: int, base_gfn: int, npages: int, userspace_addr: int) -> KvmMemorySlot:
     """Create (or, with npages=0, delete) a memslot and bump the memslots generation.
 
-    Mirrors: virt/kvm/kvm_main.c:__kvm_set_memory_region (2.6.38); the
-    generation counter is ``kvm_memslots.generation`` from v6 [V6-04].
+    A deletion first publishes the slot as invalid (one generation bump) and
+    zaps every shadow page of the VM (kvm_arch_flush_shadow), not only the
+    slot's; installing the new slot array bumps the generation again.  The
+    generation counter is ``kvm_memslots.generation`` (v6 patch 04/12).
     Simplification: no dirty logging, no slot moves or resizes (delete, then
-    create); the spte array is resized to cover the highest gfn.
+    create; re-creating a slot drops its old sptes); the spte array is resized
+    to cover the highest gfn.
     """
     if not 0 <= slot_id < KVM_MEMORY_SLOTS:
         raise ValueError(f"slot id {slot_id} is outside 0..{KVM_MEMORY_SLOTS - 1}")
@@ -118,7 +121,10 @@ def kvm_set_memory_region(kvm: Kvm, slot_id: int, base_gfn: int, npages: int, us
                     f"gfns {base_gfn:#x}+{npages:#x} overlap slot {s.id} ({s.base_gfn:#x}+{s.npages:#x})"
                 )
     old = next((s for s in kvm.memslots if s.id == slot_id), None)
-    if old is not None:
+    if not npages:
+        kvm.memslots_generation += 1  # the slot marked KVM_MEMSLOT_INVALID is published first
+        kvm.spte_pfn[:] = SPTE_NONE   # kvm_arch_flush_shadow -> kvm_mmu_zap_all: every spte of the VM
+    elif old is not None:
         kvm_arch_flush_shadow_slot(kvm, old)
     new = KvmMemorySlot(slot_id, base_gfn, npages, userspace_addr)
     kvm.memslots = sorted(others + ([new] if npages else []), key=lambda s: s.base_gfn)
