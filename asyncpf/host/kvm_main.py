@@ -146,7 +146,6 @@ def kvm_arch_flush_shadow_slot(kvm: Kvm, slot: KvmMemorySlot) -> None:
 def gfn_to_memslot(kvm: Kvm, gfn: int) -> KvmMemorySlot | None:
     """The slot holding ``gfn``, or None.
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_memslot (2.6.38).
     Simplification: a linear search over at most 32 slots, no RCU.
     """
     for slot in kvm.memslots:
@@ -159,7 +158,6 @@ def gfn_to_memslot(kvm: Kvm, gfn: int) -> KvmMemorySlot | None:
 def gfn_to_hva(kvm: Kvm, gfn: int) -> int:
     """The VMM virtual address backing ``gfn``; ``BAD_HVA`` outside every slot.
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_hva (2.6.38).
     Simplification: no KVM_MEMSLOT_INVALID flag (slots are never moved, only deleted and created).
     """
     slot = gfn_to_memslot(kvm, gfn)
@@ -214,9 +212,6 @@ def kvm_gfn_to_hva_cache_init(kvm: Kvm, ghc: GfnToHvaCache, gpa: int) -> int:
 def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     """Write ``data`` at the cached gpa, re-resolving first if memslots moved; 0 or -EFAULT.
 
-    Mirrors: virt/kvm/kvm_main.c:kvm_write_guest_cached (v6, 2.6.38): compare
-    ``ghc->generation`` with the memslots generation, re-init if stale, then
-    copy_to_user and mark the page dirty.
     Simplification: the copy never faults (the area is written at every APF,
     so it is hot); the host page is marked accessed and dirty if resident.
     """
@@ -284,10 +279,6 @@ def hva_to_pfn_nowait(kvm: Kvm, addr: int) -> tuple[int | None, bool]:
 def gfn_to_pfn(kvm: Kvm, gfn: int) -> Generator[Any, Any, int]:
     """Look ``gfn`` up, sleeping for swap IO if needed (``pfn = yield from gfn_to_pfn(..)``).
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_pfn -> hva_to_pfn(atomic=false)
-    (2.6.38): fast path, else the blocking get_user_pages_fast, else the vma
-    checks (VM_PFNMAP -> MMIO pfn, otherwise fault_pfn).  This is what the vcpu
-    thread does without async PF: it sleeps for the whole swap-in.
     Simplification: no mmap_sem, no hwpoison.
     """
     addr = gfn_to_hva(kvm, gfn)
@@ -328,9 +319,6 @@ class KvmMmuNotifier:
     def invalidate_page(self, mm: HostMemory, hva: int) -> None:
         """The Linux pte of ``hva`` is gone: bump the sequence and drop the spte.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_page (2.6.38):
-        under mmu_lock, ``mmu_notifier_seq++`` then kvm_unmap_hva; the page is not
-        freed yet, so a racing fault notices through the sequence [M-AF58], seed 001.
         Simplification: mmu_lock and the remote TLB flush are implicit (no yield).
         """
         kvm = self.kvm
@@ -341,7 +329,6 @@ class KvmMmuNotifier:
     def invalidate_range_start(self, mm: HostMemory, start: int, end: int) -> None:
         """A range is being unmapped: ``mmu_notifier_count++`` and drop its sptes.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_start (2.6.38).
         Simplification: no lock; faults see ``count != 0`` and retry.
         """
         kvm = self.kvm
@@ -353,8 +340,6 @@ class KvmMmuNotifier:
     def invalidate_range_end(self, mm: HostMemory, start: int, end: int) -> None:
         """The range is gone: ``mmu_notifier_seq++`` then ``mmu_notifier_count--``.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_end (2.6.38),
-        which BUGs if the count goes negative.
         Simplification: the ordering seq-then-count stands in for the smp_wmb.
         """
         kvm = self.kvm
@@ -368,7 +353,6 @@ class KvmMmuNotifier:
 def kvm_unmap_hva(kvm: Kvm, hva: int) -> None:
     """Drop every spte that maps ``hva``.
 
-    Mirrors: arch/x86/kvm/mmu.c:kvm_unmap_hva -> kvm_handle_hva(kvm_unmap_rmapp) (2.6.38).
     Simplification: one spte per gfn (direct map, 4 KiB), no rmap chains.
     """
     for gfn in hva_to_gfns(kvm, hva):
@@ -380,8 +364,6 @@ def kvm_unmap_hva(kvm: Kvm, hva: int) -> None:
 def mmu_notifier_retry(kvm: Kvm, mmu_seq: int) -> bool:
     """True if an invalidation ran (or is running) since ``mmu_seq`` was read.
 
-    Mirrors: include/linux/kvm_host.h:mmu_notifier_retry (2.6.38): retry if
-    ``mmu_notifier_count`` is non-zero or ``mmu_notifier_seq`` moved.
     Simplification: read under the (implicit) mmu_lock.
     """
     return kvm.mmu_notifier_count != 0 or kvm.mmu_notifier_seq != mmu_seq

@@ -158,8 +158,6 @@ class KvmVcpu:
 def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
     """Make the vcpu look at new work: wake it if blocked, force an exit if in the guest.
 
-    Mirrors: arch/x86/kvm/x86.c:kvm_vcpu_kick (2.6.38): wake_up the wait
-    queue; if the vcpu is in guest mode on another cpu, send it an IPI.
     Simplification: a vcpu busy in the host is not disturbed; it sees the
     pending event at its next entry.
     """
@@ -174,7 +172,6 @@ def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
 def kvm_apic_set_irq(vcpu: KvmVcpu, vector: int) -> None:
     """Make ``vector`` pending in the LAPIC and kick the vcpu (a pending vector coalesces).
 
-    Mirrors: arch/x86/kvm/lapic.c:kvm_apic_set_irq -> __apic_accept_irq (2.6.38).
     Simplification: fixed delivery mode only; no TPR/PPR, highest vector first.
     """
     if vector in vcpu.irr:
