@@ -40,16 +40,21 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "limit, GFP_NOWAIT, mm + kvm refs, error-hva refusal, queue then not_present in the kernel's "
         "order; schedule_work cannot fail here"),
     _L + "async_pf.kvm_check_async_pf_completion": Verdict(
-        FIXED, "was one item per call; v2.6.38 loops while done is non-empty and the gate is open (APF off: drains)",
+        FIXED, "was one item per call; v2.6.38 loops while done is non-empty and the gate is open (APF off: drains); "
+        "page_ready only for a non-NULL page",
         "tests/test_async_pf.py::test_legacy_disabled_drains_done_silently_in_one_call"),
     _L + "async_pf.kvm_clear_async_pf_completion_queue": Verdict(
-        SIMPLIFIED, "cancel_work_sync is a wait on the item's finish; a cancelled item is freed, a finished one lands "
-        "on done and is freed there"),
+        DEFECT, "dropped a cancelled item's mm and kvm references; v2.6.38 only frees it, so both leak (counted as "
+        "kvm.stat.cancel_leaked_refs, KNOWN_LEAKS; later kernels drop them in the cancelled branch). "
+        "cancel_work_sync is a wait on the item's finish",
+        "tests/test_async_pf.py::test_legacy_cancelled_item_keeps_its_kvm_and_mm_references"),
     _L + "async_pf.kvm_async_pf_wakeup_all": Verdict(
         IDENTICAL, "bad_page item on done only, queued++, -ENOMEM on allocation failure"),
     _H + "async_pf.async_pf_execute": Verdict(
-        SIMPLIFIED, "GUP, publish on done under the lock, trace completed, wake a waiting vcpu, drop mm and kvm refs; "
-        "use_mm and mmap_sem implicit"),
+        FIXED, "stored GUP's -EFAULT as the page (and put it later); v2.6.38 leaves page NULL and traces pfn 0. "
+        "Seed: execute drops only the mm ref, the slow-work put_ref callback the kvm ref right after -- balanced, "
+        "so no leak to account; use_mm and mmap_sem implicit",
+        "tests/test_async_pf.py::test_seed_failed_gup_leaves_page_null"),
     # --- arch/x86/kvm/x86.c @ v2.6.38 ----------------------------------------------------------------
     _L + "x86.kvm_arch_async_page_not_present": Verdict(
         IDENTICAL, "trace, hash add, APF_HALT when disabled or CPL0 without SEND_ALWAYS, else reason write + #PF"),
@@ -159,6 +164,162 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "RUNNABLE, async_pf_done non-empty, or an allowed interrupt; no NMI or SIPI",
         "tests/test_fidelity.py::test_seed_done_makes_runnable"),
     _S + "x86.vcpu_enter_guest": Verdict(SIMPLIFIED, "kvm_check_async_pf_completion before entry, as in the seed"),
+    # --- the rest of the host path, compared with v2.6.38 (seed: v2.6.32 for the base tree) ------------
+    _H + "vcpu.kvm_apic_set_irq": Verdict(
+        SIMPLIFIED, "fixed delivery: set the IRR bit, then KVM_REQ_EVENT and kvm_vcpu_kick (lapic.c "
+        "__apic_accept_irq); no TPR/PPR, level or trigger mode; a coalesced vector still kicks"),
+    _H + "mmu.__direct_map": Verdict(
+        SIMPLIFIED, "one 4 KiB leaf spte; no shadow-page allocation (-ENOMEM), no prefetch of neighbours, no "
+        "pf_fixed; the pfn reference is dropped by the caller as mmu_set_spte does"),
+    _H + "mmu.kvm_mmu_page_fault": Verdict(
+        SIMPLIFIED, "page_fault(prefault=false), then emulation when it returns 1; an error pfn is emulated -- "
+        "v2.6.38's kvm_handle_bad_page returns -EFAULT to userspace for fault_pfn (a slot with no vma) and emulates "
+        "only bad_pfn; the model emulates both"),
+    _H + "kvm_main.kvm_unmap_hva": Verdict(
+        SIMPLIFIED, "kvm_handle_hva(kvm_unmap_rmapp) over every slot mapping hva; one spte per gfn, no rmap "
+        "chains or large pages"),
+    "asyncpf.host.unpatched.tdp_page_fault": Verdict(
+        SIMPLIFIED, "v2.6.38 without async PF: seq snapshot, gfn_to_pfn (sleeps), error pfn -> emulate, "
+        "mmu_notifier_retry under mmu_lock, map; no mapping levels, no topup"),
+    _H + "vcpu.handle_ept_violation": Verdict(
+        SIMPLIFIED, "trace kvm_page_fault then kvm_mmu_page_fault; the traced value is the write bit only, where "
+        "v2.6.38 traces the whole exit qualification (read/write/fetch, gla bits); no GAW or gla checks"),
+    _S + "x86.__vcpu_run": Verdict(
+        SIMPLIFIED, "v2.6.32's loop (the seed patch does not touch it): enter while RUNNABLE, else block and "
+        "UNHALT -> RUNNABLE; the seed's completion check is in vcpu_enter_guest; no SIPI, signals, timers"),
+    "asyncpf.host.unpatched.__vcpu_run": Verdict(
+        SIMPLIFIED, "v2.6.38's loop with no APF halt and no completion check; no SIPI, signals, timer injection"),
+    _H + "vcpu.inject_pending_event": Verdict(
+        SIMPLIFIED, "pending exception first (traced kvm_inj_exception), else the highest allowed vector; no NMI, "
+        "no interrupt reinjection, called at every entry (KVM_REQ_EVENT is not modelled)"),
+    _H + "x86.kvm_arch_destroy_vm": Verdict(
+        SIMPLIFIED, "kvm_free_vcpus: clear each vcpu's completion queue (the seed added that call) before the "
+        "MMU goes; iommu, PIC and IOAPIC not modelled; the vcpu threads are stopped first"),
+    _H + "x86.kvm_arch_interrupt_allowed": Verdict(
+        SIMPLIFIED, "vmx_interrupt_allowed: RFLAGS.IF and no STI/MOV-SS shadow; no nested run pending"),
+    _S + "x86.kvm_arch_vcpu_reset": Verdict(
+        SIMPLIFIED, "not in seed patch 08/12; APF off and pending events dropped as in v2.6.38's reset; the seed "
+        "cleared its queue only at VM destroy, the model also clears here (documented in KNOWN)"),
+    "asyncpf.host.unpatched.kvm_arch_vcpu_reset": Verdict(
+        SIMPLIFIED, "only the pending exception and mp_state; NMI, debug registers, vendor reset not modelled"),
+    "asyncpf.host.unpatched.kvm_arch_vcpu_runnable": Verdict(
+        SIMPLIFIED, "RUNNABLE or an allowed interrupt; no NMI or SIPI"),
+    _H + "x86.kvm_inject_page_fault": Verdict(
+        SIMPLIFIED, "v2.6.38: cr2 = address, then kvm_queue_exception_e(PF); no pf_guest statistic. The seed's "
+        "base (v2.6.32) kept CR2 when a #PF was already pending (it became #DF before the write); both end in #DF, "
+        "only CR2 at the #DF differs"),
+    _S + "x86.kvm_pv_enable_async_pf": Verdict(
+        SIMPLIFIED, "v2 patch 02/12 (not the seed document): MSR 0x13, gpa = data & ~0x3f, bit 0 enables; the "
+        "model resolves the area through the 2.6.38 hva cache and checks before storing (v2 kept a user pointer "
+        "probed with get_user); no wake-all yet"),
+    "asyncpf.guest.seed.kvm_guest_cpu_init": Verdict(
+        SIMPLIFIED, "v2 patch 05/12 (as summarised in the v2/v3 cover letters, seed 004): pa | ENABLED to MSR 0x13, "
+        "no SEND_ALWAYS; the area is a fixed per-cpu gpa"),
+    # --- the guest kernel around the PV code (arch/x86, kernel/sched*.c @ v2.6.38) -------------------
+    _G + "kernel.cpu_idle": Verdict(
+        SIMPLIFIED, "while !need_resched: safe_halt (STI;HLT), then schedule(); boot-time cpu init and the tick "
+        "are folded in here; no nohz, no idle notifiers, no mwait/poll idle"),
+    _G + "kernel.smp_apic_timer_interrupt": Verdict(
+        SIMPLIFIED, "the tick reduced to scheduler_tick plus the preemption check on interrupt exit; no "
+        "timekeeping, timer wheel, irq_enter/exit accounting"),
+    _G + "kernel.smp_reschedule_interrupt": Verdict(
+        IDENTICAL, "ack and return: the interrupt exit path does the rescheduling"),
+    _G + "kernel.do_page_fault": Verdict(
+        SIMPLIFIED, "anonymous first touch only: a zeroed guest frame is mapped; no vma checks, SIGSEGV, "
+        "COW, swap in the guest, or mmap_sem"),
+    _G + "sched.resched_task": Verdict(
+        SIMPLIFIED, "set need_resched, IPI a remote cpu; no polling-idle shortcut (tsk_is_polling)"),
+    _G + "sched.schedule": Verdict(
+        SIMPLIFIED, "deactivate a sleeping prev unless preempted, put_prev, pick the least vruntime, switch; "
+        "no load balancing (idle_balance), no other classes; the switch cost is charged by the caller"),
+    _G + "sched.scheduler_tick": Verdict(
+        SIMPLIFIED, "update_curr then check_preempt_tick when more than one task is runnable (entity_tick); "
+        "no cpu load, trigger_load_balance"),
+    _G + "sched.try_to_wake_up": Verdict(
+        SIMPLIFIED, "TASK_RUNNING, enqueue with sleeper placement, check_preempt on the task's cpu; no "
+        "select_task_rq (a task stays on its cpu), no wake-affine"),
+    _G + "sched.check_preempt_tick": Verdict(
+        SIMPLIFIED, "resched once the slice is used up; v2.6.38's second test (after min_granularity, resched if "
+        "curr is more than a slice of vruntime ahead of the leftmost) is left out, as are buddies"),
+    _G + "sched.check_preempt_wakeup": Verdict(
+        SIMPLIFIED, "idle curr -> resched; else update_curr and preempt if curr's vruntime exceeds the woken "
+        "task's by more than wakeup_granularity; unscaled granularity (nice 0), no buddies, no SCHED_IDLE/BATCH"),
+    _G + "sched.enqueue_task_fair": Verdict(
+        SIMPLIFIED, "update_curr, place a waking task, queue; a list instead of the rbtree, no group scheduling"),
+    _G + "sched.pick_next_task_fair": Verdict(
+        SIMPLIFIED, "leftmost = least vruntime (ties: queued first); no next/last buddies"),
+    _G + "sched.place_entity": Verdict(
+        SIMPLIFIED, "min_vruntime, minus latency/2 for a waking sleeper (GENTLE_FAIR_SLEEPERS), never backwards; "
+        "no START_DEBIT for new tasks"),
+    _G + "sched.sched_slice": Verdict(
+        SIMPLIFIED, "__sched_period (latency, stretched by min_granularity per task) divided equally: nice 0 only"),
+    _G + "sched.update_curr": Verdict(
+        SIMPLIFIED, "delta of the task clock added to sum_exec_runtime and vruntime (weight 1024), "
+        "min_vruntime updated; the idle task is not charged; no statistics or cpuacct"),
+    # --- the host mm (mm/*.c, arch/x86/mm/gup.c @ v2.6.38): a mechanism abstracted -------------------
+    _H + "mm.HostMemory.get_user_pages_fast": Verdict(
+        SIMPLIFIED, "lockless walk reduced to 'resident and writable'; never faults; a pte is writable iff its "
+        "vma is (no COW, no zero page, no huge pages)"),
+    _H + "mm.HostMemory.page_count": Verdict(
+        SIMPLIFIED, "counts GUP references only (no mapping, LRU or swap-cache references)"),
+    _H + "mm.HostMemory.zap_range": Verdict(
+        SIMPLIFIED, "invalidate_range_start, zap, invalidate_range_end; one anon vma; a pinned frame stays "
+        "charged until its last put_page; swap slots freed at once"),
+    _H + "mm.HostMemory._charge": Verdict(
+        SIMPLIFIED, "at the limit reclaim SWAP_CLUSTER_MAX synchronously in zero time; no retries, no "
+        "hierarchy, OOM is an exception"),
+    _H + "mm.HostMemory.get_user_pages": Verdict(
+        SIMPLIFIED, "handle_mm_fault per page with FOLL_GET|FOLL_TOUCH; a major fault submits one read "
+        "(no readahead) and retries after it, as lock_page + retry does; no VM_FAULT_RETRY, no mmap_sem"),
+    _H + "mm.HostMemory.get_user_pages_nowait": Verdict(
+        SIMPLIFIED, "the seed's get_user_pages_noio and 2.6.39's FOLL_NOWAIT: minor faults served, no IO "
+        "started (FOLL_NOWAIT would start the read and return, the noio variant does not)"),
+    _H + "mm.HostMemory._fault_nowait": Verdict(
+        SIMPLIFIED, "do_anonymous_page (zero fill) and do_swap_page's swap-cache hit; a swap-cache hit charges a "
+        "fresh frame; no page locks, no COW"),
+    _H + "mm.HostMemory.make_pages_present": Verdict(
+        SIMPLIFIED, "get_user_pages over the range without a pages array, stopping at the first page that needs "
+        "IO (the caller reads it); vectorised but page-by-page equivalent"),
+    _H + "mm.HostMemory.mmap_pfnmap": Verdict(
+        SIMPLIFIED, "a VM_PFNMAP vma with vm_pgoff = first pfn; no page tables"),
+    _H + "mm.HostMemory.mmap_anon": Verdict(
+        SIMPLIFIED, "MAP_PRIVATE|MAP_ANONYMOUS, nothing populated; addresses grow upward with a guard page; no "
+        "merging, munmap or THP"),
+    _H + "mm.HostMemory.find_vma": Verdict(
+        SIMPLIFIED, "the vma containing addr (the kernel returns the first vma ending above it and callers check "
+        "vm_start); mmap_cache kept"),
+    _H + "mm.HostMemory.mmu_notifier_register": Verdict(
+        SIMPLIFIED, "invalidate_page / range_start / range_end only, called in registration order; no SRCU, "
+        "release, clear_flush_young or change_pte"),
+    _H + "mm.HostMemory._end_swap_bio_read": Verdict(
+        SIMPLIFIED, "page up to date, RESIDENT, clean with a valid swap copy; waiters wake and retry; a page zapped "
+        "meanwhile drops the data"),
+    _H + "reclaim.Reclaimer._end_swap_bio_write": Verdict(
+        SIMPLIFIED, "end of write-back: the swap copy becomes valid, a SWAPCACHE page SWAPPED; no error path"),
+    _H + "mm.HostMemory._swap_readpage": Verdict(
+        SIMPLIFIED, "a charged frame in SWAPIN and one read IO; no readahead (swapin_readahead reads one page)"),
+    _H + "reclaim.Reclaimer._evict": Verdict(
+        SIMPLIFIED, "pte cleared then invalidate_page per page (ptep_clear_flush_notify), for a whole chunk at "
+        "once; the frame is released at once, not at the end of write-back"),
+    _H + "mm.HostMemory.mark_accessed": Verdict(
+        SIMPLIFIED, "the EPT A/D bits harvested at once (set referenced, dirty on write) instead of through "
+        "page_referenced / kvm_age_hva; no active/inactive promotion"),
+    _H + "mm.HostMemory.put_page": Verdict(
+        SIMPLIFIED, "drops a GUP reference; the last put of a zapped page frees and uncharges its frame"),
+    _H + "reclaim.Reclaimer._lru_victims": Verdict(
+        SIMPLIFIED, "exact LRU by access tick over one list (no active/inactive split, no anon/file balance); "
+        "pinned pages skipped"),
+    _H + "reclaim.Reclaimer._clock_victims": Verdict(
+        SIMPLIFIED, "a clock hand over the anon pages: a referenced page loses its bit and is passed over once"),
+    _H + "reclaim.Reclaimer._shrink": Verdict(
+        SIMPLIFIED, "unmap, add_to_swap and pageout of the chosen victims, dirty ones in one write IO; pages with "
+        "GUP references are skipped (the kernel would unmap them and free later); no writeback throttling"),
+    _H + "reclaim.Reclaimer.reclaim": Verdict(
+        SIMPLIFIED, "one shrink of up to nr pages over the whole cgroup, in zero time; no priorities or retries"),
+    _H + "kvm_main.kvm_set_memory_region": Verdict(
+        FIXED, "dropped only the deleted slot's sptes and bumped the generation once; v2.6.38 zaps every spte "
+        "(kvm_arch_flush_shadow) and bumps twice on a deletion. No dirty logging, moves or resizes",
+        "tests/test_kvm_main.py::test_deleting_a_memslot_zaps_every_spte"),
 }
 
 # --- the interrupt era, compared with the v6.18-era tree as each twin was written ------------------------------

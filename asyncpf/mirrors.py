@@ -2,10 +2,11 @@
 
 A twin keeps the kernel's name so a reader can grep the kernel for it; the
 decorator names the kernel file, function and the generations (each a tagged
-tree, :data:`TAGS`) it follows.  Its docstring says the contract (first line),
-what the kernel function does where the twin's body does not make it plain,
-and under ``Simplification:`` what is abstracted (locks, RCU, real page
-tables...).  ``tests/test_mirrors.py`` holds every registered twin to that.
+tree, :data:`TAGS`) it follows.  Its docstring says the contract (first line)
+and, under ``Simplification:``, what the twin leaves out (locks, RCU, real page
+tables...); it does not retell the kernel body -- the comparison with the
+released tree is recorded in ``asyncpf.fidelity``.  ``tests/test_mirrors.py``
+holds every registered twin to that.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ def test_timeline_and_repeated_fault():
 def test_clear_scenario(how):
     cs = explain.clear_scenario(how)
     assert cs["after"]["items"] == ("freed", "freed") and not cs["pending_ran"] and cs["leaks"] == []
+    assert cs["after"]["mm_refs"] == 1 and len(cs["known_leaks"]) == 1  # the cancelled item's, as in 2.6.38
 
 
 @pytest.mark.parametrize("race", explain.RACES)

@@ -201,3 +201,15 @@ def test_zap_range_count_up_then_down():
     m.mm.zap_range(hva(m, G), 1)
     assert seen == [("start", 1, SPTE_NONE), ("end", 0)]
     assert m.kvm.mmu_notifier_count == 0 and m.kvm.mmu_notifier_seq == seq + 1
+
+
+def test_deleting_a_memslot_zaps_every_spte():
+    """virt/kvm/kvm_main.c@v2.6.38 __kvm_set_memory_region: a deletion calls kvm_arch_flush_shadow (zap all)
+    and bumps the generation twice (the invalid slot, then the new array)."""
+    from asyncpf.host.kvm_main import SPTE_NONE, kvm_set_memory_region
+    m = machine("legacy")
+    make_resident(m, G)
+    assert _fault(m, G) == mmu.RET_MAPPED
+    gen0 = m.kvm.memslots_generation
+    kvm_set_memory_region(m.kvm, 1, MMIO_BASE_GFN, 0, 0)  # delete the MMIO slot, not G's
+    assert int(m.kvm.spte_pfn[G]) == SPTE_NONE and m.kvm.memslots_generation == gen0 + 2

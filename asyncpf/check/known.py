@@ -7,6 +7,10 @@ count it as a model error.  :data:`KNOWN` is the table;
 :data:`KNOWN_BY_CONFIG` indexes it by explorer configuration, and the
 ``KNOWN_*_BEHAVIOUR`` maps by generation for the runs that have no
 configuration (the Hypothesis state machine).
+
+:data:`KNOWN_LEAKS` does the same for the leak check: references a
+generation itself never gave back.  ``Machine.leaks`` expects them (the
+counts stay exact) and ``Machine.known_leaks`` reports them with their source.
 """
 
 from __future__ import annotations
@@ -58,3 +62,25 @@ for _k in KNOWN:
 KNOWN_LEGACY_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "legacy" and not k.configs}
 KNOWN_SEED_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "seed"}
 KNOWN_INTERRUPT_BEHAVIOUR = {k.invariant: k.why for k in KNOWN if k.generation == "interrupt"}
+
+
+@dataclass(frozen=True)
+class KnownLeak:
+    """References a generation never gave back by design: expected by the leak check and reported with the fix."""
+
+    name: str
+    generation: str
+    source: str
+    fix: str
+    why: str
+
+
+KNOWN_LEAKS: dict[str, KnownLeak] = {k.name: k for k in (
+    KnownLeak("cancel_leaked_refs", "legacy",
+              "virt/kvm/async_pf.c@v2.6.38: kvm_clear_async_pf_completion_queue",
+              "later kernels drop both references in the cancelled branch ('kvm: free resources after canceling "
+              "async_pf', 2013; mmput + kvm_put_kvm there since)",
+              "an item cancelled before its worker started is freed, but the mm_count and kvm reference "
+              "kvm_setup_async_pf took for it are never dropped (the worker that would drop them never runs): "
+              "every MSR disable or vcpu reset that cancels a queued item keeps the VM and its mm alive"),
+)}

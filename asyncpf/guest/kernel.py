@@ -427,9 +427,6 @@ def _exit_task(cpu: GuestCpu, task: "Task") -> Generator:
 def cpu_idle(cpu: GuestCpu) -> Generator:
     """The idle task: boot the cpu (async PF registration, tick), then halt until there is work.
 
-    Mirrors: arch/x86/kernel/process_64.c:cpu_idle + default_idle (2.6.3x):
-    while nothing needs the cpu, safe_halt (STI;HLT); then schedule().  Boot
-    runs kvm_guest_cpu_init first (smp_prepare_boot_cpu / the CPU_ONLINE notifier).
     Simplification: the tick is a periodic LAPIC timer programmed here.
     """
     yield from cpu.kernel.twins.kvm_guest_cpu_init(cpu)
@@ -458,9 +455,6 @@ def _preempt_on_return(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
 def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
     """The tick: scheduler_tick; the interrupt exit path (every entry's) may then preempt.
 
-    Mirrors: arch/x86/kernel/apic/apic.c:smp_apic_timer_interrupt ->
-    tick_sched_timer -> update_process_times -> scheduler_tick, then
-    retint_careful / retint_kernel (preempt_schedule_irq) on the way out.
     Simplification: timekeeping and timer wheels are not modelled; the tick costs ``tick_ns``.
     """
     yield Compute(cpu.params["tick_ns"])
@@ -470,10 +464,7 @@ def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
 
 @mirrors("arch/x86/kernel/smp.c", "smp_reschedule_interrupt", generations="guest 2.6.32-38")
 def smp_reschedule_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
-    """The reschedule IPI: nothing to do here; the interrupt exit path does the rescheduling.
-
-    Mirrors: arch/x86/kernel/smp.c:smp_reschedule_interrupt (2.6.3x).
-    """
+    """The reschedule IPI: nothing to do here; the interrupt exit path does the rescheduling."""
     cpu.stats["resched_irqs"] += 1
     return
     yield
@@ -483,9 +474,6 @@ def smp_reschedule_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
 def do_page_fault(cpu: GuestCpu, saved: tuple[int, bool], address: int, error_code: int) -> Generator:
     """An ordinary guest page fault at ``address``: map a fresh guest page (or the fault was spurious).
 
-    Mirrors: arch/x86/mm/fault.c:do_page_fault -> handle_mm_fault (2.6.3x):
-    a missing anonymous page gets a zeroed frame.  With async PF a #PF whose
-    reason is 0 arrives here (do_async_page_fault).
     Simplification: no VMA checks or SIGSEGV; a fault on a mapped page returns at once.
     """
     yield from guest_page_fault(cpu, saved, address)

@@ -66,7 +66,6 @@ def _bucket(cpu: "GuestCpu", token: int) -> list[KvmTaskSleepNode]:
 def _find_apf_task(bucket: list[KvmTaskSleepNode], token: int) -> KvmTaskSleepNode | None:
     """The node waiting for (or left for) ``token`` in its bucket.
 
-    Mirrors: arch/x86/kernel/kvm.c:_find_apf_task (2.6.38).
     Simplification: the bucket lock is implicit (no yield while held).
     """
     for node in bucket:
@@ -99,10 +98,7 @@ def _enabled_offset(spec: abi.Generation) -> int:
 
 @mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf")
 def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
-    """Unregister: WRMSR 0 and clear ``enabled`` (cpu going offline, reboot).
-
-    Mirrors: arch/x86/kernel/kvm.c:kvm_pv_disable_apf (2.6.38).
-    """
+    """Unregister: WRMSR 0 and clear ``enabled`` (cpu going offline, reboot)."""
     if not cpu.apf_enabled:
         return
     yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)
@@ -114,8 +110,6 @@ def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
 def kvm_guest_cpu_offline(cpu: "GuestCpu") -> Generator:
     """CPU_DOWN_PREPARE on this cpu: stop async PF, then wake everything that waits here.
 
-    Mirrors: arch/x86/kernel/kvm.c:kvm_guest_cpu_offline (2.6.38:
-    kvm_pv_disable_apf + apf_task_wake_all, run on the dying cpu).
     Simplification: the cpu itself stays in the model; its tasks are not migrated.
     """
     yield from kvm_pv_disable_apf(cpu)
@@ -124,12 +118,7 @@ def kvm_guest_cpu_offline(cpu: "GuestCpu") -> Generator:
 
 @mirrors("arch/x86/kernel/kvm.c", "kvm_read_and_reset_pf_reason")
 def kvm_read_and_reset_pf_reason(cpu: "GuestCpu") -> int:
-    """Read the reason word of this cpu's area and reset it to 0 (0 if async PF is off here).
-
-    Mirrors: arch/x86/kernel/kvm.c:kvm_read_and_reset_pf_reason (2.6.38).
-    Must run before interrupts are enabled and before anything can fault
-    (msr.txt), or a second event overwrites the word.
-    """
+    """Read the reason word of this cpu's area and reset it to 0 (0 if async PF is off here)."""
     if not cpu.apf_enabled:
         return 0
     kvm = cpu.vcpu.kvm
@@ -142,9 +131,6 @@ def kvm_read_and_reset_pf_reason(cpu: "GuestCpu") -> int:
 def do_async_page_fault(cpu: "GuestCpu", saved: tuple[int, bool], cr2: int, error_code: int) -> Generator:
     """The #PF entry of a PV guest: dispatch on the reason word.
 
-    Mirrors: arch/x86/kernel/kvm.c:do_async_page_fault (2.6.38): reason 0 (or
-    unknown) -> the ordinary do_page_fault; PAGE_NOT_PRESENT ->
-    kvm_async_pf_task_wait(cr2); PAGE_READY -> kvm_async_pf_task_wake(cr2).
     Simplification: the entry costs ``pf_entry_ns``.
     """
     from .kernel import do_page_fault
@@ -165,12 +151,6 @@ def do_async_page_fault(cpu: "GuestCpu", saved: tuple[int, bool], cr2: int, erro
 def kvm_async_pf_task_wait(cpu: "GuestCpu", token: int) -> Generator:
     """Wait until the page behind ``token`` is ready: sleep and schedule, or halt if we cannot.
 
-    Mirrors: arch/x86/kernel/kvm.c:kvm_async_pf_task_wait (2.6.38 with v7
-    10/12 "Handle async PF in non preemptable context"): a dummy node for the
-    token means the wake came first -- consume it and return.  Otherwise queue
-    a node; ``halted`` if this is the idle task or preemption is disabled.
-    Loop until the node is unhashed: a sleeper marks itself uninterruptible,
-    enables interrupts and calls schedule(); a halted waiter does STI;HLT.
     Simplification: the bucket lock is implicit; the caller's preempt_count
     is the task's own (the lock's +1 is not counted).
     """
@@ -203,12 +183,7 @@ def kvm_async_pf_task_wait(cpu: "GuestCpu", token: int) -> Generator:
 
 @mirrors("arch/x86/kernel/kvm.c", "apf_task_wake_one")
 def apf_task_wake_one(cpu: "GuestCpu", node: KvmTaskSleepNode) -> None:
-    """Unhash a node and wake whoever waits on it (a dummy has nobody).
-
-    Mirrors: arch/x86/kernel/kvm.c:apf_task_wake_one (2.6.38): hlist_del_init;
-    a halted waiter gets a reschedule IPI to leave its HLT; a sleeper is woken.
-    A dummy is only unlinked, not freed (as in the kernel).
-    """
+    """Unhash a node and wake whoever waits on it (a dummy has nobody)."""
     bucket = _bucket(cpu, node.token)
     if node in bucket:
         bucket.remove(node)
@@ -224,9 +199,6 @@ def apf_task_wake_one(cpu: "GuestCpu", node: KvmTaskSleepNode) -> None:
 def apf_task_wake_all(cpu: "GuestCpu") -> None:
     """Wake every node registered from this cpu (token ~0, cpu offline).
 
-    Mirrors: arch/x86/kernel/kvm.c:apf_task_wake_all (2.6.38): all buckets,
-    only nodes whose ``cpu`` is the current one, through apf_task_wake_one --
-    so a dummy node of this cpu is unlinked and never freed (protocol.md §4.3).
     Simplification: buckets are walked in index order.
     """
     for bucket in cpu.kernel.sleepers:
@@ -240,9 +212,6 @@ def apf_task_wake_all(cpu: "GuestCpu") -> None:
 def kvm_async_pf_task_wake(cpu: "GuestCpu", token: int) -> None:
     """Page ready for ``token``: wake its waiter, or leave a dummy node if nobody waits yet.
 
-    Mirrors: arch/x86/kernel/kvm.c:kvm_async_pf_task_wake (2.6.38): ~0 wakes
-    all of this cpu; otherwise find the node and wake it, or add a dummy
-    {token, cpu} at the head of the bucket.
     Simplification: the GFP_ATOMIC allocation never fails (2.6.38 spins and retries).
     """
     if token == abi.BROADCAST_TOKEN:

@@ -91,8 +91,6 @@ def update_min_vruntime(rq: CfsRq) -> None:
 def update_curr(cpu: "GuestCpu") -> None:
     """Charge the current task for the guest time since it was last charged.
 
-    Mirrors: kernel/sched_fair.c:update_curr (2.6.32): delta of the rq clock
-    added to sum_exec_runtime and (equal weights) to vruntime.
     Simplification: nice 0 only; the idle task is not charged.
     """
     curr = cpu.rq.curr
@@ -111,9 +109,6 @@ def update_curr(cpu: "GuestCpu") -> None:
 def sched_slice(cpu: "GuestCpu") -> int:
     """The wall-time slice of the current task: the latency period shared by the runnable tasks.
 
-    Mirrors: kernel/sched_fair.c:sched_slice / __sched_period (2.6.32): the
-    period is sched_latency, stretched to min_granularity per task beyond
-    latency/min_granularity tasks.
     Simplification: equal weights, so every task gets period / nr_running.
     """
     p = cpu.params
@@ -127,7 +122,6 @@ def sched_slice(cpu: "GuestCpu") -> int:
 def place_entity(cpu: "GuestCpu", task: Task, initial: bool) -> None:
     """Position a task entering the queue: a waking sleeper gets at most half a latency of credit.
 
-    Mirrors: kernel/sched_fair.c:place_entity (2.6.32, GENTLE_FAIR_SLEEPERS on).
     Simplification: no START_DEBIT for new tasks (they start at min_vruntime).
     """
     vruntime = cpu.rq.min_vruntime
@@ -140,7 +134,6 @@ def place_entity(cpu: "GuestCpu", task: Task, initial: bool) -> None:
 def enqueue_task_fair(cpu: "GuestCpu", task: Task, wakeup: bool) -> None:
     """Put a task on the runqueue (placing it first when it wakes up).
 
-    Mirrors: kernel/sched_fair.c:enqueue_task_fair -> enqueue_entity (2.6.32).
     Simplification: a list scanned for the minimum instead of an rbtree.
     """
     rq = cpu.rq
@@ -165,7 +158,6 @@ def dequeue_task_fair(cpu: "GuestCpu", task: Task) -> None:
 def pick_next_task_fair(cpu: "GuestCpu") -> Task | None:
     """The runnable task with the least vruntime (ties: the one queued first).
 
-    Mirrors: kernel/sched_fair.c:pick_next_task_fair -> pick_next_entity (2.6.32).
     Simplification: no next/last buddies.
     """
     queue = cpu.rq.queue
@@ -180,8 +172,6 @@ def pick_next_task_fair(cpu: "GuestCpu") -> Task | None:
 def resched_task(cpu: "GuestCpu", target: "GuestCpu") -> None:
     """Ask ``target`` to reschedule: set its flag, and send a reschedule IPI if it is another cpu.
 
-    Mirrors: kernel/sched.c:resched_task (2.6.32): set TIF_NEED_RESCHED;
-    smp_send_reschedule when the task runs on another cpu.
     Simplification: the IPI is always sent to a remote cpu (no polling-idle shortcut).
     """
     if target.need_resched:
@@ -195,8 +185,6 @@ def resched_task(cpu: "GuestCpu", target: "GuestCpu") -> None:
 def check_preempt_tick(cpu: "GuestCpu") -> None:
     """At a tick: preempt the current task once it has run its slice (by the guest clock).
 
-    Mirrors: kernel/sched_fair.c:check_preempt_tick (2.6.32): resched when the
-    time since it was picked exceeds sched_slice.
     Simplification: the 2.6.36 extra test on the vruntime gap is left out.
     """
     curr = cpu.rq.curr
@@ -210,7 +198,6 @@ def check_preempt_tick(cpu: "GuestCpu") -> None:
 def check_preempt_wakeup(cpu: "GuestCpu", target: "GuestCpu", woken: Task) -> None:
     """A task woke on ``target``: preempt its current task if that is ahead by more than the granularity.
 
-    Mirrors: kernel/sched_fair.c:check_preempt_wakeup / wakeup_preempt_entity (2.6.32).
     Simplification: equal weights, so the granularity is not scaled.
     """
     curr = target.rq.curr
@@ -226,7 +213,6 @@ def check_preempt_wakeup(cpu: "GuestCpu", target: "GuestCpu", woken: Task) -> No
 def try_to_wake_up(cpu: "GuestCpu", task: Task) -> bool:
     """Make a sleeping task runnable on its cpu; preempt there if it deserves to run now.
 
-    Mirrors: kernel/sched.c:try_to_wake_up (2.6.32), called here from ``cpu``.
     Simplification: no wake-up balancing: a task stays on the cpu it last ran on.
     """
     if task.state == TASK_RUNNING:
@@ -243,7 +229,6 @@ def try_to_wake_up(cpu: "GuestCpu", task: Task) -> bool:
 def scheduler_tick(cpu: "GuestCpu") -> None:
     """The periodic tick's scheduler work: charge the current task, maybe preempt it.
 
-    Mirrors: kernel/sched.c:scheduler_tick -> task_tick_fair (2.6.32).
     Simplification: no load balancing (tasks stay on their cpu).
     """
     update_curr(cpu)
@@ -254,12 +239,6 @@ def scheduler_tick(cpu: "GuestCpu") -> None:
 def schedule(cpu: "GuestCpu", preempt: bool = False) -> Task:
     """Switch to the next task: the one with the least vruntime, or the idle task.
 
-    Mirrors: kernel/sched.c:schedule (2.6.32): a task that is no longer
-    TASK_RUNNING leaves the runqueue (deactivate_task); a running one goes
-    back (put_prev_task); pick_next_task; context_switch saves and restores
-    the CPU state.
-    A preemption (``preempt``, PREEMPT_ACTIVE) keeps the task queued even if
-    it had already marked itself sleeping: it will call schedule() itself.
     Simplification: the switch itself is instantaneous here; its cost is
     charged by the caller as kernel work.
     """

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generator
 from ..mirrors import mirrors
 from ..sim import Event
 from .kvm_main import BAD_PFN, gfn_to_hva, kvm_is_error_hva
+from .mm import GUP_EFAULT
 
 if TYPE_CHECKING:
     from ..sim import Environment
@@ -179,13 +180,13 @@ def retire_work(vcpu: "KvmVcpu", work: KvmAsyncPf) -> None:
 def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[Any, Any, None]:
     """The worker: fault the page in (this is where the swap-in IO happens), then report done.
 
-    get_user_pages with write=1 on the VM's mm; under the lock append to
-    ``done`` with ``page`` and ``done`` set; trace completed; wake the vcpu
-    if it sleeps on its wait queue (a running vcpu notices at its next exit);
-    drop the mm and kvm references.  Once the item is on ``done`` the vcpu
-    may free it, so only local copies are used from there on.  The seed's
-    slow-work ``execute`` is the same sequence.
-    Simplification: use_mm/mmap_sem are implicit; GUP always succeeds for guest RAM.
+    Once the item is on ``done`` the vcpu may free it, so only local copies
+    are used from there on.  A GUP that fails (no vma behind the address)
+    leaves ``page`` None and traces pfn 0, as 2.6.38 does.  The seed's
+    slow-work ``execute`` is the same sequence, except that it dropped only
+    the mm reference itself and its ``put_ref`` callback dropped the kvm
+    reference right after; its ``page`` was uninitialised when GUP failed.
+    Simplification: use_mm/mmap_sem are implicit.
     """
     vcpu = work.vcpu
     kvm = vcpu.kvm
@@ -193,13 +194,14 @@ def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[A
     work.state = "running"
     yield kvm.cost("worker_wakeup_ns")
     pfn = yield from kvm.mm.get_user_pages(addr, True)
-    work.page = pfn
+    page = None if pfn == GUP_EFAULT else pfn  # a failed GUP leaves page NULL (2.6.38 initialises it so)
+    work.page = page
     work.done = True
     work.state = "done"
     kvm.stat.async_pf_completed += 1
     vcpu.async_pf.done.append(work)
     yield None  # interleaving point: from here the vcpu may consume and free the item
-    worker_done(work, ctx, addr, pfn, gva)
+    worker_done(work, ctx, addr, 0 if page is None else page, gva)
 
 
 def worker_done(work: KvmAsyncPf, ctx: tuple[str, int, int], addr: int, pfn: int, gva: int) -> None:

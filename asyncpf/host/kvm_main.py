@@ -59,6 +59,7 @@ class KvmStat:
     async_pf_alloc_failures: int = 0
     async_pf_completed: int = 0
     mm_count: int = 0            # mm references taken by work items (mmdrop balances)
+    cancel_leaked_refs: int = 0  # cancelled items whose kvm and mm references 2.6.38 never gave back
 
 
 @dataclass(eq=False)
@@ -99,10 +100,13 @@ class Kvm:
 def kvm_set_memory_region(kvm: Kvm, slot_id: int, base_gfn: int, npages: int, userspace_addr: int) -> KvmMemorySlot:
     """Create (or, with npages=0, delete) a memslot and bump the memslots generation.
 
-    Mirrors: virt/kvm/kvm_main.c:__kvm_set_memory_region (2.6.38); the
-    generation counter is ``kvm_memslots.generation`` from v6 [V6-04].
+    A deletion first publishes the slot as invalid (one generation bump) and
+    zaps every shadow page of the VM (kvm_arch_flush_shadow), not only the
+    slot's; installing the new slot array bumps the generation again.  The
+    generation counter is ``kvm_memslots.generation`` (v6 patch 04/12).
     Simplification: no dirty logging, no slot moves or resizes (delete, then
-    create); the spte array is resized to cover the highest gfn.
+    create; re-creating a slot drops its old sptes); the spte array is resized
+    to cover the highest gfn.
     """
     if not 0 <= slot_id < KVM_MEMORY_SLOTS:
         raise ValueError(f"slot id {slot_id} is outside 0..{KVM_MEMORY_SLOTS - 1}")
@@ -118,7 +122,10 @@ def kvm_set_memory_region(kvm: Kvm, slot_id: int, base_gfn: int, npages: int, us
                     f"gfns {base_gfn:#x}+{npages:#x} overlap slot {s.id} ({s.base_gfn:#x}+{s.npages:#x})"
                 )
     old = next((s for s in kvm.memslots if s.id == slot_id), None)
-    if old is not None:
+    if not npages:
+        kvm.memslots_generation += 1  # the slot marked KVM_MEMSLOT_INVALID is published first
+        kvm.spte_pfn[:] = SPTE_NONE   # kvm_arch_flush_shadow -> kvm_mmu_zap_all: every spte of the VM
+    elif old is not None:
         kvm_arch_flush_shadow_slot(kvm, old)
     new = KvmMemorySlot(slot_id, base_gfn, npages, userspace_addr)
     kvm.memslots = sorted(others + ([new] if npages else []), key=lambda s: s.base_gfn)
@@ -140,7 +147,6 @@ def kvm_arch_flush_shadow_slot(kvm: Kvm, slot: KvmMemorySlot) -> None:
 def gfn_to_memslot(kvm: Kvm, gfn: int) -> KvmMemorySlot | None:
     """The slot holding ``gfn``, or None.
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_memslot (2.6.38).
     Simplification: a linear search over at most 32 slots, no RCU.
     """
     for slot in kvm.memslots:
@@ -153,7 +159,6 @@ def gfn_to_memslot(kvm: Kvm, gfn: int) -> KvmMemorySlot | None:
 def gfn_to_hva(kvm: Kvm, gfn: int) -> int:
     """The VMM virtual address backing ``gfn``; ``BAD_HVA`` outside every slot.
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_hva (2.6.38).
     Simplification: no KVM_MEMSLOT_INVALID flag (slots are never moved, only deleted and created).
     """
     slot = gfn_to_memslot(kvm, gfn)
@@ -208,9 +213,6 @@ def kvm_gfn_to_hva_cache_init(kvm: Kvm, ghc: GfnToHvaCache, gpa: int) -> int:
 def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     """Write ``data`` at the cached gpa, re-resolving first if memslots moved; 0 or -EFAULT.
 
-    Mirrors: virt/kvm/kvm_main.c:kvm_write_guest_cached (v6, 2.6.38): compare
-    ``ghc->generation`` with the memslots generation, re-init if stale, then
-    copy_to_user and mark the page dirty.
     Simplification: the copy never faults (the area is written at every APF,
     so it is hot); the host page is marked accessed and dirty if resident.
     """
@@ -303,10 +305,6 @@ def hva_to_pfn_nowait(kvm: Kvm, addr: int) -> tuple[int | None, bool]:
 def gfn_to_pfn(kvm: Kvm, gfn: int) -> Generator[Any, Any, int]:
     """Look ``gfn`` up, sleeping for swap IO if needed (``pfn = yield from gfn_to_pfn(..)``).
 
-    Mirrors: virt/kvm/kvm_main.c:gfn_to_pfn -> hva_to_pfn(atomic=false)
-    (2.6.38): fast path, else the blocking get_user_pages_fast, else the vma
-    checks (VM_PFNMAP -> MMIO pfn, otherwise fault_pfn).  This is what the vcpu
-    thread does without async PF: it sleeps for the whole swap-in.
     Simplification: no mmap_sem, no hwpoison.
     """
     addr = gfn_to_hva(kvm, gfn)
@@ -347,9 +345,6 @@ class KvmMmuNotifier:
     def invalidate_page(self, mm: HostMemory, hva: int) -> None:
         """The Linux pte of ``hva`` is gone: bump the sequence and drop the spte.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_page (2.6.38):
-        under mmu_lock, ``mmu_notifier_seq++`` then kvm_unmap_hva; the page is not
-        freed yet, so a racing fault notices through the sequence [M-AF58], seed 001.
         Simplification: mmu_lock and the remote TLB flush are implicit (no yield).
         """
         kvm = self.kvm
@@ -360,7 +355,6 @@ class KvmMmuNotifier:
     def invalidate_range_start(self, mm: HostMemory, start: int, end: int) -> None:
         """A range is being unmapped: ``mmu_notifier_count++`` and drop its sptes.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_start (2.6.38).
         Simplification: no lock; faults see ``count != 0`` and retry.
         """
         kvm = self.kvm
@@ -372,8 +366,6 @@ class KvmMmuNotifier:
     def invalidate_range_end(self, mm: HostMemory, start: int, end: int) -> None:
         """The range is gone: ``mmu_notifier_seq++`` then ``mmu_notifier_count--``.
 
-        Mirrors: virt/kvm/kvm_main.c:kvm_mmu_notifier_invalidate_range_end (2.6.38),
-        which BUGs if the count goes negative.
         Simplification: the ordering seq-then-count stands in for the smp_wmb.
         """
         kvm = self.kvm
@@ -387,7 +379,6 @@ class KvmMmuNotifier:
 def kvm_unmap_hva(kvm: Kvm, hva: int) -> None:
     """Drop every spte that maps ``hva``.
 
-    Mirrors: arch/x86/kvm/mmu.c:kvm_unmap_hva -> kvm_handle_hva(kvm_unmap_rmapp) (2.6.38).
     Simplification: one spte per gfn (direct map, 4 KiB), no rmap chains.
     """
     for gfn in hva_to_gfns(kvm, hva):
@@ -399,8 +390,6 @@ def kvm_unmap_hva(kvm: Kvm, hva: int) -> None:
 def mmu_notifier_retry(kvm: Kvm, mmu_seq: int) -> bool:
     """True if an invalidation ran (or is running) since ``mmu_seq`` was read.
 
-    Mirrors: include/linux/kvm_host.h:mmu_notifier_retry (2.6.38): retry if
-    ``mmu_notifier_count`` is non-zero or ``mmu_notifier_seq`` moved.
     Simplification: read under the (implicit) mmu_lock.
     """
     return kvm.mmu_notifier_count != 0 or kvm.mmu_notifier_seq != mmu_seq

@@ -156,7 +156,6 @@ class HostMemory:
     def mmap_anon(self, npages: int, name: str = "guest-ram") -> Vma:
         """Map ``npages`` of private anonymous memory (guest RAM); nothing is populated.
 
-        Mirrors: mm/mmap.c do_mmap_pgoff (MAP_PRIVATE|MAP_ANONYMOUS), 2.6.3x.
         Simplification: addresses grow upward from MMAP_BASE with a one-page gap
         between mappings; no merging, no munmap, no THP.
         """
@@ -176,7 +175,6 @@ class HostMemory:
     def mmap_pfnmap(self, npages: int, pgoff: int, name: str = "mmio") -> Vma:
         """Map ``npages`` of device memory starting at pfn ``pgoff`` (VM_PFNMAP).
 
-        Mirrors: mm/memory.c remap_pfn_range (a driver's mmap), 2.6.3x.
         Simplification: no frames or page state; KVM computes the pfn from pgoff
         (hva_to_pfn's VM_PFNMAP branch), GUP returns GUP_EFAULT.
         """
@@ -188,7 +186,6 @@ class HostMemory:
     def find_vma(self, hva: int) -> Vma | None:
         """The VMA containing ``hva``, or None.
 
-        Mirrors: mm/mmap.c find_vma, 2.6.3x.
         Simplification: Linux returns the first VMA ending above addr and callers
         check ``addr < vm_start``; here that check is folded in.  Lookup is a
         bisect over the (few) VMAs behind a one-entry cache (mm->mmap_cache).
@@ -224,7 +221,6 @@ class HostMemory:
     def mmu_notifier_register(self, notifier: MmuNotifier) -> None:
         """Subscribe ``notifier`` to invalidations of this mm.
 
-        Mirrors: mm/mmu_notifier.c mmu_notifier_register, 2.6.3x.
         Simplification: no SRCU, no release/clear_flush_young/change_pte callbacks;
         notifiers are called in registration order.
         """
@@ -255,7 +251,6 @@ class HostMemory:
     def page_count(self, pfn: int) -> int:
         """Outstanding GUP references on frame ``pfn``.
 
-        Mirrors: include/linux/mm.h page_count, 2.6.3x.
         Simplification: counts only GUP references (no mapping or LRU references);
         a pfn outside this mm's frame pool (e.g. a VM_PFNMAP pfn) has none: 0.
         """
@@ -270,8 +265,6 @@ class HostMemory:
     def _charge(self) -> int:
         """Charge one page to the cgroup and hand out a frame, reclaiming a batch if at the limit.
 
-        Mirrors: mm/memcontrol.c __mem_cgroup_try_charge (-> mem_cgroup_hierarchical_reclaim
-        -> try_to_free_mem_cgroup_pages with SWAP_CLUSTER_MAX), 2.6.3x.
         Simplification: reclaim is synchronous and takes no time; when every
         resident page is pinned the charge fails with RuntimeError (Linux would OOM).
         """
@@ -320,7 +313,6 @@ class HostMemory:
     def put_page(self, pfn: int) -> None:
         """Drop one GUP reference on ``pfn``; ValueError if it holds none.
 
-        Mirrors: mm/swap.c put_page, 2.6.3x.
         Simplification: only GUP references are counted; the last put of a frame
         whose page was zapped meanwhile frees and uncharges it.
         """
@@ -342,7 +334,6 @@ class HostMemory:
     def get_user_pages_fast(self, hva: int, write: bool) -> int | None:
         """pfn (with a reference) if the page is RESIDENT and, for write, writable; never faults.
 
-        Mirrors: arch/x86/mm/gup.c __get_user_pages_fast, 2.6.3x.
         Simplification: lockless page-table walk reduced to a state lookup; a
         pte is writable iff its VMA is (no COW, no read-only zero page).
         Returns GUP_EFAULT when hva is not in an anonymous VMA, None on a miss.
@@ -359,8 +350,6 @@ class HostMemory:
     def get_user_pages_nowait(self, hva: int, write: bool) -> int | None:
         """pfn (with a reference) after serving minor faults inline; None if IO is needed.
 
-        Mirrors: mm/memory.c get_user_pages_noio (seed, posted not merged) and
-        get_user_pages(FOLL_NOWAIT) (2.6.39+, legacy).
         Simplification: a first touch is zero-filled and a swap-cache page is
         re-mapped inline (each a minor fault, charged, may reclaim); SWAPPED or
         SWAPIN returns None and starts NO IO (the seed's noio semantics; the
@@ -376,8 +365,6 @@ class HostMemory:
     def get_user_pages(self, hva: int, write: bool) -> Generator[Any, Any, int]:
         """Blocking GUP: ``pfn = yield from mm.get_user_pages(hva, write)``, pfn with a reference.
 
-        Mirrors: mm/memory.c get_user_pages / __get_user_pages -> handle_mm_fault
-        -> do_swap_page, 2.6.3x.
         Simplification: minor faults are served inline; a SWAPPED page gets a
         charged frame, state SWAPIN and one read IO, and the caller waits on an
         engine Event; a caller finding SWAPIN joins that read.  After the wait
@@ -407,8 +394,6 @@ class HostMemory:
     def _fault_nowait(self, i: int, write: bool) -> int | None:
         """Resolve page ``i`` without IO: hit, zero fill or swap-cache hit; None if IO is needed.
 
-        Mirrors: mm/memory.c handle_mm_fault -> do_anonymous_page / do_swap_page
-        (lookup_swap_cache hit), 2.6.3x.
         Simplification: the swap-cache page's frame was released at eviction, so
         a swap-cache hit charges a fresh frame; no page locks.
         """
@@ -431,9 +416,6 @@ class HostMemory:
     def make_pages_present(self, hva: int, npages: int, write: bool) -> int:
         """Fault in ``npages`` pages from ``hva`` with no IO and no reference kept; returns how many were done.
 
-        Mirrors: mm/memory.c make_pages_present (get_user_pages over the range
-        with no pages array), 2.6.3x; since 3.9 __mm_populate ->
-        populate_vma_page_range.
         Simplification: FOLL_NOWAIT semantics: it stops at the first SWAPPED or
         SWAPIN page (the caller does a blocking get_user_pages for it) where
         Linux would read it in.  The result is exactly get_user_pages_nowait +
@@ -497,7 +479,6 @@ class HostMemory:
     def _swap_readpage(self, i: int) -> Event:
         """Charge a frame for page ``i``, mark it SWAPIN and submit its read; the Event fires at completion.
 
-        Mirrors: mm/page_io.c swap_readpage (via read_swap_cache_async), 2.6.3x.
         Simplification: no readahead (swapin_readahead reads one page here).
         """
         self._install(i, self._charge(), SWAPIN)
@@ -510,7 +491,6 @@ class HostMemory:
     def _end_swap_bio_read(self, i: int, event: Event) -> None:
         """A swap-in read completed: the page becomes RESIDENT, clean, with a valid swap copy.
 
-        Mirrors: mm/page_io.c end_swap_bio_read (SetPageUptodate, unlock_page), 2.6.3x.
         Simplification: if the page was zapped while the read was in flight the
         data is dropped; waiters wake either way and retry their fault.
         """
@@ -527,7 +507,6 @@ class HostMemory:
     def mark_accessed(self, hva: int, write: bool) -> None:
         """Record a guest access through an existing KVM mapping (EPT accessed/dirty bits).
 
-        Mirrors: mm/swap.c mark_page_accessed (+ set_page_dirty for a write), 2.6.3x.
         Simplification: the A/D bits are harvested at once instead of by
         page_referenced / kvm_age_hva.  ValueError if the page is not RESIDENT
         (a KVM mapping of it should have been invalidated) or a write hits a
@@ -547,7 +526,6 @@ class HostMemory:
     def zap_range(self, hva: int, npages: int) -> None:
         """MADV_DONTNEED: drop ``npages`` pages from ``hva`` (frames and swap copies); they read back as zero.
 
-        Mirrors: mm/madvise.c madvise_dontneed -> zap_page_range (mm/memory.c), 2.6.3x.
         Simplification: the range must lie in one anonymous VMA; a frame still
         referenced by GUP stays charged until its last put_page; a swap-in in
         flight is abandoned (its waiters retry and zero-fill).

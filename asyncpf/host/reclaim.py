@@ -40,7 +40,6 @@ class Reclaimer:
     def reclaim(self, nr: int) -> int:
         """Evict up to ``nr`` unpinned RESIDENT pages now; returns how many were evicted.
 
-        Mirrors: mm/vmscan.c try_to_free_mem_cgroup_pages -> shrink_page_list, 2.6.3x.
         Simplification: victims are chosen by the clock or LRU policy over the
         whole cgroup (no active/inactive lists, no anon/file balance); see _shrink.
         """
@@ -50,8 +49,6 @@ class Reclaimer:
     def _shrink(self, nr: int) -> int:
         """Evict up to ``nr`` victims; dirty ones go to swap in ONE write IO.
 
-        Mirrors: mm/vmscan.c shrink_page_list (try_to_unmap -> mmu notifier
-        invalidate_page, add_to_swap, pageout), 2.6.3x.
         Simplification: pages holding GUP references are skipped (Linux would
         unmap them and free them later); frames are released at once, so the
         write's cost shows up as device occupancy ahead of later reads, not as
@@ -76,9 +73,6 @@ class Reclaimer:
     def _evict(self, victims: np.ndarray, wb: int) -> np.ndarray:
         """Unmap and free ``victims``, notify KVM; returns those that need writing.
 
-        Mirrors: mm/rmap.c try_to_unmap_one (pte cleared, then
-        mmu_notifier_invalidate_page) and the add_to_swap/pageout decision of
-        shrink_page_list, 2.6.3x.
         Simplification: the notifiers are called after the whole chunk's state
         changed (pte gone, frame released); a clean page with a valid swap copy
         becomes SWAPPED at once, the others SWAPCACHE until write-back ``wb`` ends.
@@ -104,7 +98,6 @@ class Reclaimer:
     def _end_swap_bio_write(self, wb: int, pages: np.ndarray) -> None:
         """Write-back ``wb`` landed: its pages get a valid swap copy; those still SWAPCACHE become SWAPPED.
 
-        Mirrors: mm/page_io.c end_swap_bio_write (end_page_writeback), 2.6.3x.
         Simplification: pages zapped or evicted again (a newer write-back) since
         are left alone, which the per-page write-back id tells.
         """
@@ -122,7 +115,6 @@ class Reclaimer:
     def _clock_victims(self, nr: int) -> Iterator[np.ndarray]:
         """Yield chunks of victims in clock order: second chance for referenced pages.
 
-        Mirrors: mm/vmscan.c page_referenced / shrink_active_list's rotation, 2.6.3x.
         Simplification: one hand sweeps the anon index space in numpy windows;
         a referenced unpinned page passed by the hand loses its bit, the first
         unreferenced unpinned ones are taken; at most two full sweeps.
@@ -152,7 +144,6 @@ class Reclaimer:
     def _lru_victims(self, nr: int) -> Iterator[np.ndarray]:
         """Yield chunks of victims, least recently accessed unpinned page first.
 
-        Mirrors: mm/vmscan.c isolate_lru_pages (taking from the LRU tail), 2.6.3x.
         Simplification: exact LRU by access tick; the oldest LRU_WINDOW pages
         (plus the pinned ones) are cached like an inactive list and rescanned
         only when exhausted; a cached entry whose page was accessed, evicted or

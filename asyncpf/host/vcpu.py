@@ -161,9 +161,7 @@ class KvmVcpu:
 def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
     """Make the vcpu look at new work: wake it if blocked, force an exit if in the guest.
 
-    Mirrors: arch/x86/kvm/x86.c:kvm_vcpu_kick (2.6.38): wake_up the wait
-    queue; if the vcpu is in guest mode on another cpu, send it an IPI (the
-    vcpu exits at its next instruction boundary).
+    A vcpu in guest mode (or entering it) exits at its next instruction boundary.
     Simplification: a vcpu busy in the host is not disturbed; it sees the
     pending event at its next entry.
     """
@@ -180,8 +178,7 @@ def kvm_vcpu_kick(vcpu: KvmVcpu) -> None:
 def kvm_apic_set_irq(vcpu: KvmVcpu, vector: int) -> bool:
     """Make ``vector`` pending in the LAPIC and kick the vcpu (a pending vector coalesces); False if dropped.
 
-    Mirrors: arch/x86/kvm/lapic.c:kvm_apic_set_irq -> __apic_accept_irq (2.6.38):
-    a fixed interrupt to a software-disabled LAPIC is dropped.
+    A fixed interrupt to a software-disabled LAPIC is dropped (__apic_accept_irq).
     Simplification: fixed delivery mode only; priority is the vector's class (no TPR).
     """
     if not vcpu.apic_sw_enabled:

@@ -110,8 +110,6 @@ def kvm_check_request(vcpu: "KvmVcpu", req: int) -> bool:
 def kvm_event_needs_reinjection(vcpu: "KvmVcpu") -> bool:
     """True while an event whose delivery was cut short by an exit must be delivered again.
 
-    Mirrors: arch/x86/kvm/x86.h:kvm_event_needs_reinjection (2.6.3x):
-    exception.pending || interrupt.pending || nmi_injected.
     Simplification: any pending exception counts (queued exceptions are delivered at the next entry).
     """
     arch = vcpu.arch
@@ -122,7 +120,6 @@ def kvm_event_needs_reinjection(vcpu: "KvmVcpu") -> bool:
 def kvm_arch_interrupt_allowed(vcpu: "KvmVcpu") -> bool:
     """Interrupts can be taken now: RFLAGS.IF set and no STI/MOV-SS shadow.
 
-    Mirrors: arch/x86/kvm/x86.c:kvm_arch_interrupt_allowed -> vmx_interrupt_allowed (2.6.38).
     Simplification: no nested run pending.
     """
     return vcpu.arch.rflags_if and not vcpu.arch.interrupt_shadow
@@ -138,12 +135,6 @@ def _exception_class(nr: int) -> str:
 def kvm_multiple_exception(vcpu: "KvmVcpu", nr: int, has_error: bool, error_code: int, reinject: bool = False) -> None:
     """Queue exception ``nr``; combine with one already pending as the SDM says.
 
-    Mirrors: arch/x86/kvm/x86.c:kvm_multiple_exception (2.6.3x): nothing
-    pending -> queue; #DF pending -> triple fault; #PF then #PF (or a
-    contributory after #PF, or two contributory) -> #DF with error code 0;
-    otherwise the new one replaces the old, in the hope that re-executing the
-    instruction regenerates it.  This is why two APF #PFs in one entry kill
-    the guest (the 2017 #DF fixes, protocol.md §6).
     Simplification: no nested (L2) exits.
     """
     exc = vcpu.arch.exception
@@ -166,7 +157,6 @@ def kvm_multiple_exception(vcpu: "KvmVcpu", nr: int, has_error: bool, error_code
 def kvm_inject_page_fault(vcpu: "KvmVcpu", address: int, error_code: int) -> None:
     """Queue a #PF: CR2 := address now, the exception is delivered at the next entry.
 
-    Mirrors: arch/x86/kvm/x86.c:kvm_inject_page_fault (2.6.38, vcpu->arch.fault).
     Simplification: no pf_guest statistics.
     """
     vcpu.arch.cr2 = address & abi.U64
@@ -187,10 +177,7 @@ def hash_32(val: int, bits: int) -> int:
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_async_pf_hash_fn", generations="legacy")
 def kvm_async_pf_hash_fn(gfn: int) -> int:
-    """Home slot of ``gfn``: hash_32(gfn & 0xffffffff, order_base_2(64)).
-
-    Mirrors: arch/x86/kvm/x86.c:kvm_async_pf_hash_fn (2.6.38).
-    """
+    """Home slot of ``gfn``: hash_32(gfn & 0xffffffff, order_base_2(64))."""
     return hash_32(gfn & abi.U32, 6)
 
 
@@ -201,11 +188,7 @@ def kvm_async_pf_next_probe(key: int) -> int:
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_add_async_pf_gfn", generations="legacy")
 def kvm_add_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
-    """Record ``gfn`` as having an outstanding APF: first free slot from its home.
-
-    Mirrors: arch/x86/kvm/x86.c:kvm_add_async_pf_gfn (2.6.38).
-    The table never fills: at most 64 are outstanding.
-    """
+    """Record ``gfn`` as having an outstanding APF: first free slot from its home."""
     gfns = vcpu.arch.apf.gfns
     key = kvm_async_pf_hash_fn(gfn)
     while gfns[key] != GFN_SLOT_EMPTY:
@@ -215,12 +198,7 @@ def kvm_add_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_async_pf_gfn_slot", generations="legacy")
 def kvm_async_pf_gfn_slot(vcpu: "KvmVcpu", gfn: int) -> int:
-    """The slot holding ``gfn``, or where the probe stopped (an empty slot).
-
-    with the fixed stop
-    condition ``slot != gfn && slot != ~0`` (protocol.md §3.7; the 2010 text
-    read ``||`` and so never stopped early).
-    """
+    """The slot holding ``gfn``, or where the probe stopped (an empty slot); at most 64 probes."""
     gfns = vcpu.arch.apf.gfns
     key = kvm_async_pf_hash_fn(gfn)
     for _ in range(64):
@@ -240,9 +218,6 @@ def kvm_find_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> bool:
 def kvm_del_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
     """Remove ``gfn`` and close the gap by backward-shift deletion.
 
-    walk on from
-    the hole i; an entry j whose home slot k is not cyclically in (i, j]
-    moves into the hole, which moves to j; stop at an empty slot.
     Simplification: a missing gfn is ignored (5.8 WARNs).
     """
     gfns = vcpu.arch.apf.gfns
@@ -266,9 +241,7 @@ def kvm_del_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_async_pf_hash_reset", generations="legacy")
 def kvm_async_pf_hash_reset(vcpu: "KvmVcpu") -> None:
-    """Mark every slot free (~0).
-
-    """
+    """Mark every slot free (~0)."""
     vcpu.arch.apf.gfns[:] = GFN_SLOT_EMPTY
 
 
