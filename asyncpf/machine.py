@@ -102,11 +102,7 @@ class Machine:
             bar = self.mm.mmap_pfnmap(config.mmio_pages, MMIO_HOST_PFN, "bar0")
             kvm_set_memory_region(kvm, 1, MMIO_BASE_GFN, config.mmio_pages, bar.start)
         self.workqueue = Workqueue(env, self.gen.worker_comm, config.workers)
-        kvm.hostsched = None  # hostsched: modelled only when host_cpus is given
-        if config.host_cpus is not None:
-            from .host.hostsched import HostScheduler
-            kvm.hostsched = HostScheduler(env, config.host_cpus, costs=config.host_sched_costs,
-                                          bound_workers=config.bound_workers and self.gen.name != "seed")
+        kvm.hostsched = None  # hostsched: modelled only when host_cpus is given (attached once the vcpus exist)
         self.guest = guest
         if hasattr(guest, "attach"):
             guest.attach(self)
@@ -114,9 +110,11 @@ class Machine:
         for i in range(config.vcpus):
             vcpu = KvmVcpu(kvm, i, guest_factory(i), self.workqueue)
             vcpu.arch.cpuid_features = self.gen.cpuid_features if config.async_pf else 0
-            if kvm.hostsched is not None:
-                vcpu.acct["runq"] = 0  # hostsched: "waiting for a host CPU"
             kvm.vcpus.append(vcpu)
+        if config.host_cpus is not None:  # hostsched
+            from .host.hostsched import attach
+            attach(self, config.host_cpus, costs=config.host_sched_costs,
+                   bound_workers=config.bound_workers and self.gen.name != "seed")
         self.shut_down = False
         self.started_at = 0
 

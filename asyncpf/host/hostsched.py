@@ -476,3 +476,20 @@ class HostScheduler:
         return {t.name: {"cpu_ns": t.cpu_ns, "runq_ns": t.runq_ns, "switches": t.switches,
                          "migrations": t.migrations, "preemptions": t.preemptions} for t in self.threads}
 
+
+
+def attach(machine: Any, ncpus: int, **options: Any) -> HostScheduler:
+    """Give ``machine`` (built, not started) ``ncpus`` host CPUs: its vcpus and workers will compete for them."""
+    sched = HostScheduler(machine.env, ncpus, **options)
+    machine.kvm.hostsched = sched
+    for vcpu in machine.vcpus:
+        vcpu.acct.setdefault(RUNQ, 0)
+    return sched
+
+
+def busy_thread(sched: HostScheduler, name: str, chunks: list[int], *, pinned: int | None = None):
+    """Another host thread (the VMM's I/O thread, a compile job): ``chunks`` of CPU work, back to back."""
+    def body():
+        for ns in chunks:
+            yield ns
+    return sched.spawn(body(), name, pinned=pinned)
