@@ -471,6 +471,29 @@ class HostScheduler:
 
     # --- what the scheduler shows ----------------------------------------------------------------
 
+    def state_key(self) -> tuple:
+        """Everything of the scheduler that decides the future (for the explorer's visited-state set)."""
+        cpus = tuple((c.current.name if c.current else None, c.need_resched,
+                      tuple(self._thread_of(x).name for x in c.rq.queue), c.rq.min_vruntime,
+                      getattr(c.current_vmcs, "vcpu_id", None), getattr(c.loaded, "vcpu_id", None)) for c in self.cpus)
+        threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
+        return cpus, threads
+
+    def loaded_violations(self) -> list[str]:
+        """The invariant: a vcpu running guest code is loaded on exactly its own CPU; one scheduled out, nowhere."""
+        out = []
+        for t in self.threads:
+            vcpu = t.vcpu
+            if vcpu is None or t.state == "exited":
+                continue
+            where = [c.id for c in self.cpus if c.loaded is vcpu]
+            if vcpu.mode in ("guest", "compute") and t.state == "running":
+                if where != [t.cpu.id]:
+                    out.append(f"vcpu{vcpu.vcpu_id} runs guest code on host cpu{t.cpu.id} but is loaded on {where}")
+            elif t.state in ("runnable", "sleeping") and where:
+                out.append(f"vcpu{vcpu.vcpu_id} is scheduled out ({t.state}) but loaded on host cpu{where}")
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Per-thread CPU, runqueue wait, switches and migrations (ns and counts)."""
         return {t.name: {"cpu_ns": t.cpu_ns, "runq_ns": t.runq_ns, "switches": t.switches,
