@@ -146,7 +146,7 @@ def kvmppc_core_dequeue_external(vcpu: KvmVcpu, irq: int) -> None:
     """The line is down: clear both the edge and the level vector.
 
     Mirrors arch/powerpc/kvm/book3s.c:kvmppc_core_dequeue_external (v2.6.38).
-    Simplification: none of the irq argument is read, as in the kernel.
+    Simplification: the irq argument is not read (the kernel does not read it either); no stat.
     """
     kvmppc_book3s_dequeue_irqprio(vcpu, BOOK3S_INTERRUPT_EXTERNAL)
     kvmppc_book3s_dequeue_irqprio(vcpu, BOOK3S_INTERRUPT_EXTERNAL_LEVEL)
