@@ -240,3 +240,35 @@ def check_view(mutant: str = "hash_delete_no_shift") -> View:
     from .check.mutants import MUTANTS
     controls = {"mutant": w.Dropdown(options=list(MUTANTS), value=mutant, description="mutant")}
     return View(controls, explain_check.mutant_probe, explain_check.probe_text)
+
+
+# --- 12 · 13 (hostsched, issue 13) ------------------------------------------------------------------------------------
+
+def _runq_waits(ncpus: int) -> dict[str, Any]:
+    from .host import hostsched
+    from .sim import Environment
+    env = Environment(0)
+    s = hostsched.HostScheduler(env, ncpus, costs=False)
+    hostsched.busy_thread(s, "a", [4_000_000])
+    hostsched.busy_thread(s, "b", [4_000_000])
+    env.schedule(1_000_000, lambda _x: hostsched.busy_thread(s, "late", [1_000_000]))
+    env.run()
+    return {"cpus": ncpus, "runq_ns": {name: st["runq_ns"] for name, st in s.stats().items()}}
+
+
+def host_cpus_view(cpus: int = 3) -> View:
+    """A host-CPU slider: two busy host threads and a late one; how long each waited for a CPU."""
+    controls = {"ncpus": w.IntSlider(value=cpus, min=1, max=3, description="host CPUs")}
+    return View(controls, _runq_waits, lambda r: f"{r['cpus']} host CPUs: runq ns per thread {r['runq_ns']}")
+
+
+def _edge_level(delivery: str) -> dict[str, Any]:
+    from .host.ppc import scenarios as ppc
+    return {"delivery": delivery, **ppc.edge_only_loses_and_invents(level_support=delivery == "level+unset")}
+
+
+def edge_level_view(delivery: str = "level+unset") -> View:
+    """A delivery dropdown: a level-triggered device under edge-only or level + unset KVM_INTERRUPT (Book3S)."""
+    controls = {"delivery": w.Dropdown(options=["level+unset", "edge only"], value=delivery, description="delivery")}
+    return View(controls, _edge_level, lambda r: f"{r['delivery']}: delivered {r['delivered']}, lost "
+                                                 f"{r['left_in_device']}, spurious {r['spurious']}")

@@ -32,6 +32,10 @@ NOTEBOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
                          ("virt/kvm/kvm_main.c", "include/linux/kvm_host.h", "mm/rmap.c")),
     "09_invariants_and_exploration": ("the invariant registry, an exhaustive exploration, a mutant caught and "
                                       "replayed", ()),
+    "12_host_cpus_and_preempt_notifiers": ("vcpus and workers compete for host CPUs; preempt notifiers put and load "
+                                           "the vcpu around every switch", ("virt/kvm/kvm_main.c", "kernel/sched.c")),
+    "13_waking_a_vcpu": ("the generic block/kick contract on a second arch: Book3S edge vs level interrupts",
+                         ("arch/powerpc/kvm/powerpc.c", "arch/powerpc/kvm/book3s.c")),
 }
 
 
