@@ -1,5 +1,6 @@
-from pathlib import Path
 """asyncpf.explain: the notebooks' helpers return what the notebooks assert, deterministically."""
+
+from pathlib import Path
 
 import pytest
 
