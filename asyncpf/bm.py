@@ -24,7 +24,7 @@ from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
 from .machine import PAGE_MULTIPLE, HostConfig, Machine
 from .timeline import Recorder
-from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
+from .validated import NONE_OR_POSITIVE, POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
 
 GiB, MiB = 1 << 30, 1 << 20
@@ -57,6 +57,10 @@ class BmParams(Validated):
     swap_latency_ns: int | None = None
     generation: str = setting("legacy", looked_up(abi.generation))
     seed: int = 0
+    # hostsched: the host's CPUs (None = a CPU per host thread, free switches: the results before issue 13)
+    host_cpus: int | None = setting(None, NONE_OR_POSITIVE)
+    host_sched_costs: bool = True      # switch and load/put costs (data/host_sched.json) when host_cpus is set
+    bound_workers: bool = True         # async PF work on the queuing CPU's kworker (2.6.38, 6.18)
 
     def check_together(self) -> None:
         if self.fault_threads + self.work_threads == 0:
@@ -69,7 +73,9 @@ class BmParams(Validated):
     def host_config(self, mode: str) -> HostConfig:
         return HostConfig(generation=self.generation, async_pf=MODES[mode]["async_pf"], vcpus=self.vcpus,
                           guest_mem=self.guest_mem, host_limit=self.host_limit, swap_device=self.swap_device,
-                          swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
+                          swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed,
+                          host_cpus=self.host_cpus, host_sched_costs=self.host_sched_costs,
+                          bound_workers=self.bound_workers)
 
 
 DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
@@ -135,7 +141,24 @@ def summarize(mode: str, params: BmParams, machine: Machine, kernel: GuestKernel
         "swapins": machine.mm.stats["swapins"],
         "vcpu_time_s": {str(v.vcpu_id): {k: round(ns / 1e9, 6) for k, ns in v.acct.items()} for v in machine.vcpus},
         "events": machine.env.events_processed,
+        **({"host_sched": host_sched_summary(machine)} if machine.kvm.hostsched is not None else {}),
     }
+
+
+LOAD_PUT = ("vcpu_load", "vcpu_put", "vmptrld", "vcpu_clear", "vcpu_migrations", "host_preempt_exits")
+
+
+def host_sched_summary(machine: Machine) -> dict:
+    """hostsched: the count and cost of load/put, migrations and waiting for a host CPU, summed over the vcpus."""
+    sched = machine.kvm.hostsched
+    vcpus = machine.vcpus
+    out = {k: sum(v.stat[k] for v in vcpus) for k in LOAD_PUT}
+    out["load_put_s"] = round(sum(v.stat["load_put_ns"] for v in vcpus) / 1e9, 6)
+    out["runq_s"] = round(sum(v.acct.get("runq", 0) for v in vcpus) / 1e9, 6)
+    out["host_cpus"] = len(sched.cpus)
+    workers = [t for t in sched.threads if t.vcpu is None]
+    out["worker_runq_s"] = round(sum(t.runq_ns for t in workers) / 1e9, 6)
+    return out
 
 
 # --- running the three hosts ---------------------------------------------------------------

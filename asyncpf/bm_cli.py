@@ -27,7 +27,7 @@ MAX_THREADS = 1024
 OPTION = {"vcpus": "--vcpus", "guest_mem": "--guest-mem", "host_limit": "--host-limit",
           "fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads", "duration_ns": "-t/--duration",
           "array": "-m/--array", "swap_device": "--swap-device", "swap_latency_ns": "--swap-latency",
-          "generation": "--generation", "seed": "--seed"}
+          "generation": "--generation", "seed": "--seed", "host_cpus": "--host-cpus"}
 ARGS = {"duration_ns": "duration", "swap_latency_ns": "swap_latency"}  # BmParams field -> argparse dest
 README_HALT = "see the README, 'Open question: the published +12.8% for halt'"
 
@@ -63,6 +63,9 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> Non
                    help="protocol generation: legacy (2.6.38, the default), seed (the 2009 v2 series, no halt mode) "
                         "or interrupt (page-ready by interrupt, as Linux 6.18)")
     p.add_argument("--seed", type=integer(0, 2**63 - 1), metavar="N", help=f"random seed (default {d.seed})")
+    p.add_argument("--host-cpus", type=integer(1, 256), metavar="N",  # hostsched
+                   help="model the host's CPUs and scheduler with N CPUs, 1..256 (default: not modelled, a CPU "
+                        "for every host thread); the time split then shows the wait for a host CPU")
     p.add_argument("--jobs", type=integer(1, 3), default=2, metavar="N",
                    help="processes to run the three hosts in, 1..3 (default 2); results do not depend on it")
 
@@ -171,8 +174,15 @@ def main(args: argparse.Namespace) -> int:
     return 1 if leaky else 0
 
 
+HOSTSCHED_FIELDS = ("host_cpus", "host_sched_costs", "bound_workers")
+
+
 def _params_json(params: BmParams) -> dict:
-    return {k: getattr(params, k) for k in params.__dataclass_fields__}
+    out = {k: getattr(params, k) for k in params.__dataclass_fields__}
+    if params.host_cpus is None:  # hostsched: not modelled, so the JSON stays as it was
+        for k in HOSTSCHED_FIELDS:
+            out.pop(k)
+    return out
 
 
 def render(report: dict) -> str:
@@ -193,12 +203,24 @@ def render(report: dict) -> str:
         v4 = PUBLISHED["v4 (1 run)"][mode]
         lines.append(f"{mode:<10} {r['work']:>9.2f} {'-' if rat[mode] is None else f'{rat[mode]:.3f}x':>7} {_fmt(v7):>6} {_fmt(v4):>6} "
                      f"{r['async_pf_sent']:>9} {r['async_pf_completed']:>9} {r['swapins']:>9} {r['apf_halts']:>7}")
-    lines += ["", "mean per-vcpu time split (% of the run; in KVM = the vcpu thread handling exits):",
-              f"{'host':<10} " + " ".join(f"{'in KVM' if k == 'host' else k:>8}" for k in SPLIT)]
+    cols = SPLIT + (("runq",) if p.get("host_cpus") else ())  # hostsched: waiting for a host CPU
+    lines += ["", "mean per-vcpu time split (% of the run; in KVM = the vcpu thread handling exits"
+              + ("; runq = runnable, waiting for a host CPU" if p.get("host_cpus") else "") + "):",
+              f"{'host':<10} " + " ".join(f"{'in KVM' if k == 'host' else k:>8}" for k in cols)]
     for mode, r in runs.items():
-        split = plots.time_split(r)
-        lines.append(f"{mode:<10} " + " ".join(f"{split[k]:>7.1f}%" for k in SPLIT))
+        split = plots.time_split(r, cols)
+        lines.append(f"{mode:<10} " + " ".join(f"{split[k]:>7.1f}%" for k in cols))
     lines.append("")
+    if p.get("host_cpus"):
+        lines += [f"{p['host_cpus']} host CPUs: preempt-notifier load/put and migrations (all vcpus):",
+                  f"{'host':<10} {'loads':>8} {'puts':>8} {'VMPTRLD':>8} {'migrate':>8} {'cost ms':>8} "
+                  f"{'runq s':>8} {'kworker runq s':>14}"]
+        for mode, r in runs.items():
+            h = r["host_sched"]
+            lines.append(f"{mode:<10} {h['vcpu_load']:>8} {h['vcpu_put']:>8} {h['vmptrld']:>8} "
+                         f"{h['vcpu_migrations']:>8} {h['load_put_s'] * 1e3:>8.1f} {h['runq_s']:>8.2f} "
+                         f"{h['worker_runq_s']:>14.3f}")
+        lines.append("")
     if p["generation"] == "seed":
         lines.append("(the seed series had no halt mode: its non-PV host handles the fault synchronously)")
     if rat["unpatched"] is None:

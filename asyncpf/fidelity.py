@@ -441,3 +441,37 @@ def table() -> str:
         out.append(f"| `{m.function}` | {m.generations} | `{m.python.removeprefix('asyncpf.')}` | {v.kind} | "
                    f"{note} | {'`' + v.test + '`' if v.test else ''} |")
     return "\n".join(out) + "\n"
+
+# --- hostsched (issue 13): preempt notifiers @ v2.6.38, Book3S @ v2.6.38 --------------------------------------
+_P = "asyncpf.host.preempt."
+_PPC = "asyncpf.host.ppc.book3s."
+VERDICTS.update({
+    _P + "vcpu_load": Verdict(SIMPLIFIED, "register, then kvm_arch_vcpu_load on this CPU; once per thread (one "
+                                          "KVM_RUN), no vcpu mutex"),
+    _P + "vcpu_put": Verdict(SIMPLIFIED, "kvm_arch_vcpu_put then unregister; once, when the thread ends"),
+    _P + "fire_sched_out_preempt_notifiers": Verdict(IDENTICAL, "every registered sched_out, only when prev != next"),
+    _P + "fire_sched_in_preempt_notifiers": Verdict(IDENTICAL, "every registered sched_in with the new CPU"),
+    _P + "kvm_sched_out": Verdict(IDENTICAL, "kvm_arch_vcpu_put"),
+    _P + "kvm_sched_in": Verdict(IDENTICAL, "kvm_arch_vcpu_load(vcpu, cpu)"),
+    _P + "kvm_arch_vcpu_load": Verdict(SIMPLIFIED, "vmx load, TSC delta since the put subtracted from the offset "
+                                                   "when unstable, timers migrate on a new CPU; no WBINVD"),
+    _P + "kvm_arch_vcpu_put": Verdict(SIMPLIFIED, "vmx put, last_host_tsc; the FPU put is inside the cost"),
+    _P + "vmx_vcpu_load": Verdict(SIMPLIFIED, "vcpu_clear on a CPU change, VMPTRLD when current_vmcs differs, "
+                                              "vcpus_on_cpu; host TR/GDT/SYSENTER and the TLB flush are the cost"),
+    _P + "vmx_vcpu_put": Verdict(SIMPLIFIED, "host state back (a cost); no VMCLEAR with vmm_exclusive"),
+    _PPC + "kvm_arch_vcpu_runnable": Verdict(IDENTICAL, "!(msr & MSR_WE) || pending_exceptions"),
+    _PPC + "kvmppc_book3s_queue_irqprio": Verdict(SIMPLIFIED, "stat + set_bit; three vectors only"),
+    _PPC + "kvmppc_book3s_dequeue_irqprio": Verdict(SIMPLIFIED, "clear_bit, int_pending = 0 when empty; three "
+                                                                "vectors only"),
+    _PPC + "kvmppc_core_queue_external": Verdict(IDENTICAL, "SET_LEVEL -> level vector, else edge vector"),
+    _PPC + "kvmppc_core_dequeue_external": Verdict(IDENTICAL, "both external vectors cleared"),
+    _PPC + "kvm_vcpu_ioctl_interrupt": Verdict(SIMPLIFIED, "unset dequeues, else queue, then wake a waiter; "
+                                                           "level_support=False refuses UNSET (pre-commit)"),
+    _PPC + "kvmppc_core_deliver_interrupts": Verdict(SIMPLIFIED, "lowest priority number first, EE gate, "
+                                                                 "clear_irqprio keeps DEC and level; no crit test"),
+    _PPC + "kvmppc_emulate_dec": Verdict(SIMPLIFIED, "mtdec lowers DEC, negative fires at once, else re-arms; "
+                                                     "DEC in ns"),
+    _PPC + "kvmppc_decrementer_func": Verdict(IDENTICAL, "queue DEC, wake a waiter (halt_wakeup++)"),
+    _PPC + "kvmppc_set_msr": Verdict(SIMPLIFIED, "MSR_POW with nothing pending blocks, then POW cleared; no "
+                                                 "msr_mask/shadow MSR/segments"),
+})

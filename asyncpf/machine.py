@@ -66,6 +66,10 @@ class HostConfig(Validated):
     mmio_pages: int = setting(16, ZERO_OR_POSITIVE)
     costs: str = setting("2010", looked_up(load_costs))
     seed: int = setting(0, INTEGER)
+    # hostsched: host CPUs and their scheduler (asyncpf.host.hostsched); None = a CPU per host thread, free switches
+    host_cpus: int | None = setting(None, NONE_OR_POSITIVE)
+    host_sched_costs: bool = True      # context switch and preempt-notifier load/put costs (data/host_sched.json)
+    bound_workers: bool = True         # 2.6.38/6.18 async PF work runs on the queuing CPU's kworker (seed: never)
 
     def check_together(self) -> None:
         SwapDevice(Environment(0), self.swap_device, mean_read_ns=self.swap_latency_ns)  # refuses bad pairs
@@ -98,6 +102,7 @@ class Machine:
             bar = self.mm.mmap_pfnmap(config.mmio_pages, MMIO_HOST_PFN, "bar0")
             kvm_set_memory_region(kvm, 1, MMIO_BASE_GFN, config.mmio_pages, bar.start)
         self.workqueue = Workqueue(env, self.gen.worker_comm, config.workers)
+        kvm.hostsched = None  # hostsched: modelled only when host_cpus is given (attached once the vcpus exist)
         self.guest = guest
         if hasattr(guest, "attach"):
             guest.attach(self)
@@ -106,6 +111,10 @@ class Machine:
             vcpu = KvmVcpu(kvm, i, guest_factory(i), self.workqueue)
             vcpu.arch.cpuid_features = self.gen.cpuid_features if config.async_pf else 0
             kvm.vcpus.append(vcpu)
+        if config.host_cpus is not None:  # hostsched
+            from .host.hostsched import attach
+            attach(self, config.host_cpus, costs=config.host_sched_costs,
+                   bound_workers=config.bound_workers and self.gen.name != "seed")
         self.shut_down = False
         self.started_at = 0
 

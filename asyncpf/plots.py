@@ -19,11 +19,11 @@ COLOURS = {"guest": "#4c72b0", "stalled": "#c44e52", "halted": "#dd8452", "idle"
 SUFFIXES = (".png", ".svg")
 
 
-def time_split(run: dict) -> dict[str, float]:
-    """Mean per-vcpu time split of one host, in % of the run."""
+def time_split(run: dict, keys: tuple[str, ...] | None = None) -> dict[str, float]:
+    """Mean per-vcpu time split of one host, in % of the run (``keys``: also "runq" when host CPUs are modelled)."""
     splits = run["vcpu_time_s"].values()
     total = sum(sum(s.values()) for s in splits) or 1
-    return {k: 100 * sum(s[k] for s in splits) / total for k in SPLIT}
+    return {k: 100 * sum(s.get(k, 0) for s in splits) / total for k in (keys or SPLIT)}
 
 
 def bm_figure(report: dict) -> Figure:

@@ -257,3 +257,35 @@ def interrupt_scenario_view(name: str = "ack_handshake") -> View:
     from .explain import interrupt_era as explain_irq
     controls = {"name": w.Dropdown(options=explain_irq.interrupt_scenarios(), value=name, description="scenario")}
     return View(controls, _interrupt_scenario, explain_irq.summary_text)
+
+
+# --- 12 · 13 (hostsched, issue 13) ------------------------------------------------------------------------------------
+
+def _runq_waits(ncpus: int) -> dict[str, Any]:
+    from .host import hostsched
+    from .sim import Environment
+    env = Environment(0)
+    s = hostsched.HostScheduler(env, ncpus, costs=False)
+    hostsched.busy_thread(s, "a", [4_000_000])
+    hostsched.busy_thread(s, "b", [4_000_000])
+    env.schedule(1_000_000, lambda _x: hostsched.busy_thread(s, "late", [1_000_000]))
+    env.run()
+    return {"cpus": ncpus, "runq_ns": {name: st["runq_ns"] for name, st in s.stats().items()}}
+
+
+def host_cpus_view(cpus: int = 3) -> View:
+    """A host-CPU slider: two busy host threads and a late one; how long each waited for a CPU."""
+    controls = {"ncpus": w.IntSlider(value=cpus, min=1, max=3, description="host CPUs")}
+    return View(controls, _runq_waits, lambda r: f"{r['cpus']} host CPUs: runq ns per thread {r['runq_ns']}")
+
+
+def _edge_level(delivery: str) -> dict[str, Any]:
+    from .host.ppc import scenarios as ppc
+    return {"delivery": delivery, **ppc.edge_only_loses_and_invents(level_support=delivery == "level+unset")}
+
+
+def edge_level_view(delivery: str = "level+unset") -> View:
+    """A delivery dropdown: a level-triggered device under edge-only or level + unset KVM_INTERRUPT (Book3S)."""
+    controls = {"delivery": w.Dropdown(options=["level+unset", "edge only"], value=delivery, description="delivery")}
+    return View(controls, _edge_level, lambda r: f"{r['delivery']}: delivered {r['delivered']}, lost "
+                                                 f"{r['left_in_device']}, spurious {r['spurious']}")

@@ -124,8 +124,10 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
     wq = (tuple(w.id for w in m.workqueue.pending), tuple(sorted(m.workqueue.running)))
+    hostsched = getattr(m.kvm, "hostsched", None)  # hostsched: who runs on which host CPU decides the future too
     return (now, queue, tuple(vcpus), tuple(cpus), tasks, idle, nodes, pages, sptes, wq,
-            m.kvm.stat.async_pf_allocated - m.kvm.stat.async_pf_freed, m.kvm.users_count, m.kvm.stat.mm_count)
+            m.kvm.stat.async_pf_allocated - m.kvm.stat.async_pf_freed, m.kvm.users_count, m.kvm.stat.mm_count,
+            hostsched.state_key() if hostsched is not None else None)
 
 
 def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,

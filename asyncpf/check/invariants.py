@@ -418,3 +418,17 @@ def completion_kicks_vcpu(v: View) -> list[str]:
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
 EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
 END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]
+
+
+# --- hostsched: preempt notifiers (issue 13) -------------------------------------------------------------------
+
+@invariant(SAFETY, "virt/kvm/kvm_main.c@v2.6.38 kvm_sched_out/kvm_sched_in -> kvm_arch_vcpu_put/load; "
+                   "arch/x86/kvm/vmx.c@v2.6.38 vmx_vcpu_load (vcpu_clear before loading on another CPU); "
+                   "RFC: Avi Kivity, '[PATCH][RFC] kvm-scheduler integration', LKML, July 2007")
+def guest_state_loaded_once(v: View) -> list[str]:
+    """A vcpu running guest code has its guest state loaded on exactly its own host CPU; scheduled out, on none."""
+    sched = getattr(v.machine.kvm, "hostsched", None)
+    return sched.loaded_violations() if sched is not None else []
+
+
+SAFETY_INVARIANTS.append(REGISTRY["guest_state_loaded_once"])

@@ -212,6 +212,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     """Build the machine of ``cfg`` under ``policy``: swap the pages out, boot, spawn the tasks (not run yet)."""
     host = HostConfig(generation=cfg.generation, vcpus=cfg.vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
                       swap_device=_deterministic_swap(cfg.swap_ns), workers=cfg.workers, mmio_pages=0, seed=0)
+    if "host_cpus" in cfg.extra:  # hostsched: model the host's CPUs (fewer than its threads, in host_cpus_*)
+        host = host.replace(host_cpus=cfg.extra["host_cpus"])
 
     def quantise_and_swap_out(m: Machine) -> None:
         for name in ("context_switch_ns", "pf_entry_ns", "tick_ns", "minor_fault_ns"):
@@ -307,3 +309,10 @@ def _wrmsr(msr: int, data: int) -> Callable:
 def _program(items: list) -> Callable:
     """A fixed list of guest steps; callables among them run as kernel code (see workloads.steps)."""
     return steps(*items)
+
+
+# --- hostsched: fewer host CPUs than runnable host threads (issue 13) -------------------------------------------
+
+_add(ModelConfig("host_cpus_one", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, extra={"host_cpus": 1},
+                 note="one_task's machine with two tasks on ONE host CPU: the vcpu thread and the bound kworker "
+                      "take turns; preempt notifiers put and load the vcpu around every switch"))

@@ -113,6 +113,11 @@ class Workqueue:
             slot = next(i for i in range(len(busy) + 1) if i not in busy)
             self.running[work.id] = (work, slot)
             execute = work.vcpu.kvm.twins.async_pf_execute
+            hostsched = getattr(work.vcpu.kvm, "hostsched", None)  # hostsched: the worker needs a host CPU
+            if hostsched is not None:
+                hostsched.spawn_worker(execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}", work.vcpu,
+                                       pid=self.ctx(slot)[1])
+                continue
             self.env.process(execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}")
 
     def ctx(self, slot: int) -> tuple[str, int, int]:

@@ -137,7 +137,7 @@ class KvmVcpu:
     def restart_account(self) -> None:
         """Forget the time so far: accounting starts at the present instant."""
         self._acct_since = self.kvm.env.now
-        self.acct = dict.fromkeys(ACCOUNT_STATES, 0)
+        self.acct = dict.fromkeys(self.acct, 0)  # hostsched: the states plus "runq" when host CPUs are modelled
 
     def wake_up(self) -> None:
         """``wake_up_interruptible(&vcpu->wq)`` if the vcpu thread sleeps there (2.6.38)."""
@@ -150,6 +150,10 @@ class KvmVcpu:
     def start(self) -> Process:
         # getattr: written in this class body, .__vcpu_run would be name-mangled
         run = getattr(self.kvm.twins, "__vcpu_run")
+        hostsched = getattr(self.kvm, "hostsched", None)  # hostsched: the thread competes for a host CPU
+        if hostsched is not None:
+            self.proc = hostsched.spawn(run(self), f"vcpu{self.vcpu_id}", pid=self.pid, vcpu=self)
+            return self.proc
         self.proc = self.kvm.env.process(run(self), f"vcpu{self.vcpu_id}")
         return self.proc
 

@@ -23,3 +23,4 @@ from . import faults, contexts, lifecycle, synchronous, quirks, interrupt_era, k
 from .stage import SCENARIOS, Scenario, get
 
 __all__ = ["SCENARIOS", "Scenario", "get"]
+from . import hostcpus  # noqa: E402,F401  (hostsched: after the others, so --list keeps its order)
