@@ -49,6 +49,11 @@ class TraceParseError(ValueError):
     """A line of ftrace text that is not an event of the generation in use."""
 
 
+def _q(line: str, limit: int = 160) -> str:
+    """A line as an error quotes it: repr, cut to ``limit`` characters (an absurd line stays one short line)."""
+    return repr(line) if len(line) <= limit else repr(line[:limit]) + f"... ({len(line)} characters)"
+
+
 class TraceEvent(NamedTuple):
     """One recorded event; ``args`` in the tracepoint's argument order."""
 
@@ -264,10 +269,10 @@ class Tracepoint:
         """The args back from a message; ValueError if it is not this format's."""
         m = self._regex.fullmatch(message)
         if m is None:
-            raise ValueError(f"message {message!r} does not match {self.signature}'s format {self.fmt!r}")
+            raise ValueError(f"message {_q(message)} does not match {self.signature}'s format {self.fmt!r}")
         args = self._recover(tuple(_c_read(c, s) for c, s in zip(self.conversions, m.groups())))
         if self.message(args) != message:  # the writer must give this text back (e.g. "0x0" of an unknown vector)
-            raise ValueError(f"message {message!r} is not how {self.signature}'s format {self.fmt!r} prints "
+            raise ValueError(f"message {_q(message)} is not how {self.signature}'s format {self.fmt!r} prints "
                              f"these values ({self.message(args)!r})")
         return args
 
@@ -603,11 +608,11 @@ def _scan(text: str, named: str | None):
         if line.startswith(GENERATION_LINE):
             name = line[len(GENERATION_LINE):].strip()
             if named is not None and name != named:
-                raise TraceParseError(f"line {n}: {line!r}: generation {name!r} conflicts with {named!r}")
+                raise TraceParseError(f"line {n}: {_q(line)}: generation {name!r} conflicts with {named!r}")
             try:
                 _generation(name, modelled=False)
             except ValueError as exc:
-                raise TraceParseError(f"line {n}: {line!r}: {exc}") from None
+                raise TraceParseError(f"line {n}: {_q(line)}: {exc}") from None
             named = name
             continue
         stripped = line.strip()
@@ -629,16 +634,16 @@ def _scan(text: str, named: str | None):
             continue
         m = _EVENT_LINE.fullmatch(line)
         if m is None:
-            raise TraceParseError(f"line {n}: {line!r}: {_EXPECTED}")
+            raise TraceParseError(f"line {n}: {_q(line)}: {_EXPECTED}")
         comm = m["comm"]
         if len(comm) >= TASK_COMM_LEN or not comm.isprintable():
-            raise TraceParseError(f"line {n}: {line!r}: task name {comm!r}: expected at most "
+            raise TraceParseError(f"line {n}: {_q(line)}: task name {_q(comm, 40)}: expected at most "
                                   f"{TASK_COMM_LEN - 1} printable characters")
         digits = len(m["frac"])
         if ts_digits is None:
             ts_digits = digits
         elif digits != ts_digits:
-            raise TraceParseError(f"line {n}: {line!r}: a {digits}-digit fraction of a second; "
+            raise TraceParseError(f"line {n}: {_q(line)}: a {digits}-digit fraction of a second; "
                                   f"expected {ts_digits} digits like the lines before")
         frac = int(m["frac"]) * (1000 if digits == 6 else 1)
         msg = m["msg"] or ""
@@ -704,7 +709,7 @@ def read(text: str, generation: str | Generation | None = None, *, other: str = 
         if not infer:
             line = raws[0] if raws else None
             raise TraceParseError(
-                f"line {line.line if line else 1}: {line.text if line else ''!r}: generation unknown; "
+                f"line {line.line if line else 1}: {_q(line.text) if line else repr('')}: generation unknown; "
                 f"pass generation= or put '{GENERATION_LINE}<name>' in the header")
         named, inferred = _infer(raws) if raws else "interrupt", True
     tps = tracepoints(named)
@@ -712,7 +717,7 @@ def read(text: str, generation: str | Generation | None = None, *, other: str = 
     for r in raws:
         tp = tps.get(r.name)
         if tp is None and (other == "error" or is_apf_event(r.name)):
-            raise TraceParseError(f"line {r.line}: {r.text!r}: unknown event {r.name!r} for the {named} "
+            raise TraceParseError(f"line {r.line}: {_q(r.text)}: unknown event {r.name!r} for the {named} "
                                   f"generation; expected one of {sorted(tps)}")
         if tp is None:
             if other == "keep":
@@ -722,7 +727,7 @@ def read(text: str, generation: str | Generation | None = None, *, other: str = 
         try:
             args = tp.read(r.msg)
         except ValueError as exc:
-            raise TraceParseError(f"line {r.line}: {r.text!r}: {exc}") from None
+            raise TraceParseError(f"line {r.line}: {_q(r.text)}: {exc}") from None
         entries.append(Entry(r.line, TraceEvent(r.t_ns, r.comm, r.pid, r.cpu, tp.name, args), r.flags, True))
     layout = "trace-cmd" if trace_cmd else "modern" if any(r.flags for r in raws) else "old"
     return Capture(named, layout, entries, inferred, ts_digits, lost, lost_lines)
