@@ -20,7 +20,7 @@ Adding a tracepoint is one entry in :data:`_TABLE`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, NamedTuple
 
 from .abi import (
@@ -91,8 +91,12 @@ def _c_value(conv: str, value: Value, where: str) -> Value:
     return value
 
 
-def c_format(conv: str, value: Value) -> str:
-    """One printf conversion: ``c_format("%#llx", 0) == "0"``, ``("%#llx", -1)`` is 0xffffffffffffffff."""
+def c_format(conv: str, value: Value, kernel: bool = False) -> str:
+    """One printf conversion: ``c_format("%#llx", 0) == "0"``, ``("%#llx", -1)`` is 0xffffffffffffffff.
+
+    ``kernel``: the kernel's own vsnprintf (lib/vsprintf.c number()), which puts "0x" before a zero too,
+    so ``c_format("%#llx", 0, kernel=True) == "0x0"`` as tracefs prints it.
+    """
     value = _c_value(conv, value, conv)
     if conv == "%s":
         return value
@@ -101,7 +105,7 @@ def c_format(conv: str, value: Value) -> str:
     if conv in _FIXED_WIDTH:
         return format(value, f"0{_FIXED_WIDTH[conv]}x")
     digits = format(value, "x")
-    return "0x" + digits if conv.startswith("%#") and value else digits
+    return "0x" + digits if conv.startswith("%#") and (value or kernel) else digits
 
 
 def _c_regex(conv: str, choices: Iterable[str] | None, pattern: str | None = None) -> str:
@@ -119,7 +123,7 @@ def _c_regex(conv: str, choices: Iterable[str] | None, pattern: str | None = Non
     if conv in _FIXED_WIDTH:
         return rf"[0-9a-f]{{{_FIXED_WIDTH[conv]}}}"
     hex_body = rf"[1-9a-f][0-9a-f]{{0,{_bits(conv) // 4 - 1}}}"
-    return rf"0|0x{hex_body}" if conv.startswith("%#") else rf"0|{hex_body}"
+    return rf"0|0x0|0x{hex_body}" if conv.startswith("%#") else rf"0|{hex_body}"
 
 
 def _c_read(conv: str, text: str) -> Value:
@@ -162,6 +166,9 @@ class Tracepoint:
     # a value, or a function of the args given (by name)
     defaults: Mapping[str, Value | Callable[[Mapping[str, Value]], Value]] = field(default_factory=dict)
     patterns: Mapping[str, str] = field(default_factory=dict)  # regex of a plain %s arg that may hold blanks
+    # print as the kernel's vsnprintf does ("%#llx" of 0 is "0x0"); False keeps the C library's "0", which the
+    # seed and legacy tables have always written (their golden traces); reading accepts either
+    kernel_printf: bool = False
     conversions: tuple[str, ...] = field(init=False)
     _order: tuple[int, ...] = field(init=False, repr=False)
     _literals: tuple[str, ...] = field(init=False, repr=False)
@@ -259,10 +266,11 @@ class Tracepoint:
         """``args`` as the ring buffer keeps them (masked, folded): what parsing gives back."""
         return self._recover(self.printed(args))
 
-    def message(self, args: tuple) -> str:
+    def message(self, args: tuple, kernel: bool | None = None) -> str:
         values = self.printed(args)
+        kernel = self.kernel_printf if kernel is None else kernel
         return self._literals[0] + "".join(
-            c_format(c, v) + lit for c, v, lit in zip(self.conversions, values, self._literals[1:])
+            c_format(c, v, kernel) + lit for c, v, lit in zip(self.conversions, values, self._literals[1:])
         )
 
     def read(self, message: str) -> tuple[Value, ...]:
@@ -271,7 +279,8 @@ class Tracepoint:
         if m is None:
             raise ValueError(f"message {_q(message)} does not match {self.signature}'s format {self.fmt!r}")
         args = self._recover(tuple(_c_read(c, s) for c, s in zip(self.conversions, m.groups())))
-        if self.message(args) != message:  # the writer must give this text back (e.g. "0x0" of an unknown vector)
+        if message not in (self.message(args), self.message(args, kernel=not self.kernel_printf)):
+            # the writer must give this text back (e.g. "0x0" of an unknown vector)
             raise ValueError(f"message {_q(message)} is not how {self.signature}'s format {self.fmt!r} prints "
                              f"these values ({self.message(args)!r})")
         return args
@@ -399,7 +408,8 @@ _TABLE: dict[str, tuple[Tracepoint, ...]] = {
     ),
     # Linux 6.18: the async PF events of include/trace/events/kvm.h@v6.18 and the x86 events of
     # arch/x86/kvm/trace.h@v6.18, each format as events/kvm/<name>/format prints it.
-    "interrupt": (
+    # tracefs prints through the kernel's vsnprintf: "%#llx" of 0 is "0x0" (kernel_printf)
+    "interrupt": tuple(replace(tp, kernel_printf=True) for tp in (
         Tracepoint("kvm_try_async_get_page", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
         Tracepoint("kvm_async_pf_repeated_fault", ("gva", "gfn"), "gva = %#llx, gfn = %#llx"),
         Tracepoint("kvm_async_pf_not_present", ("token", "gva"), "token %#llx gva %#llx"),
@@ -411,7 +421,7 @@ _TABLE: dict[str, tuple[Tracepoint, ...]] = {
                    printk_args=("apicid", "vec", "dm", "tm")),
         Tracepoint("kvm_eoi", ("apicid", "vector"), "apicid %x vector %d"),
         *_X86_618,
-    ),
+    )),
 }
 
 TRACEPOINTS: dict[tuple[str, str], Tracepoint] = {
