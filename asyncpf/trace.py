@@ -665,33 +665,33 @@ def _scan(text: str, named: str | None):
     return raws, named, trace_cmd, ts_digits or 6, lost, lost_lines
 
 
-def _fits(raws: list[_Raw], gen: str) -> bool:
-    """Every line whose name is in ``gen``'s table reads under it, and no async-PF line is foreign to it."""
+def _first_misfit(raws: list[_Raw], gen: str) -> int | None:
+    """The index of the first line that does not read under ``gen`` (its table's events must match their
+    formats; an async-PF event must be in the table); None when every line fits."""
     tps = tracepoints(gen)
-    for r in raws:
+    for i, r in enumerate(raws):
         tp = tps.get(r.name)
         if tp is None:
             if is_apf_event(r.name):
-                return False
+                return i
             continue
         try:
             tp.read(r.msg)
         except ValueError:
-            return False
-    return True
+            return i
+    return None
 
 
 def _infer(raws: list[_Raw]) -> str:
-    fits = [g for g in _TABLE if _fits(raws, g)]
+    misfit = {g: _first_misfit(raws, g) for g in _TABLE}
+    fits = [g for g, i in misfit.items() if i is None]
     if len(fits) > 1 and "interrupt" in fits and any(r.flags and len(r.flags) == 5 for r in raws):
         fits = ["interrupt"]  # the 5-column irq flags (migrate-disable) are 5.13+: the interrupt era
     if len(fits) == 1:
         return fits[0]
+    if not fits:  # the generation that reads furthest; reading under it names the first line that does not fit
+        return max(misfit, key=lambda g: (misfit[g], g == "interrupt"))
     seen = sorted({r.name for r in raws if r.name.startswith("kvm_")})
-    if not fits:
-        raise TraceParseError(
-            f"line {raws[0].line if raws else 1}: the kvm events {seen} fit no generation's formats "
-            f"(seed, legacy, interrupt); pass --generation to see which line does not fit")
     raise TraceParseError(f"line {raws[0].line}: the kvm events {seen} fit the generations {fits} alike; "
                           "expected --generation (or a '# asyncpf generation:' line)")
 
