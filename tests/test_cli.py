@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -84,6 +85,9 @@ SPECS = {
              {"--vcpus": ints(1, 64), "--scripts": ints(1, 1000), "--steps": ints(1, 100_000),
               "--compute-ms": ints(1, 60_000), "--seed": ints(0, 2**63 - 1), "--trace-lines": ints(0, 100_000),
               "--generation": not_in(["seed", "legacy"])}),
+    "conform": ([str(Path(__file__).resolve().parents[1] / "data" / "traces" / "pv-int-6.18.txt")],
+                {"NAME": st.sampled_from(["no-such-trace.txt", "/", ""]),
+                 "--generation": not_in(["seed", "legacy", "interrupt"])}),
     "bench-engine": (["--events", "100", "--repeat", "1"],
                      {"--events": ints(1, 10**7), "--entities": ints(1, 10**6), "--repeat": ints(1, 10),
                       "--seed": ints(0, 2**63 - 1)}),
@@ -137,6 +141,8 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     base = SPECS[command][0]
     if command == "check" and extra == ["--seed"]:
         extra, named = ["--max-seconds"], "--max-seconds"  # check has no seed
+    if command == "conform" and extra == ["stray", "words"]:
+        named = "stray"  # words are TRACE files to conform: the first one that is not a file is named
     assert named in refused([command, *base, *extra])
 
 
