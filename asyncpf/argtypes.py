@@ -122,3 +122,17 @@ def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], Path]:
         return path
 
     return parse
+
+
+def input_file(text: str) -> str:
+    """A file to read (``-`` is standard input): it exists, is not a folder, and can be opened."""
+    if text == "-":
+        return text
+    path = Path(text)
+    if not text.strip() or not path.exists():
+        raise Bad(f"{text!r}: expected an existing file")
+    if path.is_dir():
+        raise Bad(f"{text!r} is a folder: expected a file")
+    if not os.access(path, os.R_OK):
+        raise Bad(f"{text!r}: not readable here")
+    return text

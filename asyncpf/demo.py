@@ -27,7 +27,7 @@ from .cli import UsageError, command
 from .progress import bar
 from .machine import HostConfig, Machine
 from .standin import Script, ScriptedGuest
-from .trace import render
+from .trace import event_lines
 
 MODES = {
     "unpatched": dict(async_pf=False, pv=False),
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
     events = [e for e in pv.events if e.name.startswith("kvm_async_pf") or e.name in
               ("kvm_try_async_get_page", "kvm_send_async_pf", "kvm_inj_exception")]
     print(f"\nPV trace, async PF events only (first {args.trace_lines} of {len(events)}):")
-    print("\n".join(render(events[: args.trace_lines], pv.generation).splitlines()[5:]))
+    print("\n".join(event_lines(events[: args.trace_lines], pv.generation)))
     leaks = {mode: r["leaks"] for mode, r in results.items() if r["leaks"]}
     print("\nleak check after VM destroy:", "clean" if not leaks else leaks)
     return 1 if leaks else 0

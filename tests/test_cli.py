@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -89,6 +90,9 @@ SPECS = {
              {"--program": not_in(["halt-path", "halt-path-vcpu3", "pv-wakeall", "pv-pages", "pv-pages-xapic", "pv-retry", "pv-disable",
                                    "msr-table"]),
               "--keep-trace": st.sampled_from(["/nonexistent/dir", "", " ", "no-such-folder"])}),
+    "conform": ([str(Path(__file__).resolve().parents[1] / "data" / "traces" / "pv-int-6.18.txt")],
+                {"NAME": st.sampled_from(["no-such-trace.txt", "/", ""]),
+                 "--generation": not_in(["seed", "legacy", "interrupt"])}),
     "bench-engine": (["--events", "100", "--repeat", "1"],
                      {"--events": ints(1, 10**7), "--entities": ints(1, 10**6), "--repeat": ints(1, 10),
                       "--seed": ints(0, 2**63 - 1)}),
@@ -142,6 +146,8 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     base = SPECS[command][0]
     if command == "check" and extra == ["--seed"]:
         extra, named = ["--max-seconds"], "--max-seconds"  # check has no seed
+    if command == "conform" and extra == ["stray", "words"]:
+        named = "stray"  # words are TRACE files to conform: the first one that is not a file is named
     assert named in refused([command, *base, *extra])
 
 

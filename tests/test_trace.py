@@ -112,7 +112,7 @@ def test_recorded_args_are_what_the_ring_buffer_keeps():
 
 def test_bad_table_entries_are_refused():
     with pytest.raises(ValueError, match="not supported"):
-        Tracepoint("x", ("a",), "a %d")
+        Tracepoint("x", ("a",), "a %p")
     with pytest.raises(ValueError, match="conversions"):
         Tracepoint("x", ("a", "b"), "a %x")
     with pytest.raises(ValueError, match="not %s"):

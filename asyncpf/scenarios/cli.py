@@ -9,7 +9,7 @@ from .. import __version__, abi, perfetto
 from ..argtypes import integer, output_file
 from ..cli import UsageError, command
 from ..outputs import distinct, write_text
-from ..trace import render
+from ..trace import event_lines
 from .stage import APF_EVENTS, SCENARIOS, ScenarioResult, get
 
 
@@ -41,7 +41,7 @@ def excerpt(result: ScenarioResult, lines: int = 30) -> str:
     if tracer is None:
         return ""
     events = [e for e in tracer.events if e.name in APF_EVENTS]
-    return "\n".join(render(events[:lines], tracer.generation).splitlines()[5:])
+    return "\n".join(event_lines(events[:lines], tracer.generation))
 
 
 @command("scenario", "run a named async-PF scenario and check its expected outcome (--list to see them)", configure)
