@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.resources import files
 
 import pytest
 
@@ -49,6 +50,19 @@ def test_the_models_trace_of_every_scenario_conforms(name):
 def test_the_stored_captures_conform(name):
     verdict = check(read(text_of(name)))
     assert verdict.ok and verdict.generation == "interrupt"
+
+
+LIVE = sorted(p.name.removesuffix(".json") for p in files("asyncpf.data").joinpath("live").iterdir()
+              if p.name.endswith(".json"))
+
+
+@pytest.mark.parametrize("name", [n for n in LIVE if n != "msr-table"])
+def test_the_real_captures_of_this_machine_kind_conform(name):
+    """The traces asyncpf.live recorded on a real 6.18 host (PVM backend, data/live/) obey every judged rule."""
+    capture = json.loads(data_path(f"live/{name}.json").read_text())
+    verdict = check(read(capture["trace"]))
+    assert verdict.ok, verdict.violations
+    assert verdict.generation == "interrupt" and verdict.inferred
 
 
 def _pv_plants():
