@@ -5,7 +5,7 @@ them (the seed's ``kvm_send_async_pf`` [V2-08]; 2.6.38's ``not_present`` /
 ``ready`` / ``doublefault`` as released in include/trace/events/kvm.h@v2.6.38, printed through their event classes) and, for readable traces, the
 2.6.3x x86 events ``kvm_entry``, ``kvm_exit``, ``kvm_page_fault``,
 ``kvm_inj_exception`` and ``kvm_msr``.  Messages use each event's exact
-``TP_printk`` format with C printf semantics (``%#llx`` of 0 is ``0``); lines
+``TP_printk`` format as the kernel's vsnprintf prints it (``%#llx`` of 0 is ``0x0``, unlike C); lines
 use the 2.6.3x ``trace_print_context`` layout.
 
 Simplified: text only (no binary ring buffer), no irq-flags column, comm/pid/cpu
@@ -166,9 +166,9 @@ class Tracepoint:
     # a value, or a function of the args given (by name)
     defaults: Mapping[str, Value | Callable[[Mapping[str, Value]], Value]] = field(default_factory=dict)
     patterns: Mapping[str, str] = field(default_factory=dict)  # regex of a plain %s arg that may hold blanks
-    # print as the kernel's vsnprintf does ("%#llx" of 0 is "0x0"); False keeps the C library's "0", which the
-    # seed and legacy tables have always written (their golden traces); reading accepts either
-    kernel_printf: bool = False
+    # print as the kernel's vsnprintf does ("%#llx" of 0 is "0x0": lib/vsprintf.c number() puts the prefix
+    # before a zero too, in 2.6.3x as in 6.18); False gives the C library's "0"; reading accepts either
+    kernel_printf: bool = True
     conversions: tuple[str, ...] = field(init=False)
     _order: tuple[int, ...] = field(init=False, repr=False)
     _literals: tuple[str, ...] = field(init=False, repr=False)

@@ -121,8 +121,8 @@ def test_repeated_fault_on_a_gfn_not_in_flight():
 
 def test_a_planted_violation_in_a_model_trace():
     t = SCENARIOS["wake_before_wait"].run(seed=0, trace=True).tracer.text()
-    n = line_no(t, "kvm_async_pf_ready: token 0 gva 0x400000")
-    verdict = check(read(t.replace("kvm_async_pf_ready: token 0 gva 0x400000", "kvm_async_pf_ready: token 0x7000 gva 0x400000")))
+    n = line_no(t, "kvm_async_pf_ready: token 0x0 gva 0x400000")
+    verdict = check(read(t.replace("kvm_async_pf_ready: token 0x0 gva 0x400000", "kvm_async_pf_ready: token 0x7000 gva 0x400000")))
     assert [(v.line, v.rule) for v in verdict.violations] == [(n, "ready-answers-not-present")]
 
 

@@ -26,17 +26,17 @@ QEMU = ("qemu-kvm", 1234, 1)
 # (generation, name, fields, expected message)
 MESSAGES = [
     (SEED, "kvm_try_async_get_page", dict(r=True, pfn=0x1234), "pfn 0x1234"),
-    (SEED, "kvm_try_async_get_page", dict(r=True, pfn=0), "pfn 0"),
+    (SEED, "kvm_try_async_get_page", dict(r=True, pfn=0), "pfn 0x0"),
     (SEED, "kvm_try_async_get_page", dict(r=False, pfn=0x1234), "pfn 0xffffffffffffffff"),
     (SEED, "kvm_send_async_pf", dict(token=0x1000, gva=0x7f001000, reason=1), "token 0x1000 gva 0x7f001000 not present"),
-    (SEED, "kvm_send_async_pf", dict(token=0, gva=0, reason=2), "token 0 gva 0 ready"),
+    (SEED, "kvm_send_async_pf", dict(token=0, gva=0, reason=2), "token 0x0 gva 0x0 ready"),
     (SEED, "kvm_async_pf_completed", dict(address=0x7f0000, pfn=0xabc, gva=0x1000),
      "gva 0x1000 address 0x7f0000 pfn abc"),
-    (SEED, "kvm_async_pf_completed", dict(address=0, pfn=0, gva=0), "gva 0 address 0 pfn 0"),
+    (SEED, "kvm_async_pf_completed", dict(address=0, pfn=0, gva=0), "gva 0x0 address 0x0 pfn 0"),
     # include/trace/events/kvm.h@v2.6.38 prints these through their event classes
     (LEGACY, "kvm_try_async_get_page", dict(gva=0x7f001000, gfn=0x7f001), "gva = 0x7f001000, gfn = 0x7f001"),
-    (LEGACY, "kvm_try_async_get_page", dict(gva=0, gfn=0), "gva = 0, gfn = 0"),
-    (LEGACY, "kvm_async_pf_not_present", dict(token=0x1001, gva=0), "token 0x1001 gva 0"),
+    (LEGACY, "kvm_try_async_get_page", dict(gva=0, gfn=0), "gva = 0x0, gfn = 0x0"),
+    (LEGACY, "kvm_async_pf_not_present", dict(token=0x1001, gva=0), "token 0x1001 gva 0x0"),
     (LEGACY, "kvm_async_pf_ready", dict(token=0xFFFFFFFF, gva=0x400000), "token 0xffffffff gva 0x400000"),
     (LEGACY, "kvm_exit", dict(exit_reason="HLT", guest_rip=0x10, info1=0, info2=0x7), "reason HLT rip 0x10 info 0 7"),
     (SEED, "kvm_exit", dict(exit_reason="EPT_VIOLATION", guest_rip=0xFFFFFFFF81000000, info1=0, info2=0),
@@ -45,9 +45,9 @@ MESSAGES = [
     (LEGACY, "kvm_async_pf_completed", dict(address=0x7f0000, pfn=0xabc, gva=0x1000),
      "gva 0x1000 address 0x7f0000 pfn 0xabc"),
     (LEGACY, "kvm_async_pf_completed", dict(address=0x7f0000, pfn=0, gva=0x1000),
-     "gva 0x1000 address 0x7f0000 pfn 0"),
+     "gva 0x1000 address 0x7f0000 pfn 0x0"),
     (LEGACY, "kvm_async_pf_doublefault", dict(gva=0x1000, gfn=0x1), "gva = 0x1000, gfn = 0x1"),
-    (LEGACY, "kvm_async_pf_doublefault", dict(gva=-1, gfn=0), "gva = 0xffffffffffffffff, gfn = 0"),
+    (LEGACY, "kvm_async_pf_doublefault", dict(gva=-1, gfn=0), "gva = 0xffffffffffffffff, gfn = 0x0"),
 ]
 for _gen in (SEED, LEGACY):
     MESSAGES += [
