@@ -2,8 +2,8 @@
 
 Mirrors: ``arch/x86/include/asm/kvm_para.h`` (later ``uapi/asm/kvm_para.h``),
 ``Documentation/kvm/msr.txt`` (later ``virt/kvm/x86/msr.rst``) and
-``cpuid.txt``, as they stood in each generation.  Sources are the keys of
-``shared/reference/protocol.md`` (e.g. [V2-08] = the seed patch 000).
+``cpuid.txt``, as they stood in each generation.  Each generation's ``sources``
+names the public list messages, commits and tagged files it was read from.
 
 A :class:`Generation` also carries the few *behaviours* of the host that
 changed between generations (how many not-present events can wait for entry,
@@ -29,13 +29,13 @@ KVM_ASYNC_PF_SEND_ALWAYS = 1 << 1
 KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT = 1 << 2
 KVM_ASYNC_PF_DELIVERY_AS_INT = 1 << 3
 
-KVM_ASYNC_PF_VEC_MASK = 0xFF              # MSR_KVM_ASYNC_PF_INT bits 7:0 [DOC-MSR]
+KVM_ASYNC_PF_VEC_MASK = 0xFF              # MSR_KVM_ASYNC_PF_INT bits 7:0 (Documentation/virt/kvm/x86/msr.rst)
 HYPERVISOR_CALLBACK_VECTOR = 0xF3         # the vector a Linux 5.9+ guest asks page-ready on
 
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
-BROADCAST_TOKEN = U32  # "~0": wake every task waiting for an APF [M-344D]
-TOKEN_VCPU_BITS = 12   # token = (id++ << 12) | vcpu_id  [V2-08], [M-7C90]
+BROADCAST_TOKEN = U32  # "~0": wake every task waiting for an APF (Documentation/kvm/msr.txt, 344d9588a9df)
+TOKEN_VCPU_BITS = 12   # token = (id++ << 12) | vcpu_id (v2 patch 08/12; 7c90705bf2a3)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ SEED = Generation(
     name="seed",
     title="v2 patch series (2009-11-23)",
     kernels="not merged; the form in seed 000",
-    sources="[V2-02] [V2-05] [V2-08]",
+    sources="v2 patches 02, 05 and 08/12, Msg-Ids 1258985167-29178-3/-6/-9-git-send-email-gleb@redhat.com",
     modelled=True,
     msr_async_pf_en=0x13,
     msr_async_pf_int=None,
@@ -121,7 +121,7 @@ LEGACY = Generation(
     name="legacy",
     title="merged ABI, #PF for both events (2.6.38-5.7)",
     kernels="2.6.38 (enabled by FOLL_NOWAIT in 2.6.39) to 5.7",
-    sources="[M-AF58] [M-344D] [M-7C90] [M-6ADB] [EN-2011]",
+    sources="v2.6.38 (af585b921e5d, 344d9588a9df, 7c90705bf2a3, 6adba5274206) and 0857b9e95c1a (2.6.39)",
     modelled=True,
     msr_async_pf_en=0x4B564D02,
     msr_async_pf_int=None,

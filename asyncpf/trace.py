@@ -1,7 +1,7 @@
 """Kernel tracepoints of the generation in use, written and read back as ftrace text.
 
 Mirrors: the async-PF events of ``include/trace/events/kvm.h`` as each era had
-them (the seed's ``kvm_send_async_pf`` [V2-08]; 2.6.38's ``not_present`` /
+them (the seed's ``kvm_send_async_pf``, v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com; 2.6.38's ``not_present`` /
 ``ready`` / ``doublefault`` as released in include/trace/events/kvm.h@v2.6.38, printed through their event classes) and, for readable traces, the
 2.6.3x x86 events ``kvm_entry``, ``kvm_exit``, ``kvm_page_fault``,
 ``kvm_inj_exception`` and ``kvm_msr``.  Messages use each event's exact

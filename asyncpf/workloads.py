@@ -5,7 +5,7 @@ A program is a function ``program(task) -> generator`` yielding
 ``GuestKernel.spawn`` runs it as a task.  The helpers here compose programs
 for tests and notebooks.
 
-``bm`` (performance.md §1.2): F fault threads each write one byte to a
+``bm`` (the C program posted with the v4 series, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com): F fault threads each write one byte to a
 uniformly random page of an M-byte array, forever; W work threads only
 count; the array is touched once before timing starts.  The metric is the
 work threads' progress: CPU seconds obtained (and increments at a stated
@@ -23,7 +23,7 @@ from .guest.ops import Exit, PreemptDisable, PreemptEnable, Touch, Work
 
 Program = Callable[..., Generator]
 ARRAY_GVA = 0x7F0000000000 >> 4      # where bm's array lives in every task's address space
-BM_INCREMENTS_PER_S = 1.08e9          # DERIVED in performance.md §1.2 from the best v4 run
+BM_INCREMENTS_PER_S = 1.08e9          # derived from the best run of the v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com
 
 
 class StopFlag:

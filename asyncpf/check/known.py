@@ -37,7 +37,7 @@ KNOWN: tuple[Known, ...] = (
           "meanwhile completes behind it, so when the LAPIC comes on the ~0 wakes that sleeper first and its own "
           "page-ready follows for a waiter that is gone (a stale dummy node) -- 6.18 as 2.6.38 at migration"),
     Known("ready_only_after_not_present", "legacy", ("kernel_touch",),
-          "protocol.md §6 and §9.3: bugzilla 208081, fixed in 2020 by notpresent_injected",
+          "bugzilla 208081; fixed in 2020 by notpresent_injected (Msg-Id 873673b8gc.fsf@vitty.brq.redhat.com)",
           "a non-preemptible guest touching memory from kernel mode is halted instead of told (no SEND_ALWAYS), "
           "yet 2.6.38 still sends page-ready for that token, which leaves a stale dummy node"),
     Known("no_ready_after_broadcast", "legacy", (),
@@ -46,7 +46,7 @@ KNOWN: tuple[Known, ...] = (
           "it, and its own page-ready still follows (a stale dummy node)"),
     Known("ready_only_after_not_present", "seed", ("seed_msr_disable", "seed_vcpu_reset"),
           "seed 000: kvm_clear_async_pf_completion_queue frees only the done list and cancels no slow work; "
-          "cancelling arrived with v4 ('cancel slow work on reset', protocol.md §1 [V4-00])",
+          "cancelling arrived with v4 ('cancel slow work on reset', the v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com)",
           "the seed never cancels a swap-in in flight (seed 000 even calls its clear only at VM destroy; the model "
           "also calls it on MSR disable and reset, as 2.6.38 does): one still running when APF is switched off "
           "completes afterwards and, once the guest has registered again, is delivered as a page-ready for a "

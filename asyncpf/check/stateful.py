@@ -139,7 +139,7 @@ class AsyncPfMachine(RuleBasedStateMachine):
         self.checker.enabled = False
         m.shutdown()
         self.checker.enabled = True
-        # dummies dropped by wake-all are a known 2.6.38 leak (protocol.md §4.3), not judged here; so are the
+        # dummies dropped by wake-all are a known 2.6.38 leak (arch/x86/kernel/kvm.c@v2.6.38 apf_task_wake_all), not judged here; so are the
         # stale dummies a known behaviour leaves (the seed's page-ready after re-registration)
         ends = [v for v in self.checker.check_end(shut_down=True)
                 if not (v.name == "nothing_leaks" and "dummy" in v.detail and "sleeping" not in v.detail)]

@@ -32,7 +32,7 @@ _CONTRIBUTORY = {0, 10, 11, 12, 13}       # #DE #TS #NP #SS #GP
 
 KVM_REQ_TRIPLE_FAULT = 1 << 4
 KVM_REQ_UNHALT = 1 << 10
-KVM_REQ_APF_HALT = 1 << 12                # 2.6.38: generic request bit 12 [M-AF58]
+KVM_REQ_APF_HALT = 1 << 12                # 2.6.38: generic request bit 12 (include/linux/kvm_host.h@v2.6.38)
 
 KVM_MP_STATE_RUNNABLE = "RUNNABLE"
 KVM_MP_STATE_HALTED = "HALTED"
