@@ -99,6 +99,7 @@ class Checker:
         self.first_only = first_only
         self.steps = 0
         self._last_now = -1
+        self._ever_done: set[int] = set()    # ids of work items seen on a done list (publication order)
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -218,7 +219,7 @@ class Checker:
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
         elif self._irq and name == "kvm_msr":
             self._on_pv_msr(fields)
-        if name == "kvm_async_pf_completed":
+        elif name == "kvm_async_pf_completed":
             self._on_completed(t_ns, fields)
         elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
@@ -246,12 +247,12 @@ class Checker:
 
     def _on_completed(self, t_ns: int, fields: dict) -> None:
         """A worker reports its item complete (just before waking the vcpu): is the item on ``done`` yet?"""
-        addr = fields.get("address")
+        addr, slot = fields.get("address"), fields["ctx"][2]
         for vcpu in self.m.vcpus:
-            for w in vcpu.async_pf.queue:
-                if w.addr == addr and w.state != "freed" and w.finished is not None and not w.finished.triggered:
-                    self._observe(Obs(t_ns, "completed", vcpu.vcpu_id,
-                                      {"addr": addr, "published": w in vcpu.async_pf.done}))
+            for w, s in list(vcpu.workqueue.running.values()):
+                if s == slot and w.addr == addr and w.vcpu is vcpu:   # the item this worker runs
+                    published = w in vcpu.async_pf.done or w.id in self._ever_done
+                    self._observe(Obs(t_ns, "completed", vcpu.vcpu_id, {"addr": addr, "published": published}))
                     return
 
     def _deliver_ready(self, vcpu: Any, data: dict) -> None:
@@ -316,6 +317,8 @@ class Checker:
 
     def check_state(self) -> None:
         for vcpu in self.m.vcpus:
+            for w in vcpu.async_pf.done:
+                self._ever_done.add(w.id)
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety:
