@@ -101,7 +101,7 @@ class MutantSpec:
 
 
 # Counters a predicate or a leak report reads: mutating them is observable.
-_OBSERVED_COUNTERS = {"double_faults", "triple_faults", "dummies_dropped"}
+_OBSERVED_COUNTERS = {"double_faults", "triple_faults", "dummies_dropped", "async_pf_limit_hits"}
 
 
 def _bookkeeping(stmt: ast.AST) -> bool:
@@ -114,6 +114,37 @@ def _bookkeeping(stmt: ast.AST) -> bool:
             and isinstance(stmt.value.func, ast.Attribute) and stmt.value.func.attr == "account")
 
 
+def _path(node: ast.AST) -> str:
+    """An access path with every subscript index blurred (``gfns[i]`` and ``gfns[j]`` may be one slot)."""
+    if isinstance(node, ast.Subscript):
+        return _path(node.value) + "[]"
+    if isinstance(node, ast.Attribute):
+        return _path(node.value) + "." + node.attr
+    return ast.unparse(node)
+
+
+def _reads(node: ast.AST | None, *, target: bool = False) -> set[str]:
+    """The maximal access paths an expression reads (for a target: only its subscript indices)."""
+    out: set[str] = set()
+    if node is None:
+        return out
+
+    def visit(n: ast.AST, as_value: bool) -> None:
+        if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript)):
+            if as_value:
+                out.add(_path(n))
+            base = n
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                if isinstance(base, ast.Subscript):
+                    visit(base.slice, True)
+                base = base.value
+            return
+        for child in ast.iter_child_nodes(n):
+            visit(child, True)
+    visit(node, not target)
+    return out
+
+
 def _footprint(stmt: ast.AST) -> tuple[set[str], set[str]] | None:
     """(read, written) access paths of a plain assignment; None if it calls, yields, or is not an assignment."""
     if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
@@ -121,13 +152,11 @@ def _footprint(stmt: ast.AST) -> tuple[set[str], set[str]] | None:
     if any(isinstance(n, (ast.Call, ast.Yield, ast.YieldFrom, ast.Await, ast.NamedExpr)) for n in ast.walk(stmt)):
         return None
     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-    written = {ast.unparse(t) for t in targets}
-    if any(isinstance(t, (ast.Tuple, ast.List, ast.Starred)) for t in targets):
-        written |= {ast.unparse(e) for t in targets for e in ast.walk(t) if isinstance(e, (ast.Name, ast.Attribute))}
-    read = {ast.unparse(n) for n in ast.walk(stmt.value) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))} \
-        if stmt.value is not None else set()
-    read |= {ast.unparse(n) for t in targets for n in ast.walk(t)
-             if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript)) and n is not t}
+    flat = [e for t in targets for e in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])]
+    if any(not isinstance(e, (ast.Name, ast.Attribute, ast.Subscript)) for e in flat):
+        return None
+    written = {_path(e) for e in flat}
+    read = _reads(stmt.value) | {r for e in flat for r in _reads(e, target=True)}
     if isinstance(stmt, ast.AugAssign):
         read |= written
     return read, written
@@ -139,9 +168,12 @@ def _commute(a: ast.AST, b: ast.AST) -> bool:
     if fa is None or fb is None:
         return False
 
+    def last(p: str) -> str:      # an alias (apf = vcpu.arch.apf) reaches the same field by another path
+        return p.rsplit(".", 1)[-1].removesuffix("[]")
+
     def clash(xs: set[str], ys: set[str]) -> bool:
-        return any(x == y or x.startswith(y + ".") or y.startswith(x + ".") or x.startswith(y + "[")
-                   or y.startswith(x + "[") for x in xs for y in ys)
+        return any(x == y or y.startswith(x + ".") or y.startswith(x + "[") or x.startswith(y + ".")
+                   or x.startswith(y + "[") or ("." in x and "." in y and last(x) == last(y)) for x in xs for y in ys)
     (ra, wa), (rb, wb) = fa, fb
     return not (clash(wa, rb | wb) or clash(wb, ra))
 
