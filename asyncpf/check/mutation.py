@@ -444,7 +444,11 @@ def baseline(config: str, max_schedules: int) -> frozenset[str]:
     from .explore import explore
     rep = explore(config, stop_at_first=False, max_schedules=max_schedules, max_seconds=600,
                   trace_counterexample=False)
+    _COST[config] = rep.steps
     return frozenset(rep.violated)
+
+
+_COST: dict[str, int] = {}   # engine steps of the correct model's exploration: cheap configurations run first
 
 
 # --- running one -------------------------------------------------------------------------------------
@@ -515,6 +519,7 @@ def run_one(spec: MutantSpec, *, configs: Sequence[str] | None = None, max_secon
     chosen = configs_for(spec, configs)
     for cfg in chosen:
         baseline(cfg, max_schedules)
+    chosen.sort(key=lambda c: (_COST.get(c, 0), c))   # deterministic: by the correct model's size, then name
     t0 = time.perf_counter()
     res = MutantResult(spec, "not_reached" if not chosen else "survived")
     for cfg in chosen:
