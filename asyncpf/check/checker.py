@@ -60,6 +60,10 @@ def token_slot(machine: "Machine", vcpu) -> int:
     return int.from_bytes(read_guest_bytes(machine.kvm, vcpu.arch.apf.data.gpa + 4, 4), "little")
 
 
+class Livelock(Exception):
+    """Raised out of the engine's step when a schedule breaks its step budget: the run ends, reported."""
+
+
 class Checker:
     """Runs the registry against one machine as it runs; collects :class:`Violation` records.
 
@@ -94,6 +98,9 @@ class Checker:
         self.counts: Counter = Counter()
         self.first_only = first_only
         self.steps = 0
+        self._last_now = -1
+        self._ever_done: set[int] = set()    # ids of work items seen on a done list (publication order)
+        self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
         for vcpu in machine.vcpus:
@@ -109,11 +116,20 @@ class Checker:
         inner_step = env.step
         inner_tracer = env.tracer
 
+        view = self.view
+
         def step() -> None:
             inner_step()
             if self.enabled:
                 self.steps += 1
+                view.steps = self.steps
+                now = env.now
+                if now != self._last_now:
+                    self._last_now, view.steps_at_instant = now, 0
+                view.steps_at_instant += 1
                 self.check_state()
+                if "schedule_makes_progress" in self.counts and self.abort_on_livelock:
+                    raise Livelock(self.violations[-1] if self.violations else None)
 
         def tracer(t_ns: int, name: str, fields: dict) -> None:
             if inner_tracer is not None:
@@ -165,6 +181,7 @@ class Checker:
         msr = apf_msr(self.m, vcpu)
         if self.ledger.msr.get(vid) != msr:
             self.ledger.msr[vid] = msr
+            self.ledger.wake_alls[vid] += 1   # a new epoch: the guest wakes its own sleepers (offline, reset)
             self.ledger.awaiting[vid] = {}
             self.ledger.woken_by_broadcast[vid] = set()
 
@@ -181,11 +198,12 @@ class Checker:
             token = vcpu.arch.cr2 & abi.U32
             awaiting = self.ledger.awaiting[vcpu.vcpu_id]
             data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
-                    "send_always": send_always(self.m, vcpu)}
+                    "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if}
             if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
                 data["duplicate"] = token in awaiting
                 awaiting[token] = t_ns
                 self.ledger.delivered["not_present"] += 1
+                self.ledger.not_presents.setdefault(vcpu.vcpu_id, Counter())[token] += 1
             else:
                 self._deliver_ready(vcpu, data)
             self._observe(Obs(t_ns, "deliver", vcpu.vcpu_id, data))
@@ -201,6 +219,8 @@ class Checker:
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
         elif self._irq and name == "kvm_msr":
             self._on_pv_msr(fields)
+        elif name == "kvm_async_pf_completed":
+            self._on_completed(t_ns, fields)
         elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
@@ -225,12 +245,23 @@ class Checker:
                 self._handed[vid] = False
             self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
 
+    def _on_completed(self, t_ns: int, fields: dict) -> None:
+        """A worker reports its item complete (just before waking the vcpu): is the item on ``done`` yet?"""
+        addr, slot = fields.get("address"), fields["ctx"][2]
+        for vcpu in self.m.vcpus:
+            for w, s in list(vcpu.workqueue.running.values()):
+                if s == slot and w.addr == addr and w.vcpu is vcpu:   # the item this worker runs
+                    published = w in vcpu.async_pf.done or w.id in self._ever_done
+                    self._observe(Obs(t_ns, "completed", vcpu.vcpu_id, {"addr": addr, "published": published}))
+                    return
+
     def _deliver_ready(self, vcpu: Any, data: dict) -> None:
         """Match a page-ready the guest received against the not-presents it awaits (or the ~0 broadcast)."""
         token = data["token"]
         awaiting = self.ledger.awaiting[vcpu.vcpu_id]
         broadcasted = self.ledger.woken_by_broadcast.setdefault(vcpu.vcpu_id, set())
         if token == abi.BROADCAST_TOKEN:
+            self.ledger.wake_alls[vcpu.vcpu_id] += 1
             broadcasted.update(awaiting)
             awaiting.clear()
             data["matched"] = True
@@ -239,6 +270,7 @@ class Checker:
             data["after_broadcast"] = token in broadcasted and token not in awaiting
             broadcasted.discard(token)
             data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
+            self.ledger.readied.setdefault(vcpu.vcpu_id, Counter())[token] += 1
             self.ledger.delivered["ready"] += 1
 
     def _on_pv_msr(self, fields: dict) -> None:
@@ -285,6 +317,8 @@ class Checker:
 
     def check_state(self) -> None:
         for vcpu in self.m.vcpus:
+            for w in vcpu.async_pf.done:
+                self._ever_done.add(w.id)
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety:

@@ -25,6 +25,30 @@ def _methods(text: str) -> list[str]:
     return names
 
 
+def _module(text: str) -> str:
+    from .mutation import PROTOCOL_MODULES
+    name = text.strip()
+    full = name if name.startswith("asyncpf.") else f"asyncpf.{name}"
+    if full not in PROTOCOL_MODULES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a protocol twin module, one of "
+                                         f"{', '.join(m.removeprefix('asyncpf.') for m in PROTOCOL_MODULES)}")
+    return full
+
+
+def _operators(text: str) -> list[str]:
+    from .mutation import OPERATORS
+    names = [o.strip() for o in text.split(",") if o.strip()]
+    if not names or any(o not in OPERATORS for o in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a comma-separated choice of {','.join(OPERATORS)}")
+    return names
+
+
+def _function(text: str) -> str:
+    if not text.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a function name (a Python identifier)")
+    return text
+
+
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true",
                    help="list the configurations, mutants and methods (with --json: as one JSON object) and stop")
@@ -33,9 +57,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="explore the bigger configurations too")
     p.add_argument("--config", action="append", choices=list(CONFIGS), metavar="NAME",
                    help=f"explore only this configuration (repeatable): {', '.join(CONFIGS)}")
-    p.add_argument("--max-seconds", type=seconds(0.1, 3600), default=60.0, metavar="S",
-                   help="wall-clock budget of each exploration, 0.1..3600 s (default 60); one that runs out "
-                        "reports what it explored")
+    p.add_argument("--max-seconds", type=seconds(0.1, 3600), default=None, metavar="S",
+                   help="wall-clock budget of each exploration, 0.1..3600 s (default 60; with --mutation: of each "
+                        "mutant, default 20); one that runs out reports what it explored")
+    p.add_argument("--mutation", action="store_true",
+                   help="mutation campaign over the protocol twins: mechanical mutants (flipped comparison, dropped "
+                        "and/or operand, swapped or deleted statement, integer off by one) judged by the checker "
+                        "alone; prints the score per module and per function and the survivors. Per mutant the "
+                        "budget is --max-seconds (default here 20 s)")
+    p.add_argument("--module", action="append", type=_module, metavar="M",
+                   help="with --mutation: only this twin module (repeatable), e.g. host.legacy.async_pf")
+    p.add_argument("--function", action="append", type=_function, metavar="F",
+                   help="with --mutation: only functions of this name (repeatable)")
+    p.add_argument("--operators", type=_operators, metavar="OP[,OP..]",
+                   help="with --mutation: only these operators (cmp_flip,bool_drop,stmt_swap,stmt_del,const_off)")
     p.add_argument("--methods", type=_methods, metavar="M[,M..]",
                    help="with --mutants: which methods try to catch each mutant (default: all three, "
                         f"{DEFAULT_METHODS}; ~10 s more than the explorer alone). explorer: exhaustive schedules of the mutant's "
@@ -48,6 +83,18 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def _refuse_unused(args: argparse.Namespace) -> None:
     """Options that would be silently ignored in this combination are refused instead."""
+    mutation_only = [o for o, v in (("--module", args.module), ("--function", args.function),
+                                    ("--operators", args.operators)) if v]
+    if mutation_only and not args.mutation:
+        raise UsageError(f"{', '.join(mutation_only)}: only with --mutation; expected --mutation too")
+    if args.mutation and (args.list or args.mutants or args.full):
+        raise UsageError("--mutation: not with --list, --mutants or --full; expected it alone (with --module, "
+                         "--function, --operators, --config, --methods, --json, --max-seconds)")
+    if args.mutation and args.methods and "explorer" not in args.methods:
+        raise UsageError(f"--methods {','.join(args.methods)}: --mutation always runs the explorer; expected it "
+                         "in the list")
+    if args.mutation:
+        return
     if args.list and (args.mutants or args.full or args.config or args.methods):
         raise UsageError("--list: lists only; expected no --mutants, --full, --config or --methods with it")
     if args.methods and not args.mutants:
@@ -83,6 +130,10 @@ def main(args: argparse.Namespace) -> int:
     _refuse_unused(args)
     if args.list:
         return _list(args.json)
+    if args.mutation:
+        return _mutation(args)
+    if args.max_seconds is None:
+        args.max_seconds = 60.0
     methods = args.methods or DEFAULT_METHODS.split(",")
     if args.config:
         cfgs = [CONFIGS[name] for name in args.config]
@@ -153,6 +204,27 @@ def main(args: argparse.Namespace) -> int:
     # the exit status holds the explorer to catching every mutant (as before); the other columns inform
     ok = not correct and all(("explorer" in v.caught_by) if "explorer" in v.methods else v.caught for v in verdicts)
     return 0 if ok else 1
+
+
+def _mutation(args: argparse.Namespace) -> int:
+    from . import mutation
+    specs = mutation.enumerate_mutants(args.module, functions=args.function,
+                                       operators=args.operators or mutation.OPERATORS)
+    if not specs:
+        raise UsageError("--mutation: no mutant matches --module/--function/--operators; expected a function of "
+                         "the chosen modules")
+    budget = args.max_seconds if args.max_seconds is not None else 20.0
+    others = [m for m in (args.methods or []) if m != "explorer"]
+    with bar(len(specs), "mutants", "mutants", quiet=args.json) as progress:
+        c = mutation.campaign(args.module, functions=args.function, operators=args.operators or mutation.OPERATORS,
+                              configs=args.config, max_seconds=budget, methods=others,
+                              progress=lambda _r: progress.update())
+    if args.json:
+        json.dump(c.as_dict(), sys.stdout, indent=1)
+        print()
+    else:
+        print(mutation.render(c))
+    return 0
 
 
 def _dash(x: object) -> str:

@@ -36,7 +36,7 @@ from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
-from .checker import Checker, reason_word, token_slot
+from .checker import Checker, Livelock, reason_word, token_slot
 from .invariants import Violation
 from .models import CONFIGS, Built, ModelConfig, build
 
@@ -146,6 +146,9 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     def before_boot(m: Any) -> None:
         holder["m"] = m
         holder["checker"] = c = Checker(m, m.guest).attach()  # boot is checked too
+        view = c.view
+        view.answer_bound_ns, view.grace_ns = cfg.answer_bound_ns, cfg.grace_ns
+        view.step_budget, view.instant_budget = cfg.step_budget, cfg.instant_budget
         if setup is not None:
             setup(m, c)
 
@@ -172,6 +175,8 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
                 checker.check_end(shut_down=True)
         except _Pruned:
             pruned = True
+        except Livelock:
+            pass    # the checker has recorded schedule_makes_progress; this schedule ends here
     checker = holder["checker"]
     return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b)
 
@@ -228,6 +233,8 @@ def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
     rep = Report(cfg.name, cfg.generation)
+    if cfg.max_schedules is not None:
+        max_schedules = min(max_schedules, cfg.max_schedules)
     visited: set = set()
     stack: list[list[int]] = [[]]
     t0 = time.perf_counter()

@@ -124,6 +124,10 @@ class Ledger:
     woken_by_broadcast: dict[int, set[int]] = field(default_factory=dict)  # awaited tokens a ~0 answered
     msr: dict[int, int] = field(default_factory=dict)
     delivered: Counter = field(default_factory=Counter)  # (kind) -> count, for reports
+    # per vcpu: wake-alls seen (a ~0 delivered, or an epoch change), page-readys and not-presents by token
+    wake_alls: Counter = field(default_factory=Counter)
+    readied: dict[int, Counter] = field(default_factory=dict)
+    not_presents: dict[int, Counter] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +139,14 @@ class View:
     ledger: Ledger
     obs: list[Obs] = field(default_factory=list)
     shut_down: bool = False
+    # progress: set by the explorer from its configuration (None: not checked), counted by the checker
+    answer_bound_ns: int | None = None     # a delivered not-present must be answered within this
+    grace_ns: int | None = None            # a blocked vcpu with completions on done must wake within this
+    step_budget: int | None = None         # engine steps one schedule may take
+    instant_budget: int | None = None      # engine steps at one simulated instant (a livelock beyond)
+    steps: int = 0
+    steps_at_instant: int = 0
+    memory: dict = field(default_factory=dict)   # what the progress predicates remember between steps
 
     @property
     def vcpus(self) -> list:
@@ -413,6 +425,160 @@ def completion_kicks_vcpu(v: View) -> list[str]:
             out.append(f"vcpu{vc.vcpu_id}: runs guest code with {len(vc.async_pf.done)} deliverable completion(s) "
                        "and KVM_REQ_APF_READY pending, unkicked")
     return out
+
+
+# --- progress, who may be woken, when an async PF may be taken, publication order (issue 15) -------------
+
+@invariant(SAFETY, "msr.txt (2.6.38): 'page ready ... when the page is ready' answers every not-present; a bound "
+                   "follows from the configuration (swap time, quanta per task, ticks), as TLA+ checks a liveness "
+                   "property in a finite model with a deadline; protocol.md §9.3")
+def not_present_answered_in_bound(v: View) -> list[str]:
+    """Every delivered page-not-present is answered (page-ready, ~0, or a clear) within the configuration's bound."""
+    if v.answer_bound_ns is None:
+        return []
+    now = v.machine.env.now
+    return [f"vcpu{vid}: not-present {tok:#x} delivered at t={t} still unanswered after {now - t} ns "
+            f"(bound {v.answer_bound_ns} ns)"
+            for vid, toks in sorted(v.ledger.awaiting.items()) for tok, t in sorted(toks.items())
+            if now - t > v.answer_bound_ns]
+
+
+@invariant(SAFETY, "the explorer's per-schedule budgets: a schedule that takes more engine steps than its "
+                   "configuration can need, or keeps stepping without the clock moving, is a livelock -- reported "
+                   "with its schedule, never a hang (issue 15)")
+def schedule_makes_progress(v: View) -> list[str]:
+    """No schedule steps past its step budget, and no engine loop runs at one instant past the instant budget."""
+    out = []
+    if v.step_budget is not None and v.steps > v.step_budget:
+        out.append(f"{v.steps} engine steps in one schedule > budget {v.step_budget}")
+    if v.instant_budget is not None and v.steps_at_instant > v.instant_budget:
+        out.append(f"{v.steps_at_instant} engine steps at t={v.machine.env.now} without the clock moving "
+                   f"(> {v.instant_budget})")
+    return out
+
+
+def _idle_blocked(vcpu, cpu) -> bool:
+    """The vcpu thread sleeps in kvm_vcpu_block and its guest cpu has nothing to run (it halted in idle)."""
+    return vcpu.mode == "blocked" and cpu is not None and (cpu.rq.curr is None or cpu.rq.curr.is_idle) \
+        and not cpu.rq.queue
+
+
+def _page_ready_in_flight(v: View, vcpu) -> bool:
+    from .checker import reason_word, token_slot
+    return bool(vcpu.async_pf.queue or vcpu.async_pf.done or vcpu.arch.exception.pending or vcpu.irr or vcpu.isr
+                or reason_word(v.machine, vcpu) or token_slot(v.machine, vcpu))
+
+
+@invariant(SAFETY, "arch/x86/kernel/kvm.c:kvm_async_pf_task_wait (2.6.38): a sleeper is woken only by its "
+                   "page-ready or a wake-all; msr.txt: the host answers every not-present -- so a cpu that halts "
+                   "idle while the host holds nothing for it must have no sleeper (a lost wake-up)")
+def no_sleeper_without_pending_work(v: View) -> list[str]:
+    """No guest cpu halts idle with a task asleep on an async PF while its vcpu has nothing queued, done or in flight."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..guest import kvm as pv
+    out = []
+    for vcpu, cpu in zip(v.vcpus, k.cpus):
+        if not _idle_blocked(vcpu, cpu) or _page_ready_in_flight(v, vcpu):
+            continue
+        out += [f"cpu{cpu.id}: task {n.task.pid} sleeps on token {n.token:#x}, the cpu halted idle and vcpu"
+                f"{vcpu.vcpu_id} holds no work for it" for n in pv.all_nodes(k.sleepers)
+                if n.task is not None and n.cpu == cpu.id]
+    return out
+
+
+@invariant(SAFETY, "arch/x86/kvm/x86.c:kvm_arch_vcpu_runnable (2.6.38, v6.18): a completion on done makes a "
+                   "blocked vcpu runnable; virt/kvm/async_pf.c:async_pf_execute wakes it after publishing")
+def done_work_wakes_vcpu(v: View) -> list[str]:
+    """A vcpu does not stay blocked (beyond a grace of a few quanta) while a completion waits on its ``done`` list."""
+    if v.grace_ns is None:
+        return []
+    now = v.machine.env.now
+    since = v.memory.setdefault("done_blocked_since", {})
+    out = []
+    for vc in v.vcpus:
+        if vc.mode == "blocked" and vc.async_pf.done and not vc.stopped:
+            t = since.setdefault(vc.vcpu_id, now)
+            if now - t > v.grace_ns:
+                out.append(f"vcpu{vc.vcpu_id}: blocked for {now - t} ns with {len(vc.async_pf.done)} completion(s) "
+                           "on done")
+        else:
+            since.pop(vc.vcpu_id, None)
+    return out
+
+
+@invariant(EVENT, "arch/x86/kvm/mmu.c:can_do_async_pf (2.6.38): kvm_arch_interrupt_allowed; v6.18 "
+                  "kvm_can_do_async_pf and the guest's 'Host injected async #PF in interrupt disabled region' "
+                  "panic (arch/x86/kernel/kvm.c@v6.18 __kvm_handle_async_pf); seed 000 never at CPL0, where IF=0 "
+                  "code runs")
+def async_pf_only_with_interrupts_on(v: View) -> list[str]:
+    """A page-not-present #PF is injected only for a fault the guest took with interrupts enabled (IF=1)."""
+    return [f"vcpu{o.vcpu}: not-present {o.data['token']:#x} injected for a fault taken with IF=0"
+            for o in v.obs if o.kind == "deliver" and o.data["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT
+            and not o.data.get("if", True)]
+
+
+@invariant(SAFETY, "virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38, v6.18): 'if (vcpu->async_pf.queued >= "
+                   "ASYNC_PF_PER_VCPU) return 0' -- the fault is refused at the limit and only there",
+           generations=("legacy", "interrupt"),
+           why_not="the seed has no per-vcpu limit; it arrived with v4 (protocol.md §1, [V4-00])")
+def limit_refuses_only_at_limit(v: View) -> list[str]:
+    """A vcpu refuses an async PF for the per-vcpu limit only with the limit (64) already queued."""
+    limit = v.machine.gen.async_pf_per_vcpu
+    seen = v.memory.setdefault("limit_hits", {})
+    out = []
+    for vc in v.vcpus:
+        hits = vc.stat["async_pf_limit_hits"]
+        if hits != seen.get(vc.vcpu_id, 0):
+            seen[vc.vcpu_id] = hits
+            if limit is not None and vc.async_pf.queued < limit:
+                out.append(f"vcpu{vc.vcpu_id}: async PF refused for the limit with {vc.async_pf.queued} queued "
+                           f"< {limit}")
+    return out
+
+
+@invariant(SAFETY, "arch/x86/kernel/kvm.c@v2.6.38 apf_task_wake_all ('if (n->cpu == smp_processor_id())') and "
+                   "kvm_async_pf_task_wake/_wait (a node is unhashed by the page-ready of its token; a dummy is "
+                   "consumed by the wait for its token); protocol.md §4.3")
+def wake_only_own(v: View) -> list[str]:
+    """A sleeper leaves the hash only after its own page-ready or a wake-all of its own cpu; a dummy only for its own token."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..guest import kvm as pv
+    led = v.ledger
+    known = v.memory.setdefault("nodes", {})     # id(node) -> (node, wake_alls, readied) when first seen
+    consumed = v.memory.setdefault("dummies_consumed", Counter())
+    now_nodes = {id(n): n for n in pv.all_nodes(k.sleepers)}
+    out = []
+    for nid, (node, wakes, ready) in list(known.items()):
+        if nid in now_nodes:
+            continue
+        del known[nid]
+        c = node.cpu
+        if led.wake_alls[c] > wakes:
+            continue
+        if node.task is not None:
+            if led.readied.get(c, Counter())[node.token] <= ready:
+                out.append(f"task {node.task.pid}'s node {node.token:#x} (cpu {c}) unhashed without its page-ready "
+                           f"or a wake-all of cpu {c}")
+        else:
+            consumed[(c, node.token)] += 1
+            if consumed[(c, node.token)] > led.not_presents.get(c, Counter())[node.token]:
+                out.append(f"dummy {node.token:#x} (cpu {c}) consumed with no not-present for its token on cpu {c}")
+    for nid, node in now_nodes.items():
+        if nid not in known:
+            known[nid] = (node, led.wake_alls[node.cpu], led.readied.get(node.cpu, Counter())[node.token])
+    return out
+
+
+@invariant(EVENT, "virt/kvm/async_pf.c:async_pf_execute (2.6.38, v6.18): list_add_tail(&apf->link, "
+                  "&vcpu->async_pf.done) under the lock, then trace_kvm_async_pf_completed, then the wake-up")
+def completion_published_before_wake(v: View) -> list[str]:
+    """When a worker reports its completion (and wakes the vcpu), the item is already on the vcpu's ``done`` list."""
+    return [f"vcpu{o.vcpu}: work for hva {o.data['addr']:#x} reported complete before it is on done"
+            for o in v.obs if o.kind == "completed" and not o.data["published"]]
 
 
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]

@@ -72,6 +72,7 @@ class TaskSpec:
     kernel: bool = False          # touch from kernel mode (a syscall's copy_to_user)
     atomic: bool = False          # inside preempt_disable()
     work_ns: int = 0              # user work before the first touch
+    irqs_off: bool = False        # the touches run with interrupts disabled (local_irq_save around a copy)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,28 @@ class ModelConfig:
     fast: bool = True              # part of the CI set
     note: str = ""
     extra: dict = field(default_factory=dict)
+    max_schedules: int | None = None   # an exploration of this configuration stops after so many schedules
+    step_budget: int = 400_000     # engine steps one schedule may take (more is a livelock, reported)
+    instant_budget: int = 20_000   # engine steps at one simulated instant (more is a livelock, reported)
+
+    @property
+    def answer_bound_ns(self) -> int:
+        """How long a delivered not-present may wait for its answer: what the configuration implies.
+
+        One swap-in, then per task in line a slice of quanta for the entries, faults, context switches and
+        the prefault; two ticks for a vcpu that only notices a completion at its next exit; the delays the
+        configuration itself puts in (a LAPIC switched on late, computing tasks, a disable or reset).
+        """
+        tick = 1_000_000_000 // self.hz
+        lines = len(self.tasks) + 3
+        extra = (self.lapic_on_at or 0) + max((t.work_ns for t in self.tasks), default=0) \
+            + (self.disable_at or 0) + (self.reset_at or 0)
+        return self.swap_ns + lines * 40 * self.quantum + 2 * tick + extra
+
+    @property
+    def grace_ns(self) -> int:
+        """How long a blocked vcpu may sit with a completion on ``done`` (the worker's wake is one step later)."""
+        return 10 * self.quantum
 
     def __post_init__(self) -> None:
         abi.generation(self.generation)  # unknown or unmodelled generations are refused here, by name
@@ -148,6 +171,18 @@ _add(ModelConfig("three_tasks", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec(
 _add(ModelConfig("two_vcpus_three_tasks", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=0),
                                                           TaskSpec((0,), cpu=1)), workers=2, fast=False,
                  note="2 vcpus, 2 workers, 3 tasks; two vcpus fault the same page"))
+_add(ModelConfig("irqoff_touch", tasks=(TaskSpec((0,), kernel=True, irqs_off=True), TaskSpec((1,))), workers=2,
+                 note="a kernel-mode touch with interrupts off (a copy under local_irq_save) beside a user one: "
+                      "the first must be handled synchronously even though the guest asked for SEND_ALWAYS"))
+_add(ModelConfig("two_vcpus_disable", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)), workers=1,
+                 disable_at=3_000, note="2 vcpus with a sleeper each; cpu 0 disables async PF and wakes its own "
+                                        "sleepers only (apf_task_wake_all filters by cpu)"))
+_add(ModelConfig("limit64", tasks=tuple(TaskSpec((i,)) for i in range(66)),
+                 pages=tuple(DATA_GFN + i for i in range(66)), workers=None, swap_ns=2_000_000,
+                 limit_ns=20_000_000, max_schedules=3,
+                 note="66 tasks on 66 swapped pages, a worker each and a slow disk: 64 async PFs outstanding on "
+                      "one vcpu, the 65th and 66th fault refused at the limit (handled synchronously); FIFO and "
+                      "two more schedules only"))
 _add(ModelConfig("vcpu_reset", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, reset_at=12_000,
                  note="the VMM resets vcpu 0 while 2 tasks sleep, a page-ready is queued and a swap-in runs; "
                       "the guest re-registers"))
@@ -241,10 +276,14 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             items.append(Work(spec.work_ns))
         if spec.atomic:
             items.append(PreemptDisable())
+        if spec.irqs_off:
+            items.append(Cli())
         for k, page in enumerate(spec.pages):
             gva = TASK_GVA + ((k + 1) << abi.PAGE_SHIFT)
             mm.map(gva, 1, cfg.pages[page])
             items.append(Touch(gva, True, 0, kernel=spec.kernel))
+        if spec.irqs_off:
+            items.append(Sti())
         if spec.atomic:
             items.append(PreemptEnable())
         tasks.append(kernel.spawn(f"t{i}", _program(items), spec.cpu, mm))

@@ -1,0 +1,170 @@
+"""The mutation tool (issue 15): enumeration, applying from outside, judging, the CLI door; and the new
+invariants, each broken by a small targeted mutant and kept by the correct model."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+import pytest
+
+from asyncpf.check import mutation as M
+from asyncpf.check.explore import execute
+from asyncpf.check.models import CONFIGS
+from asyncpf.check.mutants import _replaced
+from asyncpf.host import legacy
+from asyncpf.host.legacy import async_pf as legacy_apf
+
+
+def test_enumeration_is_deterministic_and_ids_are_stable():
+    a = M.enumerate_mutants(["asyncpf.host.legacy.async_pf"])
+    b = M.enumerate_mutants(["asyncpf.host.legacy.async_pf"])
+    assert [m.id for m in a] == [m.id for m in b]
+    assert len({m.id for m in a}) == len(a)
+    assert {m.op for m in a} == set(M.OPERATORS)
+    m = M.mutant_by_id("asyncpf.host.legacy.async_pf:kvm_setup_async_pf:cmp_flip:0")
+    assert m.before == "vcpu.async_pf.queued >= ASYNC_PF_PER_VCPU" and m.after == "vcpu.async_pf.queued < ASYNC_PF_PER_VCPU"
+
+
+def test_applied_patches_every_alias_and_puts_them_back():
+    spec = M.mutant_by_id("asyncpf.host.legacy.async_pf:kvm_setup_async_pf:cmp_flip:0")
+    original = legacy_apf.kvm_setup_async_pf
+    assert legacy.kvm_setup_async_pf is original          # the package re-export twins.select reads
+    with M.applied(spec):
+        assert legacy_apf.kvm_setup_async_pf is not original
+        assert legacy.kvm_setup_async_pf is legacy_apf.kvm_setup_async_pf
+        assert legacy_apf.kvm_setup_async_pf.__globals__ is legacy_apf.__dict__
+    assert legacy_apf.kvm_setup_async_pf is original and legacy.kvm_setup_async_pf is original
+
+
+def test_rules_mark_bookkeeping_and_commuting_swaps_equivalent():
+    ms = {m.id: m for m in M.enumerate_mutants(["asyncpf.host.legacy.async_pf"])}
+    stat = [m for m in ms.values() if m.op == "stmt_del" and "async_pf_limit_hits" in m.before]
+    assert stat and not any(m.rule for m in stat)     # read by limit_refuses_only_at_limit: not bookkeeping
+    swaps = [m for m in ms.values() if m.op == "stmt_swap" and m.before == "work.page = BAD_PFN"]
+    assert swaps and swaps[0].rule.startswith("commuting")
+
+
+def test_run_one_kills_a_mutant_and_reports_the_config():
+    spec = M.mutant_by_id("asyncpf.host.legacy.async_pf:kvm_setup_async_pf:cmp_flip:0")
+    r = M.run_one(spec, configs=["one_task"], max_seconds=30, max_schedules=50)
+    assert r.status == "killed" and r.config == "one_task"
+
+
+def test_campaign_on_one_small_module_is_bounded():
+    c = M.campaign(["asyncpf.guest.legacy"], configs=["one_task"], max_seconds=5, max_schedules=40)
+    d = c.as_dict()
+    assert d["score"]["mutants"] == len(M.enumerate_mutants(["asyncpf.guest.legacy"]))
+    assert d["score"]["killed"] >= 1
+    assert "asyncpf.guest.legacy" in d["by_module"]
+    assert "mutation score" in M.render(c)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--mutation", "--module", "nope"],
+    ["check", "--module", "guest.legacy"],
+    ["check", "--mutation", "--module", "guest.seed", "--function", "nope"],
+    ["check", "--mutation", "--operators", "flip"],
+    ["check", "--mutation", "--full"],
+])
+def test_cli_door_refuses_with_exit_2_and_one_line(argv, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "asyncpf", *argv], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=60)
+    assert p.returncode == 2
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+# --- the new invariants: a targeted mutant breaks each, the correct model does not -------------------------
+
+def _violated(cfg: str, patch=None, setup=None) -> set[str]:
+    r = execute(CONFIGS[cfg], [], patch=patch, setup=setup, stop_on_violation=False)
+    return {v.name for v in r.violations}
+
+
+def _mutant(mid: str):
+    return lambda: M.applied(M.mutant_by_id(mid))
+
+
+@pytest.mark.parametrize("invariant,cfg,patch", [
+    # can_do_async_pf without kvm_arch_interrupt_allowed: async PF taken with IF=0
+    ("async_pf_only_with_interrupts_on", "irqoff_touch",
+     lambda: _replaced(__import__("asyncpf.host.legacy.mmu", fromlist=["x"]), "can_do_async_pf",
+                       lambda _o: (lambda vcpu: not __import__("asyncpf.host.x86", fromlist=["x"])
+                                   .kvm_event_needs_reinjection(vcpu)))),
+    # the limit lowered by one: refused at 63
+    ("limit_refuses_only_at_limit", "limit64", lambda: _replaced(legacy_apf, "ASYNC_PF_PER_VCPU", lambda n: n - 1)),
+    # runnable without the done test: a blocked vcpu sleeps on a completion
+    ("done_work_wakes_vcpu", "one_task", _mutant("asyncpf.host.legacy.x86:kvm_arch_vcpu_runnable:bool_drop:1")),
+    # page-ready never injected: the sleeper is left while the host holds nothing
+    ("no_sleeper_without_pending_work", "one_task",
+     _mutant("asyncpf.host.legacy.x86:kvm_arch_async_page_present:stmt_del:6")),
+])
+def test_new_invariant_caught_by_targeted_mutant(invariant, cfg, patch):
+    assert invariant not in _violated(cfg)
+    assert invariant in _violated(cfg, patch)
+
+
+def test_wake_all_filter_dropped_wakes_the_other_cpu():
+    spec = M.mutant_by_id("asyncpf.guest.kvm:apf_task_wake_all:cmp_flip:1")
+    assert spec.before == "n.cpu == cpu.id"
+    with M.applied(spec):
+        got = _violated("two_vcpus_disable")
+    assert "wake_only_own" in got
+    assert "wake_only_own" not in _violated("two_vcpus_disable")
+
+
+def test_zero_time_loop_is_a_violation_not_a_hang():
+    """vcpu_enter_guest that never enters the guest and never lets time pass: the vcpu loop spins at one instant."""
+    from asyncpf.host.legacy import x86 as lx86
+
+    def spin(vcpu):
+        yield 0
+
+    with _replaced(lx86, "vcpu_enter_guest", lambda _o: spin):
+        got = _violated("one_task")
+    assert "schedule_makes_progress" in got
+
+
+def test_completion_reported_before_publication():
+    """The worker traces its completion (and wakes the vcpu) before the item is on done."""
+    from asyncpf.host import async_pf as hapf
+
+    def execute_(work, ctx):
+        vcpu, kvm = work.vcpu, work.vcpu.kvm
+        addr, gva = work.addr, work.gva
+        work.state = "running"
+        yield kvm.cost("worker_wakeup_ns")
+        pfn = yield from kvm.mm.get_user_pages(addr, True)
+        work.page, work.done, work.state = pfn, True, "done"
+        kvm.env.trace("kvm_async_pf_completed", ctx=ctx, address=addr, pfn=pfn, gva=gva)
+        vcpu.async_pf.done.append(work)
+        yield None
+        vcpu.wake_up()
+        kvm.stat.mm_count -= 1
+        kvm.users_count -= 1
+        vcpu.workqueue.finished(work)
+        work.finished.succeed(work.id)
+
+    @contextlib.contextmanager
+    def patch():
+        with M.patched_everywhere(hapf.async_pf_execute, execute_):
+            yield
+    assert "completion_published_before_wake" in _violated("one_task", patch)
+
+
+def test_answer_bound():
+    """A worker that takes far longer than the configuration implies breaks the answer bound."""
+    from asyncpf.host import async_pf as hapf
+    original = hapf.async_pf_execute
+
+    def slow(work, ctx):
+        yield CONFIGS["one_task"].answer_bound_ns * 2
+        yield from original(work, ctx)
+
+    @contextlib.contextmanager
+    def patch():
+        with M.patched_everywhere(original, slow):
+            yield
+    assert "not_present_answered_in_bound" in _violated("one_task", patch)
+    assert "not_present_answered_in_bound" not in _violated("one_task")
