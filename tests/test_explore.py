@@ -20,8 +20,9 @@ KNOWN_FAST = [c.name for c in fast_configs() if c.name in KNOWN_BY_CONFIG]
 @pytest.mark.parametrize("name", CLEAN_FAST)
 def test_correct_model_is_clean(name):
     rep = explore(name, stop_at_first=False, max_seconds=120)
-    assert rep.complete and rep.violations == [] and rep.violated == {}, rep.summary()
-    assert rep.schedules >= 2 and rep.states >= 2 and rep.pruned >= 1
+    capped = CONFIGS[name].max_schedules is not None and rep.schedules >= CONFIGS[name].max_schedules
+    assert (rep.complete or capped) and rep.violations == [] and rep.violated == {}, rep.summary()
+    assert rep.schedules >= 2 and rep.states >= 2 and (rep.pruned >= 1 or capped)
 
 
 @pytest.mark.parametrize("name", KNOWN_FAST)
@@ -56,8 +57,8 @@ def test_a_seed_config_runs_the_seed_abi():
     assert "# asyncpf generation: seed" in s and "# asyncpf generation: legacy" in t
     assert "msr_write 13 = 0x10001" in s and "4b564d02" not in s       # MSR_KVM_ASYNC_PF_EN 0x13, no SEND_ALWAYS
     assert "msr_write 4b564d02 = 0x10003" in t
-    assert "kvm_send_async_pf: token 0 gva 0x44c000 not present" in s and "kvm_async_pf_not_present" not in s
-    assert "kvm_send_async_pf: token 0 gva 0x44c000 ready" in s and "kvm_async_pf_ready" not in s
+    assert "kvm_send_async_pf: token 0x0 gva 0x44c000 not present" in s and "kvm_async_pf_not_present" not in s
+    assert "kvm_send_async_pf: token 0x0 gva 0x44c000 ready" in s and "kvm_async_pf_ready" not in s
     assert "kslowd000-200" in s and "kworker" not in s
     m, cpu = seed.built.machine, seed.built.kernel.cpus[0]
     assert m.gen.name == "seed" and m.gen.msr_async_pf_en == 0x13
@@ -77,7 +78,7 @@ def test_seed_same_page_starts_two_apfs_for_one_gfn():
 def test_seed_kernel_touch_is_synchronous():
     r = replay("seed_kernel_touch", [])
     s = r.trace_text()
-    assert "gva 0x44c000" not in s.split("kvm_send_async_pf")[-1] and "token 0 gva 0x44d000 not present" in s
+    assert "gva 0x44c000" not in s.split("kvm_send_async_pf")[-1] and "token 0x0 gva 0x44d000 not present" in s
     assert r.built.machine.vcpus[0].acct["stalled"] > 0 and r.violations == []
 
 

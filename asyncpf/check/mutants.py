@@ -331,7 +331,7 @@ STACK_CFG = ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), note="page 1 
 
 MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("no_dummy_node", "guest without the dummy node: a wake that comes before the wait is lost",
-           "no_task_sleeps_forever", CONFIGS["one_task"], _no_dummy_node,
+           "no_sleeper_without_pending_work", CONFIGS["one_task"], _no_dummy_node,
            harness=_skip_ready_for_early, setup=_wake_before_wait_setup,
            source="arch/x86/kernel/kvm.c:kvm_async_pf_task_wake (dummy node since v2)"),
     Mutant("ready_without_not_present", "host sends page-ready for a not-present it never injected",
