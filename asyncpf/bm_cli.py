@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
-from . import __version__, abi, budget, perfetto, plots
+from . import __version__, abi, budget, perfetto, plots, speed
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
 from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
@@ -145,11 +146,13 @@ def main(args: argparse.Namespace) -> int:
     params = params_from(args)
     check_budget([params], "this run")
     distinct(trace=args.trace, perfetto=args.perfetto, plot=args.plot)
+    per_host: dict = {}
+    wall0 = time.perf_counter()
     with Progress(len(MODES) * params.duration_ns, "bm", args.json) as progress:
         runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), record=bool(args.perfetto),
-                         progress=progress)
+                         progress=progress, speed_out=per_host)
     report = {"params": _params_json(params), "runs": runs, "ratios": ratios(runs), "published": PUBLISHED,
-              "target_ranges": TARGET_RANGES}
+              "target_ranges": TARGET_RANGES, "speed": speed.summary(per_host, time.perf_counter() - wall0)}
     trace_text = runs["pv"].pop("trace_text", None)
     timeline = [e for r in runs.values() for e in r.pop("perfetto", [])]
     if args.trace:
@@ -211,6 +214,8 @@ def render(report: dict) -> str:
     leaks = {m: r["leaks"] for m, r in runs.items() if r["leaks"]}
     lines.append(f"{events:,} simulated events; leak check after each run: "
                  + ("clean" if not leaks else json.dumps(leaks)))
+    if "speed" in report:
+        lines.append(speed.line(report["speed"]))
     return "\n".join(lines)
 
 
