@@ -48,11 +48,15 @@ def peak_rss_bytes() -> int:
 
 
 def timed(run: Callable[[], dict], events: Callable[[dict], int]) -> tuple[dict, dict[str, Any]]:
-    """Run ``run()`` after a heapq reference; its result and ``{events, cpu_s, wall_s, ..., peak_rss}``."""
-    reference = heapq_events_per_s()
+    """Run ``run()`` between two heapq references; its result and ``{events, cpu_s, wall_s, ..., peak_rss}``.
+
+    The reference is the mean of the loop's rate just before and just after the run (the machine's load drifts).
+    """
+    before = heapq_events_per_s()
     c0, w0 = time.process_time(), time.perf_counter()
     result = run()
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+    reference = (before + heapq_events_per_s()) / 2
     n = events(result)
     rate = n / max(cpu, 1e-9)
     return result, {"events": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
@@ -72,7 +76,7 @@ def summary(per_run: dict[str, dict[str, Any]], wall_s: float) -> dict[str, Any]
             "peak_rss": max([peak_rss_bytes()] + [s["peak_rss"] for s in per_run.values()]),
             "runs": per_run,
             "note": "events/s in CPU time of each host's process (set-up included); the heapq loop of "
-                    "bench-engine timed in the same process just before; wall_s is the whole command's"}
+                    "bench-engine timed in the same process just before and after; wall_s is the whole command's"}
 
 
 def line(s: dict[str, Any]) -> str:

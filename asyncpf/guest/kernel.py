@@ -38,6 +38,7 @@ from ..host.vcpu import (
     apic_eoi,
     lapic_timer_start,
 )
+from ..hotpath import compute
 from ..mirrors import mirrors
 from . import kvm as pv
 from . import sched
@@ -353,7 +354,7 @@ class GuestCpu:
         if cls is Touch:
             return self._touch(task, ctx, op)
         if cls is Work:
-            return Compute(WORK_CHUNK_NS if op.ns is None else op.ns)
+            return compute(WORK_CHUNK_NS if op.ns is None else op.ns)  # made once per length (hotpath.py)
         if cls in (Access, Compute, Halt, WrMsr):
             return op
         ctx.op = None

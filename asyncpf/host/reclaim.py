@@ -95,8 +95,13 @@ class Reclaimer:
         mm._swap_valid[write] = False  # any older copy is stale until it lands
         mm._wb_seq[write] = wb         # an older write-back still in flight no longer counts
         mm.stats["evictions"] += len(victims)
+        notifiers = mm._notifiers
+        batch = getattr(notifiers[0], "invalidate_pages", None) if len(notifiers) == 1 else None
+        if batch is not None:  # hot path (asyncpf/hotpath.py): the same calls, made as one over the chunk
+            batch(mm, mm._hvas(victims))
+            return write
         for hva in mm._hvas(victims).tolist():
-            for notifier in mm._notifiers:
+            for notifier in notifiers:
                 notifier.invalidate_page(mm, hva)
         return write
 
