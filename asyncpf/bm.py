@@ -15,6 +15,7 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
+import gc
 import signal
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -22,7 +23,7 @@ from typing import Any, Callable
 from . import abi, perfetto, speed
 from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
-from .machine import PAGE_MULTIPLE, HostConfig, Machine
+from .machine import PAGE_MULTIPLE, HostConfig, Machine, ram_layout
 from .timeline import Recorder
 from .validated import POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
@@ -64,12 +65,22 @@ class BmParams(Validated):
         if self.array + GUEST_RESERVED > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
                              f"(the guest kernel keeps the first {GUEST_RESERVED >> 20} MiB)")
+        if self.array > largest_array(self.guest_mem):
+            raise ValueError(f"array={self.array} does not fit in one stretch of guest RAM: guest_mem="
+                             f"{self.guest_mem} is laid out around the PCI hole, the largest stretch holds "
+                             f"{largest_array(self.guest_mem)} bytes")
         self.host_config("unpatched").validate()  # vcpus, sizes, swap device and latency, seed
 
     def host_config(self, mode: str) -> HostConfig:
         return HostConfig(generation=self.generation, async_pf=MODES[mode]["async_pf"], vcpus=self.vcpus,
                           guest_mem=self.guest_mem, host_limit=self.host_limit, swap_device=self.swap_device,
                           swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed)
+
+
+def largest_array(guest_mem: int) -> int:
+    """The largest array the guest can allocate in one piece: its largest stretch of RAM (less the kernel's)."""
+    return max(n - (GUEST_RESERVED >> abi.PAGE_SHIFT if base == 0 else 0)
+               for base, n in ram_layout(guest_mem)) << abi.PAGE_SHIFT
 
 
 DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
@@ -160,6 +171,8 @@ def _run_child(args: tuple) -> dict:
         recorder = result.pop("recorder")
         result["perfetto"] = perfetto.host_events(list(MODES).index(mode) + 1, f"{mode} host", recorder,
                                                   machine.tracer.events, params.generation)
+    del machine
+    gc.collect()  # the machine is a web of cycles: free its arrays before this process builds the next host
     return result
 
 

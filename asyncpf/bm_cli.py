@@ -15,15 +15,15 @@ from typing import Any
 from . import __version__, abi, budget, perfetto, plots, speed
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
-from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
+from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, ratios, run_three
 from .cli import UsageError, command
 from .host.swap import device_names
-from .machine import MMIO_BASE_GFN
+from .machine import MAX_GUEST_MEM
 from .outputs import distinct, replacing, write_text
 from .progress import bar
 
 SPLIT = ("guest", "stalled", "halted", "idle", "host")
-MAX_GUEST = MMIO_BASE_GFN * PAGE_SIZE      # guest RAM ends below the MMIO hole
+MAX_GUEST = MAX_GUEST_MEM                  # RAM past the PCI hole goes above 4 GiB (machine.ram_layout)
 MAX_THREADS = 1024
 OPTION = {"vcpus": "--vcpus", "guest_mem": "--guest-mem", "host_limit": "--host-limit",
           "fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads", "duration_ns": "-t/--duration",
@@ -79,6 +79,11 @@ def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
         raise UsageError(f"-m/--array {fmt_size(params.array)}: expected at most "
                          f"{fmt_size(params.guest_mem - GUEST_RESERVED)}, --guest-mem "
                          f"({fmt_size(params.guest_mem)}) less the {GUEST_RESERVED >> 20}M the guest kernel keeps")
+    if params.array > largest_array(params.guest_mem):
+        raise UsageError(f"-m/--array {fmt_size(params.array)}: expected at most "
+                         f"{fmt_size(largest_array(params.guest_mem))}, the largest stretch of guest RAM: "
+                         f"--guest-mem {fmt_size(params.guest_mem)} is 3G below the PCI hole and "
+                         f"{fmt_size(params.guest_mem - (3 << 30))} from 4G, and the array is one piece")
     if params.swap_latency_ns is not None:
         transfer = budget.transfer_ns(params.swap_device)
         if params.swap_latency_ns <= transfer:

@@ -59,9 +59,9 @@ def files(suffix: str | None):
     return st.sampled_from(["/nonexistent/dir/out" + (suffix or ""), ".", ""] + (["out.wrong"] if suffix else []))
 
 
-BM = {"--vcpus": ints(1, 64), "--guest-mem": sizes(8 << 20, 4064 << 20), "--host-limit": sizes(1 << 20, 4064 << 20),
+BM = {"--vcpus": ints(1, 64), "--guest-mem": sizes(8 << 20, 128 << 30), "--host-limit": sizes(1 << 20, 128 << 30),
       "--fault-threads": ints(0, 1024), "--work-threads": ints(1, 1024), "--duration": times("9ms", "86401"),
-      "--array": sizes(4096, 4064 << 20), "--swap-device": not_in(device_names()),
+      "--array": sizes(4096, 128 << 30), "--swap-device": not_in(device_names()),
       "--swap-latency": times("0.5us", "11s"), "--generation": not_in(["seed", "legacy"]),
       "--seed": ints(0, 2**63 - 1), "--jobs": ints(1, 3)}
 TINY_BM = ["--vcpus", "1", "--guest-mem", "16M", "--host-limit", "4M", "--array", "8M", "-t", "0.05", "--jobs", "1"]
