@@ -122,3 +122,16 @@ def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], Path]:
         return path
 
     return parse
+
+
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
+
+
+def scheduler_address(text: str) -> str:
+    """Where a sweep's tasks run: ``local``, ``serial`` or a Dask scheduler's address (``tcp://HOST:PORT``)."""
+    text = text.strip()
+    if text in ("local", "serial") or re.fullmatch(r"inproc://\S+", text):  # inproc: a cluster in this process
+        return text
+    if not _ADDRESS.fullmatch(text) or not 0 < int(text.rsplit(":", 1)[1]) < 65536:
+        raise Bad(f"{text!r}: expected local, serial or a Dask scheduler address such as tcp://10.0.0.5:8786")
+    return text
