@@ -136,3 +136,16 @@ def input_file(text: str) -> str:
     if not os.access(path, os.R_OK):
         raise Bad(f"{text!r}: not readable here")
     return text
+
+
+_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
+
+
+def scheduler_address(text: str) -> str:
+    """Where a sweep's tasks run: ``local``, ``serial`` or a Dask scheduler's address (``tcp://HOST:PORT``)."""
+    text = text.strip()
+    if text in ("local", "serial") or re.fullmatch(r"inproc://\S+", text):  # inproc: a cluster in this process
+        return text
+    if not _ADDRESS.fullmatch(text) or not 0 < int(text.rsplit(":", 1)[1]) < 65536:
+        raise Bad(f"{text!r}: expected local, serial or a Dask scheduler address such as tcp://10.0.0.5:8786")
+    return text

@@ -15,14 +15,15 @@ its ratio to the unpatched host, beside the published figures.
 
 from __future__ import annotations
 
+import gc
 import signal
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import abi, perfetto
+from . import abi, perfetto, speed
 from .build import Booted, boot_guest
 from .guest.kernel import GuestConfig, GuestKernel, load_guest_params
-from .machine import PAGE_MULTIPLE, HostConfig, Machine
+from .machine import PAGE_MULTIPLE, HostConfig, Machine, ram_layout
 from .timeline import Recorder
 from .validated import NONE_OR_POSITIVE, POSITIVE, ZERO_OR_POSITIVE, Validated, looked_up, setting
 from .workloads import BM_INCREMENTS_PER_S, StopFlag, spawn_bm
@@ -68,6 +69,10 @@ class BmParams(Validated):
         if self.array + GUEST_RESERVED > self.guest_mem:
             raise ValueError(f"array={self.array} does not fit in guest_mem={self.guest_mem} "
                              f"(the guest kernel keeps the first {GUEST_RESERVED >> 20} MiB)")
+        if self.array > largest_array(self.guest_mem):
+            raise ValueError(f"array={self.array} does not fit in one stretch of guest RAM: guest_mem="
+                             f"{self.guest_mem} is laid out around the PCI hole, the largest stretch holds "
+                             f"{largest_array(self.guest_mem)} bytes")
         self.host_config("unpatched").validate()  # vcpus, sizes, swap device and latency, seed
 
     def host_config(self, mode: str) -> HostConfig:
@@ -76,6 +81,12 @@ class BmParams(Validated):
                           swap_latency_ns=self.swap_latency_ns, mmio_pages=0, seed=self.seed,
                           host_cpus=self.host_cpus, host_sched_costs=self.host_sched_costs,
                           bound_workers=self.bound_workers)
+
+
+def largest_array(guest_mem: int) -> int:
+    """The largest array the guest can allocate in one piece: its largest stretch of RAM (less the kernel's)."""
+    return max(n - (GUEST_RESERVED >> abi.PAGE_SHIFT if base == 0 else 0)
+               for base, n in ram_layout(guest_mem)) << abi.PAGE_SHIFT
 
 
 DRAIN_NS = 2_000_000_000     # after `stop`, time allowed for every thread to leave its loop
@@ -170,8 +181,12 @@ def ratios(runs: dict[str, dict]) -> dict[str, float | None]:
 
 
 def _run_child(args: tuple) -> dict:
-    mode, params, trace, record, progress = args
-    result = run_bm(mode, params, trace=trace, record=record, progress=progress)
+    mode, params, trace, record, progress, measure = args
+    if measure:  # CPU time and a heapq reference in this process (asyncpf.speed)
+        result, result["speed"] = speed.timed(
+            lambda: run_bm(mode, params, trace=trace, record=record, progress=progress), lambda r: r["events"])
+    else:
+        result = run_bm(mode, params, trace=trace, record=record, progress=progress)
     machine = result.pop("machine")
     if trace:
         result["trace_text"] = machine.tracer.text()
@@ -179,28 +194,37 @@ def _run_child(args: tuple) -> dict:
         recorder = result.pop("recorder")
         result["perfetto"] = perfetto.host_events(list(MODES).index(mode) + 1, f"{mode} host", recorder,
                                                   machine.tracer.events, params.generation)
+    del machine
+    gc.collect()  # the machine is a web of cycles: free its arrays before this process builds the next host
     return result
 
 
 def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False, record: bool = False,
-              progress: Callable[[str, int, int], None] | None = None) -> dict[str, dict]:
+              progress: Callable[[str, int, int], None] | None = None,
+              speed_out: dict | None = None) -> dict[str, dict]:
     """Run the unpatched, halt and PV hosts (in ``jobs`` processes); results keyed by host.
 
     Each host is an independent, seeded simulation, so running them in
     parallel changes nothing in the results.  ``record`` adds each host's
     timeline as Chrome trace events under ``"perfetto"`` (:mod:`asyncpf.perfetto`).
+    ``speed_out``: a dict that receives each host's speed figures (:func:`asyncpf.speed.timed`, measured
+    in the host's own process); the results themselves do not change.
     """
     params.validate()
+    measure = speed_out is not None
     work = [(mode, params, trace_pv and mode == "pv", record) for mode in MODES]
     if jobs <= 1:
-        return {mode: _run_child((mode, params, trace, rec, progress)) for mode, params, trace, rec in work}
+        results = {mode: _run_child((mode, params, trace, rec, progress, measure))
+                   for mode, params, trace, rec in work}
+        return _speed_apart(results, speed_out)
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     queue = ctx.SimpleQueue() if progress is not None else None
     # Workers ignore Ctrl-C: the parent gets it, and leaving the with-block terminates them.
     with ctx.Pool(min(jobs, len(work)), initializer=_quiet_worker, initargs=(queue,)) as pool:
-        pending = pool.map_async(_run_child, [(*w, _to_queue if queue is not None else None) for w in work])
+        pending = pool.map_async(_run_child, [(*w, _to_queue if queue is not None else None, measure)
+                                              for w in work])
         while not pending.ready():
             pending.wait(0.1)
             while queue is not None and not queue.empty():
@@ -208,7 +232,15 @@ def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False, record
         results = pending.get()
     while queue is not None and not queue.empty():
         progress(*queue.get())
-    return {r["host"]: r for r in results}
+    return _speed_apart({r["host"]: r for r in results}, speed_out)
+
+
+def _speed_apart(results: dict[str, dict], speed_out: dict | None) -> dict[str, dict]:
+    for mode, r in results.items():
+        s = r.pop("speed", None)
+        if speed_out is not None and s is not None:
+            speed_out[mode] = s
+    return results
 
 
 _QUEUE: Any = None

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from typing import Any
 
-from . import __version__, abi, budget, perfetto, plots
+from . import __version__, abi, budget, perfetto, plots, speed
+from . import sweep as sweep_mod
 from .abi import PAGE_SIZE
-from .argtypes import duration, fmt_size, fmt_time, integer, output_file, size
-from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, ratios, run_three
+from .argtypes import duration, fmt_size, fmt_time, integer, output_file, scheduler_address, size
+from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, ratios, run_three
 from .cli import UsageError, command
 from .host.swap import device_names
-from .machine import MMIO_BASE_GFN
+from .machine import MAX_GUEST_MEM
 from .outputs import distinct, replacing, write_text
 from .progress import bar
 
 SPLIT = ("guest", "stalled", "halted", "idle", "host")
-MAX_GUEST = MMIO_BASE_GFN * PAGE_SIZE      # guest RAM ends below the MMIO hole
+MAX_GUEST = MAX_GUEST_MEM                  # RAM past the PCI hole goes above 4 GiB (machine.ram_layout)
 MAX_THREADS = 1024
 OPTION = {"vcpus": "--vcpus", "guest_mem": "--guest-mem", "host_limit": "--host-limit",
           "fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads", "duration_ns": "-t/--duration",
@@ -35,7 +38,7 @@ swap_latency = duration(1_000, 10_000_000_000, "ms")
 mix_threads = integer(0, MAX_THREADS)
 
 
-def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> None:
+def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60, sweep: bool = False) -> None:
     """bm's options.  Defaults are None, filled in by :func:`params_from`, so a relation check knows what was given."""
     d = BmParams()
     p.add_argument("--vcpus", type=integer(1, 64), metavar="N", help=f"guest vcpus, 1..64 (default {d.vcpus})")
@@ -66,6 +69,11 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60) -> Non
     p.add_argument("--host-cpus", type=integer(1, 256), metavar="N",  # hostsched
                    help="model the host's CPUs and scheduler with N CPUs, 1..256 (default: not modelled, a CPU "
                         "for every host thread); the time split then shows the wait for a host CPU")
+    if sweep:
+        p.add_argument("--jobs", type=integer(1, 256), default=os.cpu_count() or 1, metavar="N",
+                       help="worker processes of the local Dask cluster, 1..256 (default: this machine's "
+                            f"{os.cpu_count()} CPUs; 1 runs in this process); results do not depend on it")
+        return
     p.add_argument("--jobs", type=integer(1, 3), default=2, metavar="N",
                    help="processes to run the three hosts in, 1..3 (default 2); results do not depend on it")
 
@@ -81,6 +89,11 @@ def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
         raise UsageError(f"-m/--array {fmt_size(params.array)}: expected at most "
                          f"{fmt_size(params.guest_mem - GUEST_RESERVED)}, --guest-mem "
                          f"({fmt_size(params.guest_mem)}) less the {GUEST_RESERVED >> 20}M the guest kernel keeps")
+    if params.array > largest_array(params.guest_mem):
+        raise UsageError(f"-m/--array {fmt_size(params.array)}: expected at most "
+                         f"{fmt_size(largest_array(params.guest_mem))}, the largest stretch of guest RAM: "
+                         f"--guest-mem {fmt_size(params.guest_mem)} is 3G below the PCI hole and "
+                         f"{fmt_size(params.guest_mem - (3 << 30))} from 4G, and the array is one piece")
     if params.swap_latency_ns is not None:
         transfer = budget.transfer_ns(params.swap_device)
         if params.swap_latency_ns <= transfer:
@@ -148,11 +161,13 @@ def main(args: argparse.Namespace) -> int:
     params = params_from(args)
     check_budget([params], "this run")
     distinct(trace=args.trace, perfetto=args.perfetto, plot=args.plot)
+    per_host: dict = {}
+    wall0 = time.perf_counter()
     with Progress(len(MODES) * params.duration_ns, "bm", args.json) as progress:
         runs = run_three(params, jobs=args.jobs, trace_pv=bool(args.trace), record=bool(args.perfetto),
-                         progress=progress)
+                         progress=progress, speed_out=per_host)
     report = {"params": _params_json(params), "runs": runs, "ratios": ratios(runs), "published": PUBLISHED,
-              "target_ranges": TARGET_RANGES}
+              "target_ranges": TARGET_RANGES, "speed": speed.summary(per_host, time.perf_counter() - wall0)}
     trace_text = runs["pv"].pop("trace_text", None)
     timeline = [e for r in runs.values() for e in r.pop("perfetto", [])]
     if args.trace:
@@ -233,6 +248,8 @@ def render(report: dict) -> str:
     leaks = {m: r["leaks"] for m, r in runs.items() if r["leaks"]}
     lines.append(f"{events:,} simulated events; leak check after each run: "
                  + ("clean" if not leaks else json.dumps(leaks)))
+    if "speed" in report:
+        lines.append(speed.line(report["speed"]))
     return "\n".join(lines)
 
 
@@ -275,64 +292,149 @@ def _values(text: str) -> list[str]:
 
 
 def configure_sweep(p: argparse.ArgumentParser) -> None:
-    add_params(p, duration_default=10)
-    p.add_argument("--over", choices=["swap-latency", "mix"], required=True,
-                   help="what to vary: the mean swap read latency, or the fault:work thread mix")
-    p.add_argument("--values", required=True, type=_values, metavar="V[,V..]",
-                   help="comma-separated, at most 32: latencies such as 20us,200us,2ms,8ms "
-                        "or F:W mixes such as 1:7,4:4,7:1")
+    add_params(p, duration_default=10, sweep=True)
+    p.add_argument("--over", choices=list(sweep_mod.AXES),
+                   help="one axis to vary (with --values): the fault:work thread mix, the mean swap read latency, "
+                        "the vcpus or the generation; --grid gives several")
+    p.add_argument("--values", type=_values, metavar="V[,V..]",
+                   help="comma-separated, at most 32: latencies such as 20us,200us,2ms,8ms, F:W mixes such as "
+                        "1:7,4:4,7:1, vcpu counts such as 1,2,4, generations such as legacy,interrupt")
+    p.add_argument("--grid", action="append", type=_grid_axis, metavar="AXIS=V[,V..]",
+                   help=f"an axis of the grid, repeatable: {', '.join(sweep_mod.AXES)}; the grid is every "
+                        "combination, e.g. --grid mix=1:7,4:4 --grid swap-latency=1ms,8ms --grid vcpus=2,4")
+    p.add_argument("--seeds", type=integer(1, 64), default=1, metavar="N",
+                   help="seeds per point, 1..64, from --seed on (default 1); with more than one the table and "
+                        "plot show the mean and the spread (sample standard deviation)")
+    p.add_argument("--scheduler", type=scheduler_address, default="local", metavar="ADDRESS",
+                   help="where the runs go, each host run of each point and seed one Dask task: local (default: a "
+                        "LocalCluster of --jobs worker processes), serial (this process, no Dask) or the address "
+                        "of a running Dask scheduler such as tcp://10.0.0.5:8786; results do not depend on it")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--plot", metavar="FILE", type=output_file(plots.SUFFIXES),
                    help="draw the ratios against the swept value to FILE (.png or .svg)")
 
 
-def _sweep_plan(args: argparse.Namespace) -> list[tuple[str, BmParams]]:
-    """(label, params) per value, every value and combination checked first."""
-    fixed = {"mix": {"fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads"},
-             "swap-latency": {"swap_latency": "--swap-latency"}}[args.over]
-    for dest, option in fixed.items():
-        if getattr(args, dest) is not None:
-            raise UsageError(f"{option}: not with --over {args.over}, which sets it from --values; "
-                             "expected it left out")
-    if len(set(args.values)) != len(args.values):
-        raise UsageError(f"--values {','.join(args.values)}: expected each value once")
-    parse = swap_latency if args.over == "swap-latency" else _mix
-    plan = []
-    for text in args.values:
+AXIS_FIXES = {"mix": {"fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads"},
+              "swap-latency": {"swap_latency": "--swap-latency"}, "vcpus": {"vcpus": "--vcpus"},
+              "generation": {"generation": "--generation"}}
+
+
+def _grid_axis(text: str) -> tuple[str, list[str]]:
+    axis, sep, values = text.partition("=")
+    if not sep or axis not in sweep_mod.AXES:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected AXIS=V[,V..] with AXIS one of "
+                                         f"{', '.join(sweep_mod.AXES)}")
+    return axis, _values(values)
+
+
+def _axis_value(axis: str, text: str) -> tuple[str, dict]:
+    """One value of an axis: its label and the BmParams fields it sets (ArgumentTypeError if malformed)."""
+    if axis == "swap-latency":
+        value = swap_latency(text)
+        return f"{value / 1e6:g} ms", {"swap_latency_ns": value}
+    if axis == "mix":
+        f, w = _mix(text)
+        return f"{f}:{w}", {"fault_threads": f, "work_threads": w}
+    if axis == "vcpus":
+        return text, {"vcpus": integer(1, 64)(text)}
+    if text not in abi.MODELLED:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a generation: {', '.join(abi.MODELLED)}")
+    return text, {"generation": text}
+
+
+def _sweep_plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[dict[str, str]], list[list[BmParams]]]:
+    """The axes, each point's labels and its params per seed; every value and combination checked first."""
+    if (args.over is None) != (args.values is None):
+        raise UsageError("--over and --values: expected both or neither (--grid AXIS=V,.. says both at once)")
+    given = ([(args.over, args.values)] if args.over else []) + list(args.grid or [])
+    if not given:
+        raise UsageError("bm-sweep: expected --over AXIS --values V,.. or at least one --grid AXIS=V,..")
+    axes: dict[str, list[tuple[str, dict]]] = {}
+    for axis, values in given:
+        if axis in axes:
+            raise UsageError(f"--grid {axis}: expected each axis once")
+        for dest, option in AXIS_FIXES[axis].items():
+            if getattr(args, dest) is not None:
+                raise UsageError(f"{option}: not with a sweep over {axis} (--over/--grid), which sets it from "
+                                 "its values; expected it left out")
+        if len(set(values)) != len(values):
+            raise UsageError(f"--values {','.join(values)}: expected each value once")
         try:
-            value = parse(text)
+            axes[axis] = [_axis_value(axis, v) for v in values]
         except argparse.ArgumentTypeError as exc:
-            raise UsageError(f"--values: {exc}") from None
-        if args.over == "swap-latency":
-            plan.append((f"{value / 1e6:g} ms", params_from(args, swap_latency_ns=value)))
-        else:
-            plan.append((f"{value[0]}:{value[1]}", params_from(args, fault_threads=value[0], work_threads=value[1])))
-    check_budget([p for _, p in plan], "this sweep")
-    return plan
+            raise UsageError(f"--values: {exc}" if axis == args.over else f"--grid {axis}: {exc}") from None
+    combos = sweep_mod.product(axes)
+    if len(combos) * args.seeds > 1024:
+        raise UsageError(f"--grid: {len(combos)} points x {args.seeds} seeds; expected at most 1024 runs of bm")
+    base = args.seed or 0
+    points = []
+    for _labels, changes in combos:
+        first = params_from(args, **changes)
+        points.append([first.replace(seed=base + k) for k in range(args.seeds)])
+    check_budget([p for per_seed in points for p in per_seed], "this sweep")
+    return {a: [label for label, _ in vs] for a, vs in axes.items()}, [lab for lab, _ in combos], points
 
 
-@command("bm-sweep", "bm's ratios as the swap latency or the fault/work thread mix varies", configure_sweep)
+@command("bm-sweep", "bm's ratios over a grid of thread mixes, swap latencies, vcpus and generations, "
+                     "on Dask", configure_sweep)
 def sweep(args: argparse.Namespace) -> int:
-    plan = _sweep_plan(args)
-    rows = []
-    with Progress(len(plan) * len(MODES) * plan[0][1].duration_ns, "bm-sweep", args.json) as progress:
-        for label, params in plan:
-            runs = run_three(params, jobs=args.jobs, progress=progress)
-            progress.next_run()
-            rows.append({"value": label, "ratios": ratios(runs), "work": {m: r["work"] for m, r in runs.items()},
-                         "leaks": sum(len(r["leaks"]) for r in runs.values())})
-    result = {"over": args.over, "rows": rows}
+    grid, labels, points = _sweep_plan(args)
+    distinct(plot=args.plot)
+    tasks = sweep_mod.tasks_of(points)
+    scheduler = "serial" if args.scheduler == "local" and args.jobs == 1 else args.scheduler
+    with Progress(len(tasks) * points[0][0].duration_ns, "bm-sweep", args.json) as progress:
+        def done(task: sweep_mod.Task) -> None:
+            progress(f"{task[0]}/{task[1]}/{task[2]}", task[3].duration_ns, task[3].duration_ns)
+
+        try:
+            with sweep_mod.Cluster(scheduler, args.jobs) as cluster:
+                results = cluster.run(tasks, done)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"--scheduler {args.scheduler}: no Dask scheduler answered there ({exc}); "
+                             "expected the address of a running one, such as tcp://10.0.0.5:8786") from None
+    rows = sweep_mod.rows_of(labels, points, results)
+    single = args.over is not None and not args.grid and args.seeds == 1
+    if single:  # the one-axis form keeps its old output, value for value
+        result = {"over": args.over, "rows": [{"value": r["value"], "ratios": r["ratios"], "work": r["work"],
+                                               "leaks": r["leaks"]} for r in rows]}
+    else:
+        result = {"over": next(iter(grid)) if len(grid) == 1 else "grid", "grid": grid,
+                  "seeds": [p.seed for p in points[0]], "rows": rows}
     if args.plot:
         with replacing(args.plot, "wb") as fh:
             fh.write(plots.render(plots.sweep_figure(result), args.plot.suffix))
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
-        head = "swap read" if args.over == "swap-latency" else "F:W"
-        print(f"{head:>10} {'halt/unpatched':>15} {'pv/unpatched':>13} {'unpatched work s':>17}")
-        for row in rows:
-            r = row["ratios"]
-            print(f"{row['value']:>10} {_fmt(r['halt']):>15} {_fmt(r['pv']):>13} {row['work']['unpatched']:>17.2f}")
+        print(_sweep_table(result, grid, single, args.seeds))
         if args.plot:
             print(f"plot written to {args.plot}")
     return 1 if any(row["leaks"] for row in rows) else 0
+
+
+def _sweep_table(result: dict, grid: dict, single: bool, seeds: int) -> str:
+    if single:
+        head = {"swap-latency": "swap read", "mix": "F:W"}.get(result["over"], result["over"])
+        lines = [f"{head:>10} {'halt/unpatched':>15} {'pv/unpatched':>13} {'unpatched work s':>17}"]
+        for row in result["rows"]:
+            r = row["ratios"]
+            lines.append(f"{row['value']:>10} {_fmt(r['halt']):>15} {_fmt(r['pv']):>13} "
+                         f"{row['work']['unpatched']:>17.2f}")
+        return "\n".join(lines)
+    axes = list(grid)
+    width = {a: max(len(a), *(len(v) for v in grid[a])) for a in axes}
+
+    def cell(row: dict, host: str) -> str:
+        mean, sd = row["ratios"][host], row["spread"][host]["sd"]
+        return _fmt(mean) + (f" ±{sd:.3f}" if seeds > 1 and mean is not None else "")
+
+    w = 15 if seeds > 1 else 8
+    lines = [" ".join(f"{a:>{width[a]}}" for a in axes) + f" {'halt/unpatched':>{w}} {'pv/unpatched':>{w}} "
+             f"{'unpatched work s':>17}"]
+    for row in result["rows"]:
+        lines.append(" ".join(f"{row['point'][a]:>{width[a]}}" for a in axes)
+                     + f" {cell(row, 'halt'):>{w}} {cell(row, 'pv'):>{w}} {row['work']['unpatched']:>17.2f}")
+    if seeds > 1:
+        lines.append(f"mean over {seeds} seeds (seed {result['seeds'][0]}..{result['seeds'][-1]}) "
+                     "± sample standard deviation")
+    return "\n".join(lines)

@@ -1,13 +1,19 @@
 """Assemble a host: engine, swap device, VMM memory in a cgroup, the VM, its vcpus.
 
 Simulation glue, not a kernel twin.  The guest-physical layout is fixed so
-scenarios and notebooks can name addresses:
+scenarios and notebooks can name addresses; guest RAM is one anonymous
+mapping of the VMM (QEMU's RAM block), entered as one or two memslots the
+way a VMM lays RAM around the PCI hole below 4 GiB (:func:`ram_layout`):
 
-* slot 0: guest RAM, gfn 0 .. guest_mem/4096, backed by anonymous VMM memory;
+* slot 0: guest RAM from gfn 0 -- all of it when it fits below the MMIO hole
+  (``guest_mem`` up to ``MMIO_BASE_GFN`` pages: every guest before 2026 here),
+  otherwise the first 3 GiB (QEMU's ``pc`` machine: ``below_4g_mem_size``);
+* slot 2: the rest of a bigger guest's RAM from 4 GiB (gfn ``HIGH_RAM_GFN``,
+  ``above_4g_mem_size``), backed by the same mapping past slot 0's part;
 * slot 1: a VM_PFNMAP region (an assigned device BAR) at ``MMIO_BASE_GFN``,
   backed by host MMIO pfns from ``MMIO_HOST_PFN``;
-* everything else (e.g. ``ERROR_GFN``, the LAPIC page) is outside every slot:
-  an error hva, emulated.
+* everything else (e.g. ``ERROR_GFN``, the LAPIC page, the hole from 3 GiB
+  of a big guest) is outside every slot: an error hva, emulated.
 
 :meth:`Machine.shutdown` destroys the VM the way KVM does and
 :meth:`Machine.leaks` then lists anything not given back: work items, kvm and
@@ -23,7 +29,7 @@ from . import abi
 from .datafiles import load_json
 from .host import x86
 from .host.async_pf import Workqueue
-from .host.kvm_main import Kvm, kvm_set_memory_region
+from .host.kvm_main import Kvm, gfn_to_hva, kvm_set_memory_region
 from .host.mm import HostMemory
 from .host.swap import SwapDevice
 from .host.vcpu import GuestCpu, KvmVcpu
@@ -35,7 +41,24 @@ from .validated import (INTEGER, NONE_OR_POSITIVE, POSITIVE, ZERO_OR_POSITIVE, V
 MMIO_BASE_GFN = 0xFE000
 MMIO_HOST_PFN = 0xD0000
 ERROR_GFN = 0xFEE00
-MiB = 1 << 20
+BIG_GUEST_LOW_GFN = 0xC0000      # a guest too big for the space below the hole keeps 3 GiB there (QEMU pc)
+HIGH_RAM_GFN = 0x100000          # and the rest from 4 GiB
+MiB, GiB = 1 << 20, 1 << 30
+MAX_GUEST_MEM = 128 * GiB        # per-page state is ~36 bytes of numpy arrays: ~1.2 GB at this size
+RAM_SLOTS = (0, 2)               # memslot ids of the RAM below the hole and above 4 GiB
+
+
+def ram_layout(guest_mem: int) -> list[tuple[int, int]]:
+    """Guest RAM as (first gfn, pages) ranges, lowest first: the e820 map the firmware gives the guest.
+
+    Mirrors what QEMU's pc machine does (hw/i386/pc_piix.c: ``below_4g_mem_size``
+    and ``above_4g_mem_size``), with the threshold where this model's layout
+    always was: RAM that fits below the MMIO hole is one range from gfn 0.
+    """
+    pages = guest_mem >> abi.PAGE_SHIFT
+    if pages <= MMIO_BASE_GFN:
+        return [(0, pages)]
+    return [(0, BIG_GUEST_LOW_GFN), (HIGH_RAM_GFN, pages - BIG_GUEST_LOW_GFN)]
 
 
 def load_costs(era: str) -> dict[str, int]:
@@ -57,7 +80,7 @@ class HostConfig(Validated):
     async_pf: bool = True              # False: the unpatched host (no CONFIG_KVM_ASYNC_PF)
     vcpus: int = setting(1, POSITIVE, at_most(64))
     guest_mem: int = setting(64 * MiB, POSITIVE, PAGE_MULTIPLE,
-                             at_most(MMIO_BASE_GFN << abi.PAGE_SHIFT, " bytes (below the MMIO hole)"))
+                             at_most(MAX_GUEST_MEM, " bytes (128 GiB)"))
     host_limit: int = setting(16 * MiB, POSITIVE, PAGE_MULTIPLE)   # memory cgroup limit of the VMM
     swap_device: str | dict = "hdd_7200_2010"                      # a name in data/, or a device description
     swap_latency_ns: int | None = setting(None, NONE_OR_POSITIVE)  # mean 4 KiB read (ns); None = the device's own
@@ -97,7 +120,11 @@ class Machine:
         self.guest_pages = config.guest_mem >> abi.PAGE_SHIFT
         self.kvm = kvm = Kvm(env, self.gen, self.mm, async_pf=config.async_pf, costs=load_costs(config.costs))
         ram = self.mm.mmap_anon(self.guest_pages, "guest-ram")
-        kvm_set_memory_region(kvm, 0, 0, self.guest_pages, ram.start)
+        self.ram_ranges = ram_layout(config.guest_mem)
+        offset = 0
+        for slot_id, (base_gfn, npages) in zip(RAM_SLOTS, self.ram_ranges):
+            kvm_set_memory_region(kvm, slot_id, base_gfn, npages, ram.start + (offset << abi.PAGE_SHIFT))
+            offset += npages
         if config.mmio_pages:
             bar = self.mm.mmap_pfnmap(config.mmio_pages, MMIO_HOST_PFN, "bar0")
             kvm_set_memory_region(kvm, 1, MMIO_BASE_GFN, config.mmio_pages, bar.start)
@@ -130,9 +157,11 @@ class Machine:
         in the cgroup has been written to swap.  Time moves on; accounting
         starts at :meth:`start`.
         """
-        if npages <= 0 or first_gfn < 0 or first_gfn + npages > self.guest_pages:
-            raise ValueError(f"gfns {first_gfn}+{npages} are not inside guest RAM (0..{self.guest_pages})")
-        base = self.kvm.memslots[0].userspace_addr + (first_gfn << abi.PAGE_SHIFT)
+        if npages <= 0 or not any(base <= first_gfn and first_gfn + npages <= base + n
+                                  for base, n in self.ram_ranges):
+            ranges = ", ".join(f"{base}..{base + n}" for base, n in self.ram_ranges)
+            raise ValueError(f"gfns {first_gfn}+{npages} are not inside guest RAM ({ranges})")
+        base = gfn_to_hva(self.kvm, first_gfn)
         mm = self.mm
         done = 0
         while done < npages:  # minor faults in bulk; one blocking GUP per page that needs a read

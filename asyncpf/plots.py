@@ -64,12 +64,20 @@ def sweep_figure(result: dict) -> Figure:
     fig = Figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.subplots()
     labels = [row["value"] for row in result["rows"]]
+    seeds = len(result.get("seeds", [0]))
     for i, host in enumerate(h for h in MODES if h != "unpatched"):
-        ax.plot(labels, [row["ratios"][host] for row in result["rows"]], marker="o", color=f"C{i}",
-                label=f"{host} / unpatched")
+        ys = [row["ratios"][host] for row in result["rows"]]
+        ax.plot(labels, ys, marker="o", color=f"C{i}", label=f"{host} / unpatched"
+                + (f" (mean of {seeds} seeds, bars: sd)" if seeds > 1 else ""))
+        if seeds > 1:
+            ax.errorbar(labels, ys, yerr=[row["spread"][host]["sd"] for row in result["rows"]], fmt="none",
+                        ecolor=f"C{i}", capsize=3, linewidth=0.8)
         ax.axhline(PUBLISHED["v7 (10 runs)"][host], color=f"C{i}", linestyle="--", linewidth=0.8,
                    label=f"{host}: published v7 at 4:4, 2010 disk")
-    ax.set_xlabel("fault:work threads" if result["over"] == "mix" else "mean swap read")
+    ax.set_xlabel({"mix": "fault:work threads", "swap-latency": "mean swap read", "vcpus": "vcpus",
+                   "generation": "generation"}.get(result["over"], ", ".join(result.get("grid", {}))))
+    if len(labels) > 6:
+        ax.tick_params(axis="x", labelrotation=60, labelsize=6)
     ax.set_ylabel("work threads' CPU time / unpatched")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, frameon=False)

@@ -48,8 +48,9 @@ def work_thread(stop: StopFlag, chunk_ns: int = 1_000_000) -> Program:
     """bm's work thread: ``while (!stop) counter++;`` -- pure CPU, no memory traffic."""
 
     def program(task) -> Generator:
+        chunk = Work(chunk_ns)  # ops are frozen: one for every step (asyncpf/hotpath.py)
         while not stop.set:
-            yield Work(chunk_ns)
+            yield chunk
 
     return program
 

@@ -60,9 +60,9 @@ def files(suffix: str | None):
     return st.sampled_from(["/nonexistent/dir/out" + (suffix or ""), ".", ""] + (["out.wrong"] if suffix else []))
 
 
-BM = {"--vcpus": ints(1, 64), "--guest-mem": sizes(8 << 20, 4064 << 20), "--host-limit": sizes(1 << 20, 4064 << 20),
+BM = {"--vcpus": ints(1, 64), "--guest-mem": sizes(8 << 20, 128 << 30), "--host-limit": sizes(1 << 20, 128 << 30),
       "--fault-threads": ints(0, 1024), "--work-threads": ints(1, 1024), "--duration": times("9ms", "86401"),
-      "--array": sizes(4096, 4064 << 20), "--swap-device": not_in(device_names()),
+      "--array": sizes(4096, 128 << 30), "--swap-device": not_in(device_names()),
       "--swap-latency": times("0.5us", "11s"), "--generation": not_in(["seed", "legacy"]),
       "--seed": ints(0, 2**63 - 1), "--jobs": ints(1, 3)}
 TINY_BM = ["--vcpus", "1", "--guest-mem", "16M", "--host-limit", "4M", "--array", "8M", "-t", "0.05", "--jobs", "1"]
@@ -71,7 +71,12 @@ SPECS = {
            {**BM, "--trace": files(None), "--perfetto": files(".json"), "--plot": files(".png")}),
     "bm-sweep": (TINY_BM + ["--over", "mix", "--values", "1:1"],
                  {**{k: v for k, v in BM.items() if k not in ("--fault-threads", "--work-threads")},
-                  "--over": not_in(["mix", "swap-latency"]), "--plot": files(".svg"),
+                  "--jobs": ints(1, 256), "--seeds": ints(1, 64),
+                  "--over": not_in(["mix", "swap-latency", "vcpus", "generation"]), "--plot": files(".svg"),
+                  "--scheduler": st.sampled_from(["", "locale", "tcp://", "tcp://host", "host:0", "host:70000",
+                                                  "http://host:8786", "tcp://a b:1"]),
+                  "--grid": st.sampled_from(["", "=", "mix", "cpus=1", "vcpus=", "vcpus=0", "vcpus=65",
+                                             "generation=2.6.38", "swap-latency=0us"]),
                   "--values": st.sampled_from(["", ",", "1:1,", ",1:1", "1:0", "0:0", "x", "1:x", "1:2:3", "1;1",
                                                "1:1,1:1", "1:1025", ",".join(["1:1"] * 33), "-1:2"])}),
     "scenario": (["wake_before_wait"], {"NAME": not_in(SCENARIOS), "--seed": ints(0, 2**63 - 1),

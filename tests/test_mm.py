@@ -2,6 +2,7 @@
 
 import random
 
+import numpy as np
 import pytest
 from conftest import mm_snapshot
 from hypothesis import given, settings
@@ -492,3 +493,34 @@ def test_any_sequence_keeps_the_mm_sound(program, policy, seed):
         mm.put_page(pfn)
     env.run()
     assert mm.check() == [] and mm.total_page_refs == 0 and mm.swap.stats["in_flight"] == 0
+
+
+# --- the fill's hot path (asyncpf/hotpath.py): many rounds of prefault at the limit at once ----------------
+
+def _prefaulted_state(params, fast, monkeypatch):
+    import re
+
+    from asyncpf.bm import build
+    from asyncpf.host.reclaim import Reclaimer
+
+    monkeypatch.setattr(Reclaimer, "fast_fill", fast)
+    m = build("pv", params).machine
+    mm = m.mm
+    arrays = {k: v.copy() for k, v in vars(mm).items() if isinstance(v, np.ndarray)}
+    scalars = {k: v for k, v in vars(mm).items() if isinstance(v, (int, dict)) and k != "_swapins"}
+    swap = re.sub(r" at 0x[0-9a-f]+", "", repr({k: v for k, v in vars(m.swap).items() if k != "env"}))
+    return (arrays, scalars, (mm._reclaimer._wb_next, mm._reclaimer._hand), m.kvm.mmu_notifier_seq,
+            m.kvm.spte_pfn.copy(), m.env.now, m.env.events_processed, next(m.env._seq), swap)
+
+
+@pytest.mark.parametrize("guest, limit, array, seed", [(2048, 512, 1024, 0), (64, 3, 40, 0), (256, 20, 200, 3)])
+def test_fill_rounds_leave_exactly_the_state_of_the_plain_loop(guest, limit, array, seed, monkeypatch):
+    from asyncpf.bm import BmParams
+
+    params = BmParams(guest_mem=guest << 20, host_limit=limit << 20, array=array << 20, seed=seed)
+    plain = _prefaulted_state(params, False, monkeypatch)
+    fast = _prefaulted_state(params, True, monkeypatch)
+    assert plain[0].keys() == fast[0].keys()
+    for name in plain[0]:
+        assert np.array_equal(plain[0][name], fast[0][name]), name
+    assert plain[1:4] == fast[1:4] and np.array_equal(plain[4], fast[4]) and plain[5:] == fast[5:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from asyncpf.bm import BmParams
-from asyncpf.machine import MMIO_BASE_GFN, HostConfig
+from asyncpf.machine import MAX_GUEST_MEM, HostConfig
 
 MiB = 1 << 20
 
@@ -16,7 +16,7 @@ MiB = 1 << 20
     (dict(vcpus=True), "vcpus=True: expected a positive integer"),
     (dict(vcpus=65), "vcpus=65: expected at most 64"),
     (dict(guest_mem=4 * MiB + 1), "guest_mem=4194305: expected a multiple of the 4096-byte page size"),
-    (dict(guest_mem=(MMIO_BASE_GFN + 1) << 12), "below the MMIO hole"),
+    (dict(guest_mem=MAX_GUEST_MEM + 4096), r"expected at most 137438953472 bytes \(128 GiB\)"),
     (dict(host_limit=-4096), "host_limit=-4096: expected a positive integer"),
     (dict(reclaim="fifo"), "reclaim='fifo': expected 'clock' or 'lru'"),
     (dict(workers=0), "workers=0: expected None or a positive integer"),
@@ -35,7 +35,7 @@ def test_host_config_refuses_bad_values_by_name(change, message):
 
 @pytest.mark.parametrize("name, edge, past", [
     ("vcpus", 64, 65),
-    ("guest_mem", MMIO_BASE_GFN << 12, (MMIO_BASE_GFN + 1) << 12),
+    ("guest_mem", MAX_GUEST_MEM, MAX_GUEST_MEM + 4096),
     ("host_limit", 4096, 0),
     ("workers", 1, 0),
     ("mmio_pages", 0, -1),

@@ -38,6 +38,7 @@ from ..host.vcpu import (
     apic_eoi,
     lapic_timer_start,
 )
+from ..hotpath import compute
 from ..mirrors import mirrors
 from . import kvm as pv
 from . import sched
@@ -155,6 +156,7 @@ class GuestKernel:
         self.sleepers = pv.new_sleeper_table()
         self.stats: Counter = Counter()
         self.next_free_gfn = KERNEL_RESERVED_GFNS
+        self.ram_ranges: list[tuple[int, int]] = []   # the e820 map: (first gfn, pages), from the machine
         self.panicked: str | None = None
         self._next_pid = 100
 
@@ -163,6 +165,7 @@ class GuestKernel:
         if self.env is not None:
             raise RuntimeError("this guest kernel is already attached to a machine")
         self.env = machine.env
+        self.ram_ranges = list(getattr(machine, "ram_ranges", []))
         self.abi = abi.generation(self.config.generation or machine.gen.name)
         self.twins = import_module(f"asyncpf.guest.{self.abi.name}")
         ncpus = machine.config.vcpus
@@ -178,9 +181,19 @@ class GuestKernel:
         return self.cpus[vcpu_id]
 
     def alloc_gfns(self, npages: int) -> int:
-        """Contiguous guest frames from the page allocator (deterministic: lowest free first)."""
+        """Contiguous guest frames from the page allocator (deterministic: lowest free first).
+
+        They come from one range of guest RAM (the e820 map): a request that
+        does not fit in what is left below the PCI hole is served from 4 GiB
+        up.  Where no range holds it, from the next free gfn (the caller finds out).
+        """
         gfn = self.next_free_gfn
-        self.next_free_gfn += npages
+        for base, n in self.ram_ranges:
+            start = max(gfn, base)
+            if start + npages <= base + n:
+                gfn = start
+                break
+        self.next_free_gfn = gfn + npages
         return gfn
 
     def spawn(self, comm: str, program: Callable[["Task"], Generator], cpu: int, mm: AddressSpace | None = None) -> "Task":
@@ -353,7 +366,7 @@ class GuestCpu:
         if cls is Touch:
             return self._touch(task, ctx, op)
         if cls is Work:
-            return Compute(WORK_CHUNK_NS if op.ns is None else op.ns)
+            return compute(WORK_CHUNK_NS if op.ns is None else op.ns)  # made once per length (hotpath.py)
         if cls in (Access, Compute, Halt, WrMsr):
             return op
         ctx.op = None

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..hotpath import fast_frozen_init
 
+
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Touch:
     """Load or store one byte at ``gva`` (``kernel=True``: from kernel mode, e.g. copy_to_user)."""
@@ -23,6 +26,7 @@ class Touch:
     kernel: bool = False
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Work:
     """``ns`` of CPU-bound user work; None = until preempted, forever."""
@@ -30,16 +34,19 @@ class Work:
     ns: int | None
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Exit:
     """The task exits."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class PreemptDisable:
     """``preempt_disable()`` around a kernel section (the task then touches memory with ``kernel=True``)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class PreemptEnable:
     """``preempt_enable()``."""
@@ -47,21 +54,25 @@ class PreemptEnable:
 
 # CPU-internal steps used by kernel code --------------------------------------------
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Sti:
     """``local_irq_enable()``: IF := 1 (an instruction boundary follows)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Cli:
     """``local_irq_disable()``: IF := 0."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class SafeHalt:
     """``native_safe_halt()``: STI;HLT -- no event can slip in between the two."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """Call ``schedule()``: another task may run before this context continues.

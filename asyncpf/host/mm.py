@@ -168,7 +168,11 @@ class HostMemory:
                 "_wb_seq": np.int64, "_referenced": bool, "_last_access": np.int64}
         for attr, dtype in grow.items():
             fill = -1 if attr == "_pfn" else 0
-            setattr(self, attr, np.concatenate([getattr(self, attr), np.full(npages, fill, dtype)]))
+            old = getattr(self, attr)
+            if not len(old) and not fill:  # np.zeros maps lazily: pages never touched cost no memory
+                setattr(self, attr, np.zeros(npages, dtype))
+            else:
+                setattr(self, attr, np.concatenate([old, np.full(npages, fill, dtype)]))
         return vma
 
     @mirrors("mm/memory.c", "remap_pfn_range")
@@ -439,6 +443,11 @@ class HostMemory:
             if state >= SWAPPED:  # SWAPPED or SWAPIN: needs a read
                 break
             if state != RESIDENT:  # page i needs a charge: reclaim now if at the limit, as _charge would
+                if self.nr_charged >= self.limit_pages:  # hot path (asyncpf/hotpath.py): many rounds at once
+                    j = self._reclaimer.fill_rounds(i, hi, write)
+                    if j != i:
+                        i = j
+                        continue
                 self._make_room()
             i = self._fault_run(i, hi, write)
         return i - lo
@@ -583,7 +592,7 @@ class HostMemory:
         need(self.nr_charged == len(idx) + self._nr_orphans,
              f"nr_charged {self.nr_charged} != RESIDENT+SWAPIN {len(idx)} + orphans {self._nr_orphans}")
         need(self.nr_charged <= self.limit_pages, f"nr_charged {self.nr_charged} > limit {self.limit_pages}")
-        need((self._pfn[~held] == -1).all(), "a page without a frame has a pfn")
+        need(((self._pfn == -1) | held).all(), "a page without a frame has a pfn")
         frames = self._pfn[idx] - PFN_BASE
         need(((frames >= 0) & (frames < self.limit_pages)).all(), "a charged page has no valid pfn")
         if problems:

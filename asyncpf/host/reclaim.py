@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from asyncpf.host.mm import PFN_BASE, RESIDENT, SWAPCACHE, SWAPPED, _check_count
+from asyncpf.host.mm import NONE, PFN_BASE, RESIDENT, SWAPCACHE, SWAPPED, _check_count
 from asyncpf.mirrors import mirrors
 
 if TYPE_CHECKING:
@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 RECLAIM_POLICIES = ("clock", "lru")
 CLOCK_WINDOW = 4096      # pages the clock hand examines per numpy step
+FILL_ROUNDS = 4096       # fill_rounds: at most this many rounds per call (keeps its arrays ~1 MB)
 LRU_WINDOW = 4096        # oldest pages cached per LRU scan (the "inactive list")
 
 
 class Reclaimer:
     """Reclaim for one ``HostMemory``, by its ``reclaim_policy``, over its arrays."""
+
+    fast_fill = True   # hot path (asyncpf/hotpath.py): fill_rounds may take many rounds of a fill at once
 
     def __init__(self, mm: HostMemory):
         self.mm = mm
@@ -89,8 +92,13 @@ class Reclaimer:
         mm._swap_valid[write] = False  # any older copy is stale until it lands
         mm._wb_seq[write] = wb         # an older write-back still in flight no longer counts
         mm.stats["evictions"] += len(victims)
+        notifiers = mm._notifiers
+        batch = getattr(notifiers[0], "invalidate_pages", None) if len(notifiers) == 1 else None
+        if batch is not None:  # hot path (asyncpf/hotpath.py): the same calls, made as one over the chunk
+            batch(mm, mm._hvas(victims))
+            return write
         for hva in mm._hvas(victims).tolist():
-            for notifier in mm._notifiers:
+            for notifier in notifiers:
                 notifier.invalidate_page(mm, hva)
         return write
 
@@ -106,6 +114,86 @@ class Reclaimer:
         mm._swap_valid[mine] = True
         mm._wb_seq[mine] = 0
         mm._state[mine[mm._state[mine] == SWAPCACHE]] = SWAPPED
+
+    def fill_rounds(self, i: int, hi: int, write: bool) -> int:
+        """Many rounds of ``make_pages_present`` at the cgroup limit at once; returns where the fill got to.
+
+        Hot path (asyncpf/hotpath.py), not a kernel function.  Filling fresh
+        memory at the limit repeats one round: reclaim a batch (the clock
+        takes the next ``batch`` unreferenced pages past the hand, frees their
+        frames, tells KVM, writes the dirty ones in one IO), then zero-fill
+        ``batch`` new pages in the frames just freed (popped last first).
+        Where the next K rounds cannot meet -- the hand's victims all lie
+        below ``i``, pages ``i..`` are untouched, nothing is pinned or orphaned
+        and KVM is the only notifier -- this does K rounds with numpy: the
+        same victims, frames, access ticks, write IOs in the same order (one
+        ``swap.submit`` per round), notifier sequence and statistics as K
+        turns of the plain loop (``tests/test_mm.py::test_fill_rounds_*``
+        compares every array).  Returns ``i`` unchanged when it does not apply.
+        """
+        mm = self.mm
+        b = mm.batch
+        notifiers = mm._notifiers
+        if (not self.fast_fill or mm.reclaim_policy != "clock" or mm._nfree or mm._nr_orphans
+                or mm.nr_charged != mm.limit_pages or len(notifiers) != 1
+                or not hasattr(notifiers[0], "invalidate_pages") or self._hand >= i):
+            return i
+        hand = self._hand
+        hi = min(hi, i + FILL_ROUNDS * b + 1)
+        untouched = np.flatnonzero(mm._state[i:hi] != NONE)
+        k = (int(untouched[0]) if len(untouched) else hi - i) // b
+        # the first victims past the hand are the first unreferenced unpinned pages of any window from it
+        cand = np.flatnonzero(mm._state[hand:min(i, hand + 4 * FILL_ROUNDS * b)] == RESIDENT) + hand
+        cand = cand[self._unpinned(cand)]
+        ref = mm._referenced[cand]
+        free = cand[~ref]
+        k = min(k, len(free) // b)
+        if k and i + k * b < hi and mm._state[i + k * b] == RESIDENT:
+            k -= 1  # the plain loop's last run would go on over that resident page
+        if k < 2:
+            return i
+        n = k * b
+        victims = free[:n]
+        stop = int(victims[-1]) + 1
+        mm._referenced[cand[ref & (cand < stop)]] = False   # the hand passed them: second chance used
+        self._hand = stop % len(mm._state)
+        # reclaim's half of every round (_evict, then one write IO per round that has dirty pages)
+        frames = mm._pfn[victims] - PFN_BASE
+        clean = mm._swap_valid[victims] & ~mm._dirty[victims]
+        mm._pfn[victims] = -1
+        mm._referenced[victims] = False
+        mm._state[victims[clean]] = SWAPPED
+        dirty = ~clean
+        out = victims[dirty]
+        mm._state[out] = SWAPCACHE
+        mm._dirty[out] = False
+        mm._swap_valid[out] = False
+        writes = dirty.reshape(k, b).sum(axis=1)
+        wbs = self._wb_next + np.cumsum(writes > 0) - (writes > 0)  # a round without writes takes no id
+        mm._wb_seq[out] = np.repeat(wbs, writes)
+        mm.stats["evictions"] += n
+        notifiers[0].invalidate_pages(mm, mm._hvas(victims))
+        rounds = np.flatnonzero(writes)
+        ends = np.cumsum(writes)
+        for r in rounds.tolist():
+            pages = out[ends[r] - writes[r]:ends[r]]
+            wb = int(wbs[r])
+            self._wb_next = wb + 1
+            mm.stats["write_ios"] += 1
+            mm.stats["writeback_pages"] += len(pages)
+            mm.swap.submit("write", len(pages), partial(self._end_swap_bio_write, wb, pages))
+        # the fill's half: page i + r*b + j gets the frame of victim r*b + (b-1-j)
+        new = np.arange(i, i + n)
+        mm._install(new, frames.reshape(k, b)[:, ::-1].ravel(), RESIDENT)
+        mm._free_stack[:b] = frames[n - b:]  # what the last round left above the empty stack
+        mm.stats["zero_fills"] += n
+        mm.stats["minor_faults"] += n
+        mm._referenced[i:i + n] = True
+        mm._last_access[i:i + n] = np.arange(mm._tick, mm._tick + n)
+        mm._tick += n
+        if write:
+            mm._dirty[i:i + n] = True
+        return i + n
 
     def _unpinned(self, idx: np.ndarray) -> np.ndarray:
         mm = self.mm

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generator, Protocol
 
 from .. import abi
 from ..abi import PAGE_SHIFT
+from ..hotpath import fast_frozen_init
 from ..mirrors import mirrors
 from ..sim import Event, Interrupt, Process
 from . import mmu, x86
@@ -39,6 +40,7 @@ ACCOUNT_STATES = ("guest", "host", "stalled", "halted", "idle")
 
 # --- what a guest does -----------------------------------------------------------------
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Access:
     """One load/store at guest-physical ``gpa`` (the guest resolved its own page tables)."""
@@ -49,6 +51,7 @@ class Access:
     cost_ns: int = 0
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Compute:
     """``ns`` of CPU work; an interrupt may cut it short."""
@@ -56,17 +59,20 @@ class Compute:
     ns: int
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Halt:
     """The HLT instruction (the guest has nothing to run)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class WrMsr:
     msr: int
     data: int
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Stop:
     """The guest is finished: the vcpu thread leaves its run loop."""
@@ -296,15 +302,17 @@ def enter_guest_mode(vcpu: KvmVcpu) -> Generator[Any, Any, None]:
     """
     kvm = vcpu.kvm
     env = kvm.env
-    ctx = x86.trace_ctx(vcpu)
+    tracing = env.tracer is not None  # hot path (asyncpf/hotpath.py): no tracer, no trace fields built
     vcpu.mode, vcpu.kicked = "entering", False  # IN_GUEST_MODE before the entry: a kick from now on forces an exit
-    env.trace("kvm_entry", ctx=ctx, vcpu_id=vcpu.vcpu_id)
+    if tracing:
+        env.trace("kvm_entry", ctx=x86.trace_ctx(vcpu), vcpu_id=vcpu.vcpu_id)
     vcpu.stat["entries"] += 1
     yield kvm.cost("vmexit_entry_ns")
     vcpu.account("guest")
     exit_reason = yield from _run_guest(vcpu)
     vcpu.account("host")
-    env.trace("kvm_exit", ctx=ctx, exit_reason=exit_reason, guest_rip=0, info1=0, info2=0)
+    if tracing:
+        env.trace("kvm_exit", ctx=x86.trace_ctx(vcpu), exit_reason=exit_reason, guest_rip=0, info1=0, info2=0)
 
 
 @mirrors("arch/x86/kvm/x86.c", "inject_pending_event")
@@ -345,7 +353,9 @@ def handle_ept_violation(vcpu: KvmVcpu, gpa: int, error_code: int) -> Generator[
 
     Simplification: the exit qualification is reduced to the write bit of ``error_code``.
     """
-    vcpu.kvm.env.trace("kvm_page_fault", ctx=x86.trace_ctx(vcpu), fault_address=gpa, error_code=error_code)
+    env = vcpu.kvm.env
+    if env.tracer is not None:  # hot path (asyncpf/hotpath.py)
+        env.trace("kvm_page_fault", ctx=x86.trace_ctx(vcpu), fault_address=gpa, error_code=error_code)
     vcpu.stat["ept_violations"] += 1
     yield vcpu.kvm.cost("ept_fault_ns")
     return (yield from mmu.kvm_mmu_page_fault(vcpu, gpa, error_code))

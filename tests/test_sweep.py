@@ -1,0 +1,80 @@
+"""bm-sweep's grid on Dask: the same numbers on a cluster as serially; mean and spread over seeds; the door."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from asyncpf.__main__ import main
+from asyncpf.bm import BmParams
+from asyncpf import sweep
+
+TINY = ["--guest-mem", "16M", "--host-limit", "4M", "--array", "8M", "-t", "0.05"]
+GRID = ["--grid", "mix=1:1,2:1", "--grid", "generation=legacy,interrupt", "--seeds", "2"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A light local cluster: one worker thread in this process (CI runs on two shared cores)."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as c:
+        yield c
+
+
+def _points():
+    base = BmParams(guest_mem=16 << 20, host_limit=4 << 20, array=8 << 20, duration_ns=50_000_000)
+    return [[base.replace(fault_threads=f, work_threads=1, generation=g, seed=s) for s in (0, 1)]
+            for f in (1, 2) for g in ("legacy", "interrupt")]
+
+
+def test_a_grid_on_a_dask_cluster_gives_the_serial_numbers(cluster):
+    from dask.distributed import Client
+
+    tasks = sweep.tasks_of(_points())
+    assert len(tasks) == 4 * 2 * 3
+    with Client(cluster) as client:
+        on_dask = sweep.run_dask(tasks, client)
+    assert on_dask == sweep.run_serial(tasks)
+
+
+def test_the_cli_gives_the_same_json_on_a_cluster_at_an_address_as_serially(cluster, capsys):
+    assert main(["bm-sweep", *TINY, *GRID, "--json", "--scheduler", "serial"]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert main(["bm-sweep", *TINY, *GRID, "--json", "--scheduler", cluster.scheduler_address]) == 0
+    assert json.loads(capsys.readouterr().out) == serial
+    assert serial["over"] == "grid" and serial["seeds"] == [0, 1] and len(serial["rows"]) == 4
+    row = serial["rows"][0]
+    assert row["point"] == {"mix": "1:1", "generation": "legacy"}
+    pv = [s["ratios"]["pv"] for s in row["per_seed"]]
+    assert row["ratios"]["pv"] == round(sum(pv) / 2, 4)
+    assert row["spread"]["pv"]["min"] == min(pv) and row["spread"]["pv"]["max"] == max(pv)
+
+
+def test_the_table_shows_mean_and_spread_with_several_seeds(capsys):
+    assert main(["bm-sweep", *TINY, "--grid", "vcpus=1,2", "--seeds", "2", "--scheduler", "serial"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[0] == "vcpus" and "±" in out[1] and out[-1].startswith("mean over 2 seeds")
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--scheduler", "tcp://nowhere"], "--scheduler"),
+    (["--scheduler", "localhost:99999"], "--scheduler"),
+    (["--grid", "cpus=1,2"], "--grid"),
+    (["--grid", "vcpus=1,x"], "--grid vcpus"),
+    (["--grid", "generation=2025"], "--grid generation"),
+    (["--grid", "mix=1:1", "--grid", "mix=2:2"], "--grid mix"),
+    (["--grid", "vcpus=1,2", "--vcpus", "2"], "--vcpus"),
+    (["--over", "mix"], "--over and --values"),
+    ([], "--grid"),
+    (["--grid", "vcpus=1", "--seeds", "0"], "--seeds"),
+])
+def test_bad_grids_are_refused_at_the_door(args, named, capsys, tmp_path):
+    plot = tmp_path / "never.png"
+    with pytest.raises(SystemExit) as exc:
+        main(["bm-sweep", *TINY, *args, "--plot", str(plot)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1
+    assert not plot.exists()
