@@ -289,3 +289,25 @@ def edge_level_view(delivery: str = "level+unset") -> View:
     controls = {"delivery": w.Dropdown(options=["level+unset", "edge only"], value=delivery, description="delivery")}
     return View(controls, _edge_level, lambda r: f"{r['delivery']}: delivered {r['delivered']}, lost "
                                                  f"{r['left_in_device']}, spurious {r['spurious']}")
+
+
+# --- 11 -------------------------------------------------------------------------------------
+
+def _real_kernel(name: str) -> dict[str, Any]:
+    from .explain import real_kernel as rk
+    cache = _real_kernel.__dict__.setdefault("cache", {})
+    if name not in cache:
+        cache[name] = {"name": name, "verdict": rk.verdict_line(name), "chains": rk.chains(name)}
+    return cache[name]
+
+
+def real_kernel_view(name: str = "pv-pages") -> View:
+    """A dropdown of the live programs: the stored real run against the model, token by token."""
+    from .explain import real_kernel as rk
+    names = [n for n in rk.program_names() if n != "msr-table"]
+    controls = {"name": w.Dropdown(options=names, value=name, description="program")}
+
+    def render(r: dict[str, Any]) -> str:
+        rows = [f"{t:<4} real:  {real}\n     model: {model}" for t, real, model in r["chains"]]
+        return r["verdict"] + "\n" + "\n".join(rows)
+    return View(controls, _real_kernel, render)
