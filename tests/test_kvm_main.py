@@ -140,7 +140,7 @@ def test_legacy_traces_only_the_async_path():
     assert line.split(": ", 1)[1] == f"kvm_try_async_get_page: gva = {G << 12:#x}, gfn = {G:#x}"
     assert line.startswith("        qemu-kvm-1000  [000] ")
     np_line = next(ln for ln in m.tracer.text().splitlines() if "kvm_async_pf_not_present" in ln)
-    assert np_line.endswith(f"kvm_async_pf_not_present: token 0 gva {G << 12:#x}")
+    assert np_line.endswith(f"kvm_async_pf_not_present: token 0x0 gva {G << 12:#x}")
 
 
 # --- MMU notifier retry ----------------------------------------------------------------------

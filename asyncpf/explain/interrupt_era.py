@@ -97,7 +97,7 @@ def handshake_events(result: ScenarioResult, which: int = 0) -> list[TraceEvent]
 
 def trace_text(events: Sequence[TraceEvent]) -> str:
     """Events as ftrace lines (the header dropped)."""
-    return "\n".join(render(events, "interrupt").splitlines()[5:])
+    return "\n".join(line for line in render(events, "interrupt").splitlines() if not line.startswith("#"))
 
 
 LANES = ("guest", "KVM (vcpu thread)", "worker")
