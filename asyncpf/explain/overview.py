@@ -38,7 +38,7 @@ NOTEBOOKS: dict[str, tuple[str, tuple[str, ...]]] = {
                           "arch/x86/kernel/kvm.c")),
     "11_real_kernel": ("the specification held against the real KVM: a capture read and conformed, the same program "
                        "on the model, what cannot be compared, the MSR table real vs model",
-                       ("include/trace/events/kvm.h", "arch/x86/kvm/x86.c")),
+                       ("arch/x86/kvm/x86.c", "virt/kvm/async_pf.c")),
     "12_host_cpus_and_preempt_notifiers": ("vcpus and workers compete for host CPUs; preempt notifiers put and load "
                                            "the vcpu around every switch", ("virt/kvm/kvm_main.c", "kernel/sched.c")),
     "13_waking_a_vcpu": ("the generic block/kick contract on a second arch: Book3S edge vs level interrupts",
