@@ -1,6 +1,6 @@
 """The seed's headline benchmark, ``bm``, on three hosts side by side.
 
-Set-up of the v4 and v7 cover letters (performance.md §1): a guest with 4
+Set-up of the v4 and v7 cover letters (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com; v7 cover letter as quoted in Msg-Id 20101018153402.GA2067@amt.cnet): a guest with 4
 vcpus and 2 GiB inside a 512 MiB host memory cgroup runs ``bm -f 4 -w 4 -t 60``
 with its default 1 GiB array; a 2010 disk is the swap device.  Three hosts:
 
@@ -34,7 +34,7 @@ MODES = {
     "halt": {"async_pf": True, "pv": False},
     "pv": {"async_pf": True, "pv": True},
 }
-# Work relative to the unpatched host, as published (performance.md §1.3).
+# Work relative to the unpatched host, as published (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com; v7 cover letter as quoted in Msg-Id 20101018153402.GA2067@amt.cnet).
 PUBLISHED = {
     "v7 (10 runs)": {"unpatched": 1.0, "halt": 1.128, "pv": 1.909},
     "v4 (1 run)": {"unpatched": 1.0, "halt": None, "pv": 1.995},

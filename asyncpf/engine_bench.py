@@ -1,6 +1,6 @@
 """``python -m asyncpf bench-engine``: the engine against SimPy and a bare heapq loop.
 
-The workload is the one of ``shared/reference/performance.md`` section 5.2:
+The workload is a classic discrete-event micro-benchmark:
 K entities each keep rescheduling themselves; an *event* is one timed wake-up
 popped and dispatched.  Delays are integer nanoseconds, uniform on 1..2000,
 drawn from one seeded :class:`random.Random` per entity, so every engine sees

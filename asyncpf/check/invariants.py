@@ -14,7 +14,7 @@ TLA+ keeps ``TypeOK``/``Inv`` apart from ``Prop``:
   VM has been destroyed.
 
 Sources are the sentences of ``Documentation/virtual/kvm/msr.txt``, kernel
-comments and fix commits collected in ``protocol.md`` §6 and §9.
+comments, fix commits and list messages, each cited publicly (file@tag, commit, Msg-Id).
 
 Generations: an invariant holds the generations it speaks of
 (``Invariant.generations``; ``None`` = every modelled one).  The gfn hash, the
@@ -162,10 +162,10 @@ def _is_clearing(vcpu) -> bool:
 
 # --- safety: host bookkeeping --------------------------------------------------------------
 
-@invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c (2.6.38): queued++ in kvm_setup_async_pf and "
+@invariant(SAFETY, "virt/kvm/async_pf.c@v2.6.38: queued++ in kvm_setup_async_pf and "
                    "kvm_async_pf_wakeup_all, queued-- in kvm_check_async_pf_completion",
            generations=("legacy", "interrupt"),
-           why_not="the seed keeps no count: a done list and one not-yet-injected slot (seed 000, [V2-08])")
+           why_not="the seed keeps no count: a done list and one not-yet-injected slot (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com)")
 def queued_counts_outstanding(v: View) -> list[str]:
     """``async_pf.queued`` equals the outstanding work items plus the broadcast items waiting on ``done``."""
     out = []
@@ -179,10 +179,10 @@ def queued_counts_outstanding(v: View) -> list[str]:
     return out
 
 
-@invariant(SAFETY, "protocol.md §9.1; virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38): "
+@invariant(SAFETY, "virt/kvm/async_pf.c@v2.6.38 kvm_setup_async_pf: "
                    "'if (vcpu->async_pf.queued >= ASYNC_PF_PER_VCPU) return 0'",
            generations=("legacy", "interrupt"),
-           why_not="the seed has no per-vcpu limit; it arrived with v4 (protocol.md §1, [V4-00])")
+           why_not="the seed has no per-vcpu limit; it arrived with v4 (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com)")
 def queue_within_limit(v: View) -> list[str]:
     """No vcpu has more real (non-broadcast) work outstanding than the generation's per-vcpu limit."""
     limit = v.machine.gen.async_pf_per_vcpu
@@ -192,10 +192,10 @@ def queue_within_limit(v: View) -> list[str]:
             for vc in v.vcpus if len(vc.async_pf.queue) > limit]
 
 
-@invariant(SAFETY, "protocol.md §9.2, §3.7; arch/x86/kvm/x86.c kvm_add/del/find_async_pf_gfn (2.6.38); the "
+@invariant(SAFETY, "arch/x86/kvm/x86.c@v2.6.38 kvm_add/del/find_async_pf_gfn; the "
                    "backward-shift deletion keeps every probe chain intact",
            generations=("legacy", "interrupt"),
-           why_not="the seed has no gfn hash: it came with the APF halt in v6/v7 ([V7-02])")
+           why_not="the seed has no gfn hash: it came with the APF halt in v6/v7 ('Halt vcpu if page it tries to access is swapped out', v7 02/12, af585b921e5d)")
 def hash_iff_outstanding(v: View) -> list[str]:
     """A gfn is found in the per-vcpu hash if and only if a real work item for it is outstanding on that vcpu."""
     if not v.machine.gen.apf_halt:
@@ -230,7 +230,7 @@ def gfn_outstanding_once(v: View) -> list[str]:
     return out
 
 
-@invariant(SAFETY, "protocol.md §2.4: token = (apf.id++ << 12) | vcpu_id identifies one outstanding fault")
+@invariant(SAFETY, "arch/x86/kvm/mmu.c@v2.6.38 kvm_arch_setup_async_pf: token = (apf.id++ << 12) | vcpu_id identifies one outstanding fault")
 def tokens_unique(v: View) -> list[str]:
     """Tokens are unique among the outstanding work items of the VM, and among the not-presents awaiting an answer."""
     seen = Counter(w.arch.token for vc in v.vcpus for w in vc.async_pf.queue)
@@ -242,8 +242,8 @@ def tokens_unique(v: View) -> list[str]:
     return out
 
 
-@invariant(SAFETY, "protocol.md §6 (2017: 'Fix #DF due to inject Page not Present and Page Ready exceptions "
-                   "simultaneously', 2a266f23550b 'check pending exception before injecting APF'); §9.5")
+@invariant(SAFETY, "9a6e7c39810e (2017: 'Fix #DF due to inject Page not Present and Page Ready exceptions "
+                   "simultaneously', 2a266f23550b 'check pending exception before injecting APF')")
 def no_two_apf_pf_in_one_entry(v: View) -> list[str]:
     """Two asynchronous #PFs are never queued for one entry (which the CPU would merge into a #DF)."""
     out = []
@@ -279,7 +279,7 @@ def cpl0_only_with_send_always(v: View) -> list[str]:
             and o.data["cpl"] == 0 and not o.data["send_always"]]
 
 
-@invariant(EVENT, "protocol.md §9.3 and §6 (2020, bugzilla 208081: page-ready for a never-injected not-present "
+@invariant(EVENT, "(2020, bugzilla 208081, Msg-Id 873673b8gc.fsf@vitty.brq.redhat.com: page-ready for a never-injected not-present "
                   "left stale dummies -> notpresent_injected); msr.txt: page-ready carries the not-present's token")
 def ready_only_after_not_present(v: View) -> list[str]:
     """Every page-ready the guest receives answers a page-not-present it received with the same token (or is the ~0 broadcast)."""
@@ -307,7 +307,7 @@ def reason_read_before_reenable(v: View) -> list[str]:
 
 
 @invariant(EVENT, "msr.txt (2.6.38): the reason word is written before the #PF is injected, one event at a time; "
-                  "protocol.md §6 'Reason field clobbering'; seed 000: put_user of the reason, then the #PF")
+                  "Documentation/kvm/msr.txt@v2.6.38 (reason must be read before another event); seed 000: put_user of the reason, then the #PF")
 def reason_not_clobbered(v: View) -> list[str]:
     """The host writes a new reason only after the guest has read and reset the previous one.
 
@@ -321,7 +321,7 @@ def reason_not_clobbered(v: View) -> list[str]:
 
 # --- end of run: quiescence --------------------------------------------------------------
 
-@invariant(END, "protocol.md §9.3: every delivered not-present is answered by one page-ready, a broadcast, "
+@invariant(END, "Documentation/kvm/msr.txt@v2.6.38: every delivered not-present is answered by one page-ready, a broadcast, "
                 "or a documented clear (MSR disable, reset, destroy)")
 def every_not_present_answered(v: View) -> list[str]:
     """At quiescence no delivered page-not-present is left without its page-ready (or broadcast, or clear)."""
@@ -344,7 +344,7 @@ def no_task_sleeps_forever(v: View) -> list[str]:
 
 
 @invariant(END, "asyncpf.machine.Machine.leaks (kvm_destroy_vm gives back every work item, reference and "
-                "sleeper node); protocol.md §6 (2020 stale dummies, 2024 flush on destroy)")
+                "sleeper node); bugzilla 208081 (2020 stale dummies); 'KVM: Always flush async #PF workqueue when vCPU is being destroyed' (2024)")
 def nothing_leaks(v: View) -> list[str]:
     """After the VM is destroyed no work item, kvm/mm/page reference, dummy or sleeper node is left."""
     if not v.shut_down:
@@ -431,7 +431,7 @@ def completion_kicks_vcpu(v: View) -> list[str]:
 
 @invariant(SAFETY, "msr.txt (2.6.38): 'page ready ... when the page is ready' answers every not-present; a bound "
                    "follows from the configuration (swap time, quanta per task, ticks), as TLA+ checks a liveness "
-                   "property in a finite model with a deadline; protocol.md §9.3")
+                   "property in a finite model with a deadline")
 def not_present_answered_in_bound(v: View) -> list[str]:
     """Every delivered page-not-present is answered (page-ready, ~0, or a clear) within the configuration's bound."""
     if v.answer_bound_ns is None:
@@ -522,7 +522,7 @@ def async_pf_only_with_interrupts_on(v: View) -> list[str]:
 @invariant(SAFETY, "virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38, v6.18): 'if (vcpu->async_pf.queued >= "
                    "ASYNC_PF_PER_VCPU) return 0' -- the fault is refused at the limit and only there",
            generations=("legacy", "interrupt"),
-           why_not="the seed has no per-vcpu limit; it arrived with v4 (protocol.md §1, [V4-00])")
+           why_not="the seed has no per-vcpu limit; it arrived with v4 (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com)")
 def limit_refuses_only_at_limit(v: View) -> list[str]:
     """A vcpu refuses an async PF for the per-vcpu limit only with the limit (64) already queued."""
     limit = v.machine.gen.async_pf_per_vcpu
@@ -540,7 +540,7 @@ def limit_refuses_only_at_limit(v: View) -> list[str]:
 
 @invariant(SAFETY, "arch/x86/kernel/kvm.c@v2.6.38 apf_task_wake_all ('if (n->cpu == smp_processor_id())') and "
                    "kvm_async_pf_task_wake/_wait (a node is unhashed by the page-ready of its token; a dummy is "
-                   "consumed by the wait for its token); protocol.md §4.3")
+                   "consumed by the wait for its token)")
 def wake_only_own(v: View) -> list[str]:
     """A sleeper leaves the hash only after its own page-ready or a wake-all of its own cpu; a dummy only for its own token."""
     k = v.kernel
