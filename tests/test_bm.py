@@ -221,3 +221,20 @@ def test_halt_gives_the_work_threads_what_unpatched_gives(vcpus, fault_threads, 
     unpatched, halt = (run_bm(mode, p) for mode in ("unpatched", "halt"))
     assert halt["work"] == pytest.approx(unpatched["work"], rel=0.015)
     assert halt["swapins"] >= unpatched["swapins"]
+
+
+
+SLOW_SWAP = SMALL.replace(swap_latency_ns=5_000_000_000, duration_ns=1_000_000_000)
+
+
+@pytest.mark.parametrize("mode", ["unpatched", "pv"])
+def test_slow_swap_drains_until_threads_leave_instead_of_reporting_leaks(mode):
+    """A 5 s swap-in outlasts a 2 s drain round: the drain goes on while IO completes."""
+    assert run_bm(mode, SLOW_SWAP)["leaks"] == []
+
+
+def test_a_drain_cut_short_reports_threads_in_flight_not_as_leaks(monkeypatch):
+    from asyncpf import bm
+    monkeypatch.setattr(bm, "DRAIN_ROUNDS", 1)
+    threads = [line for line in run_bm("pv", SLOW_SWAP)["leaks"] if line.startswith("bm-")]
+    assert threads and all(" still in flight 2 s after stop (" in line for line in threads), threads

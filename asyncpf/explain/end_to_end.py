@@ -69,11 +69,11 @@ def e2e_run(host: str = "pv", params: bm.BmParams = E2E_PARAMS) -> RunTimeline:
     events = list(machine.tracer.events[first_ev:])
     tasks = {tk.comm: tk.cpu_ns for tk in faults + works}
     stop.set = True
-    machine.run(machine.env.now + bm.DRAIN_NS)
+    stuck = bm.drain_after_stop(machine, faults + works)
     machine.shutdown()
     after = list(machine.tracer.events[first_ev + len(events):])
     st = kernel.stats
-    return RunTimeline(host, start, end, runs, events, tasks, acct, machine.leaks(),
+    return RunTimeline(host, start, end, runs, events, tasks, acct, machine.leaks() + stuck,
                        {k: st[k] for k in ("sleeps", "halted_waits", "dummies_created", "dummies_consumed",
                                           "dummies_dropped")}, after)
 
