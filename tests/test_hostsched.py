@@ -88,3 +88,17 @@ def test_invariant_catches_a_put_that_leaves_the_state_loaded(monkeypatch):
     report = explore.explore("host_cpus_one")
     assert [v.name for v in report.violations] == ["guest_state_loaded_once"]
     assert "guest_state_loaded_once" in REGISTRY
+
+
+@pytest.mark.parametrize("host_cpus", [1, 2])
+def test_a_worker_woken_while_the_vcpu_thread_switches_out_still_runs(host_cpus):
+    """The halt path's worker is queued on the vcpu's CPU while kvm_sched_out runs; the CPU must not go idle
+    with it queued (it did: the live pv-disable program never finished on the model with host CPUs)."""
+    from asyncpf import datafiles
+    from asyncpf.live.layout import GuestParams
+    from asyncpf.live.modelrun import run_model
+    from asyncpf.live.realrun import VmConfig
+    cap = datafiles.load_json("live/pv-disable.json")
+    run = run_model("interrupt", VmConfig(**cap["vm"]), GuestParams(**cap["params"]), host_cpus=host_cpus)
+    assert run.leaks == []
+    assert [r.kind for r in run.log][-1] == "done"

@@ -344,6 +344,9 @@ class HostScheduler:
         yield from self._wrap_cost(t, preempt.fire_sched_out_preempt_notifiers(t, nxt))
         self._leave(t, cpu)
         t.state = "sleeping"
+        if nxt is None and cpu.rq.queue:
+            # woken onto this runqueue while the notifiers ran: the idle CPU's reschedule IPI runs it at once
+            nxt = self._thread_of(cfs.pick_next_task_fair(cpu))
         if nxt is not None:
             self._give(cpu, nxt)
         value: Any = None

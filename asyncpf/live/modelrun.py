@@ -62,12 +62,15 @@ def configure_vcpu(m: Machine, cfg: VmConfig) -> None:
     vcpu.arch.pv_cpuid_enforce = cfg.enforce_pv_cpuid
 
 
-def run_model(generation: str, cfg: VmConfig, params: GuestParams) -> ModelRun:
-    """``params`` on vcpu ``cfg.vcpu_id`` of a ``generation`` host; touch i's gva is the real run's address."""
+def run_model(generation: str, cfg: VmConfig, params: GuestParams, *, host_cpus: int | None = None) -> ModelRun:
+    """``params`` on vcpu ``cfg.vcpu_id`` of a ``generation`` host; touch i's gva is the real run's address.
+
+    ``host_cpus``: the host's CPUs for which its vcpu threads and workers compete (None: a CPU each).
+    """
     gfns = [DATA_GFN + i for i in range(params.count)]
     gvas = [params.base + i * params.stride for i in range(params.count)]
     guest = LiveGuest(params, gfns, gvas, apic_setup=generation == "interrupt" and params.x2apic)
-    host = SMALL_HOST.replace(generation=generation, vcpus=cfg.vcpu_id + 1)
+    host = SMALL_HOST.replace(generation=generation, vcpus=cfg.vcpu_id + 1, host_cpus=host_cpus)
     m = Machine(host, lambda vcpu_id: guest if vcpu_id == cfg.vcpu_id else IdleGuest())
     configure_vcpu(m, cfg)
     if gfns:
