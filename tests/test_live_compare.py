@@ -297,3 +297,33 @@ def test_a_model_whose_tokens_start_at_zero_disagrees_on_6_18(captures, monkeypa
     monkeypatch.setattr(mmu, "alloc_apf_token", zero_based)
     verdict = judged("halt-path-vcpu3", captures["halt-path-vcpu3"])["verdict"]
     assert verdict["verdict"] == "disagree" and verdict["mismatches"][0].startswith("first_counter: real 1, model 0")
+
+
+
+def race_capture(kind: str) -> dict:
+    """A real pv-disable run that lost a race on a loaded host (recorded here, data/live/races)."""
+    from asyncpf import datafiles
+    return datafiles.load_json(f"live/races/pv-disable-{kind}.json")
+
+
+def test_a_kworker_that_got_no_cpu_before_the_disable_is_the_one_cpu_model():
+    result = judged("pv-disable", race_capture("cancelled"))
+    verdict, real = result["verdict"], result["real"]["observation"]
+    assert verdict["verdict"] == "agree", verdict
+    # the kworker never ran T1: cancel_work_sync took it; the retry faulted page 0 again (T2), then page 1
+    assert "T1" not in real["completed"] and real["pages"] == {"T1": 0, "T2": 0, "T3": 1}
+    assert result["model"]["host_cpus"] == 1 and "one host CPU" in verdict["relaxed"][-1]
+
+
+def test_the_uncontended_model_alone_disagrees_with_the_cancelled_race(monkeypatch):
+    monkeypatch.setattr(runner, "MODEL_HOSTS", runner.MODEL_HOSTS[:1])
+    assert judged("pv-disable", race_capture("cancelled"))["verdict"]["verdict"] == "disagree"
+
+
+def test_a_page_ready_pending_before_the_disable_is_compared_without_it():
+    result = judged("pv-disable", race_capture("late-ready"))
+    verdict, real = result["verdict"], result["real"]["observation"]
+    assert verdict["verdict"] == "agree", verdict
+    # T1's page-ready was pending before the #PF went in; the guest took it after writing EN = 0
+    assert ["irq", "vector=0xf3", "token=T1"] in real["guest"] and real["late_pf"] == ["T1"]
+    assert result["model"]["host_cpus"] is None and "already pending in the LAPIC" in verdict["relaxed"][-1]

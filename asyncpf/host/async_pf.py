@@ -94,15 +94,24 @@ class Workqueue:
         self.max_active = max_active
         self.pending: deque[KvmAsyncPf] = deque()
         self.running: dict[int, tuple[KvmAsyncPf, int]] = {}  # work id -> (work, worker slot)
+        self.host_threads: dict[int, Any] = {}  # hostsched: work id -> the worker thread spawned for it
 
     def queue_work(self, work: KvmAsyncPf) -> None:
         self.pending.append(work)
         self._start()
 
     def cancel_work(self, work: KvmAsyncPf) -> bool:
-        """True if the item had not started (it will never run); False if it runs or ran."""
+        """True if the item had not started (it will never run); False if it runs or ran.
+
+        With host CPUs modelled, an item whose worker still waits on a runqueue
+        for its first CPU has not started either.
+        """
         if work in self.pending:
             self.pending.remove(work)
+            return True
+        thread = self.host_threads.get(work.id)
+        if thread is not None and work.state == "queued" and work.vcpu.kvm.hostsched.cancel_unstarted(thread):
+            self.finished(work)
             return True
         return False
 
@@ -115,8 +124,8 @@ class Workqueue:
             execute = work.vcpu.kvm.twins.async_pf_execute
             hostsched = getattr(work.vcpu.kvm, "hostsched", None)  # hostsched: the worker needs a host CPU
             if hostsched is not None:
-                hostsched.spawn_worker(execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}", work.vcpu,
-                                       pid=self.ctx(slot)[1])
+                self.host_threads[work.id] = hostsched.spawn_worker(
+                    execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}", work.vcpu, pid=self.ctx(slot)[1])
                 continue
             self.env.process(execute(work, self.ctx(slot)), f"{self.comm % slot}#{work.id}")
 
@@ -125,6 +134,7 @@ class Workqueue:
 
     def finished(self, work: KvmAsyncPf) -> None:
         del self.running[work.id]
+        self.host_threads.pop(work.id, None)
         self._start()
 
 

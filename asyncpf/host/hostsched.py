@@ -119,7 +119,7 @@ class HostThread:
     task: Task
     pinned: int | None = None          # a bound kworker runs only on this CPU
     vcpu: Any = None                   # the KvmVcpu this thread runs, if it is a vcpu thread
-    state: str = "new"                 # new | runnable | running | sleeping | exited
+    state: str = "new"                 # new | runnable | running | sleeping | exited | cancelled (never ran)
     cpu: HostCpu | None = None         # the CPU it runs on or is queued on
     last_cpu: int | None = None
     notifiers: list = field(default_factory=list)
@@ -183,7 +183,17 @@ class HostScheduler:
             if pinned is None:
                 t = getattr(vcpu, "host_thread", None)
                 pinned = t.last_cpu if t is not None and t.last_cpu is not None else 0
-        return self.spawn(inner, name, pid=pid, pinned=pinned)
+        self.spawn(inner, name, pid=pid, pinned=pinned)
+        return self.threads[-1]
+
+    def cancel_unstarted(self, t: HostThread) -> bool:
+        """Drop a worker that is still queued for its first CPU (it has not begun its work item); False if it ran."""
+        if t.state != "runnable" or t.switches:
+            return False
+        cfs.dequeue_task_fair(t.cpu, t.task)
+        t.state = "cancelled"
+        t.dispatched.succeed(None)
+        return True
 
     def current_cpu(self, vcpu: "KvmVcpu") -> int | None:
         """The CPU the vcpu's thread is on now (``smp_processor_id()`` in its context), or None."""
@@ -194,6 +204,9 @@ class HostScheduler:
         from . import preempt
         self._wake(t, initial=True)
         yield from self._wait_dispatch(t, fire=False)
+        if t.state == "cancelled":  # cancel_work_sync took its item before this worker got a CPU
+            inner.close()
+            return None
         if t.vcpu is not None:
             yield from self._wrap_cost(t, preempt.vcpu_load(t.vcpu, t))
         value: Any = None
@@ -442,11 +455,13 @@ class HostScheduler:
             saved = vcpu._acct_state
             vcpu.account(RUNQ)
         start = self.env.now
-        while not t.dispatched.triggered or t.state != "running":
+        while not t.dispatched.triggered or t.state not in ("running", "cancelled"):
             try:
                 yield t.dispatched
             except Interrupt as e:
                 self._unexpected(t, e)
+        if t.state == "cancelled":
+            return
         t.runq_ns += self.env.now - start
         if waited and vcpu is not None:
             vcpu.account(saved)

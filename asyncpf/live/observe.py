@@ -47,6 +47,12 @@ NOT_COMPARED = (
     "for a token whose ready was traced before its #PF injection (the vcpu thread was preempted in between; "
     "'late_pf' in the observation), whether the guest's retry found the page still in flight: its repeated "
     "fault (and the try before it) is left out of that token's chain and the counts",
+    "which of two racing host threads goes first when the guest disables async PF with a fault outstanding: "
+    "a kworker that has not had a CPU yet has its item cancelled (cancel_work_sync in "
+    "kvm_clear_async_pf_completion_queue, virt/kvm/async_pf.c@v6.18) and the page is faulted again; such a run "
+    "is compared with the model on one host CPU shared by the vcpu thread and its kworker",
+    "for a token delivered late (above) whose page-ready was already pending in the LAPIC when the guest "
+    "disabled async PF: that page-ready, which reaches the guest after the disable",
     "'[reinjected]' #PF lines (an injection cut short and delivered again; counted once)",
     "kvm_eoi lines (on this PVM backend the vector's EOI is traced at delivery and the guest's x2APIC EOI "
     "write then finds no vector in service, 'vector -1'; the model traces no EOI)",

@@ -26,6 +26,16 @@ from .realrun import VmConfig
 
 CAPTURE_FORMAT = 1
 
+# The hosts the model runs a program on, in order, until one agrees.  Which of two racing host threads
+# goes first is timing, not compared: a kworker that has not got a CPU when the guest disables async PF
+# has its item cancelled by cancel_work_sync (kvm_clear_async_pf_completion_queue, virt/kvm/async_pf.c@v6.18)
+# and the page is faulted again; on a loaded host the real run can take that branch.
+MODEL_HOSTS = (
+    (None, ""),
+    (1, "the real kworker had not got a CPU before the guest's next exit (a loaded host): compared with the "
+        "model on one host CPU shared by the vcpu thread and its bound kworker"),
+)
+
 
 def provenance(command: str | None = None) -> dict[str, Any]:
     info = hostinfo.describe()
@@ -88,25 +98,44 @@ def judge(program: Program, cap: dict[str, Any]) -> dict[str, Any]:
     if generation is None:
         result["verdict"] = compare.Verdict("pending", reason=why).to_json()
         return result
-    try:
-        model = run_model(generation, cfg, params)
-    except AssertionError as exc:  # the model did something guest.S would have stopped on
-        result["verdict"] = compare.Verdict("disagree", [f"the model's guest stopped: {exc}"]).to_json()
-        return result
-    model_touches = {}
-    for i in range(params.count):
-        model_touches[params.base + i * params.stride] = i
-        model_touches[model.gpas[i]] = i
+    runs = []
+    for host_cpus, why_host in MODEL_HOSTS:
+        try:
+            runs.append(_model_verdict(generation, cfg, params, real_obs, host_cpus, why_host))
+        except AssertionError as exc:  # the model did something guest.S would have stopped on
+            result["verdict"] = compare.Verdict("disagree", [f"the model's guest stopped: {exc}"]).to_json()
+            return result
+        if runs[-1][2].verdict == "agree":
+            break
+    model, model_obs, verdict, host_cpus = runs[-1] if runs[-1][2].verdict == "agree" else runs[0]
+    result["model"] = {"leaks": model.leaks, "observation": model_obs.to_json(), "host_cpus": host_cpus}
+    result["verdict"] = verdict.to_json()
+    result["_traces"] = {"real": cap["trace"], "model": model.trace}
+    return result
+
+
+def _model_verdict(generation: str, cfg: VmConfig, params: GuestParams, real_obs: observe.Observation,
+                   host_cpus: int | None, why_host: str) -> tuple[Any, observe.Observation, compare.Verdict, int | None]:
+    """The program on the model with ``host_cpus``, and the verdict of the real observation against it."""
+    model = run_model(generation, cfg, params, host_cpus=host_cpus)
     model_obs = observe.observe(observe.from_model(model.events, generation), model.log, vcpu_id=cfg.vcpu_id,
-                                touches=model_touches)
-    result["model"] = {"leaks": model.leaks, "observation": model_obs.to_json()}
+                                touches=_model_touches(params, model))
     verdict = compare.compare(real_obs, model_obs, generation)
     if model.leaks:
         verdict.mismatches.append(f"the model leaked after VM destroy: {model.leaks}")
         verdict.verdict = "disagree"
-    result["verdict"] = verdict.to_json()
-    result["_traces"] = {"real": cap["trace"], "model": model.trace}
-    return result
+    if why_host and verdict.verdict == "agree":
+        verdict.relaxed.append(why_host)
+    return model, model_obs, verdict, host_cpus
+
+
+def _model_touches(params: GuestParams, model: Any) -> dict[int, int]:
+    """Touch index by address: the real run's gvas and the model's frames alike."""
+    touches = {}
+    for i in range(params.count):
+        touches[params.base + i * params.stride] = i
+        touches[model.gpas[i]] = i
+    return touches
 
 
 def _judge_table(result: dict, cap: dict, generation: str | None, why: str) -> dict:
