@@ -76,8 +76,9 @@ def test_host_cpu_scenarios_pass(name):
     assert res.ok, [c for c in res.checks if not c.passed]
 
 
-def test_explorer_config_with_fewer_cpus_than_threads_is_clean():
-    report = explore.explore("host_cpus_one")
+@pytest.mark.parametrize("config", ["host_cpus_one", "host_cpus_halt"])
+def test_explorer_config_with_fewer_cpus_than_threads_is_clean(config):
+    report = explore.explore(config)
     assert report.complete and not report.violations
 
 
@@ -102,3 +103,16 @@ def test_a_worker_woken_while_the_vcpu_thread_switches_out_still_runs(host_cpus)
     run = run_model("interrupt", VmConfig(**cap["vm"]), GuestParams(**cap["params"]), host_cpus=host_cpus)
     assert run.leaks == []
     assert [r.kind for r in run.log][-1] == "done"
+
+
+def test_an_idle_cpu_with_a_queued_thread_is_a_violation():
+    env = Environment(0)
+    sched = hostsched.HostScheduler(env, 2, costs=False)
+    assert sched.idle_violations() == []
+    hostsched.busy_thread(sched, "a", [1000])
+    env.run(1)
+    assert sched.idle_violations() == []            # woken onto an idle CPU: it runs at once
+    t = sched.threads[0]
+    sched.cpus[1].rq.queue.append(t.task)           # what the lost wake-up left: queued behind nobody
+    assert sched.idle_violations() == ["host cpu1 is idle with a queued"]
+    assert "no_idle_cpu_with_queued_thread" in REGISTRY

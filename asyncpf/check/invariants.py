@@ -598,3 +598,14 @@ def guest_state_loaded_once(v: View) -> list[str]:
 
 
 SAFETY_INVARIANTS.append(REGISTRY["guest_state_loaded_once"])
+
+
+@invariant(SAFETY, "kernel/sched.c@v2.6.38 try_to_wake_up -> check_preempt_curr: a task woken onto a CPU "
+                   "that runs its idle task sets need_resched there, and cpu_idle calls schedule() at once")
+def no_idle_cpu_with_queued_thread(v: View) -> list[str]:
+    """A host CPU with no current thread has an empty runqueue: nobody waits for a CPU that does nothing."""
+    sched = getattr(v.machine.kvm, "hostsched", None)
+    return sched.idle_violations() if sched is not None else []
+
+
+SAFETY_INVARIANTS.append(REGISTRY["no_idle_cpu_with_queued_thread"])

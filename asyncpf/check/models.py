@@ -355,3 +355,7 @@ def _program(items: list) -> Callable:
 _add(ModelConfig("host_cpus_one", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, extra={"host_cpus": 1},
                  note="one_task's machine with two tasks on ONE host CPU: the vcpu thread and the bound kworker "
                       "take turns; preempt notifiers put and load the vcpu around every switch"))
+_add(ModelConfig("host_cpus_halt", generation="interrupt", tasks=(TaskSpec((0,), kernel=True),), preemptible=False, workers=1,
+                 extra={"host_cpus": 1},
+                 note="irq_kernel_touch's first task on ONE host CPU: the vcpu thread halts for the page (the halt "
+                      "path) while the kworker it just queued waits for the same CPU"))

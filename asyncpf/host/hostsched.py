@@ -497,6 +497,11 @@ class HostScheduler:
         threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
         return cpus, threads
 
+    def idle_violations(self) -> list[str]:
+        """Work conservation: a CPU with nothing current has nothing queued either."""
+        return [f"host cpu{c.id} is idle with {', '.join(self._thread_of(x).name for x in c.rq.queue)} queued"
+                for c in self.cpus if c.current is None and c.rq.queue]
+
     def loaded_violations(self) -> list[str]:
         """The invariant: a vcpu running guest code is loaded on exactly its own CPU; one scheduled out, nowhere."""
         out = []
