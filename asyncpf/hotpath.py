@@ -82,16 +82,16 @@ def fast_frozen_init(cls: type) -> type:
     return cls
 
 
-_COMPUTE: dict[int, Any] = {}
+class _Computes(dict):
+    """``Compute(ns)`` by ``ns``: a hit is one dictionary look-up, with no Python call."""
 
-
-def compute(ns: int) -> Any:
-    """``Compute(ns)``, made once per distinct ``ns`` (ops are frozen: sharing one is safe)."""
-    op = _COMPUTE.get(ns)
-    if op is None:
+    def __missing__(self, ns: int) -> Any:
         from .host.vcpu import Compute
 
-        if len(_COMPUTE) >= 64:  # remainders of cut-short work are many and used once
-            return Compute(ns)
-        op = _COMPUTE[ns] = Compute(ns)
-    return op
+        op = Compute(ns)
+        if len(self) < 64:  # remainders of cut-short work are many and used once
+            self[ns] = op
+        return op
+
+
+compute = _Computes().__getitem__  # compute(ns): Compute(ns), made once per distinct ns (ops are frozen: shared)
