@@ -382,8 +382,8 @@ class GuestCpu:
             return _AGAIN
         if cls is SafeHalt:
             arch.rflags_if = True
-            ctx.op = Halt()
-            return ctx.op
+            ctx.op = _HALT
+            return _HALT
         if cls is Schedule:
             sched.schedule(self, preempt=op.preempt)
             return _AGAIN
@@ -421,6 +421,8 @@ class GuestCpu:
 
 
 _AGAIN = object()
+_HALT = Halt()  # ops are frozen: one for every idle round (asyncpf/hotpath.py)
+_SAFE_HALT = SafeHalt()
 
 
 def _with_return_path(cpu: "GuestCpu", handler: Generator, saved: tuple[int, bool]) -> Generator:
@@ -451,7 +453,7 @@ def cpu_idle(cpu: GuestCpu) -> Generator:
     yield Schedule()
     while True:
         while not cpu.need_resched:
-            yield SafeHalt()
+            yield _SAFE_HALT  # SafeHalt(), made once (asyncpf/hotpath.py)
         yield Schedule()
 
 
@@ -463,7 +465,7 @@ def _preempt_on_return(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
     to_user = saved[0] == 3
     kernel_ok = cpu.kernel.config.preemptible and task.preempt_count == 0 and saved[1]
     if to_user or kernel_ok:
-        yield Compute(cpu.params["context_switch_ns"])
+        yield compute(cpu.params["context_switch_ns"])  # Compute(...), made once (asyncpf/hotpath.py)
         yield Schedule(preempt=True)
 
 
@@ -473,7 +475,7 @@ def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
 
     Simplification: timekeeping and timer wheels are not modelled; the tick costs ``tick_ns``.
     """
-    yield Compute(cpu.params["tick_ns"])
+    yield compute(cpu.params["tick_ns"])  # Compute(...), made once (asyncpf/hotpath.py)
     cpu.stats["ticks"] += 1
     sched.scheduler_tick(cpu)
 
