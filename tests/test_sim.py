@@ -843,10 +843,9 @@ def test_inlined_loop_matches_step_loop(seed, chunks):
     assert any(entry[2] == "interrupted" for entry in inlined if len(entry) == 4)
 
 
-def test_run_ahead_keeps_fifo_ties_and_the_end_of_run():
-    """A sleep due strictly before the queue's head runs without the queue; one due at the instant of an entry
-    queued before it waits its turn; one due exactly at ``until`` still runs; counts and seq move as before
-    (the inlined loop's only extra seq is its end-of-run sentinel)."""
+def test_inlined_loop_keeps_fifo_ties_and_the_end_of_run():
+    """Sleeps and a callback due at one instant run in the order they were queued; one due exactly at ``until``
+    still runs; counts and seq as in the step loop (the inlined loop's only extra seq is its end-of-run sentinel)."""
     def run(loop, sentinels: int) -> list:
         env = Environment(0)
         log: list = []
