@@ -227,13 +227,16 @@ def _run_child(args: tuple) -> dict:
     return result
 
 
-def run_three(params: BmParams, *, jobs: int = 2, trace_pv: bool = False, record: bool = False,
+def run_three(params: BmParams, *, jobs: int = 3, trace_pv: bool = False, record: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
               speed_out: dict | None = None) -> dict[str, dict]:
     """Run the unpatched, halt and PV hosts (in ``jobs`` processes); results keyed by host.
 
     Each host is an independent, seeded simulation, so running them in
-    parallel changes nothing in the results.  ``record`` adds each host's
+    parallel changes nothing in the results.  Three processes by default, even
+    on two cores: the hosts' costs differ (the PV host's events are about twice
+    the unpatched host's), and three processes end when the total CPU time is
+    spread over the cores, where two end after the unluckiest pair.  ``record`` adds each host's
     timeline as Chrome trace events under ``"perfetto"`` (:mod:`asyncpf.perfetto`).
     ``speed_out``: a dict that receives each host's speed figures (:func:`asyncpf.speed.timed`, measured
     in the host's own process); the results themselves do not change.

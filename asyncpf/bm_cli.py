@@ -74,8 +74,8 @@ def add_params(p: argparse.ArgumentParser, *, duration_default: int = 60, sweep:
                        help="worker processes of the local Dask cluster, 1..256 (default: this machine's "
                             f"{os.cpu_count()} CPUs; 1 runs in this process); results do not depend on it")
         return
-    p.add_argument("--jobs", type=integer(1, 3), default=2, metavar="N",
-                   help="processes to run the three hosts in, 1..3 (default 2); results do not depend on it")
+    p.add_argument("--jobs", type=integer(1, 3), default=3, metavar="N",
+                   help="processes to run the three hosts in, 1..3 (default 3); results do not depend on it")
 
 
 def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:

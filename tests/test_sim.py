@@ -841,3 +841,29 @@ def test_inlined_loop_matches_step_loop(seed, chunks):
     assert inlined == _run_chunks(Environment(seed), chunks, _step_loop)
     assert inlined == _run_chunks(Environment(seed, ChoicePolicy()), chunks, Environment.run)
     assert any(entry[2] == "interrupted" for entry in inlined if len(entry) == 4)
+
+
+def test_inlined_loop_keeps_fifo_ties_and_the_end_of_run():
+    """Sleeps and a callback due at one instant run in the order they were queued; one due exactly at ``until``
+    still runs; counts and seq as in the step loop (the inlined loop's only extra seq is its end-of-run sentinel)."""
+    def run(loop, sentinels: int) -> list:
+        env = Environment(0)
+        log: list = []
+
+        def sleeper(name: str, delays: list[int]):
+            for d in delays:
+                yield d
+                log.append((env.now, name))
+
+        env.process(sleeper("a", [5, 5, 0, 3, 1, 1]), "a")
+        env.process(sleeper("b", [10, 0, 3, 7]), "b")
+        env.schedule(10, lambda _arg: log.append((env.now, "callback")))
+        loop(env, 13)
+        log.append(("chunk", env.now, env.events_processed, env.peek()))
+        loop(env, None)
+        log.append(("end", env.now, env.events_processed, env.peek(), next(env._seq) - sentinels))
+        return log
+
+    inlined = run(Environment.run, 1)
+    assert inlined == run(_step_loop, 0)
+    assert inlined[:4] == [(5, "a"), (10, "callback"), (10, "b"), (10, "a")] and (13, "a") in inlined

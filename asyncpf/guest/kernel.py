@@ -265,9 +265,12 @@ class GuestCpu:
                     continue
                 ctx.result = None
                 ctx.op = op
-            host_op = self._lower(task, ctx, op)
-            if host_op is _AGAIN:
-                continue
+            if op.__class__ is Work:  # the commonest op, lowered without a call (asyncpf/hotpath.py)
+                host_op = compute(WORK_CHUNK_NS if op.ns is None else op.ns)
+            else:
+                host_op = self._lower(task, ctx, op)
+                if host_op is _AGAIN:
+                    continue
             self._issued = ctx
             return host_op
 
@@ -277,10 +280,11 @@ class GuestCpu:
         if ctx is None:
             return
         task_op = ctx.op
-        if task_op.__class__ is Work:
-            self._charge_work(ctx, op.ns)
-        elif task_op.__class__ is Touch:
-            self._charge_work(ctx, task_op.cost_ns)
+        cls = task_op.__class__
+        if ctx.saved is None and (cls is Work or cls is Touch):  # _charge_work inline (asyncpf/hotpath.py)
+            ns = op.ns if cls is Work else task_op.cost_ns
+            if ns > 0:
+                self.rq.curr.cpu_ns += ns
         ctx.op = None
         ctx.result = result
 
@@ -361,12 +365,11 @@ class GuestCpu:
             task.cpu_ns += ns
 
     def _lower(self, task: "Task", ctx: Ctx, op: Any) -> Any:
-        """Turn a user op or CPU step into a host op (or act on it here and return _AGAIN / None)."""
+        """Turn a user op or CPU step (other than Work, lowered in next_op) into a host op (or act on it here and
+        return _AGAIN / None)."""
         cls = op.__class__
         if cls is Touch:
             return self._touch(task, ctx, op)
-        if cls is Work:
-            return compute(WORK_CHUNK_NS if op.ns is None else op.ns)  # made once per length (hotpath.py)
         if cls in (Access, Compute, Halt, WrMsr):
             return op
         ctx.op = None
@@ -379,8 +382,8 @@ class GuestCpu:
             return _AGAIN
         if cls is SafeHalt:
             arch.rflags_if = True
-            ctx.op = Halt()
-            return ctx.op
+            ctx.op = _HALT
+            return _HALT
         if cls is Schedule:
             sched.schedule(self, preempt=op.preempt)
             return _AGAIN
@@ -418,6 +421,8 @@ class GuestCpu:
 
 
 _AGAIN = object()
+_HALT = Halt()  # ops are frozen: one for every idle round (asyncpf/hotpath.py)
+_SAFE_HALT = SafeHalt()
 
 
 def _with_return_path(cpu: "GuestCpu", handler: Generator, saved: tuple[int, bool]) -> Generator:
@@ -448,7 +453,7 @@ def cpu_idle(cpu: GuestCpu) -> Generator:
     yield Schedule()
     while True:
         while not cpu.need_resched:
-            yield SafeHalt()
+            yield _SAFE_HALT  # SafeHalt(), made once (asyncpf/hotpath.py)
         yield Schedule()
 
 
@@ -460,7 +465,7 @@ def _preempt_on_return(cpu: GuestCpu, saved: tuple[int, bool]) -> Generator:
     to_user = saved[0] == 3
     kernel_ok = cpu.kernel.config.preemptible and task.preempt_count == 0 and saved[1]
     if to_user or kernel_ok:
-        yield Compute(cpu.params["context_switch_ns"])
+        yield compute(cpu.params["context_switch_ns"])  # Compute(...), made once (asyncpf/hotpath.py)
         yield Schedule(preempt=True)
 
 
@@ -470,7 +475,7 @@ def smp_apic_timer_interrupt(cpu: GuestCpu, saved: tuple[int, bool]) -> Generato
 
     Simplification: timekeeping and timer wheels are not modelled; the tick costs ``tick_ns``.
     """
-    yield Compute(cpu.params["tick_ns"])
+    yield compute(cpu.params["tick_ns"])  # Compute(...), made once (asyncpf/hotpath.py)
     cpu.stats["ticks"] += 1
     sched.scheduler_tick(cpu)
 

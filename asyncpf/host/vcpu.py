@@ -381,9 +381,9 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
         if reason is not None:
             return reason
         while True:
-            if vcpu.stopped:
-                return "EXTERNAL_INTERRUPT"  # the VMM took the vcpu out of KVM_RUN
-            if vcpu.kicked:  # requests are looked at on entry only: one made in guest mode needs its kick
+            # stopped: the VMM took the vcpu out of KVM_RUN; kicked: requests are looked at on entry only, so one
+            # made in guest mode needs its kick
+            if vcpu.stopped or vcpu.kicked:
                 return "EXTERNAL_INTERRUPT"
             if vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT or vcpu.arch.exception.pending or (
                     vcpu.irr and kvm_apic_has_interrupt(vcpu) is not None and x86.kvm_arch_interrupt_allowed(vcpu)):
