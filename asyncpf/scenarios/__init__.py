@@ -24,4 +24,4 @@ from .stage import SCENARIOS, Scenario, get
 
 __all__ = ["SCENARIOS", "Scenario", "get"]
 # hostsched and the waking contract: after the others, so --list keeps its order
-from . import hostcpus, waking  # noqa: E402,F401
+from . import hostcpus, waking, book3s  # noqa: E402,F401
