@@ -62,6 +62,7 @@ class BmParams(Validated):
     host_cpus: int | None = setting(None, NONE_OR_POSITIVE)
     host_sched_costs: bool = True      # switch and load/put costs (data/host_sched.json) when host_cpus is set
     bound_workers: bool = True         # async PF work on the queuing CPU's kworker (2.6.38, 6.18)
+    unstable_sched_clock: bool = False  # the guest's runqueue clock filtered by the tick window (guest/sched_clock.py)
 
     def check_together(self) -> None:
         if self.fault_threads + self.work_threads == 0:
@@ -126,8 +127,8 @@ def build(mode: str, params: BmParams, *, trace: bool = False) -> Booted:
     if mode not in MODES:
         raise ValueError(f"unknown host {mode!r}; expected one of {sorted(MODES)}")
     params.validate()
-    return boot_guest(params.host_config(mode), GuestConfig(pv=MODES[mode]["pv"]),
-                      array_pages=params.array >> abi.PAGE_SHIFT, trace=trace)
+    guest = GuestConfig(pv=MODES[mode]["pv"], unstable_sched_clock=params.unstable_sched_clock)
+    return boot_guest(params.host_config(mode), guest, array_pages=params.array >> abi.PAGE_SHIFT, trace=trace)
 
 
 def run_bm(mode: str, params: BmParams = BmParams(), *, trace: bool = False, record: bool = False,

@@ -197,6 +197,8 @@ def _params_json(params: BmParams) -> dict:
     if params.host_cpus is None:  # hostsched: not modelled, so the JSON stays as it was
         for k in HOSTSCHED_FIELDS:
             out.pop(k)
+    if not params.unstable_sched_clock:  # a variant of the halt-variant table, not a bm option
+        out.pop("unstable_sched_clock")
     return out
 
 

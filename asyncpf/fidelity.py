@@ -475,3 +475,14 @@ VERDICTS.update({
     _PPC + "kvmppc_set_msr": Verdict(SIMPLIFIED, "MSR_POW with nothing pending blocks, then POW cleared; no "
                                                  "msr_mask/shadow MSR/segments"),
 })
+
+# --- the guest's filtered sched_clock (issue 13) @ v2.6.36 -----------------------------------------------------
+VERDICTS.update({
+    _G + "sched_clock.sched_clock_init": Verdict(
+        SIMPLIFIED, "clock and tick GTOD at boot time; tick_raw too (raw and GTOD are one kvm-clock here)"),
+    _G + "sched_clock.sched_clock_local": Verdict(
+        SIMPLIFIED, "tick GTOD plus raw delta, clamped to [max(tick, old clock), max(old clock, tick + TICK_NSEC)]; "
+        "no cmpxchg retry, no wrap arithmetic"),
+    _G + "sched_clock.sched_clock_tick": Verdict(
+        IDENTICAL, "raw and GTOD taken afresh, then sched_clock_local; skipped when the clock is stable"),
+})

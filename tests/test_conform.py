@@ -38,7 +38,7 @@ def test_every_rule_has_a_source_and_generations():
     assert all(why for _what, why in NOT_JUDGED)
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+@pytest.mark.parametrize("name", [n for n, sc in SCENARIOS.items() if sc.arch == "x86"])
 def test_the_models_trace_of_every_scenario_conforms(name):
     result = SCENARIOS[name].run(seed=0, trace=True)
     verdict = check(read(result.tracer.text()))

@@ -42,6 +42,7 @@ from ..hotpath import compute
 from ..mirrors import mirrors
 from . import kvm as pv
 from . import sched
+from .sched_clock import SchedClockData, sched_clock_init
 from .ops import Cli, Exit, PreemptDisable, PreemptEnable, SafeHalt, Schedule, Sti, Touch, Work
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ class GuestConfig:
     hz: int | None = None            # None: the era's CONFIG_HZ
     era: str = "2010"
     generation: str | None = None    # the async PF code this kernel carries; None: the host's generation
+    # False: the runqueue clock is kvm-clock itself; True: filtered by kernel/sched_clock.c (guest/sched_clock.py)
+    unstable_sched_clock: bool = False
 
     def validate(self) -> None:
         if self.generation is not None:
@@ -234,6 +237,7 @@ class GuestCpu:
         self.id = cpu_id
         self.params = kernel.params
         self.rq = sched.CfsRq()
+        self.scd: SchedClockData | None = None   # the filtered runqueue clock, from this cpu's boot (if configured)
         self.need_resched = False
         self.vcpu: KvmVcpu | None = None
         self.stats: Counter = Counter()
@@ -251,6 +255,8 @@ class GuestCpu:
             self.vcpu = vcpu
             self.rq.curr = self.idle
             vcpu.arch.cpl, vcpu.arch.rflags_if = self.idle.regs
+            if self.kernel.config.unstable_sched_clock:
+                self.scd = sched_clock_init(self.kernel.env.now)
         while True:
             if self.kernel.panicked:
                 return Stop()

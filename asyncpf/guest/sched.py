@@ -8,7 +8,9 @@ that is ahead of it by more than the wake-up granularity, and a sleeper is
 placed at most half a latency behind the queue when it wakes.
 
 The guest's clock is the engine's (kvmclock): time the vcpu spends stalled
-in the host is charged to whatever task was current.
+in the host is charged to whatever task was current.  With
+``GuestConfig(unstable_sched_clock=True)`` the runqueue clock is filtered as
+2010's x86 guests filtered it (:mod:`asyncpf.guest.sched_clock`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..mirrors import mirrors
+from .sched_clock import sched_clock_local, sched_clock_tick
 
 if TYPE_CHECKING:
     from .kernel import GuestCpu
@@ -75,7 +78,9 @@ class CfsRq:
 
 
 def _now(cpu: "GuestCpu") -> int:
-    return cpu.kernel.env.now
+    """The runqueue clock (kernel/sched.c update_rq_clock: sched_clock_cpu of this cpu)."""
+    scd = cpu.scd
+    return cpu.kernel.env.now if scd is None else sched_clock_local(cpu, scd)
 
 
 def update_min_vruntime(rq: CfsRq) -> None:
@@ -231,6 +236,8 @@ def scheduler_tick(cpu: "GuestCpu") -> None:
 
     Simplification: no load balancing (tasks stay on their cpu).
     """
+    if cpu.scd is not None:
+        sched_clock_tick(cpu, cpu.scd)
     update_curr(cpu)
     check_preempt_tick(cpu)
 

@@ -79,7 +79,7 @@ class HostCpu:
     """One physical CPU: its CFS runqueue, the thread on it, and KVM's per-cpu VMX state.
 
     Duck-types the ``cpu`` the shared CFS functions expect (``rq``,
-    ``params``, ``kernel.env``, ``need_resched``, ``smp_send_reschedule``).
+    ``params``, ``kernel.env``, ``scd``, ``need_resched``, ``smp_send_reschedule``).
     ``current_vmcs`` is ``per_cpu(current_vmcs)``; ``vcpus_on_cpu`` the VMCSs
     active (launched, not cleared) here; ``loaded`` the vcpu whose guest
     state is loaded -- between ``kvm_arch_vcpu_load`` and ``kvm_arch_vcpu_put``.
@@ -90,6 +90,7 @@ class HostCpu:
         self.kernel = sched            # the CFS functions read cpu.kernel.env.now
         self.id = cpu_id
         self.rq = CfsRq()
+        self.scd = None                # the host's runqueue clock is its own time (no tick window)
         self.params = sched.params
         self.need_resched = False
         self.current: HostThread | None = None

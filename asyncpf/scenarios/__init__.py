@@ -23,4 +23,5 @@ from . import faults, contexts, lifecycle, synchronous, quirks, interrupt_era, k
 from .stage import SCENARIOS, Scenario, get
 
 __all__ = ["SCENARIOS", "Scenario", "get"]
-from . import hostcpus  # noqa: E402,F401  (hostsched: after the others, so --list keeps its order)
+# hostsched and the waking contract: after the others, so --list keeps its order
+from . import hostcpus, waking, book3s  # noqa: E402,F401

@@ -59,6 +59,11 @@ def main(args: argparse.Namespace) -> int:
                          f"{args.generation}; expected one of {', '.join(_names(args.generation)) or 'none'}")
     distinct(trace=args.trace, perfetto=args.perfetto)
     sc = get(args.name)
+    if sc.arch != "x86":
+        for option, path in (("--trace", args.trace), ("--perfetto", args.perfetto)):
+            if path:
+                raise UsageError(f"{option} {str(path)!r}: scenario {sc.name} runs a {sc.arch} vcpu, which "
+                                 "emits no ftrace events; expected an x86 scenario")
     result = sc.run(seed=args.seed, trace=True, record=bool(args.perfetto))
     if args.trace:
         write_text(args.trace, result.tracer.text())
@@ -74,13 +79,17 @@ def main(args: argparse.Namespace) -> int:
     print(f"  {sc.summary}\n")
     for c in result.checks:
         print(f"{'PASS' if c.passed else 'FAIL'}  {c.name}" + (f"  [{c.detail}]" if c.detail else ""))
-    print("\nleak check after VM destroy:", "clean" if not result.leaks else
-          "only the expected" if not result.unexpected_leaks else "LEAKS")
-    for line in result.leaks:
-        print(f"  {'expected' if line in result.expected_leaks else 'LEAK'}: {line}")
-    events = [e for e in result.tracer.events if e.name in APF_EVENTS]
-    print(f"\nasync-PF trace events (first {min(args.trace_lines, len(events))} of {len(events)}):")
-    print(excerpt(result, args.trace_lines))
+    if result.tracer is None:
+        print(f"\n({sc.arch} vcpu without an x86 Machine: no VM destroy, no ftrace events; counts: "
+              f"{json.dumps(result.counts, sort_keys=True)})")
+    else:
+        print("\nleak check after VM destroy:", "clean" if not result.leaks else
+              "only the expected" if not result.unexpected_leaks else "LEAKS")
+        for line in result.leaks:
+            print(f"  {'expected' if line in result.expected_leaks else 'LEAK'}: {line}")
+        events = [e for e in result.tracer.events if e.name in APF_EVENTS]
+        print(f"\nasync-PF trace events (first {min(args.trace_lines, len(events))} of {len(events)}):")
+        print(excerpt(result, args.trace_lines))
     for option, path in (("whole trace", args.trace), ("timeline", args.perfetto)):
         if path:
             print(f"\n{option} written to {path}")

@@ -20,6 +20,15 @@ def _machine(level_support: bool = True) -> tuple[Environment, Any]:
     return env, b.new_vcpu(env, level_support=level_support)
 
 
+QUIESCENT = "quiescent at the end: the guest script ran out, nothing pending"
+
+
+def quiescent(v: Any) -> tuple[bool, str]:
+    """The vcpu thread left its script and no interrupt priority is still pending."""
+    return (v.mode == "exited" and v.arch.pending_exceptions == 0,
+            f"mode={v.mode} pending={v.arch.pending_exceptions:#x}")
+
+
 def woken_by_level_interrupt() -> dict[str, tuple[bool, str]]:
     """A vcpu waits (MSR_POW); 50 us later the device raises its line: the vcpu wakes and takes it once serviced."""
     env, v = _machine()
@@ -37,6 +46,7 @@ def woken_by_level_interrupt() -> dict[str, tuple[bool, str]]:
         "delivered once: the handler emptied the device, the VMM unset the line": (
             len(guest.log) == 1 and dev.serviced == 1 and v.arch.pending_exceptions == 0, f"{guest.log}"),
         "its wait was charged to idle": (v.acct["idle"] == 50 * US, f"{v.acct}"),
+        QUIESCENT: quiescent(v),
     }
 
 
@@ -54,6 +64,7 @@ def level_redelivered_until_unset() -> dict[str, tuple[bool, str]]:
                                                 f"serviced={dev.serviced} spurious={dev.spurious}"),
         "after UNSET nothing is pending": (v.arch.pending_exceptions == 0 and v.arch.int_pending == 0,
                                            f"pending={v.arch.pending_exceptions:#x}"),
+        QUIESCENT: quiescent(v),
     }
 
 
@@ -75,7 +86,7 @@ def edge_only_loses_and_invents(level_support: bool) -> dict[str, Any]:
     env.process(b.run_vcpu(v, guest), "ppc-vcpu0")
     env.run()
     return {"delivered": len(guest.log), "serviced": dev.serviced, "left_in_device": dev.events,
-            "spurious": dev.spurious}
+            "spurious": dev.spurious, "quiescent": quiescent(v)[0]}
 
 
 def decrementer_wakes() -> dict[str, tuple[bool, str]]:
@@ -93,4 +104,5 @@ def decrementer_wakes() -> dict[str, tuple[bool, str]]:
     return {
         "the decrementer woke the waiting vcpu at 100 us": (rearm[:1] == [100 * US], f"{rearm}"),
         "one DEC delivered (the handler's mtdec lowered it)": (v.stat["delivered_0x900"] == 1, f"{dict(v.stat)}"),
+        QUIESCENT: quiescent(v),
     }
