@@ -163,6 +163,7 @@ def main(args: argparse.Namespace) -> int:
                            "why_not": i.why_not}
                           for i in REGISTRY.values()]}
     out["mutants"] = [v.as_dict() for v in verdicts]
+    out["correct"]["speed"] = _speed(reports)
     if args.json:
         json.dump(out, sys.stdout, indent=1)
         print()
@@ -176,6 +177,10 @@ def main(args: argparse.Namespace) -> int:
             if set(r.violated) - known.get(r.config, set()):
                 print("  shortest counterexample (choice list):", r.counterexample)
                 print("\n".join("    " + line for line in r.counterexample_trace.splitlines()[-30:]))
+        speed = out["correct"]["speed"]
+        print(f"  total: {speed['distinct_states']} distinct states, {speed['schedules']} schedules in "
+              f"{speed['seconds']:.2f} s: {speed['states_per_s']:.0f} states/s, "
+              f"{speed['schedules_per_state']:.1f} schedules/state")
         explored = {r.config for r in reports}
         shown = {name for r in reports for name in r.violated}
         notes = [k for k in KNOWN if explored & set(k.configs) and k.invariant in shown]
@@ -225,6 +230,15 @@ def _mutation(args: argparse.Namespace) -> int:
     else:
         print(mutation.render(c))
     return 0
+
+
+def _speed(reports: list) -> dict:
+    """The explorer's speed over every configuration explored (wall time: compare within one run)."""
+    states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
+    seconds = sum(r.seconds for r in reports)
+    return {"distinct_states": states, "schedules": schedules, "seconds": round(seconds, 3),
+            "states_per_s": round(states / seconds, 1) if seconds > 0 else 0.0,
+            "schedules_per_state": round(schedules / states, 2) if states else float(schedules)}
 
 
 def _dash(x: object) -> str:

@@ -205,10 +205,21 @@ class Report:
     counterexample_trace: str = ""
     max_points: int = 0
 
+    @property
+    def states_per_s(self) -> float:
+        """Distinct states per wall second: the explorer's speed (on a shared machine, compare within one run)."""
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def schedules_per_state(self) -> float:
+        """Runs per distinct state: what each state costs in schedules (replay work, or pruned duplicates)."""
+        return self.schedules / self.states if self.states else float(self.schedules)
+
     def as_dict(self) -> dict:
         return {"config": self.config, "generation": self.generation, "schedules": self.schedules,
                 "pruned": self.pruned, "distinct_states": self.states, "steps": self.steps,
-                "seconds": round(self.seconds, 3),
+                "seconds": round(self.seconds, 3), "states_per_s": round(self.states_per_s, 1),
+                "schedules_per_state": round(self.schedules_per_state, 2),
                 "complete": self.complete, "max_choice_points": self.max_points,
                 "violations": [v.as_dict() for v in self.violations],
                 "violated": sorted(self.violated), "counterexample": self.counterexample}
@@ -218,7 +229,8 @@ class Report:
             f"{len(self.violated)} violation(s): " + ", ".join(sorted(self.violated))
         budget = "" if self.complete else " (budget hit)"
         return (f"{self.config} [{self.generation}]: {self.schedules} schedules ({self.pruned} pruned), "
-                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget} -- {verdict}")
+                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget}, "
+                f"{self.states_per_s:.0f} states/s, {self.schedules_per_state:.1f} schedules/state -- {verdict}")
 
 
 def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
