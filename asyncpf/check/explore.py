@@ -228,36 +228,36 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
 
 def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_states: set,
                       gfns: tuple[int, ...]) -> None:
-    """Hash the teardown after every step; stop a run at a teardown state reached before.
+    """Hash the teardown where it starts and at each of its new choice points; stop at a state reached before.
 
     During the teardown the checker is frozen and only the end invariants
     run after it, on the machine and the ledger.  So the outcome of every
     teardown from a state is decided by (the ledger, :func:`state_key`, what
     :meth:`~asyncpf.machine.Machine.leaks` counts); a state met again was
     expanded, with all its orderings, the first time.  Without a canonical
-    ledger (an end invariant that remembers more) nothing is pruned.
+    ledger (an end invariant that remembers more) nothing is pruned.  Only
+    where orderings can meet is worth a key (a key costs several teardown
+    steps): the start, and the choice points.
     """
     ledger = end_key(checker)
     if ledger is None:
         return
 
-    def seen() -> bool:
+    def prune_if_seen(_k: int = 0) -> None:
         key = (ledger, state_key(m, gfns), tuple(m.leaks()))
         if key in end_states:
-            return True
-        end_states.add(key)
-        return False
-
-    if policy.beyond_prefix and seen():
-        raise _Pruned
-    inner = m.env.step
-
-    def step() -> None:
-        inner()
-        if policy.beyond_prefix and seen():
             raise _Pruned
+        end_states.add(key)
 
-    m.env.step = step
+    if policy.beyond_prefix:
+        prune_if_seen()
+    note_violations = policy.on_new_point
+
+    def on_new_point(k: int) -> None:
+        prune_if_seen()
+        note_violations(k)
+
+    policy.on_new_point = on_new_point
 
 
 def end_key(checker: Checker) -> tuple | None:
