@@ -19,11 +19,36 @@ cheap stand-in for partial-order reduction.  The summary abstracts away
 generator internals; what a process will do next is represented by its
 queue entry and the guest contexts' pending operations.
 
-Every invariant is checked on every step of every schedule.  The report
-gives schedules run, distinct states, time, every invariant broken on some
-schedule (``violated``), and the shortest violating schedule, which
-:func:`replay` reproduces exactly (trace text included).  A configuration
-runs the protocol generation it names (``ModelConfig.generation``).
+Every invariant is checked on every step of every schedule, once: a run
+replays a prefix that an earlier run met and judged (same machine, same
+steps), so on the prefix only the predicates that remember between steps
+run (:func:`asyncpf.check.checker.remembers`), and at its last choice the
+checker takes the violations that run had there.  The teardown (checker
+frozen, only the end invariants after it) is hashed with the ledger where
+it starts and at its choice points (:func:`_prune_known_ends`): orderings
+that end in the same state are expanded once.  ``explore(reference=True)``
+is the plain explorer (every step of every run judged, no teardown keys),
+kept as the oracle this one is held to: same states, violations and
+counterexamples (``tests/test_explore_equivalence.py``).
+
+Not done, and why.  *Checkpoints by fork* instead of replay: on this
+project's machines (2 shared cores in a VM) a fork of the explorer process
+costs ~8-24 ms against ~1.5-3 ms for building and booting a configuration,
+so replaying is the cheaper way back to a choice point.  *State keys after
+every step* before the teardown: a key costs more than a step (~0.25 ms),
+and the predicates' memory holds model objects, so a key with the checker's
+history cannot be made; a key without it would prune runs the choice-point
+keys let through, and with them violations that depend on history.
+*Sleep sets*: steps are Python callbacks on shared objects with no declared
+read/write sets, so no independence relation can be argued sound; converging
+orders merge through the state keys instead.
+
+The report gives schedules run, distinct states (at choice points), the
+teardown states keyed, time, states/s, schedules per state, every invariant
+broken on some schedule (``violated``), and the shortest violating
+schedule, which :func:`replay` reproduces exactly (trace text included).
+A configuration runs the protocol generation it names
+(``ModelConfig.generation``).
 """
 
 from __future__ import annotations
