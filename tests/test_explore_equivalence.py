@@ -54,3 +54,16 @@ def test_canonical_ignores_insertion_order_and_keeps_contents():
     assert canonical(a) != canonical(b)
     with pytest.raises(TypeError):
         canonical(object())
+
+
+def test_the_end_invariants_read_only_what_the_teardown_key_holds():
+    # _prune_known_ends keys a teardown state with the ledger and the machine: an end invariant reading more of the
+    # checker's history (its memory, steps, observations) would make that pruning unsound; extend end_key first
+    import inspect
+    import re
+
+    from asyncpf.check.invariants import END_INVARIANTS
+
+    for inv in END_INVARIANTS:
+        read = set(re.findall(r"\bv\.(\w+)", inspect.getsource(inv.fn)))
+        assert read <= {"ledger", "kernel", "machine", "vcpus", "shut_down"}, (inv.name, read)

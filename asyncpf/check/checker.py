@@ -343,7 +343,8 @@ class Checker:
 def remembers(inv: Invariant) -> bool:
     """Whether a predicate keeps state between calls (in ``View.memory``), so that it must see every step.
 
-    Read from its source; a predicate whose source cannot be read is assumed to remember.
+    Read from its source; a predicate whose source cannot be read is assumed to remember.  A predicate
+    keeps its state in ``View.memory`` and nowhere else: the explorer skips the others on a replayed prefix.
     """
     try:
         return "memory" in inspect.getsource(inv.fn)
