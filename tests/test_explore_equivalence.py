@@ -67,3 +67,14 @@ def test_the_end_invariants_read_only_what_the_teardown_key_holds():
     for inv in END_INVARIANTS:
         read = set(re.findall(r"\bv\.(\w+)", inspect.getsource(inv.fn)))
         assert read <= {"ledger", "kernel", "machine", "vcpus", "shut_down"}, (inv.name, read)
+
+
+def test_the_speed_tool_compares_both_explorers_and_refuses_unknown_names(capsys):
+    from asyncpf.tools import explorer_speed
+
+    assert explorer_speed.main(["one_task"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("one_task")][0].split()
+    assert row[1:3] == ["27", "8"] and row[4:6] == ["13", "8"] and row[-1] == "same"
+    assert explorer_speed.main(["nonesuch"]) == 2
+    err = capsys.readouterr().err
+    assert "'nonesuch': expected configuration names" in err and len(err.strip().splitlines()) == 1
