@@ -74,7 +74,7 @@ def test_the_speed_tool_compares_both_explorers_and_refuses_unknown_names(capsys
 
     assert explorer_speed.main(["one_task"]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("one_task")][0].split()
-    assert row[1:3] == ["27", "8"] and row[4:6] == ["13", "8"] and row[-1] == "same"
+    assert int(row[4]) < int(row[1]) and row[2] == row[5] and row[-1] == "same"   # fewer schedules, same states
     assert explorer_speed.main(["nonesuch"]) == 2
     err = capsys.readouterr().err
     assert "'nonesuch': expected configuration names" in err and len(err.strip().splitlines()) == 1
