@@ -268,7 +268,7 @@ def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_state
     if ledger is None:
         return
 
-    def prune_if_seen(_k: int = 0) -> None:
+    def prune_if_seen() -> None:
         key = (ledger, state_key(m, gfns), tuple(m.leaks()))
         if key in end_states:
             raise _Pruned
