@@ -7,6 +7,7 @@ Read through :mod:`importlib.resources`, so the same call works in a checkout
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import PurePosixPath
@@ -25,10 +26,15 @@ def data_path(name: str) -> Traversable:
     return path
 
 
+@lru_cache(maxsize=None)
+def _text(name: str) -> str:
+    """A data file's text, read once per process: the explorer builds a machine per schedule, four files each."""
+    return data_path(name).read_text(encoding="utf-8")
+
+
 def load_json(name: str) -> dict:
     """The parsed JSON object in ``data/<name>``."""
-    with data_path(name).open(encoding="utf-8") as f:
-        value = json.load(f)
+    value = json.loads(_text(name))
     if not isinstance(value, dict):
         raise ValueError(f"data file {name!r} holds a {type(value).__name__}; expected a JSON object")
     return value

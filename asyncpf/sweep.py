@@ -39,26 +39,43 @@ def tasks_of(points: list[list[BmParams]]) -> list[Task]:
             for mode in MODES]
 
 
-def run_serial(tasks: list[Task], done: Callable[[Task], None] | None = None) -> list[dict]:
+def map_serial(fn: Callable[..., Any], calls: list[tuple], done: Callable[[int], None] | None = None) -> list:
+    """``fn(*call)`` for every call, in this process, in order."""
     out = []
-    for task in tasks:
-        out.append(run_host(task[2], task[3]))
+    for k, call in enumerate(calls):
+        out.append(fn(*call))
         if done is not None:
-            done(task)
+            done(k)
     return out
+
+
+def map_dask(fn: Callable[..., Any], calls: list[tuple], client: Any, name: str,
+             done: Callable[[int], None] | None = None) -> list:
+    """``fn(*call)`` for every call as one Dask task each on ``client``; results in call order."""
+    from dask.distributed import as_completed
+
+    futures = [client.submit(fn, *call, key=f"asyncpf-{name}-{k}-{os.getpid()}", pure=False)
+               for k, call in enumerate(calls)]
+    index = {f.key: k for k, f in enumerate(futures)}
+    for future in as_completed(futures):
+        if done is not None:
+            done(index[future.key])
+    return client.gather(futures)
+
+
+def _host_runs(tasks: list[Task], done: Callable[[Task], None] | None) -> tuple[list[tuple], Any]:
+    return [(mode, params) for _p, _s, mode, params in tasks], None if done is None else (lambda k: done(tasks[k]))
+
+
+def run_serial(tasks: list[Task], done: Callable[[Task], None] | None = None) -> list[dict]:
+    calls, per_call = _host_runs(tasks, done)
+    return map_serial(run_host, calls, per_call)
 
 
 def run_dask(tasks: list[Task], client: Any, done: Callable[[Task], None] | None = None) -> list[dict]:
     """The tasks on a Dask ``client``; results in task order."""
-    from dask.distributed import as_completed
-
-    futures = [client.submit(run_host, mode, params, key=f"asyncpf-bm-{p}-{s}-{mode}-{os.getpid()}", pure=False)
-               for p, s, mode, params in tasks]
-    index = {f.key: k for k, f in enumerate(futures)}
-    for future in as_completed(futures):
-        if done is not None:
-            done(tasks[index[future.key]])
-    return client.gather(futures)
+    calls, per_call = _host_runs(tasks, done)
+    return map_dask(run_host, calls, client, "bm", per_call)
 
 
 class Cluster:
@@ -88,6 +105,13 @@ class Cluster:
         if self.client is None:
             return run_serial(tasks, done)
         return run_dask(tasks, self.client, done)
+
+    def map(self, fn: Callable[..., Any], calls: list[tuple], name: str,
+            done: Callable[[int], None] | None = None) -> list:
+        """``fn(*call)`` for every call (a module-level function: Dask pickles it by name), results in order."""
+        if self.client is None:
+            return map_serial(fn, calls, done)
+        return map_dask(fn, calls, self.client, name, done)
 
     def __exit__(self, *exc: object) -> None:
         if self.client is not None:

@@ -17,7 +17,9 @@ and the observations the event invariants judge.  :func:`check` returns
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import abi
@@ -83,6 +85,11 @@ class Checker:
         self.safety = [i for i in SAFETY_INVARIANTS if i.name in chosen and i.applies_to(gen)]
         self.events = [i for i in EVENT_INVARIANTS if i.name in chosen and i.applies_to(gen)]
         self.end = [i for i in END_INVARIANTS if i.name in chosen and i.applies_to(gen)]
+        # Off while the explorer replays a prefix it has judged before: then only the predicates that remember
+        # between calls run (they must see every step); the bookkeeping below goes on regardless.
+        self.judging = True
+        self._remembering_safety = [i for i in self.safety if remembers(i)]
+        self._remembering_events = [i for i in self.events if remembers(i)]
         # The reason word is an event only while its #PF is queued or has been handed to the guest: a vcpu
         # reset drops the queued #PF and leaves the word behind, which no guest could know to read.
         self._handed: dict[int, bool] = {}          # vcpu -> the current word came with a delivered #PF
@@ -295,7 +302,7 @@ class Checker:
 
     def _observe(self, obs: Obs) -> None:
         self.view.obs.append(obs)
-        for inv in self.events:
+        for inv in self.events if self.judging else self._remembering_events:
             self._run(inv)
         self.view.obs.clear()
 
@@ -321,7 +328,7 @@ class Checker:
                 self._ever_done.add(w.id)
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
-        for inv in self.safety:
+        for inv in self.safety if self.judging else self._remembering_safety:
             self._run(inv)
 
     def check_end(self, shut_down: bool = True) -> list[Violation]:
@@ -330,6 +337,19 @@ class Checker:
         for inv in self.end:
             self._run(inv)
         return self.violations[before:]
+
+
+@lru_cache(maxsize=None)
+def remembers(inv: Invariant) -> bool:
+    """Whether a predicate keeps state between calls (in ``View.memory``), so that it must see every step.
+
+    Read from its source; a predicate whose source cannot be read is assumed to remember.  A predicate
+    keeps its state in ``View.memory`` and nowhere else: the explorer skips the others on a replayed prefix.
+    """
+    try:
+        return "memory" in inspect.getsource(inv.fn)
+    except (OSError, TypeError):
+        return True
 
 
 def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:

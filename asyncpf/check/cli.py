@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
-from ..argtypes import seconds
+from ..argtypes import integer, scheduler_address, seconds
 from ..cli import UsageError, command
 from ..progress import bar
-from .explore import CONFIGS, explore, fast_configs
+from ..sweep import Cluster
+from .explore import CONFIGS, Report, explore, fast_configs
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
@@ -60,6 +63,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=seconds(0.1, 3600), default=None, metavar="S",
                    help="wall-clock budget of each exploration, 0.1..3600 s (default 60; with --mutation: of each "
                         "mutant, default 20); one that runs out reports what it explored")
+    p.add_argument("--scheduler", type=scheduler_address, default="serial", metavar="ADDRESS",
+                   help="where the configurations are explored, each one Dask task: serial (default: this process), "
+                        "local (a LocalCluster of --jobs worker processes) or the address of a running Dask scheduler "
+                        "such as tcp://10.0.0.5:8786 (asyncpf installed on its workers); the reports do not depend "
+                        "on it but for their seconds; --mutants still run here")
+    p.add_argument("--jobs", type=integer(1, 256), default=None, metavar="N",
+                   help="with --scheduler local: worker processes, 1..256 (default: this machine's CPUs)")
     p.add_argument("--mutation", action="store_true",
                    help="mutation campaign over the protocol twins: mechanical mutants (flipped comparison, dropped "
                         "and/or operand, swapped or deleted statement, integer off by one) judged by the checker "
@@ -85,6 +95,11 @@ def _refuse_unused(args: argparse.Namespace) -> None:
     """Options that would be silently ignored in this combination are refused instead."""
     mutation_only = [o for o, v in (("--module", args.module), ("--function", args.function),
                                     ("--operators", args.operators)) if v]
+    if args.jobs is not None and args.scheduler != "local":
+        raise UsageError(f"--jobs {args.jobs}: only with --scheduler local; expected --scheduler local too")
+    if args.scheduler != "serial" and (args.list or args.mutation):
+        raise UsageError(f"--scheduler {args.scheduler}: explorations of the correct model only; expected no "
+                         "--list or --mutation with it")
     if mutation_only and not args.mutation:
         raise UsageError(f"{', '.join(mutation_only)}: only with --mutation; expected --mutation too")
     if args.mutation and (args.list or args.mutants or args.full):
@@ -140,11 +155,10 @@ def main(args: argparse.Namespace) -> int:
     else:
         cfgs = list(CONFIGS.values()) if args.full else fast_configs()
     known = KNOWN_BY_CONFIG  # the generation's own behaviour (with its source): reported, not counted
-    with bar(len(cfgs) + (len(MUTANTS) if args.mutants else 0), "check", "runs", quiet=args.json) as progress:
-        reports = []
-        for c in cfgs:
-            reports.append(explore(c, stop_at_first=False, max_seconds=args.max_seconds))
-            progress.update()
+    with _cluster(args.scheduler, args.jobs) as cluster, \
+            bar(len(cfgs) + (len(MUTANTS) if args.mutants else 0), "check", "runs", quiet=args.json) as progress:
+        reports = cluster.map(explore_config, [(c.name, args.max_seconds) for c in cfgs], "check",
+                              lambda _k: progress.update())
         verdicts = []
         for m in MUTANTS if args.mutants else ():
             verdicts.append(run_mutant(m, max_seconds=args.max_seconds, methods=methods))
@@ -163,6 +177,7 @@ def main(args: argparse.Namespace) -> int:
                            "why_not": i.why_not}
                           for i in REGISTRY.values()]}
     out["mutants"] = [v.as_dict() for v in verdicts]
+    out["correct"]["speed"] = _speed(reports)
     if args.json:
         json.dump(out, sys.stdout, indent=1)
         print()
@@ -176,6 +191,10 @@ def main(args: argparse.Namespace) -> int:
             if set(r.violated) - known.get(r.config, set()):
                 print("  shortest counterexample (choice list):", r.counterexample)
                 print("\n".join("    " + line for line in r.counterexample_trace.splitlines()[-30:]))
+        speed = out["correct"]["speed"]
+        print(f"  total: {speed['distinct_states']} distinct states, {speed['schedules']} schedules in "
+              f"{speed['seconds']:.2f} s: {speed['states_per_s']:.0f} states/s, "
+              f"{speed['schedules_per_state']:.1f} schedules/state")
         explored = {r.config for r in reports}
         shown = {name for r in reports for name in r.violated}
         notes = [k for k in KNOWN if explored & set(k.configs) and k.invariant in shown]
@@ -206,6 +225,26 @@ def main(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def explore_config(name: str, max_seconds: float) -> Report:
+    """One configuration of the correct model, every schedule (a Dask task: its report comes back whole)."""
+    return explore(CONFIGS[name], stop_at_first=False, max_seconds=max_seconds)
+
+
+@contextmanager
+def _cluster(scheduler: str, jobs: int | None) -> Iterator[Cluster]:
+    """The cluster the explorations go to, connected before any work starts (no answer: refused at the door)."""
+    cluster = Cluster(scheduler, jobs)
+    try:
+        cluster.__enter__()
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"--scheduler {scheduler}: no Dask scheduler answered there ({exc}); expected the address "
+                         "of a running one, such as tcp://10.0.0.5:8786") from None
+    try:
+        yield cluster
+    finally:
+        cluster.__exit__(None, None, None)
+
+
 def _mutation(args: argparse.Namespace) -> int:
     from . import mutation
     specs = mutation.enumerate_mutants(args.module, functions=args.function,
@@ -225,6 +264,15 @@ def _mutation(args: argparse.Namespace) -> int:
     else:
         print(mutation.render(c))
     return 0
+
+
+def _speed(reports: list) -> dict:
+    """The explorer's speed over every configuration explored (wall time: compare within one run)."""
+    states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
+    seconds = sum(r.seconds for r in reports)
+    return {"distinct_states": states, "schedules": schedules, "seconds": round(seconds, 3),
+            "states_per_s": round(states / seconds, 1) if seconds > 0 else 0.0,
+            "schedules_per_state": round(schedules / states, 2) if states else float(schedules)}
 
 
 def _dash(x: object) -> str:

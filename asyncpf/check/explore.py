@@ -19,24 +19,50 @@ cheap stand-in for partial-order reduction.  The summary abstracts away
 generator internals; what a process will do next is represented by its
 queue entry and the guest contexts' pending operations.
 
-Every invariant is checked on every step of every schedule.  The report
-gives schedules run, distinct states, time, every invariant broken on some
-schedule (``violated``), and the shortest violating schedule, which
-:func:`replay` reproduces exactly (trace text included).  A configuration
-runs the protocol generation it names (``ModelConfig.generation``).
+Every invariant is checked on every step of every schedule, once: a run
+replays a prefix that an earlier run met and judged (same machine, same
+steps), so on the prefix only the predicates that remember between steps
+run (:func:`asyncpf.check.checker.remembers`), and at its last choice the
+checker takes the violations that run had there.  The teardown (checker
+frozen, only the end invariants after it) is hashed with the ledger where
+it starts and at its choice points (:func:`_prune_known_ends`): orderings
+that end in the same state are expanded once.  ``explore(reference=True)``
+is the plain explorer (every step of every run judged, no teardown keys),
+kept as the oracle this one is held to: same states, violations and
+counterexamples (``tests/test_explore_equivalence.py``).
+
+Not done, and why.  *Checkpoints by fork* instead of replay: on this
+project's machines (2 shared cores in a VM) a fork of the explorer process
+costs ~8-24 ms against ~1.5-3 ms for building and booting a configuration,
+so replaying is the cheaper way back to a choice point.  *State keys after
+every step* before the teardown: a key costs more than a step (~0.25 ms),
+and the predicates' memory holds model objects, so a key with the checker's
+history cannot be made; a key without it would prune runs the choice-point
+keys let through, and with them violations that depend on history.
+*Sleep sets*: steps are Python callbacks on shared objects with no declared
+read/write sets, so no independence relation can be argued sound; converging
+orders merge through the state keys instead.
+
+The report gives schedules run, distinct states (at choice points), the
+teardown states keyed, time, states/s, schedules per state, every invariant
+broken on some schedule (``violated``), and the shortest violating
+schedule, which :func:`replay` reproduces exactly (trace text included).
+A configuration runs the protocol generation it names
+(``ModelConfig.generation``).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
-from .checker import Checker, Livelock, reason_word, token_slot
+from .checker import Checker, Livelock, reason_word, remembers, token_slot
 from .invariants import Violation
 from .models import CONFIGS, Built, ModelConfig, build
 
@@ -46,26 +72,41 @@ class _Pruned(Exception):
 
 
 class ExplorePolicy(ReplayPolicy):
-    """ReplayPolicy that hashes the state at every new choice point and stops on a visited one."""
+    """ReplayPolicy that hashes the state at every new choice point and stops on a visited one.
 
-    def __init__(self, choices: list[int], visited: set | None, key_fn: Any = None):
+    ``on_new_point(k)`` runs at each choice point kept beyond the prefix; ``on_prefix_end()`` once the last
+    choice of the prefix is taken (every step from there on is new to the exploration).
+    """
+
+    def __init__(self, choices: list[int], visited: set | None, key_fn: Any = None,
+                 on_new_point: Any = None, on_prefix_end: Any = None):
         super().__init__(choices)
         self.visited = visited
         self.key_fn = key_fn
         self.new_states = 0
+        self.on_new_point = on_new_point
+        self.on_prefix_end = on_prefix_end
+
+    @property
+    def beyond_prefix(self) -> bool:
+        return len(self.points) >= len(self.choices)
 
     def choose(self, env: Any, labels: list[str]) -> int:
         k = len(self.points)
-        if self.visited is not None and k >= len(self.choices) and self.key_fn is not None:
-            summary = self.key_fn()
-            if summary is None:
-                return super().choose(env, labels)
-            key = (summary, tuple(labels))
-            if key in self.visited:
-                raise _Pruned
-            self.visited.add(key)
-            self.new_states += 1
-        return super().choose(env, labels)
+        if k >= len(self.choices):
+            summary = self.key_fn() if self.visited is not None and self.key_fn is not None else None
+            if summary is not None:
+                key = (summary, tuple(labels))
+                if key in self.visited:
+                    raise _Pruned
+                self.visited.add(key)
+                self.new_states += 1
+            if self.on_new_point is not None:
+                self.on_new_point(k)
+        taken = super().choose(env, labels)
+        if k == len(self.choices) - 1 and self.on_prefix_end is not None:
+            self.on_prefix_end()
+        return taken
 
 
 @dataclass
@@ -76,6 +117,8 @@ class RunResult:
     pruned: bool
     steps: int
     built: Built | None = None
+    # point -> (violations, counts) the checker held when the point was met, where any (see ``execute``)
+    inherited: dict[int, tuple[list[Violation], Counter]] = field(default_factory=dict)
 
     @property
     def schedule(self) -> list[int]:
@@ -132,20 +175,44 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
 
 def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,
             trace: bool = False, patch: Any = None,
-            setup: Any = None, stop_on_violation: bool = True) -> RunResult:
+            setup: Any = None, stop_on_violation: bool = True, judge_prefix: bool = True,
+            inherited: tuple[list[Violation], Counter] | None = None, end_states: set | None = None) -> RunResult:
     """Run ``cfg`` once under ``choices`` (FIFO beyond them) with every invariant checked.
 
     ``patch`` is a context manager factory (a mutant's monkeypatch) entered
     around the whole run.  With ``visited`` the run stops early at a state
     already expanded (``pruned``).
+
+    ``judge_prefix=False``: the steps up to the last choice of ``choices``
+    were judged in the run that met that choice point (same machine, same
+    steps), so only the predicates that remember between steps run on them;
+    at that point the checker takes the violations and counts that run had
+    there (``inherited``, from its ``RunResult.inherited``).  With
+    ``end_states`` the teardown is hashed too: see :func:`_prune_known_ends`.
     """
     holder: dict[str, Any] = {}
+    inherited_at: dict[int, tuple[list[Violation], Counter]] = {}
+
+    def note_violations(k: int) -> None:
+        c = holder["checker"]
+        if c.counts:
+            inherited_at[k] = (list(c.violations), Counter(c.counts))
+
+    def judge_from_here() -> None:
+        c = holder["checker"]
+        if not c.judging:
+            c.judging = True
+            c.violations = list(inherited[0]) if inherited else []
+            c.counts = Counter(inherited[1]) if inherited else Counter()
+
     policy = ExplorePolicy(list(choices), visited,
-                           lambda: state_key(holder["m"], tuple(cfg.pages)) if "m" in holder else None)
+                           lambda: state_key(holder["m"], tuple(cfg.pages)) if "m" in holder else None,
+                           on_new_point=note_violations, on_prefix_end=judge_from_here)
 
     def before_boot(m: Any) -> None:
         holder["m"] = m
         holder["checker"] = c = Checker(m, m.guest).attach()  # boot is checked too
+        c.judging = judge_prefix or not choices
         view = c.view
         view.answer_bound_ns, view.grace_ns = cfg.answer_bound_ns, cfg.grace_ns
         view.step_budget, view.instant_budget = cfg.step_budget, cfg.instant_budget
@@ -169,7 +236,9 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
                 m.run(min(m.env.now + 50_000, end))
             if not (stop_on_violation and checker.violations):
                 checker.enabled = False
-                holder.pop("m")            # no pruning during the teardown
+                holder.pop("m")            # no choice-point states during the teardown
+                if end_states is not None:
+                    _prune_known_ends(m, checker, policy, end_states, tuple(cfg.pages))
                 m.shutdown()
                 checker.enabled = True
                 checker.check_end(shut_down=True)
@@ -178,7 +247,67 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
         except Livelock:
             pass    # the checker has recorded schedule_makes_progress; this schedule ends here
     checker = holder["checker"]
-    return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b)
+    return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b,
+                     inherited_at)
+
+
+def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_states: set,
+                      gfns: tuple[int, ...]) -> None:
+    """Hash the teardown where it starts and at each of its new choice points; stop at a state reached before.
+
+    During the teardown the checker is frozen and only the end invariants
+    run after it, on the machine and the ledger.  So the outcome of every
+    teardown from a state is decided by (the ledger, :func:`state_key`, what
+    :meth:`~asyncpf.machine.Machine.leaks` counts); a state met again was
+    expanded, with all its orderings, the first time.  Without a canonical
+    ledger (an end invariant that remembers more) nothing is pruned.  Only
+    where orderings can meet is worth a key (a key costs several teardown
+    steps): the start, and the choice points.
+    """
+    ledger = end_key(checker)
+    if ledger is None:
+        return
+
+    def prune_if_seen() -> None:
+        key = (ledger, state_key(m, gfns), tuple(m.leaks()))
+        if key in end_states:
+            raise _Pruned
+        end_states.add(key)
+
+    if policy.beyond_prefix:
+        prune_if_seen()
+    note_violations = policy.on_new_point
+
+    def on_new_point(k: int) -> None:
+        prune_if_seen()
+        note_violations(k)
+
+    policy.on_new_point = on_new_point
+
+
+def end_key(checker: Checker) -> tuple | None:
+    """What the end invariants read of the checker's history, canonical (None: they read more than the ledger)."""
+    if any(remembers(inv) for inv in checker.end):
+        return None
+    try:
+        return canonical(checker.view.ledger)
+    except TypeError:
+        return None
+
+
+def canonical(x: Any) -> Any:
+    """A hashable value equal for equal contents: dicts and sets sorted, dataclasses by field."""
+    if x is None or isinstance(x, (bool, int, float, str, bytes)):
+        return x
+    if isinstance(x, dict):
+        return tuple(sorted(((canonical(k), canonical(v)) for k, v in x.items()), key=repr))
+    if isinstance(x, (set, frozenset)):
+        return tuple(sorted((canonical(v) for v in x), key=repr))
+    if isinstance(x, (list, tuple)):
+        return tuple(canonical(v) for v in x)
+    if is_dataclass(x):
+        return (type(x).__name__,) + tuple(canonical(getattr(x, f.name)) for f in fields(x))
+    raise TypeError(f"no canonical form for {type(x).__name__}")
 
 
 class _null:
@@ -204,12 +333,24 @@ class Report:
     counterexample: list[int] | None = None
     counterexample_trace: str = ""
     max_points: int = 0
+    end_states: int = 0       # distinct teardown states hashed (0 for the reference explorer)
+
+    @property
+    def states_per_s(self) -> float:
+        """Distinct states per wall second: the explorer's speed (on a shared machine, compare within one run)."""
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def schedules_per_state(self) -> float:
+        """Runs per distinct state: what each state costs in schedules (replay work, or pruned duplicates)."""
+        return self.schedules / self.states if self.states else float(self.schedules)
 
     def as_dict(self) -> dict:
         return {"config": self.config, "generation": self.generation, "schedules": self.schedules,
                 "pruned": self.pruned, "distinct_states": self.states, "steps": self.steps,
-                "seconds": round(self.seconds, 3),
-                "complete": self.complete, "max_choice_points": self.max_points,
+                "seconds": round(self.seconds, 3), "states_per_s": round(self.states_per_s, 1),
+                "schedules_per_state": round(self.schedules_per_state, 2),
+                "complete": self.complete, "max_choice_points": self.max_points, "end_states": self.end_states,
                 "violations": [v.as_dict() for v in self.violations],
                 "violated": sorted(self.violated), "counterexample": self.counterexample}
 
@@ -218,17 +359,24 @@ class Report:
             f"{len(self.violated)} violation(s): " + ", ".join(sorted(self.violated))
         budget = "" if self.complete else " (budget hit)"
         return (f"{self.config} [{self.generation}]: {self.schedules} schedules ({self.pruned} pruned), "
-                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget} -- {verdict}")
+                f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget}, "
+                f"{self.states_per_s:.0f} states/s, {self.schedules_per_state:.1f} schedules/state -- {verdict}")
 
 
 def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
             max_schedules: int = 20_000, max_seconds: float = 60.0, stop_at_first: bool = True,
-            trace_counterexample: bool = True) -> Report:
+            trace_counterexample: bool = True, reference: bool = False) -> Report:
     """Depth-first search over every schedule of ``cfg``; every invariant on every path.
 
     Stops at the first violating schedule when ``stop_at_first`` (DFS visits
     short prefixes first along each branch; the counterexample reported is
     the violating schedule with the fewest non-FIFO choices found).
+
+    Each run judges only the steps beyond its replayed prefix and hashes its
+    teardown (:func:`_prune_known_ends`).  ``reference=True`` is the plain
+    explorer it is held to: every step of every run judged, no teardown
+    hashing; same states, violations and counterexamples, more schedules
+    (``tests/test_explore_equivalence.py``).
     """
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
@@ -236,15 +384,17 @@ def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
     if cfg.max_schedules is not None:
         max_schedules = min(max_schedules, cfg.max_schedules)
     visited: set = set()
-    stack: list[list[int]] = [[]]
+    end_states: set | None = None if reference else set()
+    stack: list[tuple[list[int], Any]] = [([], None)]
     t0 = time.perf_counter()
     best: RunResult | None = None
     while stack:
         if rep.schedules >= max_schedules or time.perf_counter() - t0 > max_seconds:
             rep.complete = False
             break
-        prefix = stack.pop()
-        r = execute(cfg, prefix, visited=visited, patch=patch, setup=setup)
+        prefix, inherited = stack.pop()
+        r = execute(cfg, prefix, visited=visited, patch=patch, setup=setup, judge_prefix=reference,
+                    inherited=inherited, end_states=end_states)
         rep.schedules += 1
         rep.pruned += r.pruned
         rep.steps += r.steps
@@ -261,8 +411,9 @@ def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
             labels, _taken = r.points[k]
             base = [t for _, t in r.points[:k]]
             for alt in range(len(labels) - 1, 0, -1):
-                stack.append(base + [alt])
+                stack.append((base + [alt], r.inherited.get(k)))
     rep.states = len(visited)
+    rep.end_states = len(end_states or ())
     rep.seconds = time.perf_counter() - t0
     if best is not None:
         rep.violations = best.violations

@@ -359,3 +359,31 @@ _add(ModelConfig("host_cpus_halt", generation="interrupt", tasks=(TaskSpec((0,),
                  extra={"host_cpus": 1},
                  note="irq_kernel_touch's first task on ONE host CPU: the vcpu thread halts for the page (the halt "
                       "path) while the kworker it just queued waits for the same CPU"))
+
+
+# --- bigger configurations, explored exhaustively under --full (issue 14: the explorer that reaches them) ---------
+
+_add(ModelConfig("three_vcpus", vcpus=3, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1), TaskSpec((2,), cpu=2)),
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=1, fast=False,
+                 note="3 vcpus sharing 1 worker, a task on each touching its own page"))
+_add(ModelConfig("four_tasks_two_vcpus", vcpus=2,
+                 tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=0), TaskSpec((2,), cpu=1), TaskSpec((3,), cpu=1)),
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2, DATA_GFN + 3), workers=2, fast=False,
+                 note="4 tasks on 2 vcpus, each on its own page, 2 workers: sleepers of both cpus in one hash"))
+_add(ModelConfig("irq_ack_kick_race", generation="interrupt",
+                 tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((2,)), TaskSpec((), work_ns=400_000)),
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=3, swap_ns=2000, fast=False,
+                 note="the interrupt era's ACK/kick races: three sleepers and a computing task on one vcpu; "
+                      "completions land while a page-ready is unacknowledged (the slot is busy) and while the vcpu "
+                      "runs guest code (the worker's request + kick must bring it out)"))
+for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
+    _add(ModelConfig(f"{_prefix}reset_three_outstanding", generation=_gen,
+                     tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((2,))),
+                     pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=3, swap_ns=40_000, reset_at=45_000,
+                     fast=False, note=f"{_gen}: the VMM resets vcpu 0 with three async PFs outstanding, as the first "
+                                      "swap-in completes (three sleepers; the guest re-registers)"))
+    _add(ModelConfig(f"{_prefix}msr_disable_three_outstanding", generation=_gen,
+                     tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((2,))),
+                     pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=3, swap_ns=40_000, disable_at=34_000,
+                     fast=False, note=f"{_gen}: an MSR disable + wake-all with three async PFs outstanding, as the "
+                                      "swap-ins complete; then re-enable"))

@@ -15,6 +15,7 @@ later wait returns at once.  Token ~0 wakes every node of this cpu.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Generator, Iterator
 
 from .. import abi
@@ -54,8 +55,8 @@ def new_sleeper_table() -> list[list[KvmTaskSleepNode]]:
 
 
 def all_nodes(table: list[list[KvmTaskSleepNode]]) -> Iterator[KvmTaskSleepNode]:
-    for bucket in table:
-        yield from bucket
+    # chained in C: the checker walks the 256 buckets after every explored step (a Python loop was ~60 us)
+    return chain.from_iterable(table)
 
 
 def _bucket(cpu: "GuestCpu", token: int) -> list[KvmTaskSleepNode]:
