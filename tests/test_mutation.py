@@ -168,3 +168,52 @@ def test_answer_bound():
             yield
     assert "not_present_answered_in_bound" in _violated("one_task", patch)
     assert "not_present_answered_in_bound" not in _violated("one_task")
+
+
+# --- the campaign's reach: the wake-all item, the other methods, the stored outcome ---------------------------
+
+@pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail"])
+def test_new_configurations_are_clean(cfg):
+    assert _violated(cfg) == set()
+
+
+@pytest.mark.parametrize("mid,cfg", [
+    ("asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:stmt_del:7", "migrate"),        # no ~0 queued
+    ("asyncpf.host.interrupt.async_pf:kvm_async_pf_wakeup_all:stmt_del:7", "irq_migrate"),
+])
+def test_migration_needs_the_wake_all(mid, cfg):
+    assert M.mutant_by_id(mid).before == "apf.done.append(work)"
+    assert _violated(cfg, _mutant(mid)) - _violated(cfg)
+
+
+def test_failed_wake_all_allocation_is_reached():
+    spec = M.mutant_by_id("asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:stmt_del:11")
+    assert spec.before == "return -12"
+    r = M.run_one(spec, configs=["alloc_fail"], max_seconds=60, max_schedules=20)
+    assert r.status == "killed" and r.how.startswith("crash")
+
+
+def test_other_methods_are_scored_apart_from_the_checker():
+    kw = dict(configs=["one_task"], max_seconds=60, max_schedules=40)
+    alone = M.campaign(["asyncpf.guest.legacy"], **kw).as_dict()
+    both = M.campaign(["asyncpf.guest.legacy"], methods=["scenario"], **kw).as_dict()
+    assert both["score"] == alone["score"] and alone["methods"] == {}
+    judged = alone["score"]["mutants"] - alone["score"]["equivalent"]
+    row = both["methods"]["scenario"]["all"]
+    assert row["judged"] == judged and 0 <= row["killed_not_by_checker"] <= row["killed"] <= judged
+    assert both["methods"]["scenario"]["asyncpf.guest.legacy"] == row
+
+
+def test_stored_campaign_is_current():
+    """data/mutation_campaign.json judged the twins as they are: same mutants, same source, same equivalences."""
+    from asyncpf.check.equivalent_mutants import EQUIVALENT
+    from asyncpf.datafiles import load_json
+    stored = load_json("mutation_campaign.json")
+    assert {"asyncpf.host.legacy.async_pf", "asyncpf.guest.interrupt"} <= set(stored["modules"])
+    for module in stored["modules"]:
+        specs = M.enumerate_mutants([module])
+        got = {mid: v for mid, v in stored["mutants"].items() if mid.startswith(module + ":")}
+        assert sorted(got) == sorted(s.id for s in specs), module
+        for s in specs:
+            eq = bool(s.rule) or (s.id in EQUIVALENT and EQUIVALENT[s.id][0] == s.before)
+            assert got[s.id]["before"] == s.before and (got[s.id]["status"] == "equivalent") == eq, s.id

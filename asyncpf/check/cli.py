@@ -82,8 +82,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--operators", type=_operators, metavar="OP[,OP..]",
                    help="with --mutation: only these operators (cmp_flip,bool_drop,stmt_swap,stmt_del,const_off)")
     p.add_argument("--methods", type=_methods, metavar="M[,M..]",
-                   help="with --mutants: which methods try to catch each mutant (default: all three, "
-                        f"{DEFAULT_METHODS}; ~10 s more than the explorer alone). explorer: exhaustive schedules of the mutant's "
+                   help="with --mutants or --mutation: which methods try to catch each mutant (with --mutants the "
+                        f"default is all three, {DEFAULT_METHODS}, ~10 s more than the explorer alone; with --mutation "
+                        "the explorer alone, and each other method listed runs on every judged mutant and gets its own "
+                        "score, apart from the checker's). explorer: exhaustive schedules of the mutant's "
                         "configuration, differential against the correct model; stateful: the Hypothesis state "
                         f"machine with the bug on (derandomized, {STATEFUL_SETTINGS['max_examples']} examples x "
                         f"{STATEFUL_SETTINGS['stateful_step_count']} steps, ~1 s per mutant); scenario: every "

@@ -261,6 +261,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
                 vcpu.arch.cpuid_features = cfg.cpuid
         if cfg.lapic_on_at is not None:
             m.vcpus[0].apic_sw_enabled = False
+        if "alloc_fail" in cfg.extra:
+            m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
         if before_boot is not None:
             before_boot(m)
         make_swapped(m, *cfg.pages)
@@ -290,16 +292,20 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     if cfg.disable_at is not None:
         cpu0 = kernel.cpus[0]
 
+        # the generation's own CPU_DOWN_PREPARE path where it has one (6.18), else the shared one (disable, wake all)
+        offline = getattr(cpu0.kernel.twins, "kvm_guest_cpu_offline", pv.kvm_guest_cpu_offline)
+
         def disable_then_reenable():  # as on CPU_DOWN_PREPARE / CPU_ONLINE: interrupts off
             yield Cli()
-            yield from pv.kvm_pv_disable_apf(cpu0)
-            pv.apf_task_wake_all(cpu0)
+            yield from offline(cpu0)
             yield from cpu0.kernel.twins.kvm_guest_cpu_init(cpu0)
             yield Sti()
 
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))
     if cfg.reset_at is not None:
         m.env.schedule(cfg.reset_at, lambda _arg: tasks.append(vmm_reset_vcpu(m, kernel, 0)))
+    if "migrate_at" in cfg.extra:
+        m.env.schedule(cfg.extra["migrate_at"], lambda _arg: vmm_migrate_vcpu(m, 0))
     if cfg.lapic_on_at is not None:  # the guest's LAPIC setup: SPIV with the software-enable bit (x2APIC MSR 0x80f)
         tasks.append(kernel.spawn("lapicon", _program([Work(cfg.lapic_on_at), _wrmsr(X2APIC_SPIV, 0x1FF)]), 0,
                                   AddressSpace()))
@@ -387,3 +393,68 @@ for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
                      pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=3, swap_ns=40_000, disable_at=34_000,
                      fast=False, note=f"{_gen}: an MSR disable + wake-all with three async PFs outstanding, as the "
                                       "swap-ins complete; then re-enable"))
+
+
+# --- allocation failure: the GFP_ATOMIC / GFP_NOWAIT item allocations that may fail (issue 15) ----------------
+
+def failing_allocations(m: Machine, ordinals: tuple[int, ...]) -> Callable[[], bool]:
+    """``kvm.alloc_fail`` that fails the work-item allocations of these ordinals (1 = the first of the run).
+
+    Deterministic on every schedule: the ordinal counts the allocations tried so far, failed ones included.
+    """
+    def fail() -> bool:
+        tried = m.kvm.stat.async_pf_allocated + m.kvm.stat.async_pf_alloc_failures + 1
+        return tried in ordinals
+    return fail
+
+
+_add(ModelConfig("alloc_fail", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, extra={"alloc_fail": (1, 2)},
+                 note="the boot's wake-all item and the first fault's item cannot be allocated (GFP_ATOMIC / "
+                      "GFP_NOWAIT): no ~0 at registration, the first touch is handled synchronously, the second "
+                      "goes async"))
+_add(ModelConfig("irq_alloc_fail", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 extra={"alloc_fail": (1, 2)}, note="alloc_fail in the interrupt era"))
+
+
+# --- live migration: the destination's vcpu knows nothing of the source's faults (issue 15) ----------------------
+
+def vmm_migrate_vcpu(m: Machine, vcpu_id: int) -> None:
+    """The VM moves to another host now; the guest is not told.  Call it from an engine step.
+
+    What reaches the destination is guest memory and the vcpu's MSRs: its
+    async PF state starts empty (the source's queue, done list and gfn hash
+    stay behind), and the VMM restores the async PF MSRs with KVM_SET_MSRS
+    (host-initiated writes, the page-ready vector before the enable).  The
+    enable queues the ~0 wake-all, the only thing that wakes the guest tasks
+    still asleep on a source fault -- why 2.6.38 has it (kvm_pv_enable_async_pf
+    in arch/x86/kvm/x86.c@v2.6.38, "how migration restarts waiters"; the same
+    call in x86.c@v6.18).
+    Simplification: one machine plays both hosts -- the vcpu thread drops the
+    state with kvm_arch_vcpu_reset at its next loop (a running swap-in is
+    waited for, a pending one cancelled) and restores the MSRs right after;
+    memory keeps the pages as they were.  Simulation glue, not a kernel twin.
+    """
+    vcpu = m.vcpus[vcpu_id]
+    spec = m.kvm.abi
+    saved = [(msr, vcpu.kvm.twins.msr_reads[msr](vcpu)[1]) for msr in (spec.msr_async_pf_int, spec.msr_async_pf_en)
+             if msr is not None and msr in vcpu.kvm.twins.msr_reads]
+    reset = vcpu.kvm.twins.kvm_arch_vcpu_reset
+
+    def reset_then_restore(v: Any) -> Any:
+        yield from reset(v)
+        if v is vcpu:
+            vcpu.kvm.twins.kvm_arch_vcpu_reset = reset
+            for msr, value in saved:
+                yield from x86.kvm_set_msr_common(v, msr, value, host_initiated=True)
+
+    vcpu.kvm.twins.kvm_arch_vcpu_reset = reset_then_restore
+    vcpu.reset_pending = True
+    vcpu.kick()
+
+
+_add(ModelConfig("migrate", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, swap_ns=50_000,
+                 extra={"migrate_at": 20_000},
+                 note="2 sleepers when the VM is migrated: the destination knows no fault, the restored MSR "
+                      "queues the ~0 that wakes them"))
+_add(ModelConfig("irq_migrate", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, swap_ns=50_000,
+                 extra={"migrate_at": 20_000}, note="migrate in the interrupt era"))
