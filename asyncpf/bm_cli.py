@@ -297,10 +297,11 @@ def configure_sweep(p: argparse.ArgumentParser) -> None:
     add_params(p, duration_default=10, sweep=True)
     p.add_argument("--over", choices=list(sweep_mod.AXES),
                    help="one axis to vary (with --values): the fault:work thread mix, the mean swap read latency, "
-                        "the vcpus or the generation; --grid gives several")
+                        "the vcpus, the host CPUs or the generation; --grid gives several")
     p.add_argument("--values", type=_values, metavar="V[,V..]",
                    help="comma-separated, at most 32: latencies such as 20us,200us,2ms,8ms, F:W mixes such as "
-                        "1:7,4:4,7:1, vcpu counts such as 1,2,4, generations such as legacy,interrupt")
+                        "1:7,4:4,7:1, vcpu counts such as 1,2,4, host CPU counts such as 1,2,4, generations such as "
+                        "legacy,interrupt")
     p.add_argument("--grid", action="append", type=_grid_axis, metavar="AXIS=V[,V..]",
                    help=f"an axis of the grid, repeatable: {', '.join(sweep_mod.AXES)}; the grid is every "
                         "combination, e.g. --grid mix=1:7,4:4 --grid swap-latency=1ms,8ms --grid vcpus=2,4")
@@ -318,7 +319,7 @@ def configure_sweep(p: argparse.ArgumentParser) -> None:
 
 AXIS_FIXES = {"mix": {"fault_threads": "-f/--fault-threads", "work_threads": "-w/--work-threads"},
               "swap-latency": {"swap_latency": "--swap-latency"}, "vcpus": {"vcpus": "--vcpus"},
-              "generation": {"generation": "--generation"}}
+              "host-cpus": {"host_cpus": "--host-cpus"}, "generation": {"generation": "--generation"}}
 
 
 def _grid_axis(text: str) -> tuple[str, list[str]]:
@@ -339,6 +340,8 @@ def _axis_value(axis: str, text: str) -> tuple[str, dict]:
         return f"{f}:{w}", {"fault_threads": f, "work_threads": w}
     if axis == "vcpus":
         return text, {"vcpus": integer(1, 64)(text)}
+    if axis == "host-cpus":
+        return text, {"host_cpus": integer(1, 256)(text)}
     if text not in abi.MODELLED:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a generation: {', '.join(abi.MODELLED)}")
     return text, {"generation": text}
@@ -377,7 +380,7 @@ def _sweep_plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[di
     return {a: [label for label, _ in vs] for a, vs in axes.items()}, [lab for lab, _ in combos], points
 
 
-@command("bm-sweep", "bm's ratios over a grid of thread mixes, swap latencies, vcpus and generations, "
+@command("bm-sweep", "bm's ratios over a grid of thread mixes, swap latencies, vcpus, host CPUs and generations, "
                      "on Dask", configure_sweep)
 def sweep(args: argparse.Namespace) -> int:
     grid, labels, points = _sweep_plan(args)

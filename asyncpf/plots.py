@@ -81,7 +81,7 @@ def sweep_figure(result: dict) -> Figure:
                         ecolor=f"C{i}", capsize=3, linewidth=0.8)
         ax.axhline(PUBLISHED["v7 (10 runs)"][host], color=f"C{i}", linestyle="--", linewidth=0.8,
                    label=f"{host}: published v7 at 4:4, 2010 disk")
-    ax.set_xlabel({"mix": "fault:work threads", "swap-latency": "mean swap read", "vcpus": "vcpus",
+    ax.set_xlabel({"mix": "fault:work threads", "swap-latency": "mean swap read", "vcpus": "vcpus", "host-cpus": "host CPUs",
                    "generation": "generation"}.get(result["over"], ", ".join(result.get("grid", {}))))
     if len(labels) > 6:
         ax.tick_params(axis="x", labelrotation=60, labelsize=6)

@@ -1,7 +1,7 @@
 """``bm-sweep``'s grid as Dask tasks: every host run of every point and seed is one independent, seeded task.
 
 A grid is the product of its axes (fault:work mix, swap latency, vcpus,
-generation) times the seeds; each point runs bm's three hosts.  A host run
+host CPUs, generation) times the seeds; each point runs bm's three hosts.  A host run
 depends on nothing but its parameters, so the numbers are the same whether
 the tasks run here one after another, on a ``LocalCluster`` of this machine
 or on any Dask cluster (``--scheduler ADDRESS``): only the wall time changes.
@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 
 from .bm import MODES, BmParams, run_bm
 
-AXES = ("mix", "swap-latency", "vcpus", "generation")
+AXES = ("mix", "swap-latency", "vcpus", "host-cpus", "generation")
 
 
 def run_host(mode: str, params: BmParams) -> dict[str, Any]:

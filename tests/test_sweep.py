@@ -59,6 +59,14 @@ def test_the_table_shows_mean_and_spread_with_several_seeds(capsys):
     assert out[0].split()[0] == "vcpus" and "±" in out[1] and out[-1].startswith("mean over 2 seeds")
 
 
+def test_host_cpus_is_an_axis_and_fewer_cpus_cost_the_vcpus_time(capsys):
+    """Two vcpus on one host CPU wait for it: the unpatched host's work gets less CPU than on two."""
+    assert main(["bm-sweep", *TINY, "--vcpus", "2", "--grid", "host-cpus=1,2", "--json", "--scheduler", "serial"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["point"] for r in rows] == [{"host-cpus": "1"}, {"host-cpus": "2"}]
+    assert rows[0]["work"]["unpatched"] < rows[1]["work"]["unpatched"]
+
+
 @pytest.mark.parametrize("args, named", [
     (["--scheduler", "tcp://nowhere"], "--scheduler"),
     (["--scheduler", "localhost:99999"], "--scheduler"),
@@ -67,6 +75,8 @@ def test_the_table_shows_mean_and_spread_with_several_seeds(capsys):
     (["--grid", "generation=2025"], "--grid generation"),
     (["--grid", "mix=1:1", "--grid", "mix=2:2"], "--grid mix"),
     (["--grid", "vcpus=1,2", "--vcpus", "2"], "--vcpus"),
+    (["--grid", "host-cpus=0,2"], "--grid host-cpus"),
+    (["--grid", "host-cpus=1,2", "--host-cpus", "2"], "--host-cpus"),
     (["--over", "mix"], "--over and --values"),
     ([], "--grid"),
     (["--grid", "vcpus=1", "--seeds", "0"], "--seeds"),
