@@ -7,6 +7,8 @@ on a 64 MiB guest in a 16 MiB cgroup.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from asyncpf import build
@@ -78,3 +80,12 @@ def enable_apf(m: Machine, vcpu=None, send_always=True) -> int:
 @pytest.fixture(params=GENS)
 def gen(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A light Dask cluster for the sweep and check tests: one worker thread in this process (two shared cores)."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  silence_logs=logging.CRITICAL) as c:
+        yield c

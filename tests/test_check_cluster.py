@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
@@ -11,15 +10,6 @@ from asyncpf.__main__ import main
 
 CONFIGS = ["--config", "one_task", "--config", "kernel_touch", "--config", "seed_msr_disable"]
 WALL = ("seconds", "states_per_s")   # the only figures that may differ between two runs
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A light local cluster: one worker thread in this process (CI runs on two shared cores)."""
-    distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
-                                  silence_logs=logging.CRITICAL) as c:
-        yield c
 
 
 def _without_wall_time(out: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
@@ -13,15 +12,6 @@ from asyncpf import sweep
 
 TINY = ["--guest-mem", "16M", "--host-limit", "4M", "--array", "8M", "-t", "0.05"]
 GRID = ["--grid", "mix=1:1,2:1", "--grid", "generation=legacy,interrupt", "--seeds", "2"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A light local cluster: one worker thread in this process (CI runs on two shared cores)."""
-    distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
-                                  silence_logs=logging.CRITICAL) as c:
-        yield c
 
 
 def _points():
