@@ -25,6 +25,15 @@ NO_HZ idle resync (``sched_clock_idle_wakeup_event``: no vcpu of bm idles);
 KVM's TSC offset moved back for an unstable host TSC in
 ``kvm_arch_vcpu_load`` (the guest's clock is kvm-clock, re-based by
 ``KVM_REQ_CLOCK_UPDATE`` on the same load, so it loses no time).
+
+Reclaim as a competing host thread does not arise for bm's cgroup limit:
+2.6.38 reclaims for a memory cgroup in the charging task itself
+(``__mem_cgroup_try_charge`` reaches ``mem_cgroup_hierarchical_reclaim``,
+mm/memcontrol.c@v2.6.38; kswapd answers zone watermarks, and the host had
+memory to spare), so its CPU time falls on the faulting vcpu thread or
+kworker, where a stall already is.  The model charges that reclaim nothing
+(no per-page cost with a source), a simplification of the stall, not a
+missing thread.
 """
 
 from __future__ import annotations
