@@ -19,9 +19,14 @@ Interrupts from the VMM arrive through ``KVM_INTERRUPT``
   every time it re-enables MSR_EE while the line is still up;
 * ``KVM_INTERRUPT_UNSET`` -- the line went down: both priorities cleared.
 
-Level delivery and the unset came with "KVM: PPC: Implement Level interrupts
-on Book3S" (Alexander Graf, 2010; advertised as ``KVM_CAP_PPC_UNSET_IRQ``).
-Before it a VMM could only inject edges, which for a level-triggered device
+Level delivery came with "KVM: PPC: Implement Level interrupts on Book3S"
+(Alexander Graf, 2010, commit 17bd158006a3); the unset and its
+``KVM_CAP_PPC_UNSET_IRQ`` were already there (commit 18978768).  The
+commit's message names the defect: KVM treated an interrupt as acknowledged
+once delivered, where real hardware keeps the line pulled until the
+controller is told it was received, and guests stalled at random; the fix
+adds pulling the line (SET_LEVEL) to letting it go (UNSET).  Before it a
+VMM could only inject edges, which for a level-triggered device
 loses an interrupt (a line still up after the guest's handler is not
 delivered again) or makes a spurious one (a line that went down before the
 guest took it is delivered anyway); :class:`LevelDevice` and the scenarios
