@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import abi
-from ..abi import KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.kvm_main import read_guest_bytes
 from ..sim import ChoicePolicy
@@ -287,6 +287,10 @@ class Checker:
         msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
         if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
             self._acked[vcpu.vcpu_id] = True
+        if msr == spec.msr_async_pf_en and fields["data"] & KVM_ASYNC_PF_ENABLED \
+                and fields["data"] & KVM_ASYNC_PF_DELIVERY_AS_INT:
+            self._observe(Obs(self.m.env.now, "int_registration", vcpu.vcpu_id,
+                              {"offered": bool(vcpu.arch.cpuid_features & (1 << 14))}))
         feature = {spec.msr_async_pf_en: 4, spec.msr_async_pf_int: 14, spec.msr_async_pf_ack: 14}.get(msr)
         if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
                 and not vcpu.arch.cpuid_features & (1 << feature):

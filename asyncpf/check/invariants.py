@@ -411,6 +411,20 @@ def pv_msrs_gated_by_cpuid(v: View) -> list[str]:
             for o in v.obs if o.kind == "pv_msr_accepted"]
 
 
+@invariant(EVENT, "Documentation/virt/kvm/x86/cpuid.rst@v6.18: KVM_FEATURE_ASYNC_PF_INT (14), 'guest checks this "
+                  "feature bit before using the second async pf control msr 0x4b564d06 and async pf acknowledgment "
+                  "msr 0x4b564d07'; arch/x86/kernel/kvm.c@v6.18 kvm_guest_cpu_init registers only with it",
+           generations=_IRQ, why_not="before 5.8 there is no interrupt delivery and no second control MSR")
+def int_delivery_only_when_offered(v: View) -> list[str]:
+    """The guest asks for page-ready by interrupt (EN with DELIVERY_AS_INT) only if CPUID offers KVM_FEATURE_ASYNC_PF_INT.
+
+    Whatever the host then does with the write: without enforcement it is accepted, and the guest relies on an
+    interface the VMM did not offer.  (A raw probe of MSRs 0x4b564d06/07 is not a registration.)
+    """
+    return [f"vcpu{o.vcpu}: MSR_KVM_ASYNC_PF_EN written with DELIVERY_AS_INT while CPUID lacks KVM_FEATURE_ASYNC_PF_INT"
+            for o in v.obs if o.kind == "int_registration" and not o.data["offered"]]
+
+
 @invariant(SAFETY, "arch/x86/kvm/x86.c@v6.18 kvm_arch_async_page_present_queued (request + kick unless a "
                    "page-ready is pending) and 'Fix a semi theoretical bug in kvm_arch_async_page_present_queued' "
                    "(Maxim Levitsky, 2025: a lost kick between pageready_pending and the ACK)",

@@ -73,6 +73,7 @@ class TaskSpec:
     atomic: bool = False          # inside preempt_disable()
     work_ns: int = 0              # user work before the first touch
     irqs_off: bool = False        # the touches run with interrupts disabled (local_irq_save around a copy)
+    fresh: bool = False           # first touch a page the guest has not mapped yet: an ordinary guest #PF
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,9 @@ _add(ModelConfig("irq_vcpu_reset", generation="interrupt", tasks=(TaskSpec((0,))
 _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
                  note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
                       "a guest thread enables it later"))
+_add(ModelConfig("irq_guest_fault", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),),
+                 note="the task first touches a page of its own the guest has not mapped yet (an ordinary #PF, "
+                      "flags 0: exc_page_fault must hand it to the guest's fault handler), then a swapped-out one"))
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),), cpuid=1 << 4,
                  enforce_pv_cpuid=True, probe_msrs=((0x4B564D07, 1), (0x4B564D06, 0xF3)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
@@ -280,6 +284,9 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             items.append(PreemptDisable())
         if spec.irqs_off:
             items.append(Cli())
+        if spec.fresh:  # anonymous and not yet faulted in: the #PF carries no async PF flags
+            mm.map(TASK_GVA, 1, None)
+            items.append(Touch(TASK_GVA, True, 0, kernel=spec.kernel))
         for k, page in enumerate(spec.pages):
             gva = TASK_GVA + ((k + 1) << abi.PAGE_SHIFT)
             mm.map(gva, 1, cfg.pages[page])
