@@ -172,7 +172,8 @@ def test_answer_bound():
 
 # --- the campaign's reach: the wake-all item, the other methods, the stored outcome ---------------------------
 
-@pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail", "irq_guest_fault"])
+@pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail", "irq_guest_fault",
+                                 "irq_limit64"])
 def test_new_configurations_are_clean(cfg):
     assert _violated(cfg) == set()
 

@@ -57,8 +57,9 @@ _KERNEL_MODE = ("the guest's check against a host bug: the 6.18 host sends a not
 _ENTRY_COST = ('the entry cost moved before the flags read: nothing can write the word in between (the #PF gate '
     'runs with IF=0, so no page-ready interrupt, and the handler touches no page that could fault again)')
 
-_LOCAL = ('a call-free local binding (or an import of a loaded module) moved across its neighbour, which neither '
-    'reads nor writes what it binds; an early return leaves it unused')
+_LOCAL = ('a local binding without side effects (attribute reads, a hash-bucket lookup, a fresh node object, an '
+    'import of a loaded module) moved across its neighbour, which neither reads nor writes what it binds; an early '
+    'return leaves it unused')
 
 _FLAGS_WORD = ('the host writes only 0 or KVM_PV_REASON_PAGE_NOT_PRESENT into flags in this generation (page-ready '
     'goes through the token slot), so the top byte of the word is always 0: reading or clearing 3 of its bytes '
@@ -70,6 +71,13 @@ _PAD = ('the fifth byte is pad[0] of struct kvm_vcpu_pv_apf_data (flags, token, 
 
 _VMEXIT = ('DELIVERY_AS_PF_VMEXIT serves nested guests (an L2 fault as an L1 exit), which are not modelled: the '
     'host stores the bit (kvm_pv_enable_async_pf) and reads it nowhere')
+
+_NO_EARLY_WAKE = ('differs only when a dummy node waits for this token (its wake came before the wait), which '
+    'cannot happen in the interrupt era: page-ready is an interrupt on the faulting vcpu, and the #PF path hashes '
+    'the sleeper with IF=0 (interrupt gate) before it first enables interrupts')
+
+_WRMSR_ATOMIC = ("the guest's registration flag and its MSR write trade places around one WRMSR: no guest code runs "
+    "on this cpu during the exit, and only this cpu's #PF and page-ready handlers read the flag")
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
@@ -269,4 +277,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('if _has_feature(cpu, KVM_FEATURE_ASYNC_PF_VMEXIT):...', _VMEXIT),
     'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_del:8':
         ('data |= abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT', _VMEXIT),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:1':
+        ('task = cpu.curr', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:4':
+        ('if dummy is not None:...', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:4':
+        ('if dummy is not None:...', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:10':
+        ('bucket.remove(dummy)', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:12':
+        ('return', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:11':
+        ('task.state = sched.TASK_UNINTERRUPTIBLE', _ONE_STEP),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_swap:5':
+        ('yield WrMsr(spec.msr_async_pf_en, data)', _WRMSR_ATOMIC),
+    'asyncpf.guest.interrupt:kvm_pv_disable_apf:stmt_swap:1':
+        ('yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)', _WRMSR_ATOMIC),
 }

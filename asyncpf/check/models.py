@@ -184,6 +184,11 @@ _add(ModelConfig("limit64", tasks=tuple(TaskSpec((i,)) for i in range(66)),
                  note="66 tasks on 66 swapped pages, a worker each and a slow disk: 64 async PFs outstanding on "
                       "one vcpu, the 65th and 66th fault refused at the limit (handled synchronously); FIFO and "
                       "two more schedules only"))
+_add(ModelConfig("irq_limit64", generation="interrupt", tasks=tuple(TaskSpec((i,)) for i in range(66)),
+                 pages=tuple(DATA_GFN + i for i in range(66)), workers=None, swap_ns=2_000_000,
+                 limit_ns=20_000_000, max_schedules=3,
+                 note="limit64 in the interrupt era: the only runs that reach kvm_setup_async_pf's per-vcpu limit "
+                      "there (ASYNC_PF_PER_VCPU is still 64 in v6.18)"))
 _add(ModelConfig("vcpu_reset", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, reset_at=12_000,
                  note="the VMM resets vcpu 0 while 2 tasks sleep, a page-ready is queued and a swap-in runs; "
                       "the guest re-registers"))
