@@ -173,7 +173,7 @@ def test_answer_bound():
 # --- the campaign's reach: the wake-all item, the other methods, the stored outcome ---------------------------
 
 @pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail", "irq_guest_fault",
-                                 "irq_limit64"])
+                                 "irq_limit64", "cpuid_no_async_pf"])
 def test_new_configurations_are_clean(cfg):
     assert _violated(cfg) == set()
 
@@ -220,12 +220,15 @@ def test_stored_campaign_is_current():
             assert got[s.id]["before"] == s.before and (got[s.id]["status"] == "equivalent") == eq, s.id
 
 
-def test_guest_registers_interrupt_delivery_only_when_offered():
-    """Without kvm_guest_cpu_init's feature test the guest registers on a VMM that does not offer ASYNC_PF_INT."""
-    mid = "asyncpf.guest.interrupt:kvm_guest_cpu_init:bool_drop:1"
-    assert M.mutant_by_id(mid).after == "not cpu.kernel.config.pv"
-    assert "int_delivery_only_when_offered" in _violated("irq_msr_probe", _mutant(mid))
-    assert "int_delivery_only_when_offered" not in _violated("irq_msr_probe")
+@pytest.mark.parametrize("mid,cfg", [
+    ("asyncpf.guest.interrupt:kvm_guest_cpu_init:bool_drop:1", "irq_msr_probe"),   # ASYNC_PF_INT not offered
+    ("asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_del:0", "cpuid_no_async_pf"),    # ASYNC_PF not offered
+])
+def test_guest_registers_only_when_offered(mid, cfg):
+    """Without kvm_guest_cpu_init's feature test the guest registers on a VMM that does not offer async PF."""
+    assert "_has_feature" in M.mutant_by_id(mid).before or "apf_feature" in M.mutant_by_id(mid).before
+    assert "registers_only_when_offered" in _violated(cfg, _mutant(mid))
+    assert "registers_only_when_offered" not in _violated(cfg)
 
 
 def test_ordinary_guest_fault_reaches_the_guest_handler():

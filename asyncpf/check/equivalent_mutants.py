@@ -293,4 +293,6 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('yield WrMsr(spec.msr_async_pf_en, data)', _WRMSR_ATOMIC),
     'asyncpf.guest.interrupt:kvm_pv_disable_apf:stmt_swap:1':
         ('yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)', _WRMSR_ATOMIC),
+    'asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_swap:0':
+        ('if not apf_feature(cpu):...', _LOCAL),
 }

@@ -189,6 +189,9 @@ _add(ModelConfig("irq_limit64", generation="interrupt", tasks=tuple(TaskSpec((i,
                  limit_ns=20_000_000, max_schedules=3,
                  note="limit64 in the interrupt era: the only runs that reach kvm_setup_async_pf's per-vcpu limit "
                       "there (ASYNC_PF_PER_VCPU is still 64 in v6.18)"))
+_add(ModelConfig("cpuid_no_async_pf", tasks=(TaskSpec((0,)),), cpuid=0,
+                 note="the VMM offers no KVM_FEATURE_ASYNC_PF: the guest does not register, the touch is a "
+                      "synchronous fault"))
 _add(ModelConfig("vcpu_reset", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, reset_at=12_000,
                  note="the VMM resets vcpu 0 while 2 tasks sleep, a page-ready is queued and a swap-in runs; "
                       "the guest re-registers"))
