@@ -79,6 +79,9 @@ _NO_EARLY_WAKE = ('differs only when a dummy node waits for this token (its wake
 _WRMSR_ATOMIC = ("the guest's registration flag and its MSR write trade places around one WRMSR: no guest code runs "
     "on this cpu during the exit, and only this cpu's #PF and page-ready handlers read the flag")
 
+_FLUSH_WAIT = ("queued-- moved after the flush: the flush only waits for the item's worker, with this vcpu's "
+    'thread -- the only reader of queued -- blocked in it; the checker excuses a vcpu waiting for a worker')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -295,4 +298,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)', _WRMSR_ATOMIC),
     'asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_swap:0':
         ('if not apf_feature(cpu):...', _LOCAL),
+    'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:3':
+        ('x86.kvm_arch_async_page_present(vcpu, work)', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:5':
+        ('apf.queued -= 1', _FLUSH_WAIT),
 }
