@@ -72,7 +72,7 @@ def test_generation_tables():
     assert [r[0] for r in ec.config_rows(fast_only=True)] == [c.name for c in fast_configs()]
     limited = ec.generation_rows()
     merged = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
-              "no_ready_after_broadcast", "limit_refuses_only_at_limit"}
+              "no_ready_after_broadcast", "limit_refuses_only_at_limit", "registers_only_when_offered"}
     assert merged < {r[0] for r in limited}
     assert all(r[1] == "legacy, interrupt" and "seed" in r[2] for r in limited if r[0] in merged)
     assert all(r[1] == "interrupt" for r in limited if r[0] not in merged)

@@ -172,7 +172,8 @@ def test_answer_bound():
 
 # --- the campaign's reach: the wake-all item, the other methods, the stored outcome ---------------------------
 
-@pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail"])
+@pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail", "irq_guest_fault",
+                                 "irq_limit64", "cpuid_no_async_pf"])
 def test_new_configurations_are_clean(cfg):
     assert _violated(cfg) == set()
 
@@ -217,3 +218,22 @@ def test_stored_campaign_is_current():
         for s in specs:
             eq = bool(s.rule) or (s.id in EQUIVALENT and EQUIVALENT[s.id][0] == s.before)
             assert got[s.id]["before"] == s.before and (got[s.id]["status"] == "equivalent") == eq, s.id
+
+
+@pytest.mark.parametrize("mid,cfg", [
+    ("asyncpf.guest.interrupt:kvm_guest_cpu_init:bool_drop:1", "irq_msr_probe"),   # ASYNC_PF_INT not offered
+    ("asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_del:0", "cpuid_no_async_pf"),    # ASYNC_PF not offered
+])
+def test_guest_registers_only_when_offered(mid, cfg):
+    """Without kvm_guest_cpu_init's feature test the guest registers on a VMM that does not offer async PF."""
+    assert "_has_feature" in M.mutant_by_id(mid).before or "apf_feature" in M.mutant_by_id(mid).before
+    assert "registers_only_when_offered" in _violated(cfg, _mutant(mid))
+    assert "registers_only_when_offered" not in _violated(cfg)
+
+
+def test_ordinary_guest_fault_reaches_the_guest_handler():
+    """irq_guest_fault: an ordinary #PF (flags 0) that exc_page_fault does not hand on leaves its task stuck."""
+    mid = "asyncpf.guest.interrupt:exc_page_fault:stmt_del:3"
+    assert M.mutant_by_id(mid).before == "yield from do_page_fault(cpu, saved, cr2, error_code)"
+    assert "no_task_sleeps_forever" in _violated("irq_guest_fault", _mutant(mid))
+    assert "no_task_sleeps_forever" not in _violated("irq_guest_fault")

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import abi
-from ..abi import KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.kvm_main import read_guest_bytes
 from ..sim import ChoicePolicy
@@ -224,8 +224,10 @@ class Checker:
                 self._observe(Obs(t_ns, "ready_irq", vcpu.vcpu_id,
                                   {"slot_before": self._slot_before.pop(vcpu.vcpu_id),
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
-        elif self._irq and name == "kvm_msr":
-            self._on_pv_msr(fields)
+        elif name == "kvm_msr":
+            self._on_registration(fields)
+            if self._irq:
+                self._on_pv_msr(fields)
         elif name == "kvm_async_pf_completed":
             self._on_completed(t_ns, fields)
         elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
@@ -279,6 +281,16 @@ class Checker:
             data["matched"] = awaiting.pop(token, None) is not None or data["after_broadcast"]
             self.ledger.readied.setdefault(vcpu.vcpu_id, Counter())[token] += 1
             self.ledger.delivered["ready"] += 1
+
+    def _on_registration(self, fields: dict) -> None:
+        """A guest write that enables async PF: the CPUID bit it relies on (ASYNC_PF_INT for interrupt delivery)."""
+        spec, data = self.m.gen, fields["data"]
+        if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED:
+            return
+        vcpu = self.m.vcpus[fields["ctx"][2]]
+        feature = 14 if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
+        self._observe(Obs(self.m.env.now, "registration", vcpu.vcpu_id,
+                          {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature))}))
 
     def _on_pv_msr(self, fields: dict) -> None:
         """An MSR write in the interrupt era: the ACK, and whether a PV MSR the CPUID does not offer was accepted."""

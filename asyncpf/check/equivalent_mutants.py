@@ -28,6 +28,60 @@ _ONE_STEP = ('reordered within one engine step, nothing in between reads what mo
 _STAT = ('statistics counter: kvm.stat.async_pf_completed is read by reports and scenarios, by no invariant or '
     'twin')
 
+_TRACE = ('output only: a tracepoint deleted or moved within its engine step changes no protocol state; the ftrace '
+    'line differs, and a checker sample taken at that line (published-before-wake, the page-ready IRQ) is lost, not a '
+    'fact changed -- like the statistics counters of the bookkeeping rule')
+
+_SCHED = ('removes a scheduling point only: every run of the mutant is the run of the twin in which the worker goes '
+    'on at that point, an ordering the explorer takes too')
+
+_HVA = ('differs only for an error hva: every gfn a run faults on lies in the guest\'s one memslot (the '
+    "configurations' pages and the kernel's own), so kvm_is_error_hva never holds")
+
+_LIMIT = ('statistics counter: async_pf_limit_hits is read only by limit_refuses_only_at_limit, to notice that a '
+    'refusal happened; the refusal itself (return False) is unchanged and the queued count it checks is the same')
+
+_CLEAR = ("queued = 0 moved before the drain of done: queued is read by this vcpu's own thread only "
+    '(kvm_setup_async_pf, kvm_check_async_pf_completion), which is inside this function across both places, and '
+    "the checker's queued_counts_outstanding excuses a vcpu waiting in the clear")
+
+_IF0 = ("the guest's check against a host bug: the twin host injects a not-present only with IF=1 "
+    '(can_do_async_pf / kvm_can_do_async_pf; async_pf_only_with_interrupts_on holds on every configuration), so '
+    'the branch is never taken')
+
+
+_KERNEL_MODE = ("the guest's check against a host bug: the 6.18 host sends a not-present to kernel mode only to a "
+    'guest registered with SEND_ALWAYS (kvm_can_deliver_async_pf), which an interrupt-era guest never sets '
+    '(kvm_guest_cpu_init); irq_kernel_touch takes the halt path instead, so the branch is never taken')
+
+_ENTRY_COST = ('the entry cost moved before the flags read: nothing can write the word in between (the #PF gate '
+    'runs with IF=0, so no page-ready interrupt, and the handler touches no page that could fault again)')
+
+_LOCAL = ('a local binding without side effects (attribute reads, a hash-bucket lookup, a fresh node object, an '
+    'import of a loaded module) moved across its neighbour, which neither reads nor writes what it binds; an early '
+    'return leaves it unused')
+
+_FLAGS_WORD = ('the host writes only 0 or KVM_PV_REASON_PAGE_NOT_PRESENT into flags in this generation (page-ready '
+    'goes through the token slot), so the top byte of the word is always 0: reading or clearing 3 of its bytes '
+    'is the same')
+
+_PAD = ('the fifth byte is pad[0] of struct kvm_vcpu_pv_apf_data (flags, token, pad[56], enabled: '
+    'arch/x86/include/uapi/asm/kvm_para.h@v6.18), which neither side writes: it reads 0 and clearing it changes '
+    'nothing')
+
+_VMEXIT = ('DELIVERY_AS_PF_VMEXIT serves nested guests (an L2 fault as an L1 exit), which are not modelled: the '
+    'host stores the bit (kvm_pv_enable_async_pf) and reads it nowhere')
+
+_NO_EARLY_WAKE = ('differs only when a dummy node waits for this token (its wake came before the wait), which '
+    'cannot happen in the interrupt era: page-ready is an interrupt on the faulting vcpu, and the #PF path hashes '
+    'the sleeper with IF=0 (interrupt gate) before it first enables interrupts')
+
+_WRMSR_ATOMIC = ("the guest's registration flag and its MSR write trade places around one WRMSR: no guest code runs "
+    "on this cpu during the exit, and only this cpu's #PF and page-ready handlers read the flag")
+
+_FLUSH_WAIT = ("queued-- moved after the flush: the flush only waits for the item's worker, with this vcpu's "
+    'thread -- the only reader of queued -- blocked in it; the checker excuses a vcpu waiting for a worker')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -108,4 +162,144 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.lapic:kvm_lapic_enabled:bool_drop:0':
         ('vcpu.kvm.irqchip_in_kernel and vcpu.apic_sw_enabled', ('without an in-kernel irqchip kvm_pv_enable_async_pf refuses every enable (x86.c@v6.18), so the '
          'only caller, kvm_arch_can_dequeue_async_page_present, never asks with async PF on')),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:15':
+        ('vcpu.wake_up()', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:16':
+        ('vcpu.workqueue.finished(work)', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:4':
+        ('if work in apf.queue:...', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:5':
+        ('work.gva, work.addr, work.arch = (gva, hva, arch)', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:6':
+        ('apf.queue.append(work)', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:7':
+        ('apf.queued += 1', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:8':
+        ('work.notpresent_injected = x86.kvm_arch_async_page_not_present(vcpu, work)', _ONE_STEP),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:stmt_swap:3':
+        ('vcpu.workqueue.queue_work(work)', _ONE_STEP),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:stmt_swap:4':
+        ('vcpu.async_pf.queue.append(work)', _ONE_STEP),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:stmt_swap:5':
+        ('vcpu.async_pf.queued += 1', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_del:14':
+        ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, gva=gva)", _TRACE),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:13':
+        ('if first:...', _TRACE),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:14':
+        ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, gva=gva)", _TRACE),
+    'asyncpf.host.interrupt.lapic:kvm_apic_set_irq:stmt_del:0':
+        ("vcpu.kvm.env.trace('kvm_apic_accept_irq', ctx=x86.trace_ctx(vcpu), apicid=vcpu.vcpu_id, dm=APIC_D...", _TRACE),
+    'asyncpf.host.interrupt.lapic:kvm_apic_set_irq:stmt_swap:0':
+        ("vcpu.kvm.env.trace('kvm_apic_accept_irq', ctx=x86.trace_ctx(vcpu), apicid=vcpu.vcpu_id, dm=APIC_D...", _TRACE),
+    'asyncpf.host.legacy.mmu:try_async_pf:stmt_del:10':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.legacy.mmu:try_async_pf:stmt_del:13':
+        ("kvm.env.trace('kvm_async_pf_doublefault', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.legacy.mmu:try_async_pf:stmt_swap:8':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_del:12':
+        ('yield None', _SCHED),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:1':
+        ('if apf.queued >= ASYNC_PF_PER_VCPU:...', _HVA),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:2':
+        ('if kvm_is_error_hva(hva):...', _HVA),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:2':
+        ('if kvm_is_error_hva(hva):...', _HVA),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:13':
+        ('return False', _HVA),
+    'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_swap:1':
+        ('if kvm_is_error_hva(addr):...', _HVA),
+    'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_del:1':
+        ('if kvm_is_error_hva(addr):...', _HVA),
+    'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_del:5':
+        ('return (BAD_PFN, False)', _HVA),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:11':
+        ("vcpu.stat['async_pf_limit_hits'] += 1", _LIMIT),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:const_off:0':
+        ('1', _LIMIT),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:const_off:1':
+        ('1', _LIMIT),
+    'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:10':
+        ("vcpu.stat['async_pf_limit_hits'] += 1", _LIMIT),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:stmt_del:8':
+        ("vcpu.stat['async_pf_limit_hits'] += 1", _LIMIT),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:const_off:0':
+        ('1', _LIMIT),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:const_off:1':
+        ('1', _LIMIT),
+    'asyncpf.host.legacy.async_pf:kvm_setup_async_pf:stmt_swap:7':
+        ("vcpu.stat['async_pf_limit_hits'] += 1", _LIMIT),
+    'asyncpf.host.interrupt.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:2':
+        ('while apf.done:...', _CLEAR),
+    'asyncpf.host.legacy.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:3':
+        ('while apf.done:...', _CLEAR),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:4':
+        ('if not saved_if:...', _IF0),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:8':
+        ("cpu.panic('Host injected async #PF in interrupt disabled region')", _IF0),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:9':
+        ('return True', _IF0),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_swap:4':
+        ('if not saved_if:...', _IF0),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_swap:6':
+        ("cpu.panic('Host injected async #PF in interrupt disabled region')", _IF0),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_swap:9':
+        ("cpu.panic('Host injected async #PF in kernel mode')", _KERNEL_MODE),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:10':
+        ('if saved_cpl != 3:...', _KERNEL_MODE),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:14':
+        ("cpu.panic('Host injected async #PF in kernel mode')", _KERNEL_MODE),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_del:15':
+        ('return True', _KERNEL_MODE),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_swap:0':
+        ('flags = kvm_read_and_reset_apf_flags(cpu)', _ENTRY_COST),
+    'asyncpf.guest.interrupt:__kvm_handle_async_pf:stmt_swap:2':
+        ('if not flags:...', _LOCAL),
+    'asyncpf.guest.interrupt:exc_page_fault:stmt_swap:0':
+        ('from .kernel import do_page_fault', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:stmt_swap:0':
+        ('if not cpu.apf_enabled:...', _LOCAL),
+    'asyncpf.guest.interrupt:sysvec_kvm_asyncpf_interrupt:stmt_swap:1':
+        ('if not cpu.apf_enabled:...', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_swap:0':
+        ('if not cpu.kernel.config.pv or not _has_feature(cpu, KVM_FEATURE_ASYNC_PF_INT):...', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_swap:2':
+        ('if _has_feature(cpu, KVM_FEATURE_ASYNC_PF_VMEXIT):...', _LOCAL),
+    'asyncpf.guest.interrupt:sysvec_kvm_asyncpf_interrupt:stmt_swap:5':
+        ('kvm.kvm_async_pf_task_wake(cpu, token)', _ONE_STEP),
+    'asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:3':
+        ('4', _FLAGS_WORD),
+    'asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:5':
+        ('4', _FLAGS_WORD),
+    'asyncpf.guest.interrupt:sysvec_kvm_asyncpf_interrupt:const_off:2':
+        ('4', _PAD),
+    'asyncpf.guest.interrupt:sysvec_kvm_asyncpf_interrupt:const_off:6':
+        ('4', _PAD),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_del:2':
+        ('if _has_feature(cpu, KVM_FEATURE_ASYNC_PF_VMEXIT):...', _VMEXIT),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_del:8':
+        ('data |= abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT', _VMEXIT),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:1':
+        ('task = cpu.curr', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:4':
+        ('if dummy is not None:...', _LOCAL),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:4':
+        ('if dummy is not None:...', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:10':
+        ('bucket.remove(dummy)', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:12':
+        ('return', _NO_EARLY_WAKE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_swap:11':
+        ('task.state = sched.TASK_UNINTERRUPTIBLE', _ONE_STEP),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_init:stmt_swap:5':
+        ('yield WrMsr(spec.msr_async_pf_en, data)', _WRMSR_ATOMIC),
+    'asyncpf.guest.interrupt:kvm_pv_disable_apf:stmt_swap:1':
+        ('yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)', _WRMSR_ATOMIC),
+    'asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_swap:0':
+        ('if not apf_feature(cpu):...', _LOCAL),
+    'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:3':
+        ('x86.kvm_arch_async_page_present(vcpu, work)', _ONE_STEP),
+    'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:5':
+        ('apf.queued -= 1', _FLUSH_WAIT),
 }

@@ -73,6 +73,7 @@ class TaskSpec:
     atomic: bool = False          # inside preempt_disable()
     work_ns: int = 0              # user work before the first touch
     irqs_off: bool = False        # the touches run with interrupts disabled (local_irq_save around a copy)
+    fresh: bool = False           # first touch a page the guest has not mapped yet: an ordinary guest #PF
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,14 @@ _add(ModelConfig("limit64", tasks=tuple(TaskSpec((i,)) for i in range(66)),
                  note="66 tasks on 66 swapped pages, a worker each and a slow disk: 64 async PFs outstanding on "
                       "one vcpu, the 65th and 66th fault refused at the limit (handled synchronously); FIFO and "
                       "two more schedules only"))
+_add(ModelConfig("irq_limit64", generation="interrupt", tasks=tuple(TaskSpec((i,)) for i in range(66)),
+                 pages=tuple(DATA_GFN + i for i in range(66)), workers=None, swap_ns=2_000_000,
+                 limit_ns=20_000_000, max_schedules=3,
+                 note="limit64 in the interrupt era: the only runs that reach kvm_setup_async_pf's per-vcpu limit "
+                      "there (ASYNC_PF_PER_VCPU is still 64 in v6.18)"))
+_add(ModelConfig("cpuid_no_async_pf", tasks=(TaskSpec((0,)),), cpuid=0,
+                 note="the VMM offers no KVM_FEATURE_ASYNC_PF: the guest does not register, the touch is a "
+                      "synchronous fault"))
 _add(ModelConfig("vcpu_reset", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2, reset_at=12_000,
                  note="the VMM resets vcpu 0 while 2 tasks sleep, a page-ready is queued and a swap-in runs; "
                       "the guest re-registers"))
@@ -222,6 +231,9 @@ _add(ModelConfig("irq_vcpu_reset", generation="interrupt", tasks=(TaskSpec((0,))
 _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
                  note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
                       "a guest thread enables it later"))
+_add(ModelConfig("irq_guest_fault", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),),
+                 note="the task first touches a page of its own the guest has not mapped yet (an ordinary #PF, "
+                      "flags 0: exc_page_fault must hand it to the guest's fault handler), then a swapped-out one"))
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),), cpuid=1 << 4,
                  enforce_pv_cpuid=True, probe_msrs=((0x4B564D07, 1), (0x4B564D06, 0xF3)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
@@ -280,6 +292,9 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             items.append(PreemptDisable())
         if spec.irqs_off:
             items.append(Cli())
+        if spec.fresh:  # anonymous and not yet faulted in: the #PF carries no async PF flags
+            mm.map(TASK_GVA, 1, None)
+            items.append(Touch(TASK_GVA, True, 0, kernel=spec.kernel))
         for k, page in enumerate(spec.pages):
             gva = TASK_GVA + ((k + 1) << abi.PAGE_SHIFT)
             mm.map(gva, 1, cfg.pages[page])

@@ -169,6 +169,28 @@ def kill_rows(names: Sequence[str] | None = None) -> list[tuple[str, str, str, s
     return rows
 
 
+def mutation_rows() -> list[tuple[str, int, int, int, int, int, str, str]]:
+    """Per twin module of the stored campaign (data/mutation_campaign.json): (module, mutants, equivalent, killed,
+    survived, not reached, score before, score after); the score is killed / non-equivalent, by the checker alone."""
+    from ..datafiles import load_json
+    rows = []
+    for module, r in load_json("mutation_campaign.json")["modules"].items():
+        a, b = r["after"], r.get("before")
+        rows.append((module.removeprefix("asyncpf."), a["mutants"], a["equivalent"], a["killed"], a["survived"],
+                     a["not_reached"], f"{b['score']:.0%}" if b else "-", f"{a['score']:.0%}"))
+    return rows
+
+
+def mutation_verdicts() -> dict[str, dict[str, int]]:
+    """Per module, how many stored mutants have each status (to check the rows against the verdicts)."""
+    from ..datafiles import load_json
+    out: dict[str, dict[str, int]] = {}
+    for mid, v in load_json("mutation_campaign.json")["mutants"].items():
+        counts = out.setdefault(mid.split(":")[0].removeprefix("asyncpf."), {})
+        counts[v["status"]] = counts.get(v["status"], 0) + 1
+    return out
+
+
 def correct_model() -> list[dict[str, Any]]:
     """Every fast configuration explored exhaustively without bugs, with the known generation behaviour marked."""
     out = []
