@@ -76,7 +76,7 @@ def test_host_cpu_scenarios_pass(name):
     assert res.ok, [c for c in res.checks if not c.passed]
 
 
-@pytest.mark.parametrize("config", ["host_cpus_one", "host_cpus_halt"])
+@pytest.mark.parametrize("config", ["host_cpus_one", "host_cpus_halt", "host_cpus_disable", "irq_host_cpus_disable"])
 def test_explorer_config_with_fewer_cpus_than_threads_is_clean(config):
     report = explore.explore(config)
     assert report.complete and not report.violations

@@ -154,9 +154,17 @@ class View:
 
 
 def _is_clearing(vcpu) -> bool:
-    """The vcpu thread waits in cancel_work_sync (kvm_clear_async_pf_completion_queue) for a worker."""
+    """The vcpu thread waits in cancel_work_sync (kvm_clear_async_pf_completion_queue) for a worker.
+
+    With host CPUs modelled the wait goes on after the worker is done: the vcpu
+    thread waits for its CPU and runs its sched_in notifiers before it is back in
+    the clear, which still has ``queued`` and the hash to reset.
+    """
     proc = vcpu.proc
     ev = getattr(proc, "_waiting_on", None) if proc is not None else None
+    sched = getattr(vcpu.kvm, "hostsched", None)
+    if sched is not None and (ev is None or not ev.name.startswith("work#")):
+        ev = sched.sleep_event(vcpu)
     return ev is not None and ev.name.startswith("work#")
 
 

@@ -380,6 +380,12 @@ _add(ModelConfig("host_cpus_halt", generation="interrupt", tasks=(TaskSpec((0,),
                  extra={"host_cpus": 1},
                  note="irq_kernel_touch's first task on ONE host CPU: the vcpu thread halts for the page (the halt "
                       "path) while the kworker it just queued waits for the same CPU"))
+for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
+    _add(ModelConfig(f"{_prefix}host_cpus_disable", generation=_gen, tasks=(TaskSpec((0,)), TaskSpec((1,))),
+                     workers=1, swap_ns=40_000, disable_at=10_000, extra={"host_cpus": 1},
+                     note=f"{_gen}: an MSR disable with two async PFs outstanding on ONE host CPU: the kworker may not "
+                          "have run yet (cancel_work_sync cancels it) or may be mid swap-in (the vcpu thread sleeps "
+                          "in the clear, then waits for the CPU)"))
 
 
 # --- bigger configurations, explored exhaustively under --full (issue 14: the explorer that reaches them) ---------

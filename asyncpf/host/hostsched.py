@@ -128,6 +128,8 @@ class HostThread:
     dispatched: Event | None = None
     in_guest_slice: bool = False
     pending: Interrupt | None = None   # a kick that arrived during the scheduler's own waits
+    in_notifier: bool = False          # running a switch, a preempt notifier or load/put, not its own code
+    sleeping_on: Event | None = None   # what it sleeps on, until it runs its own code again (checker's view)
     cpu_ns: int = 0
     runq_ns: int = 0
     switches: int = 0
@@ -306,11 +308,13 @@ class HostScheduler:
         if vcpu is not None:
             saved = vcpu._acct_state
             vcpu.account("host")
+        t.in_notifier = True
         for step in gen:
             if step:
                 yield from self._spend(t, step)
                 if vcpu is not None:
                     vcpu.stat["load_put_ns"] += step
+        t.in_notifier = False
         if vcpu is not None:
             vcpu.account(saved)
 
@@ -351,6 +355,7 @@ class HostScheduler:
             except Interrupt as e:
                 return None, e
         cpu = t.cpu
+        t.sleeping_on = ev
         cfs.update_curr(cpu)
         t.task.on_rq = False
         nxt_task = cfs.pick_next_task_fair(cpu) if cpu.rq.queue else None
@@ -371,6 +376,7 @@ class HostScheduler:
             exc = e
         self._wake(t)
         yield from self._wait_dispatch(t)
+        t.sleeping_on = None
         return value, exc
 
     def _leave(self, t: HostThread, cpu: HostCpu) -> None:
@@ -498,6 +504,13 @@ class HostScheduler:
         threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
         return cpus, threads
 
+    def sleep_event(self, vcpu: Any) -> Event | None:
+        """What ``vcpu``'s thread sleeps on (kept until it runs its own code again), or None."""
+        for t in self.threads:
+            if t.vcpu is vcpu:
+                return t.sleeping_on
+        return None
+
     def idle_violations(self) -> list[str]:
         """Work conservation: a CPU with nothing current has nothing queued either."""
         return [f"host cpu{c.id} is idle with {', '.join(self._thread_of(x).name for x in c.rq.queue)} queued"
@@ -511,7 +524,7 @@ class HostScheduler:
             if vcpu is None or t.state == "exited":
                 continue
             where = [c.id for c in self.cpus if c.loaded is vcpu]
-            if vcpu.mode in ("guest", "compute") and t.state == "running":
+            if vcpu.mode in ("guest", "compute") and t.state == "running" and not t.in_notifier:
                 if where != [t.cpu.id]:
                     out.append(f"vcpu{vcpu.vcpu_id} runs guest code on host cpu{t.cpu.id} but is loaded on {where}")
             elif t.state in ("runnable", "sleeping") and where:
