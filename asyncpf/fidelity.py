@@ -144,7 +144,8 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "ENABLED | SEND_ALWAYS on CONFIG_PREEMPT; a refused write leaves APF off instead of oopsing"),
     # --- the seed (v2 patch 08/12) -------------------------------------------------------------------
     _S + "mmu.tdp_page_fault": Verdict(IDENTICAL, "can_do_async_pf -> gfn_to_pfn_async traced (r, pfn) -> setup, "
-                                       "else gfn_to_pfn"),
+                                       "else gfn_to_pfn; any error pfn released and emulated ('/* mmio */', "
+                                       "the helper kvm_handle_bad_page of this package)"),
     _S + "mmu.gfn_to_pfn_async": Verdict(
         SIMPLIFIED, "error hva -> bad_pfn, sync; fast GUP, get_user_pages_noio, VM_PFNMAP -> MMIO pfn, anything else "
         "async, as posted; mmap_sem implicit"),
@@ -172,9 +173,12 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "one 4 KiB leaf spte; no shadow-page allocation (-ENOMEM), no prefetch of neighbours, no "
         "pf_fixed; the pfn reference is dropped by the caller as mmu_set_spte does"),
     _H + "mmu.kvm_mmu_page_fault": Verdict(
-        SIMPLIFIED, "page_fault(prefault=false), then emulation when it returns 1; an error pfn is emulated -- "
-        "v2.6.38's kvm_handle_bad_page returns -EFAULT to userspace for fault_pfn (a slot with no vma) and emulates "
-        "only bad_pfn; the model emulates both"),
+        SIMPLIFIED, "page_fault(prefault=false), then emulation when it returns 1; an error pfn goes to the "
+        "generation's kvm_handle_bad_page (emulate, or -EFAULT out of KVM_RUN)"),
+    _L + "mmu.kvm_handle_bad_page": Verdict(
+        FIXED, "emulated every error pfn; v2.6.38 releases it, returns -EFAULT (KVM_RUN fails) for fault_pfn and "
+        "emulates only bad_pfn (no memslot); no hwpoison branch",
+        "tests/test_kvm_main.py::test_a_fault_left_unhandled_fails_kvm_run_instead_of_emulating_ram"),
     _H + "kvm_main.kvm_unmap_hva": Verdict(
         SIMPLIFIED, "kvm_handle_hva(kvm_unmap_rmapp) over every slot mapping hva; one spte per gfn, no rmap "
         "chains or large pages"),
@@ -380,6 +384,10 @@ VERDICTS.update({
     _I + "x86.kvm_arch_async_page_ready": Verdict(SIMPLIFIED, "always TDP; wake-all skipped; prefetch fault"),
     _I + "mmu.gfn_to_pfn_async": Verdict(SIMPLIFIED, "FOLL_NOWAIT lookup: resident/minor/PFNMAP at once, needs-IO "
                                          "under a vma; no hwpoison or guest_memfd"),
+    _I + "mmu.kvm_handle_error_pfn": Verdict(
+        FIXED, "emulated every error pfn; v6.18 emulates a gfn without memslot (kvm_handle_noslot_fault) and "
+        "returns -EFAULT from kvm_handle_error_pfn for any other error pfn; no read-only or hwpoison pfns",
+        "tests/test_kvm_main.py::test_bad_page_is_emulated_and_fault_page_fails_kvm_run_from_2_6_38"),
     _I + "mmu.alloc_apf_token": Verdict(IDENTICAL, "counter bumped to 1 when id << 12 is 0, then (id++ << 12) | vcpu_id"),
     _I + "mmu.kvm_arch_setup_async_pf": Verdict(SIMPLIFIED, "token and gfn; direct_map, cr3, error_code not kept"),
     _I + "mmu.kvm_mmu_faultin_pfn": Verdict(

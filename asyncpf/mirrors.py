@@ -43,6 +43,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "kvm_async_pf_task_wait": ("kvm_async_pf_task_wait_schedule",),
     "kvm_read_and_reset_pf_reason": ("kvm_read_and_reset_apf_flags",),
     "kvm_async_pf_doublefault": ("kvm_async_pf_repeated_fault",),
+    "kvm_handle_bad_page": ("kvm_handle_error_pfn",),
     "kvm_arch_can_inject_async_page_present": ("kvm_arch_can_dequeue_async_page_present",),
     "mmu_notifier_seq": ("mmu_invalidate_seq",),
     "mmu_notifier_count": ("mmu_invalidate_in_progress",),

@@ -213,3 +213,33 @@ def test_deleting_a_memslot_zaps_every_spte():
     gen0 = m.kvm.memslots_generation
     kvm_set_memory_region(m.kvm, 1, MMIO_BASE_GFN, 0, 0)  # delete the MMIO slot, not G's
     assert int(m.kvm.spte_pfn[G]) == SPTE_NONE and m.kvm.memslots_generation == gen0 + 2
+
+
+# --- an error pfn: emulated (no memslot) or KVM_RUN -EFAULT (fault_pfn), per generation -------------------
+
+@pytest.mark.parametrize("generation, on_fault_pfn", [("seed", mmu.RET_EMULATE), ("legacy", mmu.RET_EFAULT),
+                                                      ("interrupt", mmu.RET_EFAULT)])
+def test_bad_page_is_emulated_and_fault_page_fails_kvm_run_from_2_6_38(generation, on_fault_pfn):
+    """seed 000's tdp_page_fault emulates any error pfn; kvm_handle_bad_page@v2.6.38 and kvm_handle_error_pfn@v6.18
+    return -EFAULT for a fault pfn and emulate only the no-slot one."""
+    m = machine(generation)
+    assert m.kvm.twins.kvm_handle_bad_page(m.kvm, ERROR_GFN, BAD_PFN) == mmu.RET_EMULATE
+    assert m.kvm.twins.kvm_handle_bad_page(m.kvm, G, FAULT_PFN) == on_fault_pfn
+    assert m.mm.total_page_refs == 0
+
+
+def test_a_fault_left_unhandled_fails_kvm_run_instead_of_emulating_ram(monkeypatch):
+    """A tdp_page_fault that goes on to map the async marker (fault_pfn) after queuing the async PF: 2.6.38
+    fails KVM_RUN with -EFAULT, so the vcpu stops and its task never finishes (the model emulated RAM before)."""
+    from asyncpf.check import explore
+    from asyncpf.host.legacy import mmu as legacy_mmu
+
+    real = legacy_mmu.try_async_pf
+
+    def unhandled(vcpu, prefault, gfn, gva):
+        handled, pfn = yield from real(vcpu, prefault, gfn, gva)
+        return False, pfn
+
+    monkeypatch.setattr(legacy_mmu, "try_async_pf", unhandled)
+    report = explore.explore("one_task")
+    assert report.violations

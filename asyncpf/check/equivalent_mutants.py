@@ -35,8 +35,13 @@ _TRACE = ('output only: a tracepoint deleted or moved within its engine step cha
 _SCHED = ('removes a scheduling point only: every run of the mutant is the run of the twin in which the worker goes '
     'on at that point, an ordering the explorer takes too')
 
-_HVA = ('differs only for an error hva: every gfn a run faults on lies in the guest\'s one memslot (the '
-    "configurations' pages and the kernel's own), so kvm_is_error_hva never holds")
+_HVA = ('differs only for an error hva, which never reaches kvm_setup_async_pf: only a page that needs IO under '
+    'a valid vma goes async (a gfn without memslot is answered at once by the lookup), and no run deletes a memslot '
+    'under a fault')
+
+_HVA_LOOKUP = ('reached by noslot_touch: without the check (or with the lookup first) the error hva goes to '
+    'hva_to_pfn_nowait, which finds no vma and answers fault_pfn, not async; the fault then takes the synchronous '
+    'gfn_to_pfn, whose own error-hva check gives bad_pfn -- emulated exactly as before')
 
 _LIMIT = ('statistics counter: async_pf_limit_hits is read only by limit_refuses_only_at_limit, to notice that a '
     'refusal happened; the refusal itself (return False) is unchanged and the queued count it checks is the same')
@@ -81,6 +86,13 @@ _WRMSR_ATOMIC = ("the guest's registration flag and its MSR write trade places a
 
 _FLUSH_WAIT = ("queued-- moved after the flush: the flush only waits for the item's worker, with this vcpu's "
     'thread -- the only reader of queued -- blocked in it; the checker excuses a vcpu waiting for a worker')
+
+_ERROR_PFN_REF = ("kvm_release_pfn_clean of an error pfn: the model keeps no reference on bad_page/fault_page "
+    '(kvm_release_pfn_clean drops a reference only for a RAM pfn), so releasing it, late or never, changes nothing')
+
+_FAULT_PFN_HERE = ('differs only for fault_pfn reaching kvm_handle_bad_page, which no run of the twins does: the async '
+    'marker never reaches the map (tdp_page_fault retries instead) and every memslot is backed by its vma to the '
+    'end (no hole); bad_pfn, the no-slot case noslot_touch reaches, goes the same way')
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
@@ -209,11 +221,11 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:13':
         ('return False', _HVA),
     'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_swap:1':
-        ('if kvm_is_error_hva(addr):...', _HVA),
+        ('if kvm_is_error_hva(addr):...', _HVA_LOOKUP),
     'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_del:1':
-        ('if kvm_is_error_hva(addr):...', _HVA),
+        ('if kvm_is_error_hva(addr):...', _HVA_LOOKUP),
     'asyncpf.host.legacy.mmu:gfn_to_pfn_async:stmt_del:5':
-        ('return (BAD_PFN, False)', _HVA),
+        ('return (BAD_PFN, False)', _HVA_LOOKUP),
     'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:11':
         ("vcpu.stat['async_pf_limit_hits'] += 1", _LIMIT),
     'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:const_off:0':
@@ -302,4 +314,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('x86.kvm_arch_async_page_present(vcpu, work)', _ONE_STEP),
     'asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_swap:5':
         ('apf.queued -= 1', _FLUSH_WAIT),
+    'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_del:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
+    'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_swap:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
+    'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_del:1':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE),
+    'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_swap:1':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE),
+    'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_del:3':
+        ('return mmu_common.RET_EFAULT', _FAULT_PFN_HERE),
 }

@@ -206,7 +206,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
             c.counts = Counter(inherited[1]) if inherited else Counter()
 
     policy = ExplorePolicy(list(choices), visited,
-                           lambda: state_key(holder["m"], tuple(cfg.pages)) if "m" in holder else None,
+                           lambda: state_key(holder["m"], cfg.memory_pages) if "m" in holder else None,
                            on_new_point=note_violations, on_prefix_end=judge_from_here)
 
     def before_boot(m: Any) -> None:
@@ -238,7 +238,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
                 checker.enabled = False
                 holder.pop("m")            # no choice-point states during the teardown
                 if end_states is not None:
-                    _prune_known_ends(m, checker, policy, end_states, tuple(cfg.pages))
+                    _prune_known_ends(m, checker, policy, end_states, cfg.memory_pages)
                 m.shutdown()
                 checker.enabled = True
                 checker.check_end(shut_down=True)

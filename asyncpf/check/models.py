@@ -54,6 +54,7 @@ from ..workloads import steps
 
 MiB = 1 << 20
 DATA_GFN = 1100                 # above the guest kernel's reserved frames
+NOSLOT_GFN = 0xFE000            # in the PCI hole, no memslot (mmio_pages=0): the VMM emulates it, no pfn
 TASK_GVA = 0x400000
 
 
@@ -86,7 +87,7 @@ class ModelConfig:
     vcpus: int = 1
     workers: int | None = 1
     tasks: tuple[TaskSpec, ...] = (TaskSpec((0,)),)
-    pages: tuple[int, ...] = (DATA_GFN, DATA_GFN + 1)   # gfns; every one is swapped out at start
+    pages: tuple[int, ...] = (DATA_GFN, DATA_GFN + 1)   # gfns; every one but NOSLOT_GFN is swapped out at start
     preemptible: bool = True       # False: the guest registers without SEND_ALWAYS
     quantum: int = 1000
     swap_ns: int = 4000
@@ -105,6 +106,11 @@ class ModelConfig:
     max_schedules: int | None = None   # an exploration of this configuration stops after so many schedules
     step_budget: int = 400_000     # engine steps one schedule may take (more is a livelock, reported)
     instant_budget: int = 20_000   # engine steps at one simulated instant (more is a livelock, reported)
+
+    @property
+    def memory_pages(self) -> tuple[int, ...]:
+        """The pages backed by guest memory (swapped out at start, part of the state key); not NOSLOT_GFN."""
+        return tuple(g for g in self.pages if g != NOSLOT_GFN)
 
     @property
     def answer_bound_ns(self) -> int:
@@ -277,7 +283,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
         if before_boot is not None:
             before_boot(m)
-        make_swapped(m, *cfg.pages)
+        make_swapped(m, *cfg.memory_pages)
 
     booted = boot_guest(host, GuestConfig(pv=True, preemptible=cfg.preemptible, hz=cfg.hz), boot_ns=cfg.boot_ns,
                         trace=trace, policy=policy, before_boot=quantise_and_swap_out)
@@ -327,7 +333,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     if cfg.probe_msrs:
         tasks.append(kernel.spawn("msrprobe", _program([_wrmsr(msr, data) for msr, data in cfg.probe_msrs]), 0,
                                   AddressSpace()))
-    return Built(cfg, m, kernel, tasks, tuple(cfg.pages))
+    return Built(cfg, m, kernel, tasks, cfg.memory_pages)
 
 
 def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
@@ -479,3 +485,12 @@ _add(ModelConfig("migrate", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, s
                       "queues the ~0 that wakes them"))
 _add(ModelConfig("irq_migrate", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, swap_ns=50_000,
                  extra={"migrate_at": 20_000}, note="migrate in the interrupt era"))
+
+
+# --- a gfn without memslot: its error pfn is emulated as MMIO (kvm_handle_bad_page; issue 15) -------------------
+
+_add(ModelConfig("noslot_touch", tasks=(TaskSpec((0,)), TaskSpec((1, 0))), pages=(DATA_GFN, NOSLOT_GFN),
+                 note="one task faults async on a swapped page while another touches a gfn without memslot (an "
+                      "MMIO access the VMM emulates), then the same swapped page"))
+_add(ModelConfig("irq_noslot_touch", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1, 0))),
+                 pages=(DATA_GFN, NOSLOT_GFN), note="noslot_touch in the interrupt era"))

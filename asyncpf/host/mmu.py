@@ -19,12 +19,13 @@ from .kvm_main import SPTE_NONE, gfn_to_hva, is_error_pfn, kvm_release_pfn_clean
 if TYPE_CHECKING:
     from .vcpu import KvmVcpu
 
-__all__ = ["PAGE_SHIFT", "RET_EMULATE", "RET_MAPPED", "RET_RETRY"]
+__all__ = ["PAGE_SHIFT", "RET_EFAULT", "RET_EMULATE", "RET_MAPPED", "RET_RETRY"]
 
 # Outcomes of a fault, as the run loop sees them.
 RET_MAPPED = "mapped"        # spte installed; the guest retries the access and succeeds
 RET_RETRY = "retry"          # nothing mapped (async started, halt requested, notifier race)
 RET_EMULATE = "emulate"      # error pfn: no RAM behind the gfn, the access is emulated as MMIO
+RET_EFAULT = "efault"        # an error pfn the generation does not emulate: KVM_RUN returns -EFAULT to the VMM
 
 
 @mirrors("arch/x86/kvm/mmu.c", "kvm_mmu_page_fault")
@@ -51,13 +52,14 @@ def kvm_arch_setup_async_pf(vcpu: "KvmVcpu", gva: int, gfn: int) -> bool:
 
 
 def map_under_mmu_lock(vcpu: "KvmVcpu", gfn: int, pfn: int, mmu_seq: int) -> Generator[Any, Any, str]:
-    """The tail of tdp_page_fault: emulate an error pfn; else take mmu_lock, give up if invalidated, map.
+    """The tail of tdp_page_fault: an error pfn goes to the generation's bad-page handling (emulate or
+    -EFAULT); else take mmu_lock, give up if invalidated, map.
 
     The ``yield None`` is the interleaving point before mmu_lock: another CPU
     may run the MMU notifier there (seed 001's race).
     """
     if is_error_pfn(pfn):
-        return RET_EMULATE
+        return vcpu.kvm.twins.kvm_handle_bad_page(vcpu.kvm, gfn, pfn)
     yield None
     kvm = vcpu.kvm
     if mmu_notifier_retry(kvm, mmu_seq):

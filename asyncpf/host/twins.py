@@ -19,6 +19,7 @@ HOOKS = (
     "kvm_arch_vcpu_runnable",              # what wakes a blocked vcpu
     "kvm_arch_vcpu_reset",                 # INIT/RESET
     "tdp_page_fault",                      # arch/x86/kvm/mmu.c: the EPT violation handler
+    "kvm_handle_bad_page",                 # arch/x86/kvm/mmu.c: an error pfn is emulated or fails KVM_RUN
     "kvm_clear_async_pf_completion_queue",  # MSR disable, reset, VM destroy
     "kvm_apic_set_irq",                    # arch/x86/kvm/lapic.c: every interrupt a vcpu is sent
 )

@@ -17,6 +17,7 @@ from . import mmu as mmu_common
 from . import vcpu as vcpu_mod
 from . import x86
 from .kvm_main import gfn_to_pfn
+from .legacy.mmu import kvm_handle_bad_page  # noqa: F401  (the same v2.6.38 function with or without async PF)
 from .vcpu import kvm_apic_set_irq  # noqa: F401  (a twin of every generation: the 2.6.3x LAPIC)
 
 if TYPE_CHECKING:

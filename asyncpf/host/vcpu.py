@@ -289,6 +289,15 @@ def triple_fault(vcpu: KvmVcpu) -> bool:
     return True
 
 
+def kvm_run_failed(vcpu: KvmVcpu) -> None:
+    """KVM_RUN returned -EFAULT (a fault the MMU neither maps nor emulates): the VMM stops running this vcpu.
+
+    Simulation glue: QEMU reports "kvm run failed" and stops the VM; here the vcpu's loop ends (others run on).
+    """
+    vcpu.stat["kvm_run_efault"] += 1
+    vcpu.stopped = True
+
+
 def vcpu_exit_thread(vcpu: KvmVcpu) -> None:
     """The vcpu thread leaves KVM_RUN for good."""
     vcpu.mode = "exited"
@@ -404,6 +413,8 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
                 if r == mmu.RET_EMULATE:
                     yield kvm.cost("mmio_emulate_ns")
                     guest.op_done(vcpu, op, "emulated")
+                elif r == mmu.RET_EFAULT:
+                    kvm_run_failed(vcpu)
                 return "EPT_VIOLATION"
             if cls is Compute:
                 start = kvm.env.now

@@ -16,7 +16,8 @@ from ...mirrors import mirrors
 from .. import mmu as mmu_common
 from .. import x86 as x86_common
 from ..async_pf import KvmArchAsyncPf
-from ..kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva
+from ..kvm_main import (BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva,
+                        kvm_release_pfn_clean)
 from . import async_pf, x86
 
 if TYPE_CHECKING:
@@ -40,6 +41,20 @@ def gfn_to_pfn_async(kvm: "Kvm", gfn: int) -> tuple[int, bool]:
     if pfn is not None:
         return pfn, False
     return FAULT_PFN, vma_ok
+
+
+@mirrors("arch/x86/kvm/mmu/mmu.c", "kvm_handle_error_pfn", generations="interrupt")
+def kvm_handle_error_pfn(kvm: "Kvm", gfn: int, pfn: int) -> str:
+    """An error pfn: a gfn without memslot is emulated (kvm_handle_noslot_fault, MMIO); any other error pfn
+    fails KVM_RUN with -EFAULT.
+
+    Simplification: no read-only (emulated) or hwpoison (retried, SIGBUS) pfns; the model's bad_pfn stands for
+    the no-slot case, which 6.18 tells apart before this point.
+    """
+    kvm_release_pfn_clean(kvm, pfn)
+    if pfn == FAULT_PFN:
+        return mmu_common.RET_EFAULT
+    return mmu_common.RET_EMULATE
 
 
 @mirrors("arch/x86/kvm/mmu/mmu.c", "alloc_apf_token", generations="interrupt")

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Generator
 from ...mirrors import mirrors
 from .. import mmu as mmu_common
 from .. import x86
-from ..kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva
+from ..kvm_main import (BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva,
+                        kvm_release_pfn_clean)
 
 if TYPE_CHECKING:
     from ..kvm_main import Kvm
@@ -40,6 +41,19 @@ def gfn_to_pfn_async(kvm: "Kvm", gfn: int) -> tuple[int, bool]:
     if pfn is not None:
         return pfn, False
     return FAULT_PFN, vma_ok
+
+
+@mirrors("arch/x86/kvm/mmu.c", "kvm_handle_bad_page", generations="legacy")
+def kvm_handle_bad_page(kvm: "Kvm", gfn: int, pfn: int) -> str:
+    """Release the error pfn; fault_pfn (a slot whose hva has no usable vma) fails KVM_RUN with -EFAULT, bad_pfn
+    (no memslot) is emulated as MMIO.
+
+    Simplification: no hwpoison pfn (its SIGBUS branch).
+    """
+    kvm_release_pfn_clean(kvm, pfn)
+    if pfn == FAULT_PFN:
+        return mmu_common.RET_EFAULT
+    return mmu_common.RET_EMULATE
 
 
 @mirrors("arch/x86/kvm/mmu.c", "can_do_async_pf", generations="legacy")

@@ -14,11 +14,23 @@ from ...abi import KVM_ASYNC_PF_ENABLED, PAGE_SHIFT
 from ...mirrors import mirrors
 from .. import mmu as mmu_common
 from .. import x86
-from ..kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva
+from ..kvm_main import (BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva,
+                        kvm_release_pfn_clean)
 
 if TYPE_CHECKING:
     from ..kvm_main import Kvm
     from ..vcpu import KvmVcpu
+
+
+def kvm_handle_bad_page(kvm: "Kvm", gfn: int, pfn: int) -> str:
+    """The seed's error-pfn branch of tdp_page_fault ("/* mmio */"): release it and emulate, whatever the error.
+
+    Part of the tdp_page_fault twin below: the seed's tree has no kvm_handle_bad_page
+    yet (it came with the hwpoison work for 2.6.34), so there is no function of its
+    own to mirror; 2.6.38's (legacy) fails KVM_RUN with -EFAULT for fault_pfn instead.
+    """
+    kvm_release_pfn_clean(kvm, pfn)
+    return mmu_common.RET_EMULATE
 
 
 @mirrors("virt/kvm/kvm_main.c", "gfn_to_pfn_async", generations="seed")
