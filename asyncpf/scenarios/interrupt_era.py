@@ -137,6 +137,14 @@ class Watch:
         return True, f"{token:#x}: " + " -> ".join(f"{s.what}@{s.seq}" for s in steps)
 
 
+def watched(s: Stage, **build: Any) -> tuple[Watch, Any]:
+    """The stage's machine, built with ``build``'s options and watched from boot (its ACK case wrapped)."""
+    w = Watch(s)
+    m = s.build(**build)
+    w.attach()
+    return w, m
+
+
 def slot(vcpu: Any) -> int:
     """The area's ``token`` word as the guest sees it (0 = free)."""
     gpa = vcpu.arch.apf.data.gpa
@@ -165,9 +173,7 @@ def _run_msr(v: Any, msr: int, data: int) -> int:
           "vector 243 -> the guest clears the slot and writes 1 to MSR_KVM_ASYNC_PF_ACK (0x4b564d07)",
           generation="interrupt")
 def _ack_handshake(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build()
-    w.attach()
+    w, m = watched(s)
     v = m.vcpus[0]
     gfns = s.swapped(2)
     tokens: dict[int, int] = {}
@@ -203,9 +209,7 @@ def _ack_handshake(s: Stage) -> None:
           "done (slot busy); it is sent from inside the guest's ACK write of the first, not at a later entry",
           generation="interrupt")
 def _busy_slot(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build()
-    w.attach()
+    w, m = watched(s)
     v = m.vcpus[0]
     snap: dict[str, Any] = {}
     tokens: list[int] = []
@@ -248,9 +252,7 @@ def _busy_slot(s: Stage) -> None:
           "one wake-all wakes both sleepers, which retry on the destination",
           generation="interrupt")
 def _wake_all(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build(swap="hdd_7200_2010")
-    w.attach()
+    w, m = watched(s, swap="hdd_7200_2010")
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     w.mark_sent()
@@ -303,9 +305,7 @@ def _wake_all(s: Stage) -> None:
           "waited for), no page-ready and no interrupt after, the woken tasks retry and finish",
           generation="interrupt")
 def _msr_disable(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build(swap="hdd_7200_2010")
-    w.attach()
+    w, m = watched(s, swap="hdd_7200_2010")
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     snap: dict[str, Any] = {}
@@ -338,9 +338,7 @@ def _msr_disable(s: Stage) -> None:
           "the wake-all interrupt makes the sleepers retry",
           generation="interrupt")
 def _vcpu_reset(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build(swap="hdd_7200_2010")
-    w.attach()
+    w, m = watched(s, swap="hdd_7200_2010")
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     snap: dict[str, Any] = {}
@@ -387,9 +385,7 @@ def _vcpu_reset(s: Stage) -> None:
           "unhalts and no dummy node is left (the 2020 fix of the legacy leak)",
           generation="interrupt")
 def _kernel_mode(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build(swap="hdd_7200_2010")
-    w.attach()
+    w, m = watched(s, swap="hdd_7200_2010")
     v = m.vcpus[0]
     rank = len(w.rows) - 1
     (gfn,) = s.swapped(1)
@@ -420,9 +416,7 @@ def _kernel_mode(s: Stage) -> None:
           "swapped page (2010 HDD) is met by the APF halt only",
           generation="interrupt")
 def _legacy_guest(s: Stage) -> None:
-    w = Watch(s)
-    m = s.build(swap="hdd_7200_2010", guest_generation="legacy")
-    w.attach()
+    w, m = watched(s, swap="hdd_7200_2010", guest_generation="legacy")
     v = m.vcpus[0]
     cpu0 = s.kernel.cpus[0]
     boot_msrs = [r.f for r in w.rows if r.what == "kvm_msr"]
