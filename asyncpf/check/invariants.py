@@ -162,9 +162,9 @@ def _is_clearing(vcpu) -> bool:
     """
     proc = vcpu.proc
     ev = getattr(proc, "_waiting_on", None) if proc is not None else None
-    sched = getattr(vcpu.kvm, "hostsched", None)
-    if sched is not None and (ev is None or not ev.name.startswith("work#")):
-        ev = sched.sleep_event(vcpu)
+    thread = getattr(vcpu, "host_thread", None)      # hostsched: what it slept on, until it runs its code again
+    if thread is not None and (ev is None or not ev.name.startswith("work#")):
+        ev = thread.sleeping_on
     return ev is not None and ev.name.startswith("work#")
 
 

@@ -504,13 +504,6 @@ class HostScheduler:
         threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
         return cpus, threads
 
-    def sleep_event(self, vcpu: Any) -> Event | None:
-        """What ``vcpu``'s thread sleeps on (kept until it runs its own code again), or None."""
-        for t in self.threads:
-            if t.vcpu is vcpu:
-                return t.sleeping_on
-        return None
-
     def idle_violations(self) -> list[str]:
         """Work conservation: a CPU with nothing current has nothing queued either."""
         return [f"host cpu{c.id} is idle with {', '.join(self._thread_of(x).name for x in c.rq.queue)} queued"
