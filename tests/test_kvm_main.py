@@ -242,4 +242,6 @@ def test_a_fault_left_unhandled_fails_kvm_run_instead_of_emulating_ram(monkeypat
 
     monkeypatch.setattr(legacy_mmu, "try_async_pf", unhandled)
     report = explore.explore("one_task")
-    assert report.violations
+    assert [v.name for v in report.violations] == ["no_task_sleeps_forever"]     # its vcpu stopped under it
+    efaults = explore.replay("one_task", report.counterexample).built.machine.vcpus[0].stat["kvm_run_efault"]
+    assert efaults == 1
