@@ -168,7 +168,8 @@ VERDICTS: dict[str, Verdict] = {
     # --- the rest of the host path, compared with v2.6.38 (seed: v2.6.32 for the base tree) ------------
     _H + "vcpu.kvm_apic_set_irq": Verdict(
         SIMPLIFIED, "fixed delivery: set the IRR bit, then KVM_REQ_EVENT and kvm_vcpu_kick (lapic.c "
-        "__apic_accept_irq); no TPR/PPR, level or trigger mode; a coalesced vector still kicks"),
+        "__apic_accept_irq); dropped while the LAPIC is software-disabled; the highest ISR vector stands for "
+        "the PPR, no TPR, level or trigger mode; a coalesced vector still kicks"),
     _H + "mmu.__direct_map": Verdict(
         SIMPLIFIED, "one 4 KiB leaf spte; no shadow-page allocation (-ENOMEM), no prefetch of neighbours, no "
         "pf_fixed; the pfn reference is dropped by the caller as mmu_set_spte does"),
@@ -183,7 +184,8 @@ VERDICTS: dict[str, Verdict] = {
         SIMPLIFIED, "kvm_handle_hva(kvm_unmap_rmapp) over every slot mapping hva; one spte per gfn, no rmap "
         "chains or large pages"),
     "asyncpf.host.unpatched.tdp_page_fault": Verdict(
-        SIMPLIFIED, "v2.6.38 without async PF: seq snapshot, gfn_to_pfn (sleeps), error pfn -> emulate, "
+        SIMPLIFIED, "v2.6.38 without async PF: seq snapshot, gfn_to_pfn (sleeps), error pfn -> kvm_handle_bad_page "
+        "(bad_pfn emulated, fault_pfn -EFAULT), "
         "mmu_notifier_retry under mmu_lock, map; no mapping levels, no topup"),
     _H + "vcpu.handle_ept_violation": Verdict(
         SIMPLIFIED, "trace kvm_page_fault then kvm_mmu_page_fault; the traced value is the write bit only, where "
@@ -385,8 +387,9 @@ VERDICTS.update({
     _I + "mmu.gfn_to_pfn_async": Verdict(SIMPLIFIED, "FOLL_NOWAIT lookup: resident/minor/PFNMAP at once, needs-IO "
                                          "under a vma; no hwpoison or guest_memfd"),
     _I + "mmu.kvm_handle_error_pfn": Verdict(
-        FIXED, "emulated every error pfn; v6.18 emulates a gfn without memslot (kvm_handle_noslot_fault) and "
-        "returns -EFAULT from kvm_handle_error_pfn for any other error pfn; no read-only or hwpoison pfns",
+        FIXED, "emulated every error pfn; in v6.18 a gfn without memslot is emulated (kvm_handle_noslot_fault, "
+        "folded in here) and kvm_handle_error_pfn returns -EFAULT for any other error pfn, releasing nothing; no "
+        "pending-signal, read-only or hwpoison pfns",
         "tests/test_kvm_main.py::test_bad_page_is_emulated_and_fault_page_fails_kvm_run_from_2_6_38"),
     _I + "mmu.alloc_apf_token": Verdict(IDENTICAL, "counter bumped to 1 when id << 12 is 0, then (id++ << 12) | vcpu_id"),
     _I + "mmu.kvm_arch_setup_async_pf": Verdict(SIMPLIFIED, "token and gfn; direct_map, cr3, error_code not kept"),
@@ -451,6 +454,8 @@ def table() -> str:
     return "\n".join(out) + "\n"
 
 # --- hostsched (issue 13): preempt notifiers @ v2.6.38, Book3S @ v2.6.38 --------------------------------------
+# The preempt-notifier twins were compared with 2.6.38 only; with host CPUs modelled they also serve the seed and
+# 6.18 machines (the load/put path of 2.6.38's VMX, vmm_exclusive, stands in for those kernels').
 _P = "asyncpf.host.preempt."
 _PPC = "asyncpf.host.ppc.book3s."
 VERDICTS.update({
@@ -462,7 +467,8 @@ VERDICTS.update({
     _P + "kvm_sched_out": Verdict(IDENTICAL, "kvm_arch_vcpu_put"),
     _P + "kvm_sched_in": Verdict(IDENTICAL, "kvm_arch_vcpu_load(vcpu, cpu)"),
     _P + "kvm_arch_vcpu_load": Verdict(SIMPLIFIED, "vmx load, TSC delta since the put subtracted from the offset "
-                                                   "when unstable, timers migrate on a new CPU; no WBINVD"),
+                                                   "when unstable, timers migrate on a new CPU; no WBINVD, "
+                                                   "no KVM_REQ_CLOCK_UPDATE or TSC catch-up"),
     _P + "kvm_arch_vcpu_put": Verdict(SIMPLIFIED, "vmx put, last_host_tsc; the FPU put is inside the cost"),
     _P + "vmx_vcpu_load": Verdict(SIMPLIFIED, "vcpu_clear on a CPU change, VMPTRLD when current_vmcs differs, "
                                               "vcpus_on_cpu; host TR/GDT/SYSENTER and the TLB flush are the cost"),
@@ -490,7 +496,7 @@ VERDICTS.update({
         SIMPLIFIED, "clock and tick GTOD at boot time; tick_raw too (raw and GTOD are one kvm-clock here)"),
     _G + "sched_clock.sched_clock_local": Verdict(
         SIMPLIFIED, "tick GTOD plus raw delta, clamped to [max(tick, old clock), max(old clock, tick + TICK_NSEC)]; "
-        "no cmpxchg retry, no wrap arithmetic"),
+        "no cmpxchg retry, no wrap arithmetic; TICK_NSEC taken as 1e9 / HZ (2.6.x derives it from LATCH)"),
     _G + "sched_clock.sched_clock_tick": Verdict(
         IDENTICAL, "raw and GTOD taken afresh, then sched_clock_local; skipped when the clock is stable"),
 })

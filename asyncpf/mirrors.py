@@ -37,13 +37,15 @@ TAGS = {
 
 # Historical and modern names of the same kernel function, for grepping any tree.
 ALIASES: dict[str, tuple[str, ...]] = {
-    "gfn_to_pfn_async": ("__gfn_to_pfn(.., &async)", "__gfn_to_pfn_memslot(.., &async)", "kvm_faultin_pfn"),
+    "gfn_to_pfn_async": ("__gfn_to_pfn(.., &async)", "__gfn_to_pfn_memslot(.., &async)", "kvm_faultin_pfn",
+                         "__kvm_faultin_pfn"),
     "try_async_pf": ("kvm_faultin_pfn", "__kvm_mmu_faultin_pfn"),
     "get_user_pages_noio": ("get_user_pages(FOLL_NOWAIT)",),
     "kvm_async_pf_task_wait": ("kvm_async_pf_task_wait_schedule",),
     "kvm_read_and_reset_pf_reason": ("kvm_read_and_reset_apf_flags",),
     "kvm_async_pf_doublefault": ("kvm_async_pf_repeated_fault",),
     "kvm_handle_bad_page": ("kvm_handle_error_pfn",),
+    "kvm_mmu_faultin_pfn": ("__kvm_mmu_faultin_pfn",),
     "kvm_arch_can_inject_async_page_present": ("kvm_arch_can_dequeue_async_page_present",),
     "mmu_notifier_seq": ("mmu_invalidate_seq",),
     "mmu_notifier_count": ("mmu_invalidate_in_progress",),

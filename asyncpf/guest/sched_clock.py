@@ -54,7 +54,8 @@ def sched_clock_local(cpu: "GuestCpu", scd: SchedClockData) -> int:
 
     kernel/sched_clock.c:sched_clock_local at v2.6.36 (same from v2.6.33).
     Simplification: no cmpxchg retry (one guest cpu updates its own data);
-    no wrap-around arithmetic (64-bit nanoseconds from boot do not wrap).
+    no wrap-around arithmetic (64-bit nanoseconds from boot do not wrap);
+    TICK_NSEC is 1e9 / HZ (2.6.x derives it from LATCH: 999,848 ns at HZ=1000).
     """
     now = cpu.kernel.env.now
     delta = max(now - scd.tick_raw, 0)

@@ -16,8 +16,7 @@ from ...mirrors import mirrors
 from .. import mmu as mmu_common
 from .. import x86 as x86_common
 from ..async_pf import KvmArchAsyncPf
-from ..kvm_main import (BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva,
-                        kvm_release_pfn_clean)
+from ..kvm_main import BAD_PFN, FAULT_PFN, gfn_to_hva, gfn_to_pfn, hva_to_pfn_nowait, kvm_is_error_hva
 from . import async_pf, x86
 
 if TYPE_CHECKING:
@@ -48,10 +47,10 @@ def kvm_handle_error_pfn(kvm: "Kvm", gfn: int, pfn: int) -> str:
     """An error pfn: a gfn without memslot is emulated (kvm_handle_noslot_fault, MMIO); any other error pfn
     fails KVM_RUN with -EFAULT.
 
-    Simplification: no read-only (emulated) or hwpoison (retried, SIGBUS) pfns; the model's bad_pfn stands for
-    the no-slot case, which 6.18 tells apart before this point.
+    Simplification: no pending-signal, read-only (emulated) or hwpoison (retried, SIGBUS) pfns; the model's
+    bad_pfn stands for the no-slot case, which 6.18 tells apart before this point (there an error pfn holds no
+    reference, so nothing is released).
     """
-    kvm_release_pfn_clean(kvm, pfn)
     if pfn == FAULT_PFN:
         return mmu_common.RET_EFAULT
     return mmu_common.RET_EMULATE
