@@ -112,11 +112,6 @@ ARROWS = {
 }
 
 
-def sequence_rows(events: Sequence[TraceEvent]) -> list[tuple[int, str, str, str]]:
-    """(t_ns, from lane, to lane, what) per handshake event."""
-    return [(e.t_ns, LANES[ARROWS[e.name][0]], LANES[ARROWS[e.name][1]], ARROWS[e.name][2]) for e in events]
-
-
 LANE_X = (2, 10, 18)          # the column of each lane in the chart's arrow field
 
 

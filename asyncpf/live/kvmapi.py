@@ -119,9 +119,6 @@ KVM_SET_MSRS = _ioc(_IOC_WRITE, 0x89, ctypes.sizeof(MsrsHeader))
 KVM_SET_CPUID2 = _ioc(_IOC_WRITE, 0x90, ctypes.sizeof(Cpuid2Header))
 KVM_ENABLE_CAP = _ioc(_IOC_WRITE, 0xA3, ctypes.sizeof(EnableCap))
 
-KVM_CAP_IRQCHIP = 0
-KVM_CAP_ASYNC_PF = 59
-KVM_CAP_ASYNC_PF_INT = 183
 KVM_CAP_ENFORCE_PV_FEATURE_CPUID = 190
 
 KVM_EXIT_NAMES = {0: "UNKNOWN", 1: "EXCEPTION", 2: "IO", 3: "HYPERCALL", 4: "DEBUG", 5: "HLT", 6: "MMIO",

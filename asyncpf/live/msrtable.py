@@ -34,7 +34,6 @@ from .layout import GuestParams, LogRecord
 from .realrun import VmConfig, make_vcpu
 
 EN, INT, ACK = abi.INTERRUPT.msr_async_pf_en, abi.INTERRUPT.msr_async_pf_int, abi.INTERRUPT.msr_async_pf_ack
-MSR_NAME = {EN: "EN", INT: "INT", ACK: "ACK"}
 A = layout.AREA
 ON, SA, VMX, INTD = (abi.KVM_ASYNC_PF_ENABLED, abi.KVM_ASYNC_PF_SEND_ALWAYS, abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT,
                      abi.KVM_ASYNC_PF_DELIVERY_AS_INT)

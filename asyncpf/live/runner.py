@@ -19,7 +19,7 @@ from typing import Any
 
 from ..datafiles import data_path
 from . import compare, hostinfo, msrtable, observe, realrun, realtrace
-from .layout import GuestParams, LogRecord
+from .layout import EXIT_CODES, GuestParams, LogRecord
 from .modelrun import run_model
 from .programs import Program, model_generation
 from .realrun import VmConfig
@@ -89,7 +89,8 @@ def judge(program: Program, cap: dict[str, Any]) -> dict[str, Any]:
                       "seconds": cap["seconds"], "observation": real_obs.to_json()}
     failed = []
     if cap["exit_code"] != 0:
-        failed.append(f"the real guest stopped with code {cap['exit_code']:#x}")
+        failed.append(f"the real guest stopped with code {cap['exit_code']:#x} "
+                      f"({EXIT_CODES.get(cap['exit_code'], 'not one guest.S uses')})")
     if cap["resident_before"]:
         failed.append(f"{cap['resident_before']} touched pages were still in the page cache when the run started")
     if failed:

@@ -460,7 +460,7 @@ QUIET_NS = 5_000_000
           "delivered; after that HLT blocks and a fault gets the usual handshake",
           generation="interrupt")
 def _lapic_disabled(s: Stage) -> None:
-    w = Watch(s)
+    w = Watch(s)        # not watched(): setup_local_apic reads the rows while the machine is still booting
     snap: dict[str, Any] = {}
 
     def setup_local_apic():
@@ -524,6 +524,3 @@ def _lapic_disabled(s: Stage) -> None:
             len(w.irq_tokens(spin.get("rank", 0))) == 2 and s.kernel.stats["sleeps"] == 1
             and cpu0.stats["apf_ready"] == 2, f"sleeps={s.kernel.stats['sleeps']} irqs={cpu0.stats['apf_ready']}")
 
-
-# Where the interrupt guest's page-ready handler is, so scenarios and notebooks can name it.
-PAGE_READY_HANDLER = guest_irq.sysvec_kvm_asyncpf_interrupt.__name__

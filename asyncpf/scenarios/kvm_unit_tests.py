@@ -25,7 +25,7 @@ second #PF with reason 2).  What it does:
   remap the PTE, ``phys = 0``; else fail "unexpected async pf int token";
   then EOI.
 
-Scaled down: a 16 MiB buffer in a 4 MiB memory cgroup (the test asks for 1 GiB
+Scaled down 1/256: a 4 MiB buffer in a 2 MiB memory cgroup (the test asks for 1 GiB
 in 512 MiB), written once before (``Machine.prefault``) so the pages it touches
 are on swap -- its single pass over never-touched memory would only take minor
 faults on a fresh host, which is why a later revision reports a skip, not a
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator
+from typing import Any, Generator
 
 from .. import abi
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
@@ -221,7 +221,7 @@ class AsyncpfTest:
             self.report(True, f"Wakeup all, got token {token:#x}")
         elif token == self.saved_token:
             self.asyncpf_num += 1
-            self.present[((BUF_GVA + self.i) - BUF_GVA) >> abi.PAGE_SHIFT] = True   # install_pte(... P | W)
+            self.present[self.i >> abi.PAGE_SHIFT] = True   # install_pte(... P | W)
             self.phys = 0
         else:
             self.report(False, f"unexpected async pf int token {token:#x}")
@@ -252,7 +252,7 @@ def run_test(s: Stage, buf: int = 4 * MiB, cgroup: int = 2 * MiB, guest_mem: int
 @scenario("kvm_unit_tests_asyncpf",
           "kvm-unit-tests x86/asyncpf.c, interrupt version (Dan Wu, Msg-Id "
           "20231218071447.1210469-1-dan1.wu@intel.com): a bare CPL0 program enables INT = 0xf3 and EN with "
-          "SEND_ALWAYS | DELIVERY_AS_INT, writes each page of a 16 MiB buffer (on swap, 4 MiB cgroup); "
+          "SEND_ALWAYS | DELIVERY_AS_INT, writes each page of a 4 MiB buffer (on swap, 2 MiB cgroup); "
           "#PF handler halts until the interrupt handler (token, clear, ACK, EOI) remaps the page; the test "
           "passes, every not-present is answered by one page-ready interrupt with its token, one wake-all",
           generation="interrupt")
@@ -262,7 +262,7 @@ def _kvm_unit_tests_asyncpf(s: Stage) -> None:
     v = m.vcpus[0]
     fails = [msg for kind, msg in test.reports if kind != "PASS"]
     s.check("the test's own verdict: no FAIL or SKIP, and report(asyncpf_num > 0) passed",
-            not fails and test.reports[-1:] == [("PASS", test.reports[-1][1])] and test.asyncpf_num > 0,
+            not fails and bool(test.reports) and test.asyncpf_num > 0,
             f"{len(test.reports)} reports; last: {test.reports[-1] if test.reports else None}; not passed: {fails[:3]}")
     s.check("the wake-all at enable arrived once, as token 0xffffffff (report_pass 'Wakeup all')",
             [msg for _, msg in test.reports if msg.startswith("Wakeup all")] == ["Wakeup all, got token 0xffffffff"],
@@ -288,5 +288,3 @@ def _kvm_unit_tests_asyncpf(s: Stage) -> None:
             test.i == (pages - 1) << abi.PAGE_SHIFT and all(test.present),
             f"{pages} pages; {m.mm.stats['swapins']} swap-ins; vcpu halted {v.acct['idle']} ns in HLT")
 
-
-PROGRAM: Callable[..., Any] = AsyncpfTest
