@@ -19,7 +19,7 @@ import os
 import statistics
 from typing import Any, Callable, Iterable
 
-from .bm import MODES, BmParams, run_bm
+from .bm import MODES, BmParams, ratios, run_bm
 
 AXES = ("mix", "swap-latency", "vcpus", "host-cpus", "generation")
 
@@ -130,9 +130,7 @@ def rows_of(labels: list[dict[str, str]], points: list[list[BmParams]], results:
         per_seed = []
         for s, params in enumerate(points[p]):
             runs = by[p][s]
-            base = runs["unpatched"]["work"]
-            per_seed.append({"seed": params.seed,
-                             "ratios": {m: round(runs[m]["work"] / base, 4) if base else None for m in MODES},
+            per_seed.append({"seed": params.seed, "ratios": ratios(runs),
                              "work": {m: runs[m]["work"] for m in MODES},
                              "leaks": sum(runs[m]["leaks"] for m in MODES)})
         rows.append({"point": label, "value": ", ".join(label.values()), **_mean_and_spread(per_seed),

@@ -395,7 +395,7 @@ def _run_guest(vcpu: KvmVcpu) -> Generator[Any, Any, str]:
             if vcpu.stopped or vcpu.kicked:
                 return "EXTERNAL_INTERRUPT"
             if vcpu.requests & x86.KVM_REQ_TRIPLE_FAULT or vcpu.arch.exception.pending or (
-                    vcpu.irr and kvm_apic_has_interrupt(vcpu) is not None and x86.kvm_arch_interrupt_allowed(vcpu)):
+                    vcpu.irr and x86.kvm_arch_interrupt_allowed(vcpu) and kvm_apic_has_interrupt(vcpu) is not None):
                 return "PENDING_INTERRUPT"
             op = guest.next_op(vcpu)
             if op is None:  # a guest-internal step (e.g. STI): an instruction boundary, nothing for KVM
