@@ -142,9 +142,9 @@ def test_checker_runs_on_every_step_and_is_clean_on_a_correct_run():
 
 LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
                "no_ready_after_broadcast", "limit_refuses_only_at_limit",  # the merged ABI's state: 2.6.38 and 6.18
-               "registers_only_when_offered"}                              # and its documented CPUID bits
+               "registers_only_when_offered", "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
-                  "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu"}
+                  "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 
 
 def test_invariants_say_which_generations_they_speak_of():
@@ -205,3 +205,26 @@ def test_a_reason_word_whose_pf_a_reset_dropped_is_no_event():
     # ... while writing over that queued, live word is a clobber (the 2.6.38 gate never does it; forced here)
     legacy_x86.kvm_arch_async_page_present(vcpu, async_pf.KvmAsyncPf(id=902, vcpu=vcpu, page=0))
     assert "reason_not_clobbered" in [v.name for v in c.violations]
+
+
+def test_guest_side_invariants_on_hand_made_states(built):
+    """Issue 15's guest-side invariants: clean on the booted machine, each broken by the state it forbids."""
+    k, vcpu = built.kernel, built.machine.vcpus[0]
+    names = ("handlers_return_irqs_off", "user_code_runs_task_running", "guest_registration_matches_host")
+    assert {n: REGISTRY[n].fn(view(built)) for n in names} == dict.fromkeys(names, [])
+    k.irqs_on_at_exit.append((5, 0, "exc_page_fault"))
+    assert "exc_page_fault" in REGISTRY["handlers_return_irqs_off"].fn(view(built))[0]
+    cpu, task = k.cpus[0], built.tasks[0]
+    cpu.rq.curr, vcpu.arch.cpl, task.state = task, 3, "D"
+    assert "state D" in REGISTRY["user_code_runs_task_running"].fn(view(built))[0]
+    cpu.apf_enabled = False
+    assert "counts async PF as off" in REGISTRY["guest_registration_matches_host"].fn(view(built))[0]
+
+
+@pytest.mark.parametrize("name,obs", [
+    ("guest_msr_writes_accepted", Obs(0, "msr_refused", 0, {"msr": 0x4B564D02, "data": 0})),
+    ("no_registration_with_no_kvmapf", Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False})),
+])
+def test_guest_side_event_invariants(built, name, obs):
+    assert REGISTRY[name].fn(view(built)) == []
+    assert REGISTRY[name].fn(view(built, [obs]))

@@ -237,3 +237,36 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     assert M.mutant_by_id(mid).before == "yield from do_page_fault(cpu, saved, cr2, error_code)"
     assert "no_task_sleeps_forever" in _violated("irq_guest_fault", _mutant(mid))
     assert "no_task_sleeps_forever" not in _violated("irq_guest_fault")
+
+
+@pytest.mark.parametrize("mid,before,cfg,invariant", [
+    # kvm_guest_cpu_init without the no-kvmapf test: a guest booted with no-kvmapf registers
+    ("asyncpf.guest.interrupt:kvm_guest_cpu_init:bool_drop:0",
+     "not cpu.kernel.config.pv or not _has_feature(cpu, KVM_FEATURE_ASYNC_PF_INT)",
+     "irq_no_kvmapf", "no_registration_with_no_kvmapf"),
+    # kvm_pv_disable_apf without its 'enabled' test: an unregistered cpu writes an MSR the host refuses
+    ("asyncpf.guest.interrupt:kvm_pv_disable_apf:stmt_del:0", "if not cpu.apf_enabled:...",
+     "irq_unregistered_offline", "guest_msr_writes_accepted"),
+    # a SPIV write that returns non-zero: the guest's LAPIC enable takes a #GP
+    ("asyncpf.host.interrupt.lapic:apic_set_spiv:const_off:0", "0", "irq_lapic_off", "guest_msr_writes_accepted"),
+    # the disable that forgets to clear apf_reason.enabled
+    ("asyncpf.guest.interrupt:kvm_pv_disable_apf:stmt_del:2", "cpu.apf_enabled = False",
+     "irq_offline_for_good", "guest_registration_matches_host"),
+    # a cpu going down without waking its own sleepers: nobody else will
+    ("asyncpf.guest.interrupt:kvm_guest_cpu_offline:stmt_del:2", "kvm.apf_task_wake_all(cpu)",
+     "irq_offline_for_good", "no_task_sleeps_forever"),
+    # an unregistered cpu's flags read as 1: its ordinary #PF becomes a wait for a page-ready that never comes
+    ("asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:0", "0",
+     "irq_unregistered_offline", "no_task_sleeps_forever"),
+    # the wait loop without its final local_irq_disable: the #PF handler returns with interrupts on
+    ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:18", "yield Cli()",
+     "irq_two_tasks", "handlers_return_irqs_off"),
+    # the wait loop without finish_swait's TASK_RUNNING: the task goes back to user code asleep
+    ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:9", "task.state = sched.TASK_RUNNING",
+     "irq_migrate", "user_code_runs_task_running"),
+])
+def test_guest_side_invariants_catch_their_mutant(mid, before, cfg, invariant):
+    """Each guest-side invariant of issue 15 is broken by a mechanical mutant on its configuration's FIFO run only."""
+    assert M.mutant_by_id(mid).before == before
+    assert invariant in _violated(cfg, _mutant(mid))
+    assert invariant not in _violated(cfg)

@@ -226,6 +226,7 @@ class Checker:
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
         elif name == "kvm_msr":
             self._on_registration(fields)
+            self._on_msr_refused(fields)
             if self._irq:
                 self._on_pv_msr(fields)
         elif name == "kvm_async_pf_completed":
@@ -289,8 +290,16 @@ class Checker:
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
         feature = 14 if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
+        asked = self.kernel is None or self.kernel.config.pv
         self._observe(Obs(self.m.env.now, "registration", vcpu.vcpu_id,
-                          {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature))}))
+                          {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature)),
+                           "asked": asked}))
+
+    def _on_msr_refused(self, fields: dict) -> None:
+        """A guest WRMSR the host refused (#GP) -- unless it is one the configuration's probe thread makes."""
+        if fields["write"] and fields["exception"] and fields["ecx"] not in self.view.probe_msrs:
+            self._observe(Obs(self.m.env.now, "msr_refused", fields["ctx"][2],
+                              {"msr": fields["ecx"], "data": fields["data"]}))
 
     def _on_pv_msr(self, fields: dict) -> None:
         """An MSR write in the interrupt era: the ACK, and whether a PV MSR the CPUID does not offer was accepted."""

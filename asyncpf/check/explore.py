@@ -216,6 +216,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
         view = c.view
         view.answer_bound_ns, view.grace_ns = cfg.answer_bound_ns, cfg.grace_ns
         view.step_budget, view.instant_budget = cfg.step_budget, cfg.instant_budget
+        view.probe_msrs = frozenset(msr for msr, _ in cfg.probe_msrs)
         if setup is not None:
             setup(m, c)
 

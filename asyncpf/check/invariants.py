@@ -146,6 +146,7 @@ class View:
     instant_budget: int | None = None      # engine steps at one simulated instant (a livelock beyond)
     steps: int = 0
     steps_at_instant: int = 0
+    probe_msrs: frozenset = frozenset()    # MSRs a configuration's probe thread writes on purpose (#GP expected)
     memory: dict = field(default_factory=dict)   # what the progress predicates remember between steps
 
     @property
@@ -604,6 +605,73 @@ def completion_published_before_wake(v: View) -> list[str]:
     return [f"vcpu{o.vcpu}: work for hva {o.data['addr']:#x} reported complete before it is on done"
             for o in v.obs if o.kind == "completed" and not o.data["published"]]
 
+
+
+# --- the guest's side of the contract: its MSR writes, its entry code, its wait loops (issue 15) -----------------
+
+@invariant(EVENT, "arch/x86/kernel/kvm.c kvm_guest_cpu_init / kvm_pv_disable_apf / the page-ready ACK (2.6.38, "
+                  "v6.18) write only MSRs the CPUID they checked offers; a refused write is a #GP -- an oops in "
+                  "2.6.38, an 'unchecked MSR access error' warning from arch/x86/mm/extable.c ex_handler_msr in 6.18")
+def guest_msr_writes_accepted(v: View) -> list[str]:
+    """The guest kernel's own MSR writes are all accepted by the host (a probe thread's are not judged)."""
+    return [f"vcpu{o.vcpu}: the guest's WRMSR {o.data['msr']:#x} <- {o.data['data']:#x} refused (#GP)"
+            for o in v.obs if o.kind == "msr_refused"]
+
+
+@invariant(EVENT, "Documentation/admin-guide/kernel-parameters.txt ('no-kvmapf: disable paravirtualized "
+                  "asynchronous page fault handling'); arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) "
+                  "registers only while kvmapf is set",
+           generations=("legacy", "interrupt"), why_not="the seed series has no no-kvmapf switch")
+def no_registration_with_no_kvmapf(v: View) -> list[str]:
+    """A guest booted with no-kvmapf (or without PV async PF) never enables MSR_KVM_ASYNC_PF_EN."""
+    return [f"vcpu{o.vcpu}: MSR_KVM_ASYNC_PF_EN enabled by a guest booted with no-kvmapf"
+            for o in v.obs if o.kind == "registration" and not o.data["asked"]]
+
+
+@invariant(END, "arch/x86/kernel/kvm.c (2.6.38, v6.18): apf_reason.enabled is set after the enabling write and "
+                "cleared by kvm_pv_disable_apf; kvm_read_and_reset_apf_flags and the page-ready handler trust it")
+def guest_registration_matches_host(v: View) -> list[str]:
+    """At quiescence each cpu's ``apf_reason.enabled`` agrees with the enable bit the host holds for its vcpu."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..abi import KVM_ASYNC_PF_ENABLED
+    from .checker import apf_msr
+    out = []
+    for vcpu, cpu in zip(v.vcpus, k.cpus):
+        host = bool(apf_msr(v.machine, vcpu) & KVM_ASYNC_PF_ENABLED)
+        if cpu.apf_enabled != host:
+            out.append(f"cpu{cpu.id}: the guest counts async PF as {'on' if cpu.apf_enabled else 'off'}, "
+                       f"vcpu{vcpu.vcpu_id}'s MSR_KVM_ASYNC_PF_EN has it {'on' if host else 'off'}")
+    return out
+
+
+@invariant(SAFETY, "kernel/entry/common.c irqentry_exit (generic entry, x86 since 5.9): "
+                   "lockdep_assert_irqs_disabled() first; arch/x86/mm/fault.c@v6.18 handle_page_fault disables "
+                   "interrupts again after do_user_addr_fault; kvm_async_pf_task_wait_schedule@v6.18 ends its "
+                   "wait loop with local_irq_disable()",
+           generations=_IRQ, why_not="2.6.38's error_exit/retint disable interrupts themselves: a handler may "
+                                     "return with them on")
+def handlers_return_irqs_off(v: View) -> list[str]:
+    """No exception or interrupt handler of the guest returns to the entry code with interrupts enabled."""
+    k = v.kernel
+    if k is None:
+        return []
+    return [f"cpu{cpu}: {name} returned with interrupts enabled at t={t}" for t, cpu, name in k.irqs_on_at_exit]
+
+
+@invariant(SAFETY, "include/linux/sched.h set_current_state; kernel/wait.c finish_wait@v2.6.38 and "
+                   "kernel/sched/swait.c finish_swait@v6.18 put the waiter back to TASK_RUNNING: a task that goes "
+                   "on in TASK_UNINTERRUPTIBLE is dequeued by its next schedule() with nobody to wake it")
+def user_code_runs_task_running(v: View) -> list[str]:
+    """A task running user code (CPL 3) is in TASK_RUNNING: no wait loop lets its task go on in a sleep state."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..guest.sched import TASK_RUNNING
+    return [f"cpu{cpu.id}: task {t.pid} ({t.comm}) runs user code in state {t.state}"
+            for cpu in k.cpus if (t := cpu.rq.curr) is not None and not t.is_idle
+            and cpu.vcpu.arch.cpl == 3 and t.state != TASK_RUNNING]
 
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
 EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]

@@ -95,10 +95,12 @@ class ModelConfig:
     boot_ns: int = 200_000
     limit_ns: int = 3_000_000      # the tasks must be done by then
     disable_at: int | None = None  # a guest kernel thread on cpu 0 writes 0 to the MSR, then wakes all
+    reenable: bool = True          # ... and registers again (a cpu coming back online); False: it stays off
     reset_at: int | None = None    # the VMM resets vcpu 0 (the guest re-registers)
     lapic_on_at: int | None = None  # vcpu 0's LAPIC is software-disabled from boot until a guest thread enables it
     cpuid: int | None = None       # CPUID 0x40000001 EAX offered to the guest (None: the generation's default)
     enforce_pv_cpuid: bool = False  # KVM_CAP_ENFORCE_PV_FEATURE_CPUID on every vcpu
+    pv: bool = True                # False: the guest booted with no-kvmapf (GuestConfig.pv)
     probe_msrs: tuple[tuple[int, int], ...] = ()  # a guest thread writes these MSRs (a #GP is fixed up and counted)
     fast: bool = True              # part of the CI set
     note: str = ""
@@ -249,6 +251,26 @@ _add(ModelConfig("irq_two_vcpus", generation="interrupt", vcpus=2, tasks=(TaskSp
                  workers=1, fast=False, note="two_vcpus in the interrupt era"))
 
 
+# --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
+
+_add(ModelConfig("irq_no_kvmapf", generation="interrupt", pv=False,
+                 note="the guest booted with no-kvmapf: it never registers although CPUID offers async PF; the touch "
+                      "is a synchronous fault"))
+for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
+    _add(ModelConfig(f"{_prefix}offline_for_good", generation=_gen, tasks=(TaskSpec((0,)), TaskSpec((1,))),
+                     workers=1, swap_ns=40_000, disable_at=3_000, reenable=False,
+                     note=f"{_gen}: cpu 0 unregisters (kvm_guest_cpu_offline) with two sleepers and does not come "
+                          "back: only the guest's own wake-all wakes them (no re-enable, so no host ~0); they "
+                          "fault again without async PF (the model keeps them on the cpu instead of migrating them)"))
+_add(ModelConfig("irq_unregistered_offline", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),), cpuid=0,
+                 enforce_pv_cpuid=True, disable_at=3_000,
+                 note="no PV feature offered (and enforced): the guest never registers, so its ordinary #PF must not "
+                      "be read as an async one, and the offline path must not write the MSR the host refuses"))
+_add(ModelConfig("irq_cpu_host", generation="interrupt", cpuid=(1 << 4) | (1 << 10) | (1 << 14),
+                 note="CPUID as QEMU's -cpu host passes KVM's: KVM_FEATURE_ASYNC_PF_VMEXIT too, so the guest adds "
+                      "DELIVERY_AS_PF_VMEXIT to its enable"))
+
+
 @dataclass
 class Built:
     """A machine ready to run the tasks (booted), with everything a run needs to find."""
@@ -285,7 +307,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             before_boot(m)
         make_swapped(m, *cfg.memory_pages)
 
-    booted = boot_guest(host, GuestConfig(pv=True, preemptible=cfg.preemptible, hz=cfg.hz), boot_ns=cfg.boot_ns,
+    booted = boot_guest(host, GuestConfig(pv=cfg.pv, preemptible=cfg.preemptible, hz=cfg.hz), boot_ns=cfg.boot_ns,
                         trace=trace, policy=policy, before_boot=quantise_and_swap_out)
     m, kernel = booted.machine, booted.kernel
     tasks = []
@@ -319,7 +341,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         def disable_then_reenable():  # as on CPU_DOWN_PREPARE / CPU_ONLINE: interrupts off
             yield Cli()
             yield from offline(cpu0)
-            yield from cpu0.kernel.twins.kvm_guest_cpu_init(cpu0)
+            if cfg.reenable:
+                yield from cpu0.kernel.twins.kvm_guest_cpu_init(cpu0)
             yield Sti()
 
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))

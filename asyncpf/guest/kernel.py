@@ -161,6 +161,9 @@ class GuestKernel:
         self.next_free_gfn = KERNEL_RESERVED_GFNS
         self.ram_ranges: list[tuple[int, int]] = []   # the e820 map: (first gfn, pages), from the machine
         self.panicked: str | None = None
+        # (t, cpu, handler) of every kernel exit taken with interrupts enabled: what lockdep's
+        # lockdep_assert_irqs_disabled() in irqentry_exit (5.9+ generic entry) reports
+        self.irqs_on_at_exit: list[tuple[int, int, str]] = []
         self._next_pid = 100
 
     def attach(self, machine: Any) -> None:
@@ -355,7 +358,8 @@ class GuestCpu:
         arch = self.vcpu.arch
         saved = (arch.cpl, arch.rflags_if)
         arch.cpl, arch.rflags_if = 0, irqs_on and arch.rflags_if
-        self.rq.curr.stack.append(Ctx(_with_return_path(self, make(saved), saved), name, saved))
+        exception = None if irqs_on else name     # a syscall returns through its own exit path, interrupts on
+        self.rq.curr.stack.append(Ctx(_with_return_path(self, make(saved), saved, exception), name, saved))
 
     def _return_from(self, task: "Task", ctx: Ctx) -> None:
         """A context finished: IRET restores CPL/IF; a finished user program is do_exit."""
@@ -431,9 +435,17 @@ _HALT = Halt()  # ops are frozen: one for every idle round (asyncpf/hotpath.py)
 _SAFE_HALT = SafeHalt()
 
 
-def _with_return_path(cpu: "GuestCpu", handler: Generator, saved: tuple[int, bool]) -> Generator:
-    """Every kernel entry leaves through retint/error_exit: a preemption point (see _preempt_on_return)."""
+def _with_return_path(cpu: "GuestCpu", handler: Generator, saved: tuple[int, bool],
+                      exception: str | None) -> Generator:
+    """Every kernel entry leaves through retint/error_exit: a preemption point (see _preempt_on_return).
+
+    An exception or interrupt handler (``exception`` names it) that comes back with interrupts enabled is
+    recorded (``kernel.irqs_on_at_exit``); the checker judges it for the generations whose entry code
+    asserts the opposite.
+    """
     yield from handler
+    if exception is not None and cpu.vcpu.arch.rflags_if:
+        cpu.kernel.irqs_on_at_exit.append((cpu.kernel.env.now, cpu.id, exception))
     yield from _preempt_on_return(cpu, saved)
 
 
