@@ -94,6 +94,21 @@ _FAULT_PFN_HERE = ('differs only for fault_pfn reaching kvm_handle_bad_page, whi
     'marker never reaches the map (tdp_page_fault retries instead) and every memslot is backed by its vma to the '
     'end (no hole); bad_pfn, the no-slot case noslot_touch reaches, goes the same way')
 
+_BUCKET_ORDER = ('where the new sleeper goes in its hash bucket (hlist_add_head puts it first): the bucket is only '
+    'searched by token, and no two nodes in it share a token -- a sleeper and a dummy for one token never coexist '
+    '(the wake consumes the sleeper, the wait consumes the dummy) and tokens of outstanding faults are distinct -- so '
+    'no lookup finds another node')
+
+_OFFLINE_ORDER = ("kvm_guest_cpu_offline runs with interrupts off (CPU_DOWN_PREPARE, syscore suspend; the model's "
+    'caller does cli first), and waking this cpu\'s sleepers is guest-internal and takes no time: no exit, interrupt '
+    'or other task can come between it and the disabling WRMSR, in either order, and the woken tasks run only after '
+    'both')
+
+_UNREGISTERED_AREA = ('the area of a cpu that is not registered reads 0 in every reachable state: the host writes flags '
+    'only into a registered area, each write is followed by the #PF whose handler reads and resets the word before '
+    'any guest code can unregister, and a vcpu reset that drops such a #PF leaves the guest counting itself '
+    'registered until it registers again -- so reading the word anyway gives the same 0')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -324,4 +339,18 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE),
     'asyncpf.host.legacy.mmu:kvm_handle_bad_page:stmt_del:3':
         ('return mmu_common.RET_EFAULT', _FAULT_PFN_HERE),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:const_off:2':
+        ('0', _BUCKET_ORDER),
+    'asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:const_off:3':
+        ('0', _BUCKET_ORDER),
+    'asyncpf.guest.interrupt:kvm_guest_cpu_offline:stmt_swap:0':
+        ('yield from kvm_pv_disable_apf(cpu)', _OFFLINE_ORDER),
+    'asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:stmt_del:0':
+        ('if not cpu.apf_enabled:...', _UNREGISTERED_AREA),
+    'asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:stmt_del:5':
+        ('return 0', _UNREGISTERED_AREA),
+    'asyncpf.host.legacy.mmu:try_async_pf:stmt_swap:10':
+        ("kvm.env.trace('kvm_async_pf_doublefault', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.legacy.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:5':
+        ('kvm.stat.cancel_leaked_refs += 1', _ONE_STEP),
 }
