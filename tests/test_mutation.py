@@ -258,6 +258,12 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     # an unregistered cpu's flags read as 1: its ordinary #PF becomes a wait for a page-ready that never comes
     ("asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:0", "0",
      "irq_unregistered_offline", "no_task_sleeps_forever"),
+    # a 2.6.38 preemptible guest registering without SEND_ALWAYS: its kernel-mode fault halts the whole vcpu
+    ("asyncpf.guest.legacy:kvm_guest_cpu_init:stmt_del:5", "data |= KVM_ASYNC_PF_SEND_ALWAYS",
+     "kernel_touch_preemptible", "kernel_fault_halts_only_unpreemptible_guest"),
+    # the flags reset widened to five bytes: it clears the low byte of a waiting token (vcpu 1's tokens have one)
+    ("asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:4", "4",
+     "irq_cpu1_two_tasks", "no_sleeper_without_pending_work"),
     # the wait loop without its final local_irq_disable: the #PF handler returns with interrupts on
     ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:18", "yield Cli()",
      "irq_two_tasks", "handlers_return_irqs_off"),

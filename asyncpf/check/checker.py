@@ -234,6 +234,10 @@ class Checker:
         elif name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
+            if name == "kvm_async_pf_not_present" and vcpu.arch.cpl == 0 and not send_always(self.m, vcpu) \
+                    and apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED and self.kernel is not None:
+                self._observe(Obs(t_ns, "kernel_fault_halted", vcpu.vcpu_id,
+                                  {"token": fields["token"], "preemptible": self.kernel.config.preemptible}))
             if apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED:
                 word = reason_word(self.m, vcpu)
                 if word and self._word_is_event(vcpu):

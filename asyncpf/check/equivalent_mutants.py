@@ -109,6 +109,12 @@ _UNREGISTERED_AREA = ('the area of a cpu that is not registered reads 0 in every
     'any guest code can unregister, and a vcpu reset that drops such a #PF leaves the guest counting itself '
     'registered until it registers again -- so reading the word anyway gives the same 0')
 
+_SPIV_TAIL = ("the SPIV write's effects (enable bit, KVM_REQ_APF_READY) are done when the mutant reaches the generator's "
+    'bare yield: it adds a scheduling point at the same instant before the exit handler traces kvm_msr, and the '
+    'actors that run there run in the twin at that instant too, once the vcpu thread yields its next cost (it is '
+    'outside guest mode until then and looks at its requests only on entry); a None result is success like 0 '
+    '(handle_wrmsr tests its truth)')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -353,4 +359,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_async_pf_doublefault', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
     'asyncpf.host.legacy.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:5':
         ('kvm.stat.cancel_leaked_refs += 1', _ONE_STEP),
+    'asyncpf.host.interrupt.lapic:apic_set_spiv:stmt_del:3':
+        ('return 0', _SPIV_TAIL),
+    'asyncpf.host.interrupt.lapic:apic_set_spiv:stmt_swap:3':
+        ('return 0', _SPIV_TAIL),
 }

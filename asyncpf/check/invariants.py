@@ -673,6 +673,20 @@ def user_code_runs_task_running(v: View) -> list[str]:
             for cpu in k.cpus if (t := cpu.rq.curr) is not None and not t.is_idle
             and cpu.vcpu.arch.cpl == 3 and t.state != TASK_RUNNING]
 
+
+@invariant(EVENT, "arch/x86/kernel/kvm.c@v2.6.38 kvm_guest_cpu_init (a CONFIG_PREEMPT kernel registers with "
+                  "KVM_ASYNC_PF_SEND_ALWAYS: it can schedule in kernel mode); Documentation/kvm/msr.txt@v2.6.38 "
+                  "bit 1; the halt is for a guest that cannot schedule (v7 cover letter, 'halt vcpu if guest "
+                  "cannot schedule')",
+           generations=("legacy",),
+           why_not="the seed has no SEND_ALWAYS bit; since 5.8 no guest asks for it and the host halts on every "
+                   "kernel-mode fault by design (kvm_can_deliver_async_pf@v6.18)")
+def kernel_fault_halts_only_unpreemptible_guest(v: View) -> list[str]:
+    """A kernel-mode fault halts the vcpu (instead of a not-present) only in a guest that cannot schedule there."""
+    return [f"vcpu{o.vcpu}: kernel-mode fault (token {o.data['token']:#x}) halts the vcpu of a preemptible guest: "
+            "it did not register with SEND_ALWAYS" for o in v.obs if o.kind == "kernel_fault_halted"
+            and o.data["preemptible"]]
+
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
 EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
 END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]

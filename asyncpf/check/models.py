@@ -253,6 +253,14 @@ _add(ModelConfig("irq_two_vcpus", generation="interrupt", vcpus=2, tasks=(TaskSp
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
 
+_add(ModelConfig("kernel_touch_preemptible", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))), workers=2,
+                 note="a preemptible guest (SEND_ALWAYS) touching a swapped page from kernel mode beside a user "
+                      "task: the kernel-mode fault goes async too and the task sleeps in kernel mode"))
+_add(ModelConfig("irq_cpu1_two_tasks", generation="interrupt", vcpus=2,
+                 tasks=(TaskSpec((0,), cpu=1), TaskSpec((1,), cpu=1)), workers=2, swap_ns=3000,
+                 note="two tasks on vcpu 1, whose tokens have a non-zero low byte (the vcpu id): a page-ready "
+                      "token is written at the entry that also delivers the next not-present, so the #PF handler "
+                      "resets the flags word while the token beside it waits for its interrupt"))
 _add(ModelConfig("irq_no_kvmapf", generation="interrupt", pv=False,
                  note="the guest booted with no-kvmapf: it never registers although CPUID offers async PF; the touch "
                       "is a synchronous fault"))
