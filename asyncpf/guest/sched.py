@@ -246,6 +246,11 @@ def scheduler_tick(cpu: "GuestCpu") -> None:
 def schedule(cpu: "GuestCpu", preempt: bool = False) -> Task:
     """Switch to the next task: the one with the least vruntime, or the idle task.
 
+    ``prev`` resumes where it called: a plain schedule() comes back with
+    interrupts on whatever they were (finish_task_switch releases the
+    runqueue lock with spin_unlock_irq, 2.6.32-38 and v6.18 alike); the
+    interrupt-exit preemption (``preempt``, preempt_schedule_irq) comes back
+    with them off, as it was called.
     Simplification: the switch itself is instantaneous here; its cost is
     charged by the caller as kernel work.
     """
@@ -255,7 +260,7 @@ def schedule(cpu: "GuestCpu", preempt: bool = False) -> Task:
     cpu.need_resched = False
     arch = cpu.vcpu.arch
     if prev is not None:
-        prev.regs = (arch.cpl, arch.rflags_if)
+        prev.regs = (arch.cpl, arch.rflags_if if preempt else True)
         if not prev.is_idle:
             if prev.state == TASK_RUNNING or (preempt and prev.state != TASK_DEAD):
                 rq.seq += 1
