@@ -293,7 +293,7 @@ class Checker:
         if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED:
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
-        feature = 14 if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
+        feature = abi.KVM_FEATURE_ASYNC_PF_INT if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
         asked = self.kernel is None or self.kernel.config.pv
         self._observe(Obs(self.m.env.now, "registration", vcpu.vcpu_id,
                           {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature)),
@@ -312,7 +312,8 @@ class Checker:
         msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
         if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
             self._acked[vcpu.vcpu_id] = True
-        feature = {spec.msr_async_pf_en: 4, spec.msr_async_pf_int: 14, spec.msr_async_pf_ack: 14}.get(msr)
+        feature = {spec.msr_async_pf_en: spec.kvm_feature_async_pf, spec.msr_async_pf_int: abi.KVM_FEATURE_ASYNC_PF_INT,
+                   spec.msr_async_pf_ack: abi.KVM_FEATURE_ASYNC_PF_INT}.get(msr)
         if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
                 and not vcpu.arch.cpuid_features & (1 << feature):
             self._observe(Obs(self.m.env.now, "pv_msr_accepted", vcpu.vcpu_id, {"msr": msr, "feature": feature}))

@@ -15,7 +15,8 @@ import sys
 from typing import TYPE_CHECKING, Generator
 
 from .. import abi
-from ..abi import HYPERVISOR_CALLBACK_VECTOR, KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT
+from ..abi import (HYPERVISOR_CALLBACK_VECTOR, KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED,
+                   KVM_FEATURE_ASYNC_PF_INT, KVM_FEATURE_ASYNC_PF_VMEXIT, KVM_PV_REASON_PAGE_NOT_PRESENT)
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
 from ..host.vcpu import Compute, WrMsr
 from ..mirrors import mirrors
@@ -26,8 +27,6 @@ from .ops import Cli, Schedule, Sti
 if TYPE_CHECKING:
     from .kernel import GuestCpu
 
-KVM_FEATURE_ASYNC_PF_INT = 14
-KVM_FEATURE_ASYNC_PF_VMEXIT = 10
 TOKEN_OFFSET = 4
 
 
