@@ -17,7 +17,6 @@ and the observations the event invariants judge.  :func:`check` returns
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
@@ -367,15 +366,11 @@ class Checker:
 
 @lru_cache(maxsize=None)
 def remembers(inv: Invariant) -> bool:
-    """Whether a predicate keeps state between calls (in ``View.memory``), so that it must see every step.
+    """Whether a predicate keeps state between calls, so that it must see every step (its ``remembers`` flag).
 
-    Read from its source; a predicate whose source cannot be read is assumed to remember.  A predicate
-    keeps its state in ``View.memory`` and nowhere else: the explorer skips the others on a replayed prefix.
+    The explorer skips the others on a replayed prefix.
     """
-    try:
-        return "memory" in inspect.getsource(inv.fn)
-    except (OSError, TypeError):
-        return True
+    return inv.remembers
 
 
 def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:

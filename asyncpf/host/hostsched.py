@@ -504,26 +504,6 @@ class HostScheduler:
         threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
         return cpus, threads
 
-    def idle_violations(self) -> list[str]:
-        """Work conservation: a CPU with nothing current has nothing queued either."""
-        return [f"host cpu{c.id} is idle with {', '.join(self._thread_of(x).name for x in c.rq.queue)} queued"
-                for c in self.cpus if c.current is None and c.rq.queue]
-
-    def loaded_violations(self) -> list[str]:
-        """The invariant: a vcpu running guest code is loaded on exactly its own CPU; one scheduled out, nowhere."""
-        out = []
-        for t in self.threads:
-            vcpu = t.vcpu
-            if vcpu is None or t.state == "exited":
-                continue
-            where = [c.id for c in self.cpus if c.loaded is vcpu]
-            if vcpu.mode in ("guest", "compute") and t.state == "running" and not t.in_notifier:
-                if where != [t.cpu.id]:
-                    out.append(f"vcpu{vcpu.vcpu_id} runs guest code on host cpu{t.cpu.id} but is loaded on {where}")
-            elif t.state in ("runnable", "sleeping") and where:
-                out.append(f"vcpu{vcpu.vcpu_id} is scheduled out ({t.state}) but loaded on host cpu{where}")
-        return out
-
     def stats(self) -> dict[str, Any]:
         """Per-thread CPU, runqueue wait, switches and migrations (ns and counts)."""
         return {t.name: {"cpu_ns": t.cpu_ns, "runq_ns": t.runq_ns, "switches": t.switches,
