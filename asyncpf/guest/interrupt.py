@@ -146,8 +146,6 @@ def sysvec_kvm_asyncpf_interrupt(cpu: "GuestCpu", saved: tuple[int, bool]) -> Ge
     yield WrMsr(cpu.kernel.abi.msr_async_pf_ack, 1)
 
 
-# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
-# event so that a patched twin (a mutant) is the one that runs.
 @mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf", generations="interrupt")
 def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
     """Unregister this cpu: EN = 0 and the cpu no longer counts as enabled (the area's ``enabled`` is not written).
@@ -175,6 +173,8 @@ def kvm_guest_cpu_offline(cpu: "GuestCpu", shutdown: bool = False) -> Generator:
 # A refused WRMSR is a #GP that arch/x86/mm/extable.c's ex_handler_msr fixes up ("unchecked MSR access error").
 WRMSR_FIXUP = True
 
+# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
+# event so that a patched twin (a mutant) is the one that runs.
 _THIS = sys.modules[__name__]
 PF_ENTRY = (_THIS, "exc_page_fault")
 INTERRUPT_HANDLERS = {HYPERVISOR_CALLBACK_VECTOR: (_THIS, "sysvec_kvm_asyncpf_interrupt")}
