@@ -29,6 +29,12 @@ KVM_ASYNC_PF_SEND_ALWAYS = 1 << 1
 KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT = 1 << 2
 KVM_ASYNC_PF_DELIVERY_AS_INT = 1 << 3
 
+# CPUID 0x40000001 EAX bits (Documentation/virtual/kvm/cpuid.txt, later virt/kvm/x86/cpuid.rst); the 2009 seed
+# series used bit 3 for async PF (its Generation says so), the merged ABI bit 4
+KVM_FEATURE_ASYNC_PF = 4
+KVM_FEATURE_ASYNC_PF_VMEXIT = 10
+KVM_FEATURE_ASYNC_PF_INT = 14
+
 KVM_ASYNC_PF_VEC_MASK = 0xFF              # MSR_KVM_ASYNC_PF_INT bits 7:0 (Documentation/virt/kvm/x86/msr.rst)
 HYPERVISOR_CALLBACK_VECTOR = 0xF3         # the vector a Linux 5.9+ guest asks page-ready on
 
@@ -126,8 +132,8 @@ LEGACY = Generation(
     msr_async_pf_en=0x4B564D02,
     msr_async_pf_int=None,
     msr_async_pf_ack=None,
-    kvm_feature_async_pf=4,
-    cpuid_features=1 << 4,
+    kvm_feature_async_pf=KVM_FEATURE_ASYNC_PF,
+    cpuid_features=1 << KVM_FEATURE_ASYNC_PF,
     msr_flag_bits=("KVM_ASYNC_PF_ENABLED", "KVM_ASYNC_PF_SEND_ALWAYS"),
     msr_reserved_mask=0x3C,  # 2.6.38 kvm_pv_enable_async_pf; 0x38 after 4.13 added bit 2
     area_c_struct="struct kvm_vcpu_pv_apf_data { __u32 reason; __u8 pad[60]; __u32 enabled; };",
@@ -165,8 +171,8 @@ INTERRUPT = Generation(
     msr_async_pf_en=0x4B564D02,
     msr_async_pf_int=0x4B564D06,
     msr_async_pf_ack=0x4B564D07,
-    kvm_feature_async_pf=4,
-    cpuid_features=(1 << 4) | (1 << 14),  # ASYNC_PF and ASYNC_PF_INT (QEMU's default since 5.2)
+    kvm_feature_async_pf=KVM_FEATURE_ASYNC_PF,
+    cpuid_features=(1 << KVM_FEATURE_ASYNC_PF) | (1 << KVM_FEATURE_ASYNC_PF_INT),  # QEMU's default since 5.2
     msr_flag_bits=(
         "KVM_ASYNC_PF_ENABLED",
         "KVM_ASYNC_PF_SEND_ALWAYS",
@@ -199,7 +205,9 @@ INTERRUPT = Generation(
 
 GENERATIONS: dict[str, Generation] = {g.name: g for g in (SEED, LEGACY, INTERRUPT)}
 MODELLED = tuple(g.name for g in GENERATIONS.values() if g.modelled)
-CPUID_FEATURE_BITS = {"KVM_FEATURE_ASYNC_PF_VMEXIT": 10, "KVM_FEATURE_ASYNC_PF_INT": 14}
+CPUID_FEATURE_BITS = {"KVM_FEATURE_ASYNC_PF": KVM_FEATURE_ASYNC_PF,
+                      "KVM_FEATURE_ASYNC_PF_VMEXIT": KVM_FEATURE_ASYNC_PF_VMEXIT,
+                      "KVM_FEATURE_ASYNC_PF_INT": KVM_FEATURE_ASYNC_PF_INT}
 
 
 def generation(name: str | Generation, *, modelled: bool = True) -> Generation:

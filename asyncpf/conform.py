@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .abi import BROADCAST_TOKEN, TOKEN_VCPU_BITS
+from .abi import BROADCAST_TOKEN, INTERRUPT, TOKEN_VCPU_BITS
 from .trace import Capture
 
-MSR_KVM_ASYNC_PF_EN = 0x4B564D02
-MSR_KVM_ASYNC_PF_INT = 0x4B564D06
-MSR_KVM_ASYNC_PF_ACK = 0x4B564D07
+MSR_KVM_ASYNC_PF_EN = INTERRUPT.msr_async_pf_en      # the merged ABI's numbers (2.6.38 on)
+MSR_KVM_ASYNC_PF_INT = INTERRUPT.msr_async_pf_int
+MSR_KVM_ASYNC_PF_ACK = INTERRUPT.msr_async_pf_ack
 COUNTER_BITS = 32 - TOKEN_VCPU_BITS
 VCPU_MASK = (1 << TOKEN_VCPU_BITS) - 1
 ALL = ("seed", "legacy", "interrupt")

@@ -63,21 +63,6 @@ def map_dask(fn: Callable[..., Any], calls: list[tuple], client: Any, name: str,
     return client.gather(futures)
 
 
-def _host_runs(tasks: list[Task], done: Callable[[Task], None] | None) -> tuple[list[tuple], Any]:
-    return [(mode, params) for _p, _s, mode, params in tasks], None if done is None else (lambda k: done(tasks[k]))
-
-
-def run_serial(tasks: list[Task], done: Callable[[Task], None] | None = None) -> list[dict]:
-    calls, per_call = _host_runs(tasks, done)
-    return map_serial(run_host, calls, per_call)
-
-
-def run_dask(tasks: list[Task], client: Any, done: Callable[[Task], None] | None = None) -> list[dict]:
-    """The tasks on a Dask ``client``; results in task order."""
-    calls, per_call = _host_runs(tasks, done)
-    return map_dask(run_host, calls, client, "bm", per_call)
-
-
 class Cluster:
     """Where the tasks run: ``"serial"`` (this process), ``"local"`` (a LocalCluster of ``workers`` processes)
     or the address of a running Dask scheduler."""
@@ -102,9 +87,9 @@ class Cluster:
         return self
 
     def run(self, tasks: list[Task], done: Callable[[Task], None] | None = None) -> list[dict]:
-        if self.client is None:
-            return run_serial(tasks, done)
-        return run_dask(tasks, self.client, done)
+        """Every task's host run (run_host), results in task order; ``done(task)`` as each finishes."""
+        calls = [(mode, params) for _p, _s, mode, params in tasks]
+        return self.map(run_host, calls, "bm", None if done is None else (lambda k: done(tasks[k])))
 
     def map(self, fn: Callable[..., Any], calls: list[tuple], name: str,
             done: Callable[[int], None] | None = None) -> list:

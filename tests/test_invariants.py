@@ -232,3 +232,10 @@ def test_guest_side_invariants_on_hand_made_states(built):
 def test_guest_side_event_invariants(built, name, obs):
     assert REGISTRY[name].fn(view(built)) == []
     assert REGISTRY[name].fn(view(built, [obs]))
+
+
+def test_predicates_that_keep_state_say_so():
+    """An invariant that keeps state in View.memory carries remembers=True (the explorer then shows it every step)."""
+    import inspect
+    keeping = {n for n, i in REGISTRY.items() if "v.memory" in inspect.getsource(i.fn)}
+    assert keeping and keeping == {n for n, i in REGISTRY.items() if i.remembers}

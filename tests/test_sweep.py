@@ -21,13 +21,11 @@ def _points():
 
 
 def test_a_grid_on_a_dask_cluster_gives_the_serial_numbers(cluster):
-    from dask.distributed import Client
-
     tasks = sweep.tasks_of(_points())
     assert len(tasks) == 4 * 2 * 3
-    with Client(cluster) as client:
-        on_dask = sweep.run_dask(tasks, client)
-    assert on_dask == sweep.run_serial(tasks)
+    with sweep.Cluster(cluster.scheduler_address) as on_dask, sweep.Cluster("serial") as serial:
+        assert on_dask.client is not None and serial.client is None
+        assert on_dask.run(tasks) == serial.run(tasks)
 
 
 def test_the_cli_gives_the_same_json_on_a_cluster_at_an_address_as_serially(cluster, capsys):

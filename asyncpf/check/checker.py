@@ -17,7 +17,6 @@ and the observations the event invariants judge.  :func:`check` returns
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
@@ -293,7 +292,7 @@ class Checker:
         if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED:
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
-        feature = 14 if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
+        feature = abi.KVM_FEATURE_ASYNC_PF_INT if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
         asked = self.kernel is None or self.kernel.config.pv
         self._observe(Obs(self.m.env.now, "registration", vcpu.vcpu_id,
                           {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature)),
@@ -312,7 +311,8 @@ class Checker:
         msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
         if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
             self._acked[vcpu.vcpu_id] = True
-        feature = {spec.msr_async_pf_en: 4, spec.msr_async_pf_int: 14, spec.msr_async_pf_ack: 14}.get(msr)
+        feature = {spec.msr_async_pf_en: spec.kvm_feature_async_pf, spec.msr_async_pf_int: abi.KVM_FEATURE_ASYNC_PF_INT,
+                   spec.msr_async_pf_ack: abi.KVM_FEATURE_ASYNC_PF_INT}.get(msr)
         if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
                 and not vcpu.arch.cpuid_features & (1 << feature):
             self._observe(Obs(self.m.env.now, "pv_msr_accepted", vcpu.vcpu_id, {"msr": msr, "feature": feature}))
@@ -366,15 +366,11 @@ class Checker:
 
 @lru_cache(maxsize=None)
 def remembers(inv: Invariant) -> bool:
-    """Whether a predicate keeps state between calls (in ``View.memory``), so that it must see every step.
+    """Whether a predicate keeps state between calls, so that it must see every step (its ``remembers`` flag).
 
-    Read from its source; a predicate whose source cannot be read is assumed to remember.  A predicate
-    keeps its state in ``View.memory`` and nowhere else: the explorer skips the others on a replayed prefix.
+    The explorer skips the others on a replayed prefix.
     """
-    try:
-        return "memory" in inspect.getsource(inv.fn)
-    except (OSError, TypeError):
-        return True
+    return inv.remembers
 
 
 def attach(machine: "Machine", kernel: "GuestKernel | None" = None, **kw: Any) -> Checker:

@@ -66,6 +66,7 @@ class Invariant:
     fn: Callable[["View"], list[str]]
     generations: tuple[str, ...] | None = None   # None: every modelled generation
     why_not: str = ""                            # why the other generations have nothing to check
+    remembers: bool = False                      # keeps state in View.memory: must see every step
 
     def applies_to(self, generation: str) -> bool:
         return self.generations is None or generation in self.generations
@@ -74,11 +75,15 @@ class Invariant:
 REGISTRY: dict[str, Invariant] = {}
 
 
-def invariant(kind: str, source: str, *, generations: tuple[str, ...] | None = None, why_not: str = ""):
+def invariant(kind: str, source: str, *, generations: tuple[str, ...] | None = None, why_not: str = "",
+              remembers: bool = False):
     """Register ``fn`` under its own name; its docstring's first sentence is the property.
 
     ``generations`` limits it to the protocol generations that have the state
     it speaks of; ``why_not`` says what the others lack (with a source).
+    ``remembers``: the predicate keeps state between calls in ``View.memory``
+    (and nowhere else), so the explorer must show it every step, a replayed
+    prefix included.
     """
     if generations is not None and not why_not:
         raise ValueError("an invariant limited to some generations must say why the others are left out")
@@ -87,7 +92,7 @@ def invariant(kind: str, source: str, *, generations: tuple[str, ...] | None = N
         if fn.__name__ in REGISTRY:
             raise ValueError(f"invariant {fn.__name__!r} registered twice")
         doc = (fn.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        REGISTRY[fn.__name__] = Invariant(fn.__name__, kind, doc, source, fn, generations, why_not)
+        REGISTRY[fn.__name__] = Invariant(fn.__name__, kind, doc, source, fn, generations, why_not, remembers)
         return fn
     return register
 
@@ -441,15 +446,21 @@ def pv_msrs_gated_by_cpuid(v: View) -> list[str]:
                    "(Maxim Levitsky, 2025: a lost kick between pageready_pending and the ACK)",
            generations=_IRQ, why_not="before 5.8 completions are polled by the run loop after every exit")
 def completion_kicks_vcpu(v: View) -> list[str]:
-    """No vcpu keeps running guest code while a completion it could deliver now waits behind KVM_REQ_APF_READY."""
-    from ..host.interrupt import x86 as irq_x86  # the gate is the generation's own
-    out = []
-    for vc in v.vcpus:
-        if vc.mode == "compute" and vc.requests & irq_x86.KVM_REQ_APF_READY and vc.async_pf.done \
-                and irq_x86.kvm_pv_async_pf_enabled(vc) and irq_x86.kvm_arch_can_dequeue_async_page_present(vc):
-            out.append(f"vcpu{vc.vcpu_id}: runs guest code with {len(vc.async_pf.done)} deliverable completion(s) "
-                       "and KVM_REQ_APF_READY pending, unkicked")
-    return out
+    """No vcpu keeps running guest code while a completion it could deliver now waits behind KVM_REQ_APF_READY.
+
+    "Could deliver now" is 6.18's dequeue gate, restated from the state (not by calling the twin it judges):
+    async PF on (ENABLED and DELIVERY_AS_INT), the LAPIC software-enabled, the token slot free.
+    """
+    from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED
+    from ..host.interrupt.lapic import KVM_REQ_APF_READY
+    from .checker import token_slot
+    on = KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
+    return [f"vcpu{vc.vcpu_id}: runs guest code with {len(vc.async_pf.done)} deliverable completion(s) "
+            "and KVM_REQ_APF_READY pending, unkicked"
+            for vc in v.vcpus
+            if vc.mode == "compute" and vc.requests & KVM_REQ_APF_READY and vc.async_pf.done
+            and vc.arch.apf.msr_en_val & on == on and vc.kvm.irqchip_in_kernel and vc.apic_sw_enabled
+            and token_slot(v.machine, vc) == 0]
 
 
 # --- progress, who may be woken, when an async PF may be taken, publication order (issue 15) -------------
@@ -514,7 +525,8 @@ def no_sleeper_without_pending_work(v: View) -> list[str]:
 
 
 @invariant(SAFETY, "arch/x86/kvm/x86.c:kvm_arch_vcpu_runnable (2.6.38, v6.18): a completion on done makes a "
-                   "blocked vcpu runnable; virt/kvm/async_pf.c:async_pf_execute wakes it after publishing")
+                   "blocked vcpu runnable; virt/kvm/async_pf.c:async_pf_execute wakes it after publishing",
+           remembers=True)
 def done_work_wakes_vcpu(v: View) -> list[str]:
     """A vcpu does not stay blocked (beyond a grace of a few quanta) while a completion waits on its ``done`` list."""
     if v.grace_ns is None:
@@ -547,7 +559,8 @@ def async_pf_only_with_interrupts_on(v: View) -> list[str]:
 @invariant(SAFETY, "virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38, v6.18): 'if (vcpu->async_pf.queued >= "
                    "ASYNC_PF_PER_VCPU) return 0' -- the fault is refused at the limit and only there",
            generations=("legacy", "interrupt"),
-           why_not="the seed has no per-vcpu limit; it arrived with v4 (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com)")
+           why_not="the seed has no per-vcpu limit; it arrived with v4 (v4 cover letter, Msg-Id 1278433500-29884-1-git-send-email-gleb@redhat.com)",
+           remembers=True)
 def limit_refuses_only_at_limit(v: View) -> list[str]:
     """A vcpu refuses an async PF for the per-vcpu limit only with the limit (64) already queued."""
     limit = v.machine.gen.async_pf_per_vcpu
@@ -565,7 +578,8 @@ def limit_refuses_only_at_limit(v: View) -> list[str]:
 
 @invariant(SAFETY, "arch/x86/kernel/kvm.c@v2.6.38 apf_task_wake_all ('if (n->cpu == smp_processor_id())') and "
                    "kvm_async_pf_task_wake/_wait (a node is unhashed by the page-ready of its token; a dummy is "
-                   "consumed by the wait for its token)")
+                   "consumed by the wait for its token)",
+           remembers=True)
 def wake_only_own(v: View) -> list[str]:
     """A sleeper leaves the hash only after its own page-ready or a wake-all of its own cpu; a dummy only for its own token."""
     k = v.kernel
@@ -687,12 +701,31 @@ def kernel_fault_halts_only_unpreemptible_guest(v: View) -> list[str]:
             "it did not register with SEND_ALWAYS" for o in v.obs if o.kind == "kernel_fault_halted"
             and o.data["preemptible"]]
 
-SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
-EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
-END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]
-
 
 # --- hostsched: preempt notifiers (issue 13) -------------------------------------------------------------------
+
+def vcpus_loaded_wrongly(sched) -> list[str]:
+    """Where a vcpu's guest state is loaded against where its thread is: running guest code, on its own CPU only."""
+    out = []
+    for t in sched.threads:
+        vcpu = t.vcpu
+        if vcpu is None or t.state == "exited":
+            continue
+        where = [c.id for c in sched.cpus if c.loaded is vcpu]
+        if vcpu.mode in ("guest", "compute") and t.state == "running" and not t.in_notifier:
+            if where != [t.cpu.id]:
+                out.append(f"vcpu{vcpu.vcpu_id} runs guest code on host cpu{t.cpu.id} but is loaded on {where}")
+        elif t.state in ("runnable", "sleeping") and where:
+            out.append(f"vcpu{vcpu.vcpu_id} is scheduled out ({t.state}) but loaded on host cpu{where}")
+    return out
+
+
+def idle_cpus_with_queue(sched) -> list[str]:
+    """Host CPUs with no current thread and a non-empty runqueue."""
+    name = {id(t.task): t.name for t in sched.threads}
+    return [f"host cpu{c.id} is idle with {', '.join(name[id(x)] for x in c.rq.queue)} queued"
+            for c in sched.cpus if c.current is None and c.rq.queue]
+
 
 @invariant(SAFETY, "virt/kvm/kvm_main.c@v2.6.38 kvm_sched_out/kvm_sched_in -> kvm_arch_vcpu_put/load; "
                    "arch/x86/kvm/vmx.c@v2.6.38 vmx_vcpu_load (vcpu_clear before loading on another CPU); "
@@ -700,10 +733,7 @@ END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]
 def guest_state_loaded_once(v: View) -> list[str]:
     """A vcpu running guest code has its guest state loaded on exactly its own host CPU; scheduled out, on none."""
     sched = getattr(v.machine.kvm, "hostsched", None)
-    return sched.loaded_violations() if sched is not None else []
-
-
-SAFETY_INVARIANTS.append(REGISTRY["guest_state_loaded_once"])
+    return vcpus_loaded_wrongly(sched) if sched is not None else []
 
 
 @invariant(SAFETY, "kernel/sched.c@v2.6.38 try_to_wake_up -> check_preempt_curr: a task woken onto a CPU "
@@ -711,7 +741,9 @@ SAFETY_INVARIANTS.append(REGISTRY["guest_state_loaded_once"])
 def no_idle_cpu_with_queued_thread(v: View) -> list[str]:
     """A host CPU with no current thread has an empty runqueue: nobody waits for a CPU that does nothing."""
     sched = getattr(v.machine.kvm, "hostsched", None)
-    return sched.idle_violations() if sched is not None else []
+    return idle_cpus_with_queue(sched) if sched is not None else []
 
 
-SAFETY_INVARIANTS.append(REGISTRY["no_idle_cpu_with_queued_thread"])
+SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]
+EVENT_INVARIANTS = [i for i in REGISTRY.values() if i.kind == EVENT]
+END_INVARIANTS = [i for i in REGISTRY.values() if i.kind == END]

@@ -39,7 +39,7 @@ orderings it is meant to explore:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .. import abi
@@ -158,6 +158,12 @@ def _add(cfg: ModelConfig) -> None:
     CONFIGS[cfg.name] = cfg
 
 
+def _in_interrupt_era(base: str, note: str = "", **changes: Any) -> None:
+    """Add ``irq_<base>``: the configuration ``base`` run by the interrupt era's host and guest."""
+    _add(replace(CONFIGS[base], name=f"irq_{base}", generation="interrupt",
+                 note=note or f"{base} in the interrupt era", **changes))
+
+
 _add(ModelConfig("one_task", note="1 vcpu, 1 worker, 1 task touching 1 swapped-out page"))
 _add(ModelConfig("two_tasks", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
                  note="1 vcpu, 2 workers, 2 tasks each touching its own page: completion vs entry vs sleep"))
@@ -192,11 +198,8 @@ _add(ModelConfig("limit64", tasks=tuple(TaskSpec((i,)) for i in range(66)),
                  note="66 tasks on 66 swapped pages, a worker each and a slow disk: 64 async PFs outstanding on "
                       "one vcpu, the 65th and 66th fault refused at the limit (handled synchronously); FIFO and "
                       "two more schedules only"))
-_add(ModelConfig("irq_limit64", generation="interrupt", tasks=tuple(TaskSpec((i,)) for i in range(66)),
-                 pages=tuple(DATA_GFN + i for i in range(66)), workers=None, swap_ns=2_000_000,
-                 limit_ns=20_000_000, max_schedules=3,
-                 note="limit64 in the interrupt era: the only runs that reach kvm_setup_async_pf's per-vcpu limit "
-                      "there (ASYNC_PF_PER_VCPU is still 64 in v6.18)"))
+_in_interrupt_era("limit64", note="limit64 in the interrupt era: the only runs that reach kvm_setup_async_pf's "
+                                  "per-vcpu limit there (ASYNC_PF_PER_VCPU is still 64 in v6.18)")
 _add(ModelConfig("cpuid_no_async_pf", tasks=(TaskSpec((0,)),), cpuid=0,
                  note="the VMM offers no KVM_FEATURE_ASYNC_PF: the guest does not register, the touch is a "
                       "synchronous fault"))
@@ -223,32 +226,28 @@ _add(ModelConfig("seed_two_vcpus", generation="seed", vcpus=2, tasks=(TaskSpec((
 
 # --- the interrupt era (Linux 6.18): page-ready by interrupt into the token slot, ACKed by MSR; a 5.9+ guest
 #     (INT before EN, user-mode not-present only, sleep-only waits)
-_add(ModelConfig("irq_one_task", generation="interrupt", note="one_task in the interrupt era"))
-_add(ModelConfig("irq_two_tasks", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
-                 note="two page-readys racing for the one token slot: completion vs ACK vs kick vs sleep"))
+_in_interrupt_era("one_task")
+_in_interrupt_era("two_tasks", note="two page-readys racing for the one token slot: completion vs ACK vs kick vs sleep")
 _add(ModelConfig("irq_ack_race", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,)),
                                                                 TaskSpec((), work_ns=400_000)), workers=2,
                  swap_ns=2000, note="two sleepers and a computing task: a completion landing while a page-ready "
                                     "is still unacknowledged must still reach the running vcpu"))
-_add(ModelConfig("irq_msr_disable", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1,
-                 disable_at=3_000, note="msr_disable in the interrupt era: EN=0 while the worker runs, then INT + EN"))
+_in_interrupt_era("msr_disable", note="msr_disable in the interrupt era: EN=0 while the worker runs, then INT + EN")
 _add(ModelConfig("irq_kernel_touch", generation="interrupt", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
                  workers=2, note="a kernel-mode touch (never async since 5.8: APF halt) beside a user-mode one"))
-_add(ModelConfig("irq_vcpu_reset", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
-                 reset_at=12_000, note="vcpu_reset in the interrupt era"))
+_in_interrupt_era("vcpu_reset")
 _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
                  note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
                       "a guest thread enables it later"))
 _add(ModelConfig("irq_guest_fault", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),),
                  note="the task first touches a page of its own the guest has not mapped yet (an ordinary #PF, "
                       "flags 0: exc_page_fault must hand it to the guest's fault handler), then a swapped-out one"))
-_add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),), cpuid=1 << 4,
-                 enforce_pv_cpuid=True, probe_msrs=((0x4B564D07, 1), (0x4B564D06, 0xF3)),
+_add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),),
+                 cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
+                 probe_msrs=((abi.INTERRUPT.msr_async_pf_ack, 1), (abi.INTERRUPT.msr_async_pf_int, 0xF3)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
                       "ACK and INT MSRs (both must #GP); the touch is a halt-path fault"))
-_add(ModelConfig("irq_two_vcpus", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,), cpu=0),
-                                                                          TaskSpec((1,), cpu=1)),
-                 workers=1, fast=False, note="two_vcpus in the interrupt era"))
+_in_interrupt_era("two_vcpus", fast=False)
 
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
@@ -274,7 +273,9 @@ _add(ModelConfig("irq_unregistered_offline", generation="interrupt", tasks=(Task
                  enforce_pv_cpuid=True, disable_at=3_000,
                  note="no PV feature offered (and enforced): the guest never registers, so its ordinary #PF must not "
                       "be read as an async one, and the offline path must not write the MSR the host refuses"))
-_add(ModelConfig("irq_cpu_host", generation="interrupt", cpuid=(1 << 4) | (1 << 10) | (1 << 14),
+_add(ModelConfig("irq_cpu_host", generation="interrupt",
+                 cpuid=(1 << abi.KVM_FEATURE_ASYNC_PF) | (1 << abi.KVM_FEATURE_ASYNC_PF_VMEXIT)
+                 | (1 << abi.KVM_FEATURE_ASYNC_PF_INT),
                  note="CPUID as QEMU's -cpu host passes KVM's: KVM_FEATURE_ASYNC_PF_VMEXIT too, so the guest adds "
                       "DELIVERY_AS_PF_VMEXIT to its enable"))
 
@@ -470,8 +471,7 @@ _add(ModelConfig("alloc_fail", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2
                  note="the boot's wake-all item and the first fault's item cannot be allocated (GFP_ATOMIC / "
                       "GFP_NOWAIT): no ~0 at registration, the first touch is handled synchronously, the second "
                       "goes async"))
-_add(ModelConfig("irq_alloc_fail", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
-                 extra={"alloc_fail": (1, 2)}, note="alloc_fail in the interrupt era"))
+_in_interrupt_era("alloc_fail")
 
 
 # --- live migration: the destination's vcpu knows nothing of the source's faults (issue 15) ----------------------
@@ -514,8 +514,7 @@ _add(ModelConfig("migrate", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, s
                  extra={"migrate_at": 20_000},
                  note="2 sleepers when the VM is migrated: the destination knows no fault, the restored MSR "
                       "queues the ~0 that wakes them"))
-_add(ModelConfig("irq_migrate", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, swap_ns=50_000,
-                 extra={"migrate_at": 20_000}, note="migrate in the interrupt era"))
+_in_interrupt_era("migrate")
 
 
 # --- a gfn without memslot: its error pfn is emulated as MMIO (kvm_handle_bad_page; issue 15) -------------------
@@ -523,5 +522,4 @@ _add(ModelConfig("irq_migrate", generation="interrupt", tasks=(TaskSpec((0,)), T
 _add(ModelConfig("noslot_touch", tasks=(TaskSpec((0,)), TaskSpec((1, 0))), pages=(DATA_GFN, NOSLOT_GFN),
                  note="one task faults async on a swapped page while another touches a gfn without memslot (an "
                       "MMIO access the VMM emulates), then the same swapped page"))
-_add(ModelConfig("irq_noslot_touch", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1, 0))),
-                 pages=(DATA_GFN, NOSLOT_GFN), note="noslot_touch in the interrupt era"))
+_in_interrupt_era("noslot_touch")

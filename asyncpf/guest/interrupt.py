@@ -15,7 +15,8 @@ import sys
 from typing import TYPE_CHECKING, Generator
 
 from .. import abi
-from ..abi import HYPERVISOR_CALLBACK_VECTOR, KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT
+from ..abi import (HYPERVISOR_CALLBACK_VECTOR, KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED,
+                   KVM_FEATURE_ASYNC_PF_INT, KVM_FEATURE_ASYNC_PF_VMEXIT, KVM_PV_REASON_PAGE_NOT_PRESENT)
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
 from ..host.vcpu import Compute, WrMsr
 from ..mirrors import mirrors
@@ -26,8 +27,6 @@ from .ops import Cli, Schedule, Sti
 if TYPE_CHECKING:
     from .kernel import GuestCpu
 
-KVM_FEATURE_ASYNC_PF_INT = 14
-KVM_FEATURE_ASYNC_PF_VMEXIT = 10
 TOKEN_OFFSET = 4
 
 
@@ -147,8 +146,6 @@ def sysvec_kvm_asyncpf_interrupt(cpu: "GuestCpu", saved: tuple[int, bool]) -> Ge
     yield WrMsr(cpu.kernel.abi.msr_async_pf_ack, 1)
 
 
-# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
-# event so that a patched twin (a mutant) is the one that runs.
 @mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf", generations="interrupt")
 def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
     """Unregister this cpu: EN = 0 and the cpu no longer counts as enabled (the area's ``enabled`` is not written).
@@ -176,6 +173,8 @@ def kvm_guest_cpu_offline(cpu: "GuestCpu", shutdown: bool = False) -> Generator:
 # A refused WRMSR is a #GP that arch/x86/mm/extable.c's ex_handler_msr fixes up ("unchecked MSR access error").
 WRMSR_FIXUP = True
 
+# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
+# event so that a patched twin (a mutant) is the one that runs.
 _THIS = sys.modules[__name__]
 PF_ENTRY = (_THIS, "exc_page_fault")
 INTERRUPT_HANDLERS = {HYPERVISOR_CALLBACK_VECTOR: (_THIS, "sysvec_kvm_asyncpf_interrupt")}

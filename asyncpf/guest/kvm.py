@@ -14,6 +14,7 @@ later wait returns at once.  Token ~0 wakes every node of this cpu.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from itertools import chain
 from typing import TYPE_CHECKING, Generator, Iterator
@@ -226,3 +227,10 @@ def kvm_async_pf_task_wake(cpu: "GuestCpu", token: int) -> None:
     else:
         apf_task_wake_one(cpu, node)
 
+
+# Where the #PF vector and the PV interrupt vectors lead in the seed and 2.6.38 guests, as (module, name):
+# looked up at each event so that a patched twin (a mutant) is the one that runs.
+PF_ERA_ENTRY = (sys.modules[__name__], "do_async_page_fault")
+PF_ERA_HANDLERS: dict = {}
+# 2.6.3x wrmsrl has no exception-table entry: a refused WRMSR oopses (the model panics)
+PF_ERA_WRMSR_FIXUP = False

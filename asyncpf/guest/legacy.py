@@ -29,9 +29,5 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
     yield from register_apf_area(cpu, data)
 
 
-# Where the #PF vector and the PV interrupt vectors lead, as (module, name): looked up at each
-# event so that a patched twin (a mutant) is the one that runs.
-PF_ENTRY = (kvm, "do_async_page_fault")
-INTERRUPT_HANDLERS: dict = {}
-# 2.6.3x wrmsrl has no exception-table entry: a refused WRMSR oopses (the model panics)
-WRMSR_FIXUP = False
+# the #PF era's entry points, looked up on the generation's module by the guest kernel
+PF_ENTRY, INTERRUPT_HANDLERS, WRMSR_FIXUP = kvm.PF_ERA_ENTRY, kvm.PF_ERA_HANDLERS, kvm.PF_ERA_WRMSR_FIXUP

@@ -97,8 +97,6 @@ class HostCpu:
         self.current_vmcs: Any = None
         self.vcpus_on_cpu: set = set()
         self.loaded: Any = None
-        self.busy_ns = 0
-        self._busy_since = 0
 
     def smp_send_reschedule(self) -> None:
         """The reschedule IPI: a thread running guest code exits at once; host work finishes first."""
@@ -127,7 +125,6 @@ class HostThread:
     proc: Any = None
     dispatched: Event | None = None
     in_guest_slice: bool = False
-    pending: Interrupt | None = None   # a kick that arrived during the scheduler's own waits
     in_notifier: bool = False          # running a switch, a preempt notifier or load/put, not its own code
     sleeping_on: Event | None = None   # what it sleeps on, until it runs its own code again (checker's view)
     cpu_ns: int = 0
@@ -156,7 +153,6 @@ class HostScheduler:
                        ("sched_latency_ns", "sched_min_granularity_ns", "sched_wakeup_granularity_ns")}
         names = ("host_context_switch_ns", "vcpu_put_ns", "vcpu_load_ns", "vcpu_migrate_ns")
         self.costs = {k: (table[k] if costs else 0) for k in names}
-        self.charge_costs = costs
         self.cpus = [HostCpu(self, i) for i in range(ncpus)]
         self.threads: list[HostThread] = []
         self._tasks: dict[int, HostThread] = {}
@@ -380,8 +376,6 @@ class HostScheduler:
         return value, exc
 
     def _leave(self, t: HostThread, cpu: HostCpu) -> None:
-        now = self.env.now
-        cpu.busy_ns += now - cpu._busy_since
         cpu.current = None
         cpu.rq.curr = None
         t.last_cpu = cpu.id
@@ -398,7 +392,6 @@ class HostScheduler:
         nxt.task.prev_sum_exec_runtime = nxt.task.sum_exec_runtime
         nxt.cpu = cpu
         nxt.state = "running"
-        cpu._busy_since = self.env.now
         nxt.dispatched.succeed(cpu.id)
 
     def _thread_of(self, task: Task) -> "HostThread":
@@ -503,26 +496,6 @@ class HostScheduler:
                       getattr(c.current_vmcs, "vcpu_id", None), getattr(c.loaded, "vcpu_id", None)) for c in self.cpus)
         threads = tuple((t.name, t.state, t.task.vruntime, t.last_cpu, t.in_guest_slice) for t in self.threads)
         return cpus, threads
-
-    def idle_violations(self) -> list[str]:
-        """Work conservation: a CPU with nothing current has nothing queued either."""
-        return [f"host cpu{c.id} is idle with {', '.join(self._thread_of(x).name for x in c.rq.queue)} queued"
-                for c in self.cpus if c.current is None and c.rq.queue]
-
-    def loaded_violations(self) -> list[str]:
-        """The invariant: a vcpu running guest code is loaded on exactly its own CPU; one scheduled out, nowhere."""
-        out = []
-        for t in self.threads:
-            vcpu = t.vcpu
-            if vcpu is None or t.state == "exited":
-                continue
-            where = [c.id for c in self.cpus if c.loaded is vcpu]
-            if vcpu.mode in ("guest", "compute") and t.state == "running" and not t.in_notifier:
-                if where != [t.cpu.id]:
-                    out.append(f"vcpu{vcpu.vcpu_id} runs guest code on host cpu{t.cpu.id} but is loaded on {where}")
-            elif t.state in ("runnable", "sleeping") and where:
-                out.append(f"vcpu{vcpu.vcpu_id} is scheduled out ({t.state}) but loaded on host cpu{where}")
-        return out
 
     def stats(self) -> dict[str, Any]:
         """Per-thread CPU, runqueue wait, switches and migrations (ns and counts)."""

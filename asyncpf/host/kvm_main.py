@@ -216,9 +216,7 @@ def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
     Simplification: the copy never faults (the area is written at every APF,
     so it is hot); the host page is marked accessed and dirty if resident.
     """
-    if ghc.generation != kvm.memslots_generation:
-        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
-    if kvm_is_error_hva(ghc.hva):
+    if not _cache_resolved(kvm, ghc):
         return -14
     write_guest_bytes(kvm, ghc.gpa, data)
     page = ghc.hva & ~(PAGE_SIZE - 1)
@@ -232,12 +230,12 @@ def kvm_write_guest_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes) -> int:
 def kvm_write_guest_offset_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes, offset: int) -> int:
     """Write ``data`` at ``offset`` into the cached area (5.8+; the token field); 0 or -EFAULT.
 
-    Re-resolve when the memslots generation moved, refuse an error hva, copy, mark dirty.
-    Simplification: as kvm_write_guest_cached.
+    Re-resolve when the memslots generation moved, refuse an error hva, copy.
+    Simplification: the copy never faults, and the host page's accessed/dirty bits are left alone (the
+    kernel marks it dirty; the not-present that came first wrote the same page through
+    kvm_write_guest_cached, which marks it).
     """
-    if ghc.generation != kvm.memslots_generation:
-        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
-    if kvm_is_error_hva(ghc.hva):
+    if not _cache_resolved(kvm, ghc):
         return -14
     write_guest_bytes(kvm, ghc.gpa + offset, data)
     return 0
@@ -246,11 +244,16 @@ def kvm_write_guest_offset_cached(kvm: Kvm, ghc: GfnToHvaCache, data: bytes, off
 @mirrors("virt/kvm/kvm_main.c", "kvm_read_guest_offset_cached", generations="interrupt")
 def kvm_read_guest_offset_cached(kvm: Kvm, ghc: GfnToHvaCache, offset: int, n: int) -> bytes | None:
     """Read ``n`` bytes at ``offset`` of the cached area; None where the kernel returns -EFAULT."""
-    if ghc.generation != kvm.memslots_generation:
-        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
-    if kvm_is_error_hva(ghc.hva):
+    if not _cache_resolved(kvm, ghc):
         return None
     return read_guest_bytes(kvm, ghc.gpa + offset, n)
+
+
+def _cache_resolved(kvm: Kvm, ghc: GfnToHvaCache) -> bool:
+    """The common head of the cached accessors: re-resolve if the memslots moved; False for an error hva."""
+    if ghc.generation != kvm.memslots_generation:
+        kvm_gfn_to_hva_cache_init(kvm, ghc, ghc.gpa)
+    return not kvm_is_error_hva(ghc.hva)
 
 
 def write_guest_bytes(kvm: Kvm, gpa: int, data: bytes) -> None:

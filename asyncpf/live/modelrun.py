@@ -23,7 +23,6 @@ from .layout import GuestParams, LogRecord
 from .modelguest import IdleGuest, LiveGuest
 from .realrun import VmConfig
 
-KVM_FEATURE_ASYNC_PF_INT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_INT"]
 DATA_GFN = 0x100            # model frame of touch 0; touch i is DATA_GFN + i
 SIM_LIMIT_NS = 10_000_000_000
 
@@ -57,7 +56,7 @@ def configure_vcpu(m: Machine, cfg: VmConfig) -> None:
     m.kvm.irqchip_in_kernel = cfg.irqchip
     vcpu = m.vcpus[cfg.vcpu_id]
     features = (int(cfg.cpuid_async_pf) << m.gen.kvm_feature_async_pf
-                | int(cfg.cpuid_async_pf_int and m.gen.name == "interrupt") << KVM_FEATURE_ASYNC_PF_INT)
+                | int(cfg.cpuid_async_pf_int and m.gen.name == "interrupt") << abi.KVM_FEATURE_ASYNC_PF_INT)
     vcpu.arch.cpuid_features = features
     vcpu.arch.pv_cpuid_enforce = cfg.enforce_pv_cpuid
 

@@ -23,8 +23,6 @@ from .. import abi
 from . import backing, kvmapi, layout, tracefs
 from .kvmapi import KVM_EXIT_IO, KVM_EXIT_NAMES, Kvm, Vm
 
-CPUID_INT_BIT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_INT"]
-CPUID_VMEXIT_BIT = abi.CPUID_FEATURE_BITS["KVM_FEATURE_ASYNC_PF_VMEXIT"]
 APF_MSRS = {"EN": abi.INTERRUPT.msr_async_pf_en, "INT": abi.INTERRUPT.msr_async_pf_int,
             "ACK": abi.INTERRUPT.msr_async_pf_ack}
 EXIT_PORT = 0xF4
@@ -67,8 +65,10 @@ def cpuid_entries(kvm: Kvm, cfg: VmConfig) -> list[kvmapi.CpuidEntry2]:
     leaf = next((e for e in entries if e.function == abi.KVM_CPUID_FEATURES), None)
     if leaf is None:
         raise LiveError("KVM_GET_SUPPORTED_CPUID has no leaf 0x40000001 (no KVM PV features)")
-    eax = leaf.eax & ~((1 << 4) | (1 << CPUID_INT_BIT) | (1 << CPUID_VMEXIT_BIT))
-    eax |= (int(cfg.cpuid_async_pf) << 4) | (int(cfg.cpuid_async_pf_int) << CPUID_INT_BIT)
+    eax = leaf.eax & ~((1 << abi.KVM_FEATURE_ASYNC_PF) | (1 << abi.KVM_FEATURE_ASYNC_PF_INT)
+                       | (1 << abi.KVM_FEATURE_ASYNC_PF_VMEXIT))
+    eax |= (int(cfg.cpuid_async_pf) << abi.KVM_FEATURE_ASYNC_PF) | (int(cfg.cpuid_async_pf_int)
+                                                                    << abi.KVM_FEATURE_ASYNC_PF_INT)
     leaf.eax = eax
     return entries
 

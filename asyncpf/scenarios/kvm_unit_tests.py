@@ -54,7 +54,6 @@ BUF_GVA = 0x4000_0000            # where malloc's vmalloc area maps the buffer
 BUF_GFN = 0x1000                 # its guest frames (contiguous here)
 HANDLER_NS = 1000                # entry + body of a handler
 TOUCH_NS = 200                   # one iteration of the buf[i] = 1 loop
-KVM_FEATURE_ASYNC_PF, KVM_FEATURE_ASYNC_PF_INT = 4, 14
 STI, CLI, SAFE_HALT = "sti", "cli", "safe_halt"
 
 
@@ -174,8 +173,8 @@ class AsyncpfTest:
 
     def main(self) -> Generator:
         features = self.vcpu.arch.cpuid_features
-        for bit, name in ((KVM_FEATURE_ASYNC_PF, "KVM_FEATURE_ASYNC_PF"),
-                          (KVM_FEATURE_ASYNC_PF_INT, "KVM_FEATURE_ASYNC_PF_INT")):
+        for bit, name in ((abi.KVM_FEATURE_ASYNC_PF, "KVM_FEATURE_ASYNC_PF"),
+                          (abi.KVM_FEATURE_ASYNC_PF_INT, "KVM_FEATURE_ASYNC_PF_INT")):
             if not features & (1 << bit):
                 self.reports.append(("SKIP", f"{name} is not supported"))
                 yield Stop()

@@ -21,6 +21,9 @@ from ...abi import (
     KVM_ASYNC_PF_ENABLED,
     KVM_ASYNC_PF_SEND_ALWAYS,
     KVM_ASYNC_PF_VEC_MASK,
+    KVM_FEATURE_ASYNC_PF,
+    KVM_FEATURE_ASYNC_PF_INT,
+    KVM_FEATURE_ASYNC_PF_VMEXIT,
     KVM_PV_REASON_PAGE_NOT_PRESENT,
 )
 from ...mirrors import mirrors
@@ -39,9 +42,6 @@ if TYPE_CHECKING:
     from ..vcpu import KvmVcpu
 
 KVM_REQ_APF_READY = lapic.KVM_REQ_APF_READY
-KVM_FEATURE_ASYNC_PF = 4
-KVM_FEATURE_ASYNC_PF_VMEXIT = 10
-KVM_FEATURE_ASYNC_PF_INT = 14
 EN_RESERVED_BITS = 0x30        # bits 5:4 of MSR_KVM_ASYNC_PF_EN
 TOKEN_OFFSET = 4               # offsetof(struct kvm_vcpu_pv_apf_data, token)
 
