@@ -155,13 +155,7 @@ class Stage:
                                   generation=self.sc.generation, vcpus=vcpus, swap_device=swap, workers=workers,
                                   seed=self.seed)
         self.m, self.kernel = self.booted.machine, self.booted.kernel
-        if self.record:
-            self.recorder = Recorder(self.m, self.kernel)
-        self.boot_events = Counter(self.events)
-        self.boot_alloc = self.m.kvm.stat.async_pf_allocated
-        if self.on_built is not None:
-            self.on_built(self)
-        return self.m
+        return self._built(Recorder(self.m, self.kernel) if self.record else None)
 
     def build_program(self, guest: Callable, *, guest_mem: int, host_limit: int, swap: str = "nvme_gen4",
                       written: tuple[int, int] | None = None) -> Machine:
@@ -180,13 +174,17 @@ class Stage:
         if written is not None:
             m.prefault(*written)
         m.start()
-        if self.record:
-            self.recorder = Recorder(m)
+        return self._built(Recorder(m) if self.record else None)
+
+    def _built(self, recorder: Recorder | None) -> Machine:
+        """The common end of both builds: the recorder, the counts at the start line, the on_built hook."""
+        if recorder is not None:
+            self.recorder = recorder
         self.boot_events = Counter(self.events)
-        self.boot_alloc = m.kvm.stat.async_pf_allocated
+        self.boot_alloc = self.m.kvm.stat.async_pf_allocated
         if self.on_built is not None:
             self.on_built(self)
-        return m
+        return self.m
 
     def _count_events(self, m: Machine) -> None:
         inner = m.env.tracer
