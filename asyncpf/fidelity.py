@@ -236,8 +236,9 @@ VERDICTS: dict[str, Verdict] = {
     _G + "sched.resched_task": Verdict(
         SIMPLIFIED, "set need_resched, IPI a remote cpu; no polling-idle shortcut (tsk_is_polling)"),
     _G + "sched.schedule": Verdict(
-        SIMPLIFIED, "deactivate a sleeping prev unless preempted, put_prev, pick the least vruntime, switch; "
-        "no load balancing (idle_balance), no other classes; the switch cost is charged by the caller"),
+        SIMPLIFIED, "deactivate a sleeping prev unless preempted, put_prev, pick the least vruntime, switch; a plain "
+        "schedule() returns with interrupts on (finish_task_switch's spin_unlock_irq); no load balancing (idle_balance), no other classes; the switch cost is "
+        "charged by the caller"),
     _G + "sched.scheduler_tick": Verdict(
         SIMPLIFIED, "update_curr then check_preempt_tick when more than one task is runnable (entity_tick); "
         "no cpu load, trigger_load_balance"),
