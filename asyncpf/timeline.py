@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from .host.async_pf import peek
+
 
 class Span(NamedTuple):
     start_ns: int
@@ -46,7 +48,8 @@ class Recorder:
         self._acct = {v.vcpu_id: tuple(v.acct.values()) for v in vcpus}
         self._label = {v.vcpu_id: self._task(v.vcpu_id) for v in vcpus}
         self.work_spans: list[WorkSpan] = []
-        self._running: dict[int, tuple[int, Any, int]] = {}   # work id -> (start, work, worker slot)
+        # work id -> (start, vcpu id, gva, worker slot), copied at the start: the item may be freed before its worker ends
+        self._running: dict[int, tuple[int, int, int, int]] = {}
 
     def run(self, until_ns: int) -> None:
         """``Machine.run(until_ns)``, recording as it goes."""
@@ -65,8 +68,8 @@ class Recorder:
     def workers(self) -> list[WorkSpan]:
         """Every worker span; those still running are cut at the end of the recording."""
         ctx = self.machine.workqueue.ctx
-        return self.work_spans + [WorkSpan(start, self.end_ns, *ctx(slot)[:2], wid, work.vcpu.vcpu_id, work.gva)
-                                  for wid, (start, work, slot) in sorted(self._running.items())]
+        return self.work_spans + [WorkSpan(start, self.end_ns, *ctx(slot)[:2], wid, vcpu_id, gva)
+                                  for wid, (start, vcpu_id, gva, slot) in sorted(self._running.items())]
 
     def _task(self, vcpu_id: int) -> str:
         if self.kernel is None:
@@ -106,9 +109,9 @@ class Recorder:
         if running.keys() == self._running.keys():
             return
         for wid in sorted(self._running.keys() - running.keys()):
-            start, work, slot = self._running.pop(wid)
+            start, vcpu_id, gva, slot = self._running.pop(wid)
             comm, pid, _cpu = self.machine.workqueue.ctx(slot)
-            self.work_spans.append(WorkSpan(start, now, comm, pid, wid, work.vcpu.vcpu_id, work.gva))
+            self.work_spans.append(WorkSpan(start, now, comm, pid, wid, vcpu_id, gva))
         for wid in sorted(running.keys() - self._running.keys()):
             work, slot = running[wid]
-            self._running[wid] = (now, work, slot)
+            self._running[wid] = (now, work.vcpu.vcpu_id, peek(work, "gva"), slot)

@@ -5,7 +5,7 @@ from conftest import enable_apf, machine, run
 
 from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
 from asyncpf.build import make_swapped
-from asyncpf.host import mmu, x86
+from asyncpf.host import async_pf, mmu, x86
 from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
 
 PAGE_READY = KVM_PV_REASON_PAGE_READY
@@ -409,3 +409,25 @@ def test_seed_failed_gup_leaves_page_null():
     run(m, v.kvm.twins.kvm_check_async_pf_completion(v))
     m.shutdown()
     assert m.leaks() == []
+
+
+# --- KASAN-style poison of freed items -------------------------------------------------------------
+
+@pytest.mark.parametrize("gen", ["legacy", "interrupt"])
+def test_freed_item_is_poisoned_live_item_is_not(gen):
+    m = machine(gen)
+    vcpu = m.vcpus[0]
+    live = async_pf.alloc_work(vcpu)
+    freed = async_pf.alloc_work(vcpu)
+    assert (live.addr, live.page, live.arch.token) == (0, None, 0)   # a live item's fields read freely
+    async_pf.free_work(freed)
+    assert m.kvm.stat_violations == []
+    assert freed.id and freed.vcpu is vcpu and freed.state == "freed"   # glue stays readable
+    assert async_pf.peek(freed, "addr") == 0 and m.kvm.stat_violations == []
+    assert freed.addr == 0                                               # the value is still returned ...
+    assert not freed.wakeup_all
+    reports = m.kvm.stat_violations
+    assert [r[0] for r in reports] == ["use_after_free"] * 3            # ... and every read reported
+    assert [r[2].split(" of ")[0] for r in reports] == ["addr", "wakeup_all", "page"]
+    assert type(live) is async_pf.KvmAsyncPf and "__getattribute__" not in vars(async_pf.KvmAsyncPf)
+    async_pf.free_work(live)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import abi
 from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
+from ..host.async_pf import peek
 from ..host.kvm_main import read_guest_bytes
 from ..sim import ChoicePolicy
 from .invariants import (END_INVARIANTS, EVENT_INVARIANTS, REGISTRY, SAFETY_INVARIANTS, Invariant, Ledger, Obs, View,
@@ -263,7 +264,7 @@ class Checker:
         addr, slot = fields.get("address"), fields["ctx"][2]
         for vcpu in self.m.vcpus:
             for w, s in list(vcpu.workqueue.running.values()):
-                if s == slot and w.addr == addr and w.vcpu is vcpu:   # the item this worker runs
+                if s == slot and peek(w, "addr") == addr and w.vcpu is vcpu:   # the item this worker runs (may be freed)
                     published = w in vcpu.async_pf.done or w.id in self._ever_done
                     self._observe(Obs(t_ns, "completed", vcpu.vcpu_id, {"addr": addr, "published": published}))
                     return
