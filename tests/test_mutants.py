@@ -11,7 +11,7 @@ import pytest
 
 from asyncpf.check.explore import explore, replay
 from asyncpf.check.models import CONFIGS
-from asyncpf.check.mutants import MUTANTS, STACK_CFG, run_mutant, scenario_verdict, stateful_verdict
+from asyncpf.check.mutants import MUTANTS, run_mutant, scenario_verdict, stateful_verdict
 from asyncpf.host.legacy import x86 as legacy_x86
 from asyncpf.scenarios import stage
 
@@ -69,14 +69,13 @@ def _seed(cfg, name):
     ("worker_uses_freed_work", lambda: _seed(CONFIGS["tick_completion"], "seed_tick_completion"),
      {"no_use_after_free"}),
     # the seed's reason word is observed through kvm_send_async_pf (traced after the write)
-    ("no_reinjection_check", lambda: _seed(STACK_CFG, "seed_delivery_fault"),
+    ("no_reinjection_check", lambda: _seed(CONFIGS["delivery_fault"], "seed_delivery_fault"),
      {"no_two_apf_pf_in_one_entry", "reason_not_clobbered"}),
 ])
 def test_seed_invariants_are_not_vacuous(mutant, config, expected):
     m, cfg = MUTANTS[mutant], config()
-    setup = m.setup if mutant == "no_reinjection_check" else None
-    base = explore(cfg, setup=setup, stop_at_first=False, trace_counterexample=False)
-    bug = explore(cfg, patch=m.bug, setup=setup, stop_at_first=False, trace_counterexample=False)
+    base = explore(cfg, stop_at_first=False, trace_counterexample=False)
+    bug = explore(cfg, patch=m.bug, stop_at_first=False, trace_counterexample=False)
     assert base.violated == {} and base.complete, base.summary()
     assert expected <= set(bug.violated), bug.summary()
-    assert "kvm_send_async_pf" in replay(cfg, bug.counterexample, patch=m.bug, setup=setup).trace_text()
+    assert "kvm_send_async_pf" in replay(cfg, bug.counterexample, patch=m.bug).trace_text()

@@ -312,6 +312,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             m.vcpus[0].apic_sw_enabled = False
         if "alloc_fail" in cfg.extra:
             m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
+        if "stack_page" in cfg.extra:
+            delivery_faults_on_stack(m, cfg.pages[cfg.extra["stack_page"]])
         if before_boot is not None:
             before_boot(m)
         make_swapped(m, *cfg.memory_pages)
@@ -523,3 +525,32 @@ _add(ModelConfig("noslot_touch", tasks=(TaskSpec((0,)), TaskSpec((1, 0))), pages
                  note="one task faults async on a swapped page while another touches a gfn without memslot (an "
                       "MMIO access the VMM emulates), then the same swapped page"))
 _in_interrupt_era("noslot_touch")
+
+
+# --- an exception delivery that faults: the guest's stack page is swapped out (host-side invariants) -------------
+
+def delivery_faults_on_stack(m: Machine, stack_gfn: int) -> None:
+    """Vcpu 0's delivery of a pending #PF touches ``stack_gfn`` (its kernel stack) until that page is mapped.
+
+    The guest model assumes its stacks resident; this makes the delivery exit
+    with the #PF marked for reinjection (an EPT violation on the IDT/stack
+    path), the only way the model reaches the fault path with an event needing
+    reinjection -- what can_do_async_pf's kvm_event_needs_reinjection test is
+    for (2a266f23550b, 2017: two APF #PFs in one entry make a #DF).
+    Simulation glue, not a kernel twin.
+    """
+    from ..host.mmu import spte_mapped
+
+    def delivery_gfn(vcpu: Any) -> int | None:
+        exc = vcpu.arch.exception
+        if exc.pending and exc.nr == x86.PF_VECTOR and not spte_mapped(vcpu, stack_gfn):
+            return stack_gfn
+        return None
+
+    m.guest.cpus[0].delivery_gfn = delivery_gfn
+
+
+_add(ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), extra={"stack_page": 1},
+                 note="1 task touching page 0; page 1 is the guest's (swapped) kernel stack, so delivering the "
+                      "not-present #PF faults and the #PF waits for reinjection"))
+_in_interrupt_era("delivery_fault")

@@ -35,10 +35,9 @@ from ..host.interrupt import lapic as irq_lapic
 from ..host.interrupt import mmu as irq_mmu
 from ..host.interrupt import x86 as irq_x86
 from ..abi import make_token, U32, TOKEN_VCPU_BITS
-from ..host.mmu import spte_mapped
 from .checker import Checker
 from .explore import Report, explore
-from .models import CONFIGS, DATA_GFN, ModelConfig, TaskSpec
+from .models import CONFIGS, ModelConfig
 
 
 @dataclass
@@ -159,26 +158,6 @@ def _worker_uses_freed_work() -> Any:
             tail(work, ctx, work.addr, pfn, gva)
         return worker_done
     return _replaced(host_async_pf, "worker_done", make)
-
-
-def _delivery_faults_on_stack(machine: Any, checker: Any) -> None:
-    """Force an exit while delivering the #PF: the guest's kernel stack page (swapped out) is touched.
-
-    The guest model assumes its stacks resident; this makes vcpu 0's exception
-    delivery fault on the config's page 1 while a not-present #PF is pending --
-    the only way the model reaches tdp_page_fault with an event needing
-    reinjection (the 2017 #DF bugs).
-    """
-    cpu = machine.guest.cpus[0]
-    stack_gfn = DATA_GFN + 1
-
-    def delivery_gfn(vcpu: Any) -> int | None:
-        exc = vcpu.arch.exception
-        if exc.pending and exc.nr == x86.PF_VECTOR and not spte_mapped(vcpu, stack_gfn):
-            return stack_gfn
-        return None
-
-    cpu.delivery_gfn = delivery_gfn
 
 
 def _wake_before_wait(machine: Any, checker: Any) -> None:
@@ -328,8 +307,6 @@ def _lost_kick() -> Iterator[None]:
 
 # --- the mutants ---------------------------------------------------------------------------
 
-STACK_CFG = ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), note="page 1 is the guest's (swapped) stack")
-
 MUTANTS: dict[str, Mutant] = {m.name: m for m in [
     Mutant("no_dummy_node", "guest without the dummy node: a wake that comes before the wait is lost",
            "no_sleeper_without_pending_work", CONFIGS["one_task"], _no_dummy_node,
@@ -339,7 +316,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "ready_only_after_not_present", CONFIGS["one_task"], _ready_without_not_present,
            source="bugzilla 208081; 2020 notpresent_injected"),
     Mutant("no_reinjection_check", "async PF started while an event needs reinjection: two APF #PFs -> #DF",
-           "no_two_apf_pf_in_one_entry", STACK_CFG, _no_reinjection_check, setup=_delivery_faults_on_stack,
+           "no_two_apf_pf_in_one_entry", CONFIGS["delivery_fault"], _no_reinjection_check,
            source="2a266f23550b (2017)"),
     Mutant("cpl0_without_send_always", "async PF injected at CPL0 although the guest did not ask for SEND_ALWAYS",
            "cpl0_only_with_send_always", CONFIGS["kernel_touch"], _cpl0_without_send_always,
