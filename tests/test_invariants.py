@@ -146,6 +146,7 @@ def test_checker_runs_on_every_step_and_is_clean_on_a_correct_run():
 LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
                "no_ready_after_broadcast", "limit_refuses_only_at_limit",  # the merged ABI's state: 2.6.38 and 6.18
                "registers_only_when_offered", "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
+LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}  # the gfn hash's fault path
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 
@@ -242,3 +243,53 @@ def test_predicates_that_keep_state_say_so():
     import inspect
     keeping = {n for n, i in REGISTRY.items() if "v.memory" in inspect.getsource(i.fn)}
     assert keeping and keeping == {n for n, i in REGISTRY.items() if i.remembers}
+
+
+# --- issue 15's host fault-path invariants ----------------------------------------------------------------------
+
+def test_sync_stall_on_outstanding_gfn_judged_from_the_fault(built):
+    """Flagged only with every part of the rule: asleep on that page's swap-in, its item unfinished, async possible."""
+    from asyncpf.host.kvm_main import gfn_to_hva
+    m, vcpu = built.machine, built.machine.vcpus[0]
+    gfn = built.gfns[0]
+    hva = gfn_to_hva(m.kvm, gfn)
+    v = view(built)
+    judge = REGISTRY["no_sync_stall_on_outstanding_gfn"].fn
+    work = async_pf.alloc_work(vcpu)
+    work.addr = hva
+    vcpu.async_pf.queue.append(work)
+    vcpu.proc._waiting_on = m.env.event(f"swapin {hva:#x}")
+    assert judge(v) == []                                              # no fault recorded: nothing to judge
+    v.ledger.fault_at = {0: {"gfn": gfn, "async_possible": True}}
+    assert f"gfn {gfn:#x}" in judge(v)[0]
+    v.ledger.fault_at = {0: {"gfn": gfn, "async_possible": False}}  # IF=0 or an event to reinject: allowed
+    assert judge(v) == []
+    v.ledger.fault_at = {0: {"gfn": gfn, "async_possible": True}}
+    work.done = True                                                   # the prefault of a completed item
+    assert judge(v) == []
+    work.done = False
+    vcpu.proc._waiting_on = m.env.event(f"swapin {hva + 4096:#x}")     # another page's swap-in
+    assert judge(v) == []
+
+
+def test_repeated_fault_owes_a_halt(built):
+    judge = REGISTRY["repeated_fault_halts_before_entry"].fn
+
+    def entry(**data):
+        return [Obs(0, "entry_after_repeated_fault", 0, {"gfn": 0x44c, "halted": False, "reset": False, **data})]
+    assert "without the APF halt" in judge(view(built, entry()))[0]
+    assert judge(view(built, entry(halted=True))) == [] and judge(view(built, entry(reset=True))) == []
+
+
+@pytest.mark.parametrize("mid,config,invariant", [
+    ("asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:10", "irq_one_task",
+     "no_sync_stall_on_outstanding_gfn"),
+    ("asyncpf.host.legacy.mmu:try_async_pf:stmt_del:14", "kernel_touch", "repeated_fault_halts_before_entry"),
+])
+def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
+    from asyncpf.check.explore import explore
+    from asyncpf.check.mutation import applied, mutant_by_id
+    assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    with applied(mutant_by_id(mid)):
+        found = explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    assert invariant in found

@@ -107,6 +107,7 @@ class Checker:
         self.steps = 0
         self._last_now = -1
         self._ever_done: set[int] = set()    # ids of work items seen on a done list (publication order)
+        self._halt_owed: dict[int, tuple[int, int, int]] = {}  # vcpu -> (gfn, apf_halts, epoch) at a repeated fault
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -143,6 +144,7 @@ class Checker:
                 inner_tracer(t_ns, name, fields)
             if self.enabled:
                 self._on_trace(t_ns, name, fields)
+                self._on_fault_path(t_ns, name, fields)
 
         env.step = step
         env.tracer = tracer
@@ -325,6 +327,36 @@ class Checker:
         that word tells the guest nothing, and writing over it clobbers nothing.
         """
         return bool(self._handed.get(vcpu.vcpu_id)) or vcpu.arch.exception.pending
+
+    # -- the host's fault path (issue 15): what it decided, judged at a sleep and at the next entry ----------
+    def _on_fault_path(self, t_ns: int, name: str, fields: dict) -> None:
+        """Record whether an EPT violation could go async, and owe an APF halt after a repeated fault.
+
+        ``ledger.fault_at[vcpu]``: the gfn of the vcpu's last EPT violation and whether async PF was
+        possible then (in-kernel irqchip, interrupts allowed, no event awaiting reinjection -- can_do_async_pf@v2.6.38,
+        kvm_can_do_async_pf@v6.18), read by :func:`~asyncpf.check.invariants.no_sync_stall_on_outstanding_gfn`.
+        A repeated fault (doublefault in 2.6.38) owes a halt before the vcpu's next entry.  The guest runs nothing
+        in between, so the ledger's epoch count (``wake_alls``) moves there only when the VMM resets the vcpu
+        (its MSR goes to 0, :meth:`_sync_epoch`): such an entry is reported as after a reset.
+        """
+        if name == "kvm_page_fault":
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            possible = vcpu.kvm.irqchip_in_kernel and x86.kvm_arch_interrupt_allowed(vcpu) \
+                and not x86.kvm_event_needs_reinjection(vcpu)
+            self.ledger.fault_at[vcpu.vcpu_id] = \
+                {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
+        elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            self._halt_owed[vcpu.vcpu_id] = (fields["gfn"], vcpu.stat["apf_halts"],
+                                             self.ledger.wake_alls[vcpu.vcpu_id])
+        elif name == "kvm_entry" and fields["ctx"][2] in self._halt_owed:
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._sync_epoch(vcpu)
+            gfn, halts, epoch = self._halt_owed.pop(vcpu.vcpu_id)
+            self._observe(Obs(t_ns, "entry_after_repeated_fault", vcpu.vcpu_id,
+                              {"gfn": gfn, "halted": vcpu.stat["apf_halts"] > halts,
+                               "reset": self.ledger.wake_alls[vcpu.vcpu_id] != epoch}))
 
     def _observe(self, obs: Obs) -> None:
         self.view.obs.append(obs)

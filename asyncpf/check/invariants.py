@@ -133,6 +133,8 @@ class Ledger:
     wake_alls: Counter = field(default_factory=Counter)
     readied: dict[int, Counter] = field(default_factory=dict)
     not_presents: dict[int, Counter] = field(default_factory=dict)
+    # per vcpu: the gfn of its last EPT violation and whether async PF was possible then (the host's fault path)
+    fault_at: dict[int, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -743,6 +745,63 @@ def no_idle_cpu_with_queued_thread(v: View) -> list[str]:
     """A host CPU with no current thread has an empty runqueue: nobody waits for a CPU that does nothing."""
     sched = getattr(v.machine.kvm, "hostsched", None)
     return idle_cpus_with_queue(sched) if sched is not None else []
+
+
+# --- the host's fault path: a repeated fault halts, never stalls; a halt is owed before re-entry (issue 15) --------
+
+_HASH_GENS = ("legacy", "interrupt")
+_HASH_WHY = ("the seed looks no outstanding gfn up: a second fault on a page in flight starts a second APF "
+             "(seed 000 tdp_page_fault; config seed_same_page) and it has no APF halt")
+
+
+def _sleeps_on_swapin(vcpu) -> int | None:
+    """The page hva whose swap-in the vcpu thread sleeps on (mm's "swapin <hva>" Event), or None."""
+    proc = vcpu.proc
+    thread = getattr(vcpu, "host_thread", None)      # hostsched: what it slept on, until it runs its code again
+    for ev in (getattr(proc, "_waiting_on", None) if proc is not None else None,
+               thread.sleeping_on if thread is not None else None):
+        if ev is not None and ev.name.startswith("swapin "):
+            return int(ev.name.split()[1], 16)
+    return None
+
+
+@invariant(SAFETY, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf and arch/x86/kvm/mmu/mmu.c@v6.18 "
+                   "__kvm_mmu_faultin_pfn: when async PF is possible (not a prefault, can_do_async_pf / "
+                   "kvm_can_do_async_pf: in-kernel irqchip, interrupts allowed, no event to reinject) a fault on a "
+                   "gfn in the vcpu's APF hash requests KVM_REQ_APF_HALT and returns, one not in it sets an async "
+                   "PF up and returns; only a refused setup falls through to the synchronous GUP",
+           generations=_HASH_GENS, why_not=_HASH_WHY)
+def no_sync_stall_on_outstanding_gfn(v: View) -> list[str]:
+    """No vcpu thread sleeps in a synchronous swap-in of a page it has an unfinished async PF for, when it faulted with async PF possible.
+
+    The fault's context is the one the checker recorded at the vcpu's last EPT violation
+    (``ledger.fault_at``); a prefault is of a completed item and is not judged.
+    """
+    from ..host.async_pf import peek
+    from ..host.kvm_main import gfn_to_hva
+    faults = v.ledger.fault_at
+    out = []
+    for vc in v.vcpus:
+        hva = _sleeps_on_swapin(vc)
+        fault = faults.get(vc.vcpu_id)
+        if hva is None or fault is None or not fault["async_possible"] \
+                or gfn_to_hva(v.machine.kvm, fault["gfn"]) != hva:
+            continue
+        if any(peek(w, "addr") == hva and not peek(w, "done") for w in vc.async_pf.queue):
+            out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} (hva {hva:#x}) "
+                       "while its own async PF for that page is outstanding and async PF was possible")
+    return out
+
+
+@invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf (trace_kvm_async_pf_doublefault, then "
+                  "kvm_make_request(KVM_REQ_APF_HALT)) and arch/x86/kvm/x86.c@v2.6.38 vcpu_enter_guest (the "
+                  "request makes apf.halted, no entry); the same pair in v6.18 (__kvm_mmu_faultin_pfn's "
+                  "trace_kvm_async_pf_repeated_fault, vcpu_enter_guest's synthetic halt)",
+           generations=_HASH_GENS, why_not=_HASH_WHY)
+def repeated_fault_halts_before_entry(v: View) -> list[str]:
+    """After a repeated fault on an outstanding gfn the vcpu passes through the APF halt before it next enters the guest (unless reset meanwhile)."""
+    return [f"vcpu{o.vcpu}: re-entered the guest after a repeated fault on gfn {o.data['gfn']:#x} without the APF halt"
+            for o in v.obs if o.kind == "entry_after_repeated_fault" and not o.data["halted"] and not o.data["reset"]]
 
 
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]

@@ -391,7 +391,7 @@ class HostMemory:
                 waited = True
             event = self._swapins.get(i)
             if event is None:
-                event = self._swap_readpage(i)
+                event = self._swap_readpage(i, hva)
             yield event
 
     @mirrors("mm/memory.c", "handle_mm_fault")
@@ -485,13 +485,14 @@ class HostMemory:
         return i + n
 
     @mirrors("mm/page_io.c", "swap_readpage")
-    def _swap_readpage(self, i: int) -> Event:
-        """Charge a frame for page ``i``, mark it SWAPIN and submit its read; the Event fires at completion.
+    def _swap_readpage(self, i: int, hva: int) -> Event:
+        """Charge a frame for page ``i`` (at ``hva``), mark it SWAPIN and submit its read; the Event fires at completion.
 
+        The Event is named "swapin <page hva>" so that a checker can tell which page a sleeping thread waits for.
         Simplification: no readahead (swapin_readahead reads one page here).
         """
         self._install(i, self._charge(), SWAPIN)
-        event = self.env.event("swapin")
+        event = self.env.event(f"swapin {hva >> PAGE_SHIFT << PAGE_SHIFT:#x}")
         self._swapins[i] = event
         self.swap.submit("read", 1, partial(self._end_swap_bio_read, i, event))
         return event
