@@ -80,7 +80,7 @@ class Kvm:
     stat: KvmStat = field(default_factory=KvmStat)
     costs: dict[str, int] = field(default_factory=dict)
     alloc_fail: Any = None                # fault injection: callable() -> bool, True = the next allocation fails
-    stat_violations: list[tuple[str, int, str]] = field(default_factory=list)  # what a mutant broke, as data
+    stat_violations: list[tuple[str, int, str]] = field(default_factory=list)  # what the twins broke, as data (reads of freed items)
     twins: Any = field(init=False, repr=False)  # this VM's generation-specific twins (asyncpf.host.twins)
     spte_pfn: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     guest_bytes: dict[int, bytearray] = field(default_factory=dict)  # contents of pages the model reads/writes
