@@ -74,6 +74,7 @@ def test_generation_tables():
     merged = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
               "no_ready_after_broadcast", "limit_refuses_only_at_limit", "registers_only_when_offered",
               "no_registration_with_no_kvmapf"}
+    merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     assert merged | only_2638 < {r[0] for r in limited}
     assert all(r[1] == "legacy, interrupt" and "seed" in r[2] for r in limited if r[0] in merged)
