@@ -191,7 +191,8 @@ class FreedKvmAsyncPf(KvmAsyncPf):
         return object.__getattribute__(self, name)
 
     def __repr__(self) -> str:
-        return f"<KvmAsyncPf #{self.id} freed>"
+        arch = peek(self, "arch")
+        return f"<KvmAsyncPf #{self.id} token={arch.token:#x} gfn={arch.gfn:#x} freed>"
 
 
 def peek(work: KvmAsyncPf, name: str) -> Any:
