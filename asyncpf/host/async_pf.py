@@ -178,8 +178,8 @@ class FreedKvmAsyncPf(KvmAsyncPf):
     KASAN (Documentation/dev-tools/kasan.rst@v6.18: a freed object's memory is
     poisoned in shadow memory, and an access to it is reported as
     "use-after-free") reports the class of bug async_pf.c has had (the 2024
-    'Always flush async #PF workqueue when vCPU is being destroyed' closed a
-    worker that outlived its item).  A read appends ("use_after_free", now,
+    'Always flush async #PF workqueue when vCPU is being destroyed': a worker
+    could still run after its vCPU was gone).  A read appends ("use_after_free", now,
     "<field> of <item>") to ``kvm.stat_violations`` and still returns the value,
     as a KASAN report does not stop the kernel.
     Only freed items get this class: a live item's reads cost nothing extra.
