@@ -75,6 +75,7 @@ def test_generation_tables():
               "no_ready_after_broadcast", "limit_refuses_only_at_limit", "registers_only_when_offered",
               "no_registration_with_no_kvmapf"}
     merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
+    merged |= {"page_ready_after_prefault"}
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     assert merged | only_2638 < {r[0] for r in limited}
     assert all(r[1] == "legacy, interrupt" and "seed" in r[2] for r in limited if r[0] in merged)

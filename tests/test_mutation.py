@@ -264,6 +264,9 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     # the flags reset widened to five bytes: it clears the low byte of a waiting token (vcpu 1's tokens have one)
     ("asyncpf.guest.interrupt:kvm_read_and_reset_apf_flags:const_off:4", "4",
      "irq_cpu1_two_tasks", "no_sleeper_without_pending_work"),
+    # page-ready without the prefault: the woken task's retry exits again (the 6.18 completion loop)
+    ("asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_del:3",
+     "yield from x86.kvm_arch_async_page_ready(vcpu, work)", "irq_one_task", "page_ready_after_prefault"),
     # the wait loop without its final local_irq_disable: the #PF handler returns with interrupts on
     ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:18", "yield Cli()",
      "irq_two_tasks", "handlers_return_irqs_off"),

@@ -25,7 +25,8 @@ from .. import abi
 from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.async_pf import peek
-from ..host.kvm_main import read_guest_bytes
+from ..host.kvm_main import gfn_to_hva, read_guest_bytes
+from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
 from .invariants import (END_INVARIANTS, EVENT_INVARIANTS, REGISTRY, SAFETY_INVARIANTS, Invariant, Ledger, Obs, View,
                          Violation)
@@ -101,6 +102,7 @@ class Checker:
         self._irq = machine.gen.page_ready_delivery == "interrupt"
         self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
+        self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
         self.violations: list[Violation] = []
         self.counts: Counter = Counter()
         self.first_only = first_only
@@ -195,6 +197,8 @@ class Checker:
             self.ledger.woken_by_broadcast[vid] = set()
 
     def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
+        if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
+            self._on_prefault_point(t_ns, name, self.m.vcpus[fields["ctx"][2]], fields)
         if name == "kvm_inj_exception":
             if fields.get("exception") != x86.PF_VECTOR:
                 return
@@ -260,6 +264,21 @@ class Checker:
                     self._observe(Obs(t_ns, "host_write", vid, {"word": before, "event": event}))
                 self._handed[vid] = False
             self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
+
+    def _on_prefault_point(self, t_ns: int, name: str, vcpu: Any, fields: dict) -> None:
+        """Page-ready is traced after the prefault: is the page mapped, as no invalidation since its fault excuses?
+
+        The token's gva is the faulting gpa (two-dimensional paging); a wake-all had no not-present of its own.
+        """
+        key, seq = (vcpu.vcpu_id, fields["token"]), self.m.kvm.mmu_notifier_seq
+        if name == "kvm_async_pf_not_present":
+            self._seq_at_fault[key] = seq
+            return
+        at_fault = self._seq_at_fault.pop(key, None)
+        gfn = fields["gva"] >> abi.PAGE_SHIFT
+        if at_fault == seq and self.m.kvm.mm.is_mapped(gfn_to_hva(self.m.kvm, gfn) & ~(abi.PAGE_SIZE - 1)):
+            self._observe(Obs(t_ns, "ready_after_prefault", vcpu.vcpu_id,
+                              {"token": fields["token"], "gfn": gfn, "mapped": spte_mapped(vcpu, gfn)}))
 
     def _on_completed(self, t_ns: int, fields: dict) -> None:
         """A worker reports its item complete (just before waking the vcpu): is the item on ``done`` yet?"""

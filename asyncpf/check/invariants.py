@@ -705,6 +705,16 @@ def kernel_fault_halts_only_unpreemptible_guest(v: View) -> list[str]:
             and o.data["preemptible"]]
 
 
+
+@invariant(EVENT, "arch/x86/kvm/x86.c kvm_arch_async_page_ready (2.6.38 since v7 'Retry fault before vmentry', "
+                  "v6.18): the page that arrived is faulted in with prefault set before page-ready is sent, so the "
+                  "woken task's retry does not exit again; only an MMU-notifier invalidation in between may undo it",
+           generations=("legacy", "interrupt"), why_not="the seed (v2) has no prefault: it came with v7")
+def page_ready_after_prefault(v: View) -> list[str]:
+    """When page-ready is sent for a resident page, its gfn is mapped (unless an invalidation ran since the fault)."""
+    return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} sent with gfn {o.data['gfn']:#x} unmapped (no prefault)"
+            for o in v.obs if o.kind == "ready_after_prefault" and not o.data["mapped"]]
+
 # --- hostsched: preempt notifiers (issue 13) -------------------------------------------------------------------
 
 def vcpus_loaded_wrongly(sched) -> list[str]:
