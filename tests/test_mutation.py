@@ -267,6 +267,9 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     # page-ready without the prefault: the woken task's retry exits again (the 6.18 completion loop)
     ("asyncpf.host.interrupt.async_pf:kvm_check_async_pf_completion:stmt_del:3",
      "yield from x86.kvm_arch_async_page_ready(vcpu, work)", "irq_one_task", "page_ready_after_prefault"),
+    # 2.6.38 forgetting SEND_ALWAYS: the checker reads the guest's MSR value, not the flag the host derived from it
+    ("asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_del:5",
+     "apf.send_user_only = not data & KVM_ASYNC_PF_SEND_ALWAYS", "kernel_touch", "cpl0_only_with_send_always"),
     # the wait loop without its final local_irq_disable: the #PF handler returns with interrupts on
     ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:18", "yield Cli()",
      "irq_two_tasks", "handlers_return_irqs_off"),

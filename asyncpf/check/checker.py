@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import abi
-from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
+from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.async_pf import peek
 from ..host.kvm_main import gfn_to_hva, read_guest_bytes
@@ -43,9 +43,14 @@ def apf_msr(machine: "Machine", vcpu) -> int:
 
 
 def send_always(machine: "Machine", vcpu) -> bool:
-    """Whether the host will send not-present at CPL0 (2.6.38 keeps ``send_user_only``, 6.15+ ``send_always``)."""
-    apf = vcpu.arch.apf
-    return apf.send_always if machine.gen.page_ready_delivery == "interrupt" else not apf.send_user_only
+    """Whether the guest asked for not-present at CPL0: SEND_ALWAYS in the MSR value the host holds.
+
+    Read from the ABI value, not from the flag the host derives from it (2.6.38's ``send_user_only``, 6.15+'s
+    ``send_always``), so that a host that derives it wrongly is judged, not believed.  The seed has no such bit.
+    """
+    if machine.gen.name == "seed":
+        return False
+    return bool(apf_msr(machine, vcpu) & KVM_ASYNC_PF_SEND_ALWAYS)
 
 
 def reason_word(machine: "Machine", vcpu) -> int:
