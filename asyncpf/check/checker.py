@@ -365,8 +365,9 @@ class Checker:
         """
         if name == "kvm_page_fault":
             vcpu = self.m.vcpus[fields["ctx"][2]]
-            possible = vcpu.kvm.irqchip_in_kernel and x86.kvm_arch_interrupt_allowed(vcpu) \
-                and not x86.kvm_event_needs_reinjection(vcpu)
+            arch = vcpu.arch     # restated from the state, not asked of the twins judged here
+            reinjecting = arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected
+            possible = vcpu.kvm.irqchip_in_kernel and arch.rflags_if and not arch.interrupt_shadow and not reinjecting
             self.ledger.fault_at[vcpu.vcpu_id] = \
                 {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):

@@ -161,6 +161,15 @@ class View:
         return self.machine.vcpus
 
 
+def _vcpu_thread_waits(vcpu) -> list:
+    """What the vcpu thread sleeps on: its engine wait and, with host CPUs modelled, what its host thread slept on
+    until it runs its own code again (it may be back from the wait but still waiting for its CPU)."""
+    proc = vcpu.proc
+    thread = getattr(vcpu, "host_thread", None)
+    return [ev for ev in (getattr(proc, "_waiting_on", None) if proc is not None else None,
+                          thread.sleeping_on if thread is not None else None) if ev is not None]
+
+
 def _is_clearing(vcpu) -> bool:
     """The vcpu thread waits in cancel_work_sync (kvm_clear_async_pf_completion_queue) for a worker.
 
@@ -168,12 +177,7 @@ def _is_clearing(vcpu) -> bool:
     thread waits for its CPU and runs its sched_in notifiers before it is back in
     the clear, which still has ``queued`` and the hash to reset.
     """
-    proc = vcpu.proc
-    ev = getattr(proc, "_waiting_on", None) if proc is not None else None
-    thread = getattr(vcpu, "host_thread", None)      # hostsched: what it slept on, until it runs its code again
-    if thread is not None and (ev is None or not ev.name.startswith("work#")):
-        ev = thread.sleeping_on
-    return ev is not None and ev.name.startswith("work#")
+    return any(ev.name.startswith("work#") for ev in _vcpu_thread_waits(vcpu))
 
 
 # --- safety: host bookkeeping --------------------------------------------------------------
@@ -766,11 +770,8 @@ _HASH_WHY = ("the seed looks no outstanding gfn up: a second fault on a page in 
 
 def _sleeps_on_swapin(vcpu) -> int | None:
     """The page hva whose swap-in the vcpu thread sleeps on (mm's "swapin <hva>" Event), or None."""
-    proc = vcpu.proc
-    thread = getattr(vcpu, "host_thread", None)      # hostsched: what it slept on, until it runs its code again
-    for ev in (getattr(proc, "_waiting_on", None) if proc is not None else None,
-               thread.sleeping_on if thread is not None else None):
-        if ev is not None and ev.name.startswith("swapin "):
+    for ev in _vcpu_thread_waits(vcpu):
+        if ev.name.startswith("swapin "):
             return int(ev.name.split()[1], 16)
     return None
 

@@ -48,6 +48,7 @@ from ..build import boot_guest, make_swapped
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
+from ..host.mmu import spte_mapped
 from ..host.vcpu import WrMsr
 from ..machine import HostConfig, Machine
 from ..workloads import steps
@@ -539,8 +540,6 @@ def delivery_faults_on_stack(m: Machine, stack_gfn: int) -> None:
     for (2a266f23550b, 2017: two APF #PFs in one entry make a #DF).
     Simulation glue, not a kernel twin.
     """
-    from ..host.mmu import spte_mapped
-
     def delivery_gfn(vcpu: Any) -> int | None:
         exc = vcpu.arch.exception
         if exc.pending and exc.nr == x86.PF_VECTOR and not spte_mapped(vcpu, stack_gfn):
