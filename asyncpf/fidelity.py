@@ -402,7 +402,8 @@ VERDICTS.update({
     _I + "lapic.kvm_lapic_enabled": Verdict(SIMPLIFIED, "in-kernel and software-enabled; always hardware-enabled"),
     _I + "lapic.apic_set_spiv": Verdict(SIMPLIFIED, "bit 8 only; an enabling write requests APF_READY"),
     _H + "kvm_main.kvm_write_guest_offset_cached": Verdict(SIMPLIFIED, "re-init on a new generation, -EFAULT "
-                                                          "on an error hva, copy"),
+                                                          "on an error hva, copy; the page is not marked dirty "
+                                                          "(the not-present's kvm_write_guest_cached marked it)"),
     _H + "kvm_main.kvm_read_guest_offset_cached": Verdict(SIMPLIFIED, "as the write"),
     _H + "x86.kvm_get_msr_common": Verdict(
         SIMPLIFIED, "the async PF cases of the generation (EN reads msr_val / msr_en_val, INT msr_int_val, ACK 0); "
