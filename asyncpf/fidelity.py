@@ -236,9 +236,11 @@ VERDICTS: dict[str, Verdict] = {
     _G + "sched.resched_task": Verdict(
         SIMPLIFIED, "set need_resched, IPI a remote cpu; no polling-idle shortcut (tsk_is_polling)"),
     _G + "sched.schedule": Verdict(
-        SIMPLIFIED, "deactivate a sleeping prev unless preempted, put_prev, pick the least vruntime, switch; a plain "
-        "schedule() returns with interrupts on (finish_task_switch's spin_unlock_irq); no load balancing (idle_balance), no other classes; the switch cost is "
-        "charged by the caller"),
+        FIXED, "restored the caller's IF when prev resumed; a plain schedule() returns with interrupts on "
+        "(finish_task_switch's spin_unlock_irq), only the interrupt-exit preemption with them off.  Otherwise "
+        "simplified: deactivate a sleeping prev unless preempted, put_prev, pick the least vruntime, switch; no load "
+        "balancing (idle_balance), no other classes; the switch cost is charged by the caller",
+        "tests/test_guest_sched.py::test_schedule_returns_with_interrupts_on_unless_preempted_from_an_interrupt"),
     _G + "sched.scheduler_tick": Verdict(
         SIMPLIFIED, "update_curr then check_preempt_tick when more than one task is runnable (entity_tick); "
         "no cpu load, trigger_load_balance"),

@@ -185,3 +185,14 @@ def test_a_woken_sleeper_preempts_a_hog_within_microseconds():
                if ev.args[0] & 0xFFF == 0 and ev.args[0] != abi.BROADCAST_TOKEN][-1:]
     assert resumed and 0 <= resumed[0] - ready < 50_000    # a tick is 4 ms
     assert hog.cpu_ns > 90 * MS                            # the hog ran while the sleeper slept
+
+
+@pytest.mark.parametrize("preempt, resumes_with_if", [(False, True), (True, False)])
+def test_schedule_returns_with_interrupts_on_unless_preempted_from_an_interrupt(cpu, preempt, resumes_with_if):
+    """A plain schedule() comes back with interrupts on (finish_task_switch's spin_unlock_irq), even when called with
+    them off; preempt_schedule_irq comes back as it was called, with them off."""
+    prev = task(cpu, 1)
+    cpu.rq.curr = prev
+    cpu.vcpu.arch.cpl, cpu.vcpu.arch.rflags_if = 0, False
+    sched.schedule(cpu, preempt=preempt)
+    assert prev.regs == (0, resumes_with_if)
