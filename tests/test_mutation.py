@@ -277,8 +277,9 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:9", "task.state = sched.TASK_RUNNING",
      "irq_migrate", "user_code_runs_task_running"),
 ])
-def test_guest_side_invariants_catch_their_mutant(mid, before, cfg, invariant):
-    """Each guest-side invariant of issue 15 is broken by a mechanical mutant on its configuration's FIFO run only."""
+def test_invariants_catch_their_mechanical_mutant(mid, before, cfg, invariant):
+    """Each invariant or judgement added for a survivor is broken by its mechanical mutant on its configuration's
+    FIFO run, and holds there on the correct model."""
     assert M.mutant_by_id(mid).before == before
     assert invariant in _violated(cfg, _mutant(mid))
     assert invariant not in _violated(cfg)
