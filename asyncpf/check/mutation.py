@@ -513,6 +513,17 @@ def configs_for(spec: MutantSpec, configs: Sequence[str] | None = None) -> list[
             and (spec.module, spec.function) in coverage(c)]
 
 
+def _at_declared_cap(config: str, schedules: int) -> bool:
+    """The exploration stopped at the schedule count its configuration declares (limit64: FIFO and two more).
+
+    That is the configuration's whole space as the checker defines it, for the
+    correct model too -- not a budget the mutant ran out of.
+    """
+    from .models import CONFIGS
+    cap = CONFIGS[config].max_schedules
+    return cap is not None and schedules >= cap
+
+
 def run_one(spec: MutantSpec, *, configs: Sequence[str] | None = None, max_seconds: float = 60.0,
             max_schedules: int = DEFAULT_SCHEDULES) -> MutantResult:
     """Judge one mutant by the explorer alone (see the module docstring).
@@ -555,10 +566,11 @@ def run_one(spec: MutantSpec, *, configs: Sequence[str] | None = None, max_secon
             if new:
                 res.status, res.how, res.config, res.counterexample = "killed", ",".join(new), cfg, rep.counterexample
                 break
-            if budget == FIRST_PASS_SCHEDULES and not rep.complete:
+            done = rep.complete or _at_declared_cap(cfg, rep.schedules)
+            if budget == FIRST_PASS_SCHEDULES and not done:
                 unfinished.append(cfg)
             elif budget != FIRST_PASS_SCHEDULES:
-                res.complete = res.complete and rep.complete
+                res.complete = res.complete and done
         if res.status == "killed" or not res.complete:
             break
     res.seconds = time.perf_counter() - t0
