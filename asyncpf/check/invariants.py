@@ -153,7 +153,7 @@ class View:
     instant_budget: int | None = None      # engine steps at one simulated instant (a livelock beyond)
     steps: int = 0
     steps_at_instant: int = 0
-    probe_msrs: frozenset = frozenset()    # MSRs a configuration's probe thread writes on purpose (#GP expected)
+    probe_task: str | None = None          # the configuration's MSR probe thread (its refused writes are on purpose)
     memory: dict = field(default_factory=dict)   # what the progress predicates remember between steps
 
     @property
@@ -637,6 +637,24 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
     """The guest kernel's own MSR writes are all accepted by the host (a probe thread's are not judged)."""
     return [f"vcpu{o.vcpu}: the guest's WRMSR {o.data['msr']:#x} <- {o.data['data']:#x} refused (#GP)"
             for o in v.obs if o.kind == "msr_refused"]
+
+
+@invariant(EVENT, "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
+                  "(reserved bits, the CPUID bits that gate each MSR and delivery mode, the 64-byte area in guest "
+                  "memory); arch/x86/kvm/x86.c kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int, "
+                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves",
+           generations=("legacy", "interrupt"), why_not="the seed series' MSR had no documented reserved bits")
+def msr_writes_follow_the_abi(v: View) -> list[str]:
+    """Every guest write to an async PF MSR is accepted or refused as the ABI says, and an accepted one takes effect.
+
+    Judged for the kernel's writes and a probe thread's alike (the rules are restated in
+    :mod:`asyncpf.check.msr_abi`): refused for a reserved bit, a delivery mode or MSR whose CPUID bit is
+    not offered under PV-CPUID enforcement, a missing in-kernel irqchip, an area outside guest memory;
+    accepted, the value reads back, the flags are taken as written, an enable queues the wake-all and a
+    disable leaves no work and no gfn in the hash.
+    """
+    return [f"vcpu{o.vcpu}: WRMSR {o.data['msr']:#x} <- {o.data['data']:#x}: {o.data['wrong']}"
+            for o in v.obs if o.kind == "msr_abi"]
 
 
 @invariant(EVENT, "Documentation/admin-guide/kernel-parameters.txt ('no-kvmapf: disable paravirtualized "
