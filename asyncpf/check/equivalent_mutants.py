@@ -147,6 +147,11 @@ _UNSUPPORTED_VALUE = ("the value an unsupported read returns beside KVM_MSR_RET_
     'discards it (0 for the VMM, a refusal for the guest), as kvm_do_msr_access does in x86.c@v6.18')
 
 
+_INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when the mutant reaches the generator's bare "
+    'yield: as for the SPIV handler, it adds a scheduling point at the same instant before handle_wrmsr traces kvm_msr, '
+    'the actors that run there run in the twin at that instant too once the vcpu thread yields its next cost (it is '
+    'outside guest mode and reads its requests only on entry), and a None result is success like 0')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -465,4 +470,6 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _UNSUPPORTED_VALUE),
     'asyncpf.host.interrupt.x86:msr_read_handlers:const_off:3':
         ('0', _UNSUPPORTED_VALUE),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:4':
+        ('return 0', _INT_TAIL),
 }
