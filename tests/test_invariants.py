@@ -154,18 +154,20 @@ INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_betwe
 
 
 ONLY_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}   # SEND_ALWAYS as 2.6.38 guests use it
+SEED_ONLY = {"seed_faults_go_async"}                             # no per-vcpu limit, no APF halt: every fault goes async
 
 
 def test_invariants_say_which_generations_they_speak_of():
     from asyncpf.check.invariants import applicable, invariant
     limited = {i.name for i in REGISTRY.values() if i.generations is not None}
-    assert limited == LEGACY_ONLY | INTERRUPT_ONLY | ONLY_2638
+    assert limited == LEGACY_ONLY | INTERRUPT_ONLY | ONLY_2638 | SEED_ONLY
+    assert all(REGISTRY[n].generations == ("seed",) and REGISTRY[n].why_not for n in SEED_ONLY)
     assert all(REGISTRY[n].generations == ("legacy",) and "seed" in REGISTRY[n].why_not for n in ONLY_2638)
     assert all(REGISTRY[n].generations == ("legacy", "interrupt") and "seed" in REGISTRY[n].why_not
                for n in LEGACY_ONLY)
     assert all(REGISTRY[n].generations == ("interrupt",) and REGISTRY[n].why_not for n in INTERRUPT_ONLY)
-    assert {i.name for i in applicable("legacy")} == set(REGISTRY) - INTERRUPT_ONLY
-    assert [i.name for i in applicable("interrupt")] == [n for n in REGISTRY if n not in ONLY_2638]
+    assert {i.name for i in applicable("legacy")} == set(REGISTRY) - INTERRUPT_ONLY - SEED_ONLY
+    assert [i.name for i in applicable("interrupt")] == [n for n in REGISTRY if n not in ONLY_2638 | SEED_ONLY]
     assert {i.name for i in applicable("seed")} == set(REGISTRY) - LEGACY_ONLY - INTERRUPT_ONLY - ONLY_2638
     with pytest.raises(ValueError, match="why"):
         invariant("safety", "src", generations=("legacy",))
@@ -287,6 +289,8 @@ def test_repeated_fault_owes_a_halt(built):
     ("asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:10", "irq_one_task",
      "no_sync_stall_on_outstanding_gfn"),
     ("asyncpf.host.legacy.mmu:try_async_pf:stmt_del:14", "kernel_touch", "repeated_fault_halts_before_entry"),
+    ("asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:3", "seed_one_task", "seed_faults_go_async"),
+    ("asyncpf.host.seed.mmu:can_do_async_pf:stmt_del:0", "seed_vcpu_reset", "async_pf_tried_only_when_possible"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

@@ -396,9 +396,18 @@ class Checker:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             arch = vcpu.arch     # restated from the state, not asked of the twins judged here
             reinjecting = arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected
-            possible = vcpu.kvm.irqchip_in_kernel and arch.rflags_if and not arch.interrupt_shadow and not reinjecting
+            if self.m.gen.name == "seed":   # seed 000 can_do_async_pf: registered, nothing to reinject, not CPL0
+                possible = arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not reinjecting and arch.cpl != 0
+            else:
+                possible = vcpu.kvm.irqchip_in_kernel and arch.rflags_if and not arch.interrupt_shadow \
+                    and not reinjecting
             self.ledger.fault_at[vcpu.vcpu_id] = \
                 {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
+        elif name == "kvm_try_async_get_page":
+            vid = fields["ctx"][2]
+            fault = self.ledger.fault_at.get(vid)
+            self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
+                                                            "possible": fault is not None and fault["async_possible"]}))
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)

@@ -822,6 +822,45 @@ def no_sync_stall_on_outstanding_gfn(v: View) -> list[str]:
     return out
 
 
+@invariant(EVENT, "seed 000 tdp_page_fault (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com), "
+                  "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf, arch/x86/kvm/mmu/mmu.c@v6.18 __kvm_mmu_faultin_pfn: "
+                  "trace_kvm_try_async_get_page only under can_do_async_pf (seed: registered, nothing to reinject, "
+                  "CPL != 0; 2.6.38 and 6.18: in-kernel irqchip, nothing to reinject, interrupts allowed)")
+def async_pf_tried_only_when_possible(v: View) -> list[str]:
+    """A fault goes the async way (kvm_try_async_get_page) only when the generation's can_do_async_pf held at it.
+
+    "Held" is restated from the vcpu's state at its EPT violation (``ledger.fault_at``, recorded by the
+    checker), not asked of the twins.
+    """
+    return [f"vcpu{o.vcpu}: async PF tried for gfn {o.data['gfn'] if o.data['gfn'] is None else hex(o.data['gfn'])} "
+            "when can_do_async_pf did not hold" for o in v.obs if o.kind == "async_pf_tried" and not o.data["possible"]]
+
+
+@invariant(SAFETY, "seed 000 (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com): "
+                   "tdp_page_fault calls gfn_to_pfn_async whenever can_do_async_pf (the area registered, no event "
+                   "to reinject, CPL != 0), and a page that is not resident goes to kvm_arch_setup_async_pf; only a "
+                   "refused setup (no memory for the item) falls back to the synchronous gfn_to_pfn",
+           generations=("seed",), why_not="2.6.38 and 6.18 are judged by no_sync_stall_on_outstanding_gfn and their "
+                                          "own can_do_async_pf, with a per-vcpu limit the seed does not have")
+def seed_faults_go_async(v: View) -> list[str]:
+    """No seed vcpu thread sleeps in a synchronous swap-in of the page it faulted on when can_do_async_pf held.
+
+    The fault's context is the one the checker recorded at the vcpu's last EPT violation
+    (``ledger.fault_at``); a configuration whose item allocations fail is not judged.
+    """
+    from ..host.kvm_main import gfn_to_hva
+    if v.machine.kvm.alloc_fail is not None:
+        return []
+    out = []
+    for vc in v.vcpus:
+        hva, fault = _sleeps_on_swapin(vc), v.ledger.fault_at.get(vc.vcpu_id)
+        if hva is not None and fault is not None and fault["async_possible"] \
+                and gfn_to_hva(v.machine.kvm, fault["gfn"]) == hva:
+            out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} although "
+                       "can_do_async_pf held")
+    return out
+
+
 @invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf (trace_kvm_async_pf_doublefault, then "
                   "kvm_make_request(KVM_REQ_APF_HALT)) and arch/x86/kvm/x86.c@v2.6.38 vcpu_enter_guest (the "
                   "request makes apf.halted, no entry); the same pair in v6.18 (__kvm_mmu_faultin_pfn's "
