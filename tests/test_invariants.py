@@ -148,7 +148,6 @@ LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outs
                "registers_only_when_offered", "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
 LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}  # the gfn hash's fault path
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
-LEGACY_ONLY |= {"msr_writes_follow_the_abi"}                      # the seed MSR had no documented reserved bits
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 

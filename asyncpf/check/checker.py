@@ -204,7 +204,7 @@ class Checker:
             self.ledger.woken_by_broadcast[vid] = set()
 
     def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
-        if name == "kvm_entry" and self.m.gen.name != "seed":   # what a refused WRMSR in guest mode must leave
+        if name == "kvm_entry":   # what a refused WRMSR in guest mode must leave
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._msr_at_entry[vcpu.vcpu_id] = msr_abi.held(self.m.gen.name, vcpu)
         if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
@@ -346,7 +346,7 @@ class Checker:
     def _on_msr_abi(self, fields: dict) -> None:
         """Any guest write to an async PF MSR (the kernel's or a probe's): the verdict and state the ABI implies."""
         gen = self.m.gen.name
-        if not fields["write"] or gen == "seed":
+        if not fields["write"]:
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
         msr, data = fields["ecx"], fields["data"]

@@ -639,11 +639,11 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
             for o in v.obs if o.kind == "msr_refused"]
 
 
-@invariant(EVENT, "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
+@invariant(EVENT, "v2 patch 02/12 (Msg-Id 1258985167-29178-3-git-send-email-gleb@redhat.com), "
+                  "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
                   "(reserved bits, the CPUID bits that gate each MSR and delivery mode, the 64-byte area in guest "
                   "memory); arch/x86/kvm/x86.c kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int, "
-                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves",
-           generations=("legacy", "interrupt"), why_not="the seed series' MSR had no documented reserved bits")
+                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves")
 def msr_writes_follow_the_abi(v: View) -> list[str]:
     """Every guest write to an async PF MSR is accepted or refused as the ABI says, and an accepted one takes effect.
 
