@@ -290,6 +290,8 @@ def test_repeated_fault_owes_a_halt(built):
     ("asyncpf.host.legacy.mmu:try_async_pf:stmt_del:14", "kernel_touch", "repeated_fault_halts_before_entry"),
     ("asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:3", "seed_one_task", "seed_faults_go_async"),
     ("asyncpf.host.seed.mmu:can_do_async_pf:stmt_del:0", "seed_vcpu_reset", "async_pf_tried_only_when_possible"),
+    ("asyncpf.host.seed.x86:kvm_arch_inject_async_page_present:stmt_del:0", "seed_vcpu_reset",
+     "apf_events_only_while_registered"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

@@ -221,7 +221,8 @@ class Checker:
             token = vcpu.arch.cr2 & abi.U32
             awaiting = self.ledger.awaiting[vcpu.vcpu_id]
             data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
-                    "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if}
+                    "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if,
+                    "registered": bool(apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED)}
             if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
                 data["duplicate"] = token in awaiting
                 awaiting[token] = t_ns
