@@ -155,6 +155,13 @@ _INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when th
 _SEED_CLEAR = ("the seed's clear never suspends (its generator is 'yield from ()'): nothing runs between the two "
     'statements, and the clear reads no msr_val')
 
+_MODEL_CHECKS = ("the model's own instruments in kmem_cache_free -- the double-free assertion, the 'freed' mark only "
+    "it reads, KASAN's poison: the twins free each item once and read none after (no_use_after_free holds on every "
+    'configuration), so removing one changes no run')
+
+_GLUE_READ = ("peek is the checker's and the timeline's field read, past the poison; no twin calls it, so the "
+    'runs are the same')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -493,4 +500,62 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('1', _REFUSED_NONZERO),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:7':
         ('apf.msr_val = data', _SEED_CLEAR),
+    'asyncpf.host.async_pf:new_work:stmt_swap:5':
+        ('kvm.users_count += 1', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_swap:6':
+        ('if kvm_is_error_hva(work.addr):...', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_swap:8':
+        ('kvm.users_count -= 1', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_swap:9':
+        ('free_work(work)', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_del:6':
+        ('if kvm_is_error_hva(work.addr):...', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_del:9':
+        ('kvm.stat.mm_count -= 1', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_del:10':
+        ('kvm.users_count -= 1', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_del:11':
+        ('free_work(work)', _HVA),
+    'asyncpf.host.async_pf:new_work:stmt_del:12':
+        ('return None', _HVA),
+    'asyncpf.host.async_pf:new_work:const_off:4':
+        ('1', _HVA),
+    'asyncpf.host.async_pf:new_work:const_off:5':
+        ('1', _HVA),
+    'asyncpf.host.async_pf:new_work:const_off:6':
+        ('1', _HVA),
+    'asyncpf.host.async_pf:new_work:const_off:7':
+        ('1', _HVA),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_swap:10':
+        ('kvm.stat.async_pf_completed += 1', _STAT),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_del:10':
+        ('kvm.stat.async_pf_completed += 1', _STAT),
+    'asyncpf.host.async_pf:async_pf_execute:const_off:0':
+        ('1', _STAT),
+    'asyncpf.host.async_pf:async_pf_execute:const_off:1':
+        ('1', _STAT),
+    'asyncpf.host.async_pf:worker_done:stmt_swap:3':
+        ('vcpu.wake_up()', _ONE_STEP),
+    'asyncpf.host.async_pf:worker_done:stmt_swap:5':
+        ('kvm.users_count -= 1', _ONE_STEP),
+    'asyncpf.host.async_pf:worker_done:stmt_swap:6':
+        ('vcpu.workqueue.finished(work)', _ONE_STEP),
+    'asyncpf.host.async_pf:retire_work:stmt_swap:0':
+        ('if work in vcpu.async_pf.queue:...', _ONE_STEP),
+    'asyncpf.host.async_pf:retire_work:stmt_swap:1':
+        ('vcpu.async_pf.queued -= 1', _ONE_STEP),
+    'asyncpf.host.async_pf:new_work:stmt_swap:3':
+        ('work.gva, work.addr, work.arch = (gva, gfn_to_hva(kvm, gfn), arch)', _ONE_STEP),
+    'asyncpf.host.async_pf:new_work:stmt_swap:1':
+        ('if work is None:...', _LOCAL),
+    'asyncpf.host.async_pf:free_work:stmt_del:0':
+        ("if work.state == 'freed':...", _MODEL_CHECKS),
+    'asyncpf.host.async_pf:free_work:stmt_del:4':
+        ("raise AssertionError(f'{work!r} freed twice')", _MODEL_CHECKS),
+    'asyncpf.host.async_pf:free_work:stmt_del:1':
+        ("work.state = 'freed'", _MODEL_CHECKS),
+    'asyncpf.host.async_pf:free_work:stmt_del:3':
+        ('work.__class__ = FreedKvmAsyncPf', _MODEL_CHECKS),
+    'asyncpf.host.async_pf:peek:stmt_del:0':
+        ('return object.__getattribute__(work, name)', _GLUE_READ),
 }
