@@ -162,6 +162,8 @@ _MODEL_CHECKS = ("the model's own instruments in kmem_cache_free -- the double-f
 _GLUE_READ = ("peek is the checker's and the timeline's field read, past the poison; no twin calls it, so the "
     'runs are the same')
 
+_FALL_OFF = ("the final 'return None' deleted: a Python function that falls off its end returns None")
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -558,4 +560,24 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('work.__class__ = FreedKvmAsyncPf', _MODEL_CHECKS),
     'asyncpf.host.async_pf:peek:stmt_del:0':
         ('return object.__getattribute__(work, name)', _GLUE_READ),
+    'asyncpf.guest.kvm:_find_apf_task:stmt_del:1':
+        ('return None', _FALL_OFF),
+    'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:stmt_swap:0':
+        ('if not cpu.apf_enabled:...', _LOCAL),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:1':
+        ('task = cpu.curr', _LOCAL),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wake:stmt_swap:0':
+        ('if token == abi.BROADCAST_TOKEN:...', _LOCAL),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:4':
+        ('if dummy is not None:...', _LOCAL),
+    'asyncpf.guest.kvm:do_async_page_fault:stmt_swap:0':
+        ('from .kernel import do_page_fault', _LOCAL),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wake:const_off:2':
+        ('0', _BUCKET_ORDER),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wake:const_off:3':
+        ('0', _BUCKET_ORDER),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:const_off:4':
+        ('0', _BUCKET_ORDER),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:const_off:5':
+        ('0', _BUCKET_ORDER),
 }
