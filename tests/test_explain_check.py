@@ -72,7 +72,7 @@ def test_generation_tables():
     assert [r[0] for r in ec.config_rows(fast_only=True)] == [c.name for c in fast_configs()]
     limited = ec.generation_rows()
     merged = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
-              "no_ready_after_broadcast", "limit_refuses_only_at_limit", "registers_only_when_offered",
+              "no_ready_after_broadcast", "limit_refuses_only_at_limit",
               "no_registration_with_no_kvmapf"}
     merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
     merged |= {"page_ready_after_prefault"}

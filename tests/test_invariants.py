@@ -145,7 +145,7 @@ def test_checker_runs_on_every_step_and_is_clean_on_a_correct_run():
 
 LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outstanding", "gfn_outstanding_once",
                "no_ready_after_broadcast", "limit_refuses_only_at_limit",  # the merged ABI's state: 2.6.38 and 6.18
-               "registers_only_when_offered", "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
+               "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
 LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}  # the gfn hash's fault path
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",

@@ -380,12 +380,12 @@ def no_use_after_free(v: View) -> list[str]:
     return [f"{name} at t={t}: {what}" for name, t, what in v.machine.kvm.stat_violations]
 
 
-@invariant(EVENT, "Documentation/kvm/cpuid.txt@v2.6.38 (KVM_FEATURE_ASYNC_PF, 4: 'async pf can be enabled by "
-                  "writing to msr 0x4b564d02'); Documentation/virt/kvm/x86/cpuid.rst@v6.18 (KVM_FEATURE_ASYNC_PF_INT, "
+@invariant(EVENT, "v2 patch 05/12 (Msg-Id 1258985167-29178-6-git-send-email-gleb@redhat.com: the guest registers "
+                  "only with KVM_FEATURE_ASYNC_PF, bit 3 then); Documentation/kvm/cpuid.txt@v2.6.38 "
+                  "(KVM_FEATURE_ASYNC_PF, 4: 'async pf can be enabled by writing to msr 0x4b564d02'); "
+                  "Documentation/virt/kvm/x86/cpuid.rst@v6.18 (KVM_FEATURE_ASYNC_PF_INT, "
                   "14: 'guest checks this feature bit before using the second async pf control msr 0x4b564d06'); "
-                  "arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) registers only with them",
-           generations=("legacy", "interrupt"),
-           why_not="the seed's bit (3 in the v2 series) was never documented in cpuid.txt")
+                  "arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) registers only with them")
 def registers_only_when_offered(v: View) -> list[str]:
     """The guest enables async PF only if CPUID offers it (KVM_FEATURE_ASYNC_PF; ASYNC_PF_INT for interrupt delivery).
 

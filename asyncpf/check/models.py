@@ -222,6 +222,9 @@ _add(ModelConfig("seed_kernel_touch", generation="seed", tasks=(TaskSpec((0,), k
                                          "CPL0 (the vcpu waits for that swap-in), the user touch does"))
 _add(ModelConfig("seed_vcpu_reset", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
                  reset_at=12_000, note="vcpu_reset on the seed (no broadcast: the guest wakes its sleepers)"))
+_add(ModelConfig("seed_cpuid_no_async_pf", generation="seed", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
+                 cpuid=0, note="the seed with CPUID not offering KVM_FEATURE_ASYNC_PF (bit 3 then): the guest must not "
+                               "register; the touches are synchronous faults, the two vcpus what interleaves"))
 _add(ModelConfig("seed_two_vcpus", generation="seed", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)),
                  workers=1, fast=False, note="two_vcpus on the seed"))
 
