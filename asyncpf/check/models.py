@@ -539,6 +539,10 @@ _add(ModelConfig("alloc_fail", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2
                       "GFP_NOWAIT): no ~0 at registration, the first touch is handled synchronously, the second "
                       "goes async"))
 _in_interrupt_era("alloc_fail")
+_add(ModelConfig("seed_alloc_fail", generation="seed", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 extra={"alloc_fail": (1,)},
+                 note="the seed (no wake-all at registration): the first fault's item cannot be allocated, so that "
+                      "touch is handled synchronously; the second goes async"))
 
 
 # --- live migration: the destination's vcpu knows nothing of the source's faults (issue 15) ----------------------
