@@ -627,3 +627,6 @@ _add(ModelConfig("delivery_fault", tasks=(TaskSpec((0,)),), extra={"stack_page":
                  note="1 task touching page 0; page 1 is the guest's (swapped) kernel stack, so delivering the "
                       "not-present #PF faults and the #PF waits for reinjection"))
 _in_interrupt_era("delivery_fault")
+_add(ModelConfig("seed_delivery_fault", generation="seed", tasks=(TaskSpec((0,)),), extra={"stack_page": 1},
+                 note="delivery_fault on the seed: the not-present #PF faults on the swapped kernel stack and waits for "
+                      "reinjection, when the seed's can_do_async_pf says no"))
