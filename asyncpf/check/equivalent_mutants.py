@@ -115,6 +115,29 @@ _SPIV_TAIL = ("the SPIV write's effects (enable bit, KVM_REQ_APF_READY) are done
     'outside guest mode until then and looks at its requests only on entry); a None result is success like 0 '
     '(handle_wrmsr tests its truth)')
 
+_TRACE_THEN_HASH = ('the not-present tracepoint and the gfn-hash insert trade places within one engine step: the insert '
+    'emits nothing and changes nothing the trace line prints (token, gva), so the trace and every later state are '
+    'the same')
+_LEGACY_INJECTED_FLAG = ('work.notpresent_injected is read only by the interrupt era (kvm_arch_async_page_present@v6.18, '
+    'the 2020 fix); no legacy twin or invariant reads it -- 2.6.38 has no such field')
+_FALSY_RETURN = ('the caller stores the result in work.notpresent_injected, which kvm_arch_async_page_present reads only '
+    'as a truth value: None and False decide alike')
+_NOT_HALTED_AT_PRESENT = ("6.18's kvm_arch_async_page_present runs only inside kvm_check_async_pf_completion, called from "
+    'vcpu_enter_guest after the APF_HALT request was looked at (the vcpu is running: RUNNABLE, not halted) and from the '
+    "ACK MSR write (the guest itself is running): apf.halted is already False and mp_state already RUNNABLE there")
+_PREFAULT_ERROR_CODE = ("the prefault's error code: the TDP page fault twin reads no error code (no write-protect or "
+    'private-memory handling is modelled; the prefault maps the page as any EPT violation would)')
+_PRESENT_OFF = ('async PF is on whenever a wake-all or an injected item reaches kvm_arch_async_page_present: both are put '
+    'on the queue only while it is on, and every way of turning it off (kvm_pv_enable_async_pf without ENABLED and '
+    'DELIVERY_AS_INT, kvm_vcpu_reset) sets msr_en_val and clears queue and done on the vcpu thread -- the only thread '
+    'that runs the completion -- before it can run again')
+_TRY_TRACE_6_18 = _TRACE + ' (as for 2.6.38\'s try_async_pf)'
+_FLAGS_FIFTH_BYTE = ('the fifth byte written is the token word\'s low byte, and it is written 0 over 0: a not-present is '
+    'written only when kvm_can_do_async_pf held at the fault (interrupts allowed, nothing to reinject), so any '
+    "page-ready interrupt was already taken, and the guest's handler clears the token word before it enables "
+    'interrupts again (sysvec_kvm_asyncpf_interrupt@v6.18) -- the slot is free, and on vcpu 0 its low byte is 0 anyway')
+
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -363,4 +386,62 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('return 0', _SPIV_TAIL),
     'asyncpf.host.interrupt.lapic:apic_set_spiv:stmt_swap:3':
         ('return 0', _SPIV_TAIL),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:0':
+        ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
+         _TRACE_THEN_HASH),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_swap:0':
+        ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
+         _TRACE_THEN_HASH),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:1':
+        ('x86.kvm_add_async_pf_gfn(vcpu, work.arch.gfn)', _LOCAL),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:6':
+        ('work.notpresent_injected = True', _LEGACY_INJECTED_FLAG),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_del:4':
+        ('return False', _FALSY_RETURN),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:1':
+        ("vcpu.kvm.env.trace('kvm_async_pf_ready', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gva=work...",
+         _LOCAL),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:3':
+        ('if (work.wakeup_all or work.notpresent_injected) and kvm_pv_async_pf_enabled(vcpu) and (not apf_p...',
+         _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_del:4':
+        ('apf.halted = False', _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_del:5':
+        ('vcpu.arch.mp_state = x86.KVM_MP_STATE_RUNNABLE', _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:5':
+        ('apf.pageready_pending = True', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:bool_drop:1':
+        ('(work.wakeup_all or work.notpresent_injected) and kvm_pv_async_pf_enabled(vcpu) and (not apf_put_...',
+         _PRESENT_OFF),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_present:stmt_swap:2':
+        ('if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:...', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present_queued:stmt_swap:0':
+        ('x86.kvm_make_request(vcpu, KVM_REQ_APF_READY)', _ONE_STEP),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_ready:const_off:0':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_ready:const_off:1':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_ready:const_off:0':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_ready:const_off:1':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_can_deliver_async_pf:stmt_swap:0':
+        ('if not kvm_pv_async_pf_enabled(vcpu):...', ('two early returns of False trade places: both tests are pure '
+         'reads, so the function is False when either holds, in either order')),
+    'asyncpf.host.interrupt.x86:apf_pageready_slot_free:const_off:0':
+        ('4', _PAD),
+    'asyncpf.host.interrupt.x86:apf_put_user_ready:const_off:0':
+        ('4', _PAD),
+    'asyncpf.host.interrupt.x86:apf_put_user_notpresent:const_off:1':
+        ('4', _FLAGS_WORD),
+    'asyncpf.host.interrupt.x86:apf_put_user_notpresent:const_off:0':
+        ('4', _FLAGS_FIFTH_BYTE),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_swap:9':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:11':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_swap:11':
+        ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:14':
+        ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
 }
