@@ -318,6 +318,8 @@ def test_a_not_present_is_told_or_halts(built):
      "not_present_told_or_halted"),
     ("asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_swap:2", "irq_one_task",
      "not_present_told_or_halted"),
+    ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:bool_drop:3", "user_touch_unpreemptible",
+     "not_present_told_or_halted"),
     ("asyncpf.host.interrupt.x86:kvm_arch_can_dequeue_async_page_present:stmt_del:1", "irq_one_task",
      "completion_taken_when_possible"),
     ("asyncpf.host.interrupt.mmu:alloc_apf_token:stmt_swap:2", "irq_token_wrap", "tokens_non_zero"),

@@ -178,6 +178,9 @@ _add(ModelConfig("two_vcpus", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1
                  note="2 vcpus sharing 1 worker, a task on each"))
 _add(ModelConfig("kernel_touch", tasks=(TaskSpec((0,), kernel=True),), preemptible=False,
                  note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from kernel mode"))
+_add(ModelConfig("user_touch_unpreemptible", preemptible=False,
+                 note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from user mode: it is told "
+                      "(only a CPL0 fault needs SEND_ALWAYS), never halted"))
 _add(ModelConfig("tick_completion", hz=10000, swap_ns=97_000,
                  note="1 task; the swap-in completes exactly on a tick: the woken vcpu consumes the item "
                       "while the worker has one step left"))
