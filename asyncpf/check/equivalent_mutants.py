@@ -138,6 +138,18 @@ _FLAGS_FIFTH_BYTE = ('the fifth byte written is the token word\'s low byte, and 
     'interrupts again (sysvec_kvm_asyncpf_interrupt@v6.18) -- the slot is free, and on vcpu 0 its low byte is 0 anyway')
 
 
+_LOOKUP_DISCARDED = ('the FOLL_NOWAIT lookup moved before the error-hva test, which still follows and returns bad_pfn: '
+    'for the error hva the lookup finds no page and no vma (no reference taken, nothing changed) and its answer is '
+    'dropped; for any other hva the two orders are the same code')
+_FAULT_PFN_HERE_6_18 = ("differs only for fault_pfn reaching kvm_handle_error_pfn, which no run of the 6.18 twins does: "
+    'the FOLL_NOWAIT lookup answers fault_pfn without "needs IO" only for an hva no vma covers, and every memslot is '
+    'backed by its vma to the end (no hole); with "needs IO" the fault goes async or to the synchronous gfn_to_pfn, '
+    'which returns a RAM pfn there; bad_pfn, the no-slot case irq_noslot_touch reaches, goes the same way')
+_REINJECTION_IS_PENDING = ("the model's only event awaiting (re)injection is a pending exception: "
+    'kvm_event_needs_reinjection (asyncpf.host.x86, "any pending exception counts") tests exception.pending first and '
+    'no code sets interrupt_injected or nmi_injected, so either test alone decides as both do')
+
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -444,4 +456,18 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
     'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:14':
         ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:gfn_to_pfn_async:stmt_swap:1':
+        ('if kvm_is_error_hva(addr):...', _LOOKUP_DISCARDED),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_swap:0':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_del:0':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_del:2':
+        ('return mmu_common.RET_EFAULT', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:1':
+        ('not vcpu.kvm.irqchip_in_kernel or x86.kvm_event_needs_reinjection(vcpu) or vcpu.arch.exception.pe...',
+         _REINJECTION_IS_PENDING),
+    'asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:2':
+        ('not vcpu.kvm.irqchip_in_kernel or x86.kvm_event_needs_reinjection(vcpu) or vcpu.arch.exception.pe...',
+         _REINJECTION_IS_PENDING),
 }
