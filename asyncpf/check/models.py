@@ -274,6 +274,10 @@ _add(ModelConfig("irq_cpu1_two_tasks", generation="interrupt", vcpus=2,
 _add(ModelConfig("irq_no_kvmapf", generation="interrupt", pv=False,
                  note="the guest booted with no-kvmapf: it never registers although CPUID offers async PF; the touch "
                       "is a synchronous fault"))
+_add(ModelConfig("irq_userspace_lapic", generation="interrupt", cpuid=1 << abi.KVM_FEATURE_ASYNC_PF,
+                 extra={"irqchip": False},
+                 note="the VMM emulates the LAPIC itself (no in-kernel irqchip) and offers no ASYNC_PF_INT: the guest "
+                      "does not register, and the fault may not go async even for the APF halt (kvm_can_do_async_pf)"))
 for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
     _add(ModelConfig(f"{_prefix}offline_for_good", generation=_gen, tasks=(TaskSpec((0,)), TaskSpec((1,))),
                      workers=1, swap_ns=40_000, disable_at=3_000, reenable=False,
@@ -321,6 +325,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
                 vcpu.arch.cpuid_features = cfg.cpuid
         if cfg.lapic_on_at is not None:
             m.vcpus[0].apic_sw_enabled = False
+        if "irqchip" in cfg.extra:  # KVM_CREATE_IRQCHIP or not: a VMM that emulates the LAPIC itself
+            m.kvm.irqchip_in_kernel = cfg.extra["irqchip"]
         if "apf_id" in cfg.extra:  # a long-running vcpu: its token counter has advanced that far
             m.vcpus[0].arch.apf.id = cfg.extra["apf_id"]
         if "alloc_fail" in cfg.extra:
