@@ -158,23 +158,26 @@ LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their t
                 "completion_taken_when_possible",                       # the run loop's completion check
                 "async_pf_only_when_possible"}                          # can_do_async_pf as 2.6.38 and 6.18 have it
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
+LEGACY_ONLY |= {"msr_writes_follow_the_abi"}                      # the seed MSR had no documented reserved bits
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 
 
 ONLY_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}   # SEND_ALWAYS as 2.6.38 guests use it
+SEED_ONLY = {"seed_faults_go_async"}                             # no per-vcpu limit, no APF halt: every fault goes async
 
 
 def test_invariants_say_which_generations_they_speak_of():
     from asyncpf.check.invariants import applicable, invariant
     limited = {i.name for i in REGISTRY.values() if i.generations is not None}
-    assert limited == LEGACY_ONLY | INTERRUPT_ONLY | ONLY_2638
+    assert limited == LEGACY_ONLY | INTERRUPT_ONLY | ONLY_2638 | SEED_ONLY
+    assert all(REGISTRY[n].generations == ("seed",) and REGISTRY[n].why_not for n in SEED_ONLY)
     assert all(REGISTRY[n].generations == ("legacy",) and "seed" in REGISTRY[n].why_not for n in ONLY_2638)
     assert all(REGISTRY[n].generations == ("legacy", "interrupt") and "seed" in REGISTRY[n].why_not
                for n in LEGACY_ONLY)
     assert all(REGISTRY[n].generations == ("interrupt",) and REGISTRY[n].why_not for n in INTERRUPT_ONLY)
-    assert {i.name for i in applicable("legacy")} == set(REGISTRY) - INTERRUPT_ONLY
-    assert [i.name for i in applicable("interrupt")] == [n for n in REGISTRY if n not in ONLY_2638]
+    assert {i.name for i in applicable("legacy")} == set(REGISTRY) - INTERRUPT_ONLY - SEED_ONLY
+    assert [i.name for i in applicable("interrupt")] == [n for n in REGISTRY if n not in ONLY_2638 | SEED_ONLY]
     assert {i.name for i in applicable("seed")} == set(REGISTRY) - LEGACY_ONLY - INTERRUPT_ONLY - ONLY_2638
     with pytest.raises(ValueError, match="why"):
         invariant("safety", "src", generations=("legacy",))
@@ -315,6 +318,8 @@ def test_a_not_present_is_told_or_halts(built):
     ("asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:10", "irq_one_task",
      "no_sync_stall_on_outstanding_gfn"),
     ("asyncpf.host.legacy.mmu:try_async_pf:stmt_del:14", "kernel_touch", "repeated_fault_halts_before_entry"),
+    ("asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:3", "seed_one_task", "seed_faults_go_async"),
+    ("asyncpf.host.seed.mmu:can_do_async_pf:stmt_del:0", "seed_vcpu_reset", "async_pf_tried_only_when_possible"),
     ("asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:15", "irq_same_page",
      "repeated_fault_halts_before_entry"),
     ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:0", "one_task", "apf_events_traced"),

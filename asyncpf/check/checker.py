@@ -29,6 +29,7 @@ from ..host.kvm_main import gfn_to_hva, kvm_is_error_hva, read_guest_bytes
 from ..host.interrupt.lapic import KVM_REQ_APF_READY
 from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
+from . import msr_abi
 from .invariants import (END_INVARIANTS, EVENT_INVARIANTS, REGISTRY, SAFETY_INVARIANTS, Invariant, Ledger, Obs, View,
                          Violation)
 
@@ -138,6 +139,7 @@ class Checker:
         self._last_now = -1
         self._ever_done: set[int] = set()    # ids of work items seen on a done list (publication order)
         self._halt_owed: dict[int, tuple[int, int, int]] = {}  # vcpu -> (gfn, apf_halts, epoch) at a repeated fault
+        self._msr_at_entry: dict[int, tuple] = {}   # vcpu -> its async PF MSR state at its last entry (msr_abi.held)
         self._answer_owed: dict[int, dict] = {}     # vcpu -> what the host owes the guest before it enters again
         self._traced: dict[int, list[tuple[str, int]]] = {}   # vcpu -> (tracepoint, token) not yet delivered
         self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
@@ -232,6 +234,9 @@ class Checker:
             self.ledger.woken_by_broadcast[vid] = set()
 
     def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
+        if name == "kvm_entry" and self.m.gen.name != "seed":   # what a refused WRMSR in guest mode must leave
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._msr_at_entry[vcpu.vcpu_id] = msr_abi.held(self.m.gen.name, vcpu)
         if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             self._on_prefault_point(t_ns, name, self.m.vcpus[fields["ctx"][2]], fields)
             self._traced.setdefault(fields["ctx"][2], []).append((name, fields["token"]))
@@ -270,6 +275,7 @@ class Checker:
         elif name == "kvm_msr":
             self._on_registration(fields)
             self._on_msr_refused(fields)
+            self._on_msr_abi(fields)
             if self._irq:
                 self._on_pv_msr(fields)
         elif name == "kvm_async_pf_completed":
@@ -383,7 +389,8 @@ class Checker:
     def _on_registration(self, fields: dict) -> None:
         """A guest write that enables async PF: the CPUID bit it relies on (ASYNC_PF_INT for interrupt delivery)."""
         spec, data = self.m.gen, fields["data"]
-        if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED:
+        if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED \
+                or self._by_probe(fields["ctx"][2]):   # a probe's write is no registration
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
         feature = abi.KVM_FEATURE_ASYNC_PF_INT if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
@@ -392,11 +399,33 @@ class Checker:
                           {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature)),
                            "asked": asked}))
 
+    def _by_probe(self, vcpu_id: int) -> bool:
+        """The guest task running on the vcpu is the configuration's MSR probe thread."""
+        probe = self.view.probe_task
+        return probe is not None and self.kernel is not None and self.kernel.cpus[vcpu_id].curr.comm == probe
+
     def _on_msr_refused(self, fields: dict) -> None:
         """A guest WRMSR the host refused (#GP) -- unless it is one the configuration's probe thread makes."""
-        if fields["write"] and fields["exception"] and fields["ecx"] not in self.view.probe_msrs:
+        if fields["write"] and fields["exception"] and not self._by_probe(fields["ctx"][2]):
             self._observe(Obs(self.m.env.now, "msr_refused", fields["ctx"][2],
                               {"msr": fields["ecx"], "data": fields["data"]}))
+
+    def _on_msr_abi(self, fields: dict) -> None:
+        """Any guest write to an async PF MSR (the kernel's or a probe's): the verdict and state the ABI implies."""
+        gen = self.m.gen.name
+        if not fields["write"] or gen == "seed":
+            return
+        vcpu = self.m.vcpus[fields["ctx"][2]]
+        msr, data = fields["ecx"], fields["data"]
+        why = msr_abi.refusal(gen, vcpu, msr, data)
+        if bool(why) != fields["exception"]:
+            wrongs = ["refused (#GP)" if fields["exception"] else f"accepted ({why})"]
+        elif why:
+            wrongs = msr_abi.refused_aftermath(gen, vcpu, data, why, self._msr_at_entry.get(vcpu.vcpu_id))
+        else:
+            wrongs = msr_abi.aftermath(gen, vcpu, msr, data)
+        for wrong in wrongs:
+            self._observe(Obs(self.m.env.now, "msr_abi", vcpu.vcpu_id, {"msr": msr, "data": data, "wrong": wrong}))
 
     def _on_pv_msr(self, fields: dict) -> None:
         """An MSR write in the interrupt era: the ACK, and whether a PV MSR the CPUID does not offer was accepted."""
@@ -434,9 +463,18 @@ class Checker:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             arch = vcpu.arch     # restated from the state, not asked of the twins judged here
             reinjecting = arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected
-            possible = vcpu.kvm.irqchip_in_kernel and arch.rflags_if and not arch.interrupt_shadow and not reinjecting
+            if self.m.gen.name == "seed":   # seed 000 can_do_async_pf: registered, nothing to reinject, not CPL0
+                possible = arch.apf.msr_val & KVM_ASYNC_PF_ENABLED and not reinjecting and arch.cpl != 0
+            else:
+                possible = vcpu.kvm.irqchip_in_kernel and arch.rflags_if and not arch.interrupt_shadow \
+                    and not reinjecting
             self.ledger.fault_at[vcpu.vcpu_id] = \
                 {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
+        elif name == "kvm_try_async_get_page":
+            vid = fields["ctx"][2]
+            fault = self.ledger.fault_at.get(vid)
+            self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
+                                                            "possible": fault is not None and fault["async_possible"]}))
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)

@@ -115,6 +115,42 @@ _SPIV_TAIL = ("the SPIV write's effects (enable bit, KVM_REQ_APF_READY) are done
     'outside guest mode until then and looks at its requests only on entry); a None result is success like 0 '
     '(handle_wrmsr tests its truth)')
 
+# --- the MSR handlers of the x86 twins (issue 15): what no write a run makes can tell apart ---
+
+_U64 = ('data is a u64 in every write a run makes (a WRMSR carries EDX:EAX, the VMM a __u64; the guest kernels, the '
+    "probe threads and the VMM glue write only such values): the range test is the model's guard against a caller's "
+    'out-of-range Python int (tests/test_x86.py), which needs no kernel statement; dropping one of its halves or '
+    'moving its bound below 0 changes nothing for a u64')
+
+_REFUSED_NONZERO = ('a refusal returned as 2 instead of 1: 2 is KVM_MSR_RET_UNSUPPORTED, which kvm_set_msr_common '
+    "turns into 1 (#GP) except for the VMM's write of 0; this refusal is reached only with a non-zero value (a "
+    'reserved, delivery-mode or ENABLED bit is set), so every caller sees 1')
+
+_RETURN_NONE = ("the final 'return 0' deleted: the handler returns None, which every caller takes as 0 "
+    '(kvm_set_msr_common compares it with KVM_MSR_RET_UNSUPPORTED and passes it on, handle_wrmsr queues the #GP and '
+    'traces an exception only when it is true, the VMM glue and the MSR table test its truth)')
+
+_REFUSAL_ORDER = ('two refusals swapped: each returns 1 and changes nothing, and each refuses only a non-zero value '
+    '(the in-kernel irqchip test accepts 0 early, a value the others accept too), so every write gets the same answer')
+
+_FLAGS_ASSIGN = ('two stores of independent fields swapped, or a store moved past the wake-all, which queues a '
+    'broadcast item on done and reads neither field: nothing between them reads what moved')
+
+_CLEAR_HASH = ("the completion queue's clear and the gfn hash reset swapped: while the clear waits for a running "
+    "worker (cancel_work_sync) only this vcpu's own thread reads or writes apf.gfns (the fault path, page-present), "
+    'and it is inside this handler')
+
+_GATED_NAME = ("the gated case's __name__: read by no twin and no invariant (the coverage profile and tracebacks name "
+    'the code object, not this attribute)')
+
+_UNSUPPORTED_VALUE = ("the value an unsupported read returns beside KVM_MSR_RET_UNSUPPORTED: kvm_get_msr_common "
+    'discards it (0 for the VMM, a refusal for the guest), as kvm_do_msr_access does in x86.c@v6.18')
+
+
+_INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when the mutant reaches the generator's bare "
+    'yield: as for the SPIV handler, it adds a scheduling point at the same instant before handle_wrmsr traces kvm_msr, '
+    'the actors that run there run in the twin at that instant too once the vcpu thread yields its next cost (it is '
+    'outside guest mode and reads its requests only on entry), and a None result is success like 0')
 _TRACE_THEN_HASH = ('the not-present tracepoint and the gfn-hash insert trade places within one engine step: the insert '
     'emits nothing and changes nothing the trace line prints (token, gva), so the trace and every later state are '
     'the same')
@@ -398,6 +434,78 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('return 0', _SPIV_TAIL),
     'asyncpf.host.interrupt.lapic:apic_set_spiv:stmt_swap:3':
         ('return 0', _SPIV_TAIL),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:bool_drop:0':
+        ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:bool_drop:1':
+        ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:const_off:3':
+        ('0', _U64),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:bool_drop:0':
+        ('data < 0 or data > abi.U64 or data & EN_RESERVED_BITS', _U64),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:bool_drop:1':
+        ('data < 0 or data > abi.U64 or data & EN_RESERVED_BITS', _U64),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:3':
+        ('0', _U64),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:bool_drop:0':
+        ('data < 0 or data >> 8', _U64),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:3':
+        ('0', _U64),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:const_off:0':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:const_off:6':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:0':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:4':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:6':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:8':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:14':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:0':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_del:7':
+        ('return 0', _RETURN_NONE),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_del:11':
+        ('return 0', _RETURN_NONE),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_del:4':
+        ('return 0', _RETURN_NONE),
+    'asyncpf.host.interrupt.x86:msr_async_pf_ack:stmt_del:1':
+        ('return 0', _RETURN_NONE),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:0':
+        ('if data < 0 or data > abi.U64 or data & EN_RESERVED_BITS:...', _REFUSAL_ORDER),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:1':
+        ('if not guest_pv_has(vcpu, KVM_FEATURE_ASYNC_PF_VMEXIT) and data & KVM_ASYNC_PF_DELIVERY_AS_PF_VME...', _REFUSAL_ORDER),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:2':
+        ('if not guest_pv_has(vcpu, KVM_FEATURE_ASYNC_PF_INT) and data & KVM_ASYNC_PF_DELIVERY_AS_INT:...', _REFUSAL_ORDER),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:0':
+        ('if data < 0 or data >> 8:...', _REFUSAL_ORDER),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_swap:0':
+        ('if data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS:...', _LOCAL),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:3':
+        ('if not vcpu.kvm.irqchip_in_kernel:...', _LOCAL),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_swap:5':
+        ('apf.send_user_only = not data & KVM_ASYNC_PF_SEND_ALWAYS', _FLAGS_ASSIGN),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:8':
+        ('apf.send_always = bool(data & KVM_ASYNC_PF_SEND_ALWAYS)', _FLAGS_ASSIGN),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:9':
+        ('apf.delivery_as_pf_vmexit = bool(data & KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT)', _FLAGS_ASSIGN),
+    'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_swap:7':
+        ('yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)', _CLEAR_HASH),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_swap:11':
+        ('yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)', _CLEAR_HASH),
+    'asyncpf.host.interrupt.x86:_gated:stmt_swap:1':
+        ('case.__name__ = handler.__name__', _GATED_NAME),
+    'asyncpf.host.interrupt.x86:_gated:stmt_del:1':
+        ('case.__name__ = handler.__name__', _GATED_NAME),
+    'asyncpf.host.interrupt.x86:msr_read_handlers:const_off:2':
+        ('0', _UNSUPPORTED_VALUE),
+    'asyncpf.host.interrupt.x86:msr_read_handlers:const_off:3':
+        ('0', _UNSUPPORTED_VALUE),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:4':
+        ('return 0', _INT_TAIL),
     'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:0':
         ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
          _TRACE_THEN_HASH),

@@ -64,7 +64,7 @@ from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
 from .checker import Checker, Livelock, reason_word, remembers, token_slot
 from .invariants import Violation
-from .models import CONFIGS, Built, ModelConfig, build
+from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
 
 
 class _Pruned(Exception):
@@ -216,7 +216,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
         view = c.view
         view.answer_bound_ns, view.grace_ns = cfg.answer_bound_ns, cfg.grace_ns
         view.step_budget, view.instant_budget = cfg.step_budget, cfg.instant_budget
-        view.probe_msrs = frozenset(msr for msr, _ in cfg.probe_msrs)
+        view.probe_task = PROBE_TASK if cfg.probe_msrs else None
         if setup is not None:
             setup(m, c)
 

@@ -153,7 +153,7 @@ class View:
     instant_budget: int | None = None      # engine steps at one simulated instant (a livelock beyond)
     steps: int = 0
     steps_at_instant: int = 0
-    probe_msrs: frozenset = frozenset()    # MSRs a configuration's probe thread writes on purpose (#GP expected)
+    probe_task: str | None = None          # the configuration's MSR probe thread (its refused writes are on purpose)
     memory: dict = field(default_factory=dict)   # what the progress predicates remember between steps
 
     @property
@@ -694,6 +694,24 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
             for o in v.obs if o.kind == "msr_refused"]
 
 
+@invariant(EVENT, "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
+                  "(reserved bits, the CPUID bits that gate each MSR and delivery mode, the 64-byte area in guest "
+                  "memory); arch/x86/kvm/x86.c kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int, "
+                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves",
+           generations=("legacy", "interrupt"), why_not="the seed series' MSR had no documented reserved bits")
+def msr_writes_follow_the_abi(v: View) -> list[str]:
+    """Every guest write to an async PF MSR is accepted or refused as the ABI says, and an accepted one takes effect.
+
+    Judged for the kernel's writes and a probe thread's alike (the rules are restated in
+    :mod:`asyncpf.check.msr_abi`): refused for a reserved bit, a delivery mode or MSR whose CPUID bit is
+    not offered under PV-CPUID enforcement, a missing in-kernel irqchip, an area outside guest memory;
+    accepted, the value reads back, the flags are taken as written, an enable queues the wake-all and a
+    disable leaves no work and no gfn in the hash.
+    """
+    return [f"vcpu{o.vcpu}: WRMSR {o.data['msr']:#x} <- {o.data['data']:#x}: {o.data['wrong']}"
+            for o in v.obs if o.kind == "msr_abi"]
+
+
 @invariant(EVENT, "Documentation/admin-guide/kernel-parameters.txt ('no-kvmapf: disable paravirtualized "
                   "asynchronous page fault handling'); arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) "
                   "registers only while kvmapf is set",
@@ -856,6 +874,45 @@ def no_sync_stall_on_outstanding_gfn(v: View) -> list[str]:
         if any(peek(w, "addr") == hva and not peek(w, "done") for w in vc.async_pf.queue):
             out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} (hva {hva:#x}) "
                        "while its own async PF for that page is outstanding and async PF was possible")
+    return out
+
+
+@invariant(EVENT, "seed 000 tdp_page_fault (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com), "
+                  "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf, arch/x86/kvm/mmu/mmu.c@v6.18 __kvm_mmu_faultin_pfn: "
+                  "trace_kvm_try_async_get_page only under can_do_async_pf (seed: registered, nothing to reinject, "
+                  "CPL != 0; 2.6.38 and 6.18: in-kernel irqchip, nothing to reinject, interrupts allowed)")
+def async_pf_tried_only_when_possible(v: View) -> list[str]:
+    """A fault goes the async way (kvm_try_async_get_page) only when the generation's can_do_async_pf held at it.
+
+    "Held" is restated from the vcpu's state at its EPT violation (``ledger.fault_at``, recorded by the
+    checker), not asked of the twins.
+    """
+    return [f"vcpu{o.vcpu}: async PF tried for gfn {o.data['gfn'] if o.data['gfn'] is None else hex(o.data['gfn'])} "
+            "when can_do_async_pf did not hold" for o in v.obs if o.kind == "async_pf_tried" and not o.data["possible"]]
+
+
+@invariant(SAFETY, "seed 000 (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com): "
+                   "tdp_page_fault calls gfn_to_pfn_async whenever can_do_async_pf (the area registered, no event "
+                   "to reinject, CPL != 0), and a page that is not resident goes to kvm_arch_setup_async_pf; only a "
+                   "refused setup (no memory for the item) falls back to the synchronous gfn_to_pfn",
+           generations=("seed",), why_not="2.6.38 and 6.18 are judged by no_sync_stall_on_outstanding_gfn and their "
+                                          "own can_do_async_pf, with a per-vcpu limit the seed does not have")
+def seed_faults_go_async(v: View) -> list[str]:
+    """No seed vcpu thread sleeps in a synchronous swap-in of the page it faulted on when can_do_async_pf held.
+
+    The fault's context is the one the checker recorded at the vcpu's last EPT violation
+    (``ledger.fault_at``); a configuration whose item allocations fail is not judged.
+    """
+    from ..host.kvm_main import gfn_to_hva
+    if v.machine.kvm.alloc_fail is not None:
+        return []
+    out = []
+    for vc in v.vcpus:
+        hva, fault = _sleeps_on_swapin(vc), v.ledger.fault_at.get(vc.vcpu_id)
+        if hva is not None and fault is not None and fault["async_possible"] \
+                and gfn_to_hva(v.machine.kvm, fault["gfn"]) == hva:
+            out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} although "
+                       "can_do_async_pf held")
     return out
 
 

@@ -102,7 +102,7 @@ class ModelConfig:
     cpuid: int | None = None       # CPUID 0x40000001 EAX offered to the guest (None: the generation's default)
     enforce_pv_cpuid: bool = False  # KVM_CAP_ENFORCE_PV_FEATURE_CPUID on every vcpu
     pv: bool = True                # False: the guest booted with no-kvmapf (GuestConfig.pv)
-    probe_msrs: tuple[tuple[int, int], ...] = ()  # a guest thread writes these MSRs (a #GP is fixed up and counted)
+    probe_msrs: tuple[tuple[int, int], ...] = ()  # a guest thread writes these MSRs with wrmsr_safe, under cli
     fast: bool = True              # part of the CI set
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -253,12 +253,63 @@ _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),
 _add(ModelConfig("irq_guest_fault", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),),
                  note="the task first touches a page of its own the guest has not mapped yet (an ordinary #PF, "
                       "flags 0: exc_page_fault must hand it to the guest's fault handler), then a swapped-out one"))
+_in_interrupt_era("two_vcpus", fast=False)
+
+
+# --- the MSR write rules (issue 15): each class of write a probe thread makes under cli, judged by
+# msr_writes_follow_the_abi (the classes of asyncpf.live.msrtable, measured on the real KVM for 6.18) ---
+
+PROBE_TASK = "msrprobe"       # the kernel thread that makes a configuration's probe_msrs writes
+PROBE_AREA = 0x7F000           # a 64-byte area in the guest's low memory the unregistered guest does not use
+PROBE_OUTSIDE = 0x8000_0000    # no memslot there (guest memory is 8 MiB from 0)
+_EN, _SA = abi.KVM_ASYNC_PF_ENABLED, abi.KVM_ASYNC_PF_SEND_ALWAYS
+_VMX, _INTD = abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT, abi.KVM_ASYNC_PF_DELIVERY_AS_INT
+
+
+def _msr_battery(gen: abi.Generation, *writes: tuple[str, int]) -> tuple[tuple[int, int], ...]:
+    msr = {"EN": gen.msr_async_pf_en, "INT": gen.msr_async_pf_int, "ACK": gen.msr_async_pf_ack}
+    return tuple((msr[name], data) for name, data in writes)
+
+
+_add(ModelConfig("msr_table", tasks=(TaskSpec((0,)),), pv=False,
+                 probe_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_AREA | _EN | 0x4), ("EN", PROBE_AREA | _EN | 0x20),
+                                         ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
+                                         ("EN", 0), ("EN", PROBE_AREA | _EN | _SA), ("EN", 0)),
+                 note="2.6.38, the guest booted with no-kvmapf: a kernel thread writes each class of EN value "
+                      "under cli (reserved bits 2 and 5, an area outside guest memory enabled and not, enables "
+                      "with and without SEND_ALWAYS, disables); the touch is a halt-path fault"))
+_add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0x1F3), ("INT", 0), ("INT", 0xF3),
+                                         ("EN", PROBE_AREA | _EN | _INTD | 0x10), ("EN", PROBE_AREA | _EN | _INTD | 0x20),
+                                         ("EN", PROBE_OUTSIDE | _INTD), ("EN", PROBE_AREA | _EN),
+                                         ("EN", PROBE_AREA | _EN | _INTD | _VMX), ("EN", 0),
+                                         ("EN", PROBE_AREA | _EN | _SA | _INTD), ("ACK", 0), ("ACK", 2), ("EN", 0),
+                                         ("EN", PROBE_OUTSIDE | _EN | _INTD), ("EN", 0)),
+                 note="6.18, no-kvmapf, no PV-CPUID enforcement: a kernel "
+                      "thread writes each class of INT, EN and ACK value under cli (reserved bits, vector 0, an "
+                      "area outside guest memory -- the last enable is refused yet left half-enabled until the "
+                      "disable after it -- every delivery mode, SEND_ALWAYS, disables)"))
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),),
                  cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
-                 probe_msrs=((abi.INTERRUPT.msr_async_pf_ack, 1), (abi.INTERRUPT.msr_async_pf_int, 0xF3)),
+                 probe_msrs=_msr_battery(abi.INTERRUPT, ("ACK", 1), ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD),
+                                         ("EN", PROBE_AREA | _EN), ("EN", 0)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
-                      "ACK and INT MSRs (both must #GP); the touch is a halt-path fault"))
-_in_interrupt_era("two_vcpus", fast=False)
+                      "ACK and INT MSRs (both must #GP) and EN (DELIVERY_AS_INT must #GP, the rest is accepted); "
+                      "the touch is a halt-path fault"))
+_add(ModelConfig("irq_msr_enforced", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 cpuid=(1 << abi.KVM_FEATURE_ASYNC_PF) | (1 << abi.KVM_FEATURE_ASYNC_PF_INT), enforce_pv_cpuid=True,
+                 probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD | _VMX),
+                                         ("EN", PROBE_AREA | _EN | _INTD), ("ACK", 1), ("EN", 0)),
+                 note="6.18 with PV-CPUID enforced, ASYNC_PF and ASYNC_PF_INT offered but not ASYNC_PF_VMEXIT: "
+                      "DELIVERY_AS_PF_VMEXIT is refused, the rest accepted"))
+_add(ModelConfig("irq_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
+                 pv=False,
+                 extra={"irqchip": False},
+                 probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD), ("EN", 0),
+                                         ("ACK", 1)),
+                 note="6.18 without an in-kernel irqchip (no KVM_CREATE_IRQCHIP): INT and any non-zero EN are "
+                      "refused, EN=0 and ACK accepted; no async PF, so the two vcpus (a task each) are what "
+                      "interleaves"))
 
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
@@ -326,8 +377,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
                 vcpu.arch.cpuid_features = cfg.cpuid
         if cfg.lapic_on_at is not None:
             m.vcpus[0].apic_sw_enabled = False
-        if "irqchip" in cfg.extra:  # KVM_CREATE_IRQCHIP or not: a VMM that emulates the LAPIC itself
-            m.kvm.irqchip_in_kernel = cfg.extra["irqchip"]
+        if not cfg.extra.get("irqchip", True):
+            m.kvm.irqchip_in_kernel = False
         if "apf_id" in cfg.extra:  # a long-running vcpu: its token counter has advanced that far
             m.vcpus[0].arch.apf.id = cfg.extra["apf_id"]
         if "alloc_fail" in cfg.extra:
@@ -385,8 +436,9 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         tasks.append(kernel.spawn("lapicon", _program([Work(cfg.lapic_on_at), _wrmsr(X2APIC_SPIV, 0x1FF)]), 0,
                                   AddressSpace()))
     if cfg.probe_msrs:
-        tasks.append(kernel.spawn("msrprobe", _program([_wrmsr(msr, data) for msr, data in cfg.probe_msrs]), 0,
-                                  AddressSpace()))
+        # under cli: no page-ready an enabling write queues can reach the guest that did not register
+        probe = [Cli(), *(_wrmsr(msr, data, safe=True) for msr, data in cfg.probe_msrs), Sti()]
+        tasks.append(kernel.spawn(PROBE_TASK, _program(probe), 0, AddressSpace()))
     return Built(cfg, m, kernel, tasks, cfg.memory_pages)
 
 
@@ -419,10 +471,10 @@ def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
 X2APIC_SPIV = 0x80F
 
 
-def _wrmsr(msr: int, data: int) -> Callable:
-    """Kernel code that writes one MSR (wrmsr; a refused write is the #GP the guest's fixup absorbs)."""
+def _wrmsr(msr: int, data: int, *, safe: bool = False) -> Callable:
+    """Kernel code that writes one MSR: wrmsr, or wrmsr_safe (a refused write's #GP fixed up in any generation)."""
     def write():
-        yield WrMsr(msr, data)
+        yield WrMsr(msr, data, safe)
     return write
 
 
@@ -503,7 +555,7 @@ def vmm_migrate_vcpu(m: Machine, vcpu_id: int) -> None:
 
     What reaches the destination is guest memory and the vcpu's MSRs: its
     async PF state starts empty (the source's queue, done list and gfn hash
-    stay behind), and the VMM restores the async PF MSRs with KVM_SET_MSRS
+    stay behind), and the VMM reads the async PF MSRs (KVM_GET_MSRS) and restores them with KVM_SET_MSRS
     (host-initiated writes, the page-ready vector before the enable).  The
     enable queues the ~0 wake-all, the only thing that wakes the guest tasks
     still asleep on a source fault -- why 2.6.38 has it (kvm_pv_enable_async_pf
@@ -516,8 +568,14 @@ def vmm_migrate_vcpu(m: Machine, vcpu_id: int) -> None:
     """
     vcpu = m.vcpus[vcpu_id]
     spec = m.kvm.abi
-    saved = [(msr, vcpu.kvm.twins.msr_reads[msr](vcpu)[1]) for msr in (spec.msr_async_pf_int, spec.msr_async_pf_en)
-             if msr is not None and msr in vcpu.kvm.twins.msr_reads]
+    saved = []
+    for msr in (spec.msr_async_pf_int, spec.msr_async_pf_en):
+        if msr is None or msr not in vcpu.kvm.twins.msr_reads:
+            continue
+        refused, value = x86.kvm_get_msr_common(vcpu, msr, host_initiated=True)   # KVM_GET_MSRS
+        if refused:   # QEMU's kvm_get_msrs asserts that every MSR was read: the migration aborts
+            raise RuntimeError(f"KVM_GET_MSRS refused MSR {msr:#x} of vcpu {vcpu_id}")
+        saved.append((msr, value))
     reset = vcpu.kvm.twins.kvm_arch_vcpu_reset
 
     def reset_then_restore(v: Any) -> Any:

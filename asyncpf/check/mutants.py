@@ -328,7 +328,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
            "hash_iff_outstanding", CONFIGS["hash_chain"], _hash_delete_no_shift,
            source="arch/x86/kvm/x86.c:kvm_del_async_pf_gfn"),
     Mutant("no_clear_on_disable", "queue not cleared on MSR disable: old work delivered after re-enable",
-           "hash_iff_outstanding", CONFIGS["msr_disable"], _no_clear_on_disable,
+           "msr_writes_follow_the_abi", CONFIGS["msr_disable"], _no_clear_on_disable,
            source="kvm_pv_enable_async_pf -> kvm_clear_async_pf_completion_queue"),
     Mutant("worker_uses_freed_work", "the worker touches its work item after the vcpu freed it",
            "no_use_after_free", CONFIGS["tick_completion"], _worker_uses_freed_work,

@@ -251,6 +251,7 @@ class GuestCpu:
         self.idle.stack.append(Ctx(cpu_idle(self), "cpu_idle", None))
         self._issued: Ctx | None = None
         self._refused_msr: int | None = None      # the WRMSR KVM just refused (its #GP comes at the next entry)
+        self._refused_safe = False                 # ... and it was a wrmsr_safe
 
     # -- the host protocol ---------------------------------------------------------
     def next_op(self, vcpu: KvmVcpu) -> Any:
@@ -284,7 +285,9 @@ class GuestCpu:
             return host_op
 
     def op_done(self, vcpu: KvmVcpu, op: Any, result: Any) -> None:
-        self._refused_msr = op.msr if op.__class__ is WrMsr and result else None
+        refused = op.__class__ is WrMsr and result
+        self._refused_msr = op.msr if refused else None
+        self._refused_safe = refused and op.safe
         ctx = self._issued
         if ctx is None:
             return
@@ -312,7 +315,8 @@ class GuestCpu:
             cr2 = vcpu.arch.cr2
             entry = self._pf_entry()
             self._enter(entry.__name__, lambda saved: entry(self, saved, cr2, error_code))
-        elif nr == x86.GP_VECTOR and self.kernel.twins.WRMSR_FIXUP and self._refused_msr is not None:
+        elif nr == x86.GP_VECTOR and self._refused_msr is not None and (self.kernel.twins.WRMSR_FIXUP
+                                                                        or self._refused_safe):
             self.stats[f"wrmsr_gp_fixups_{self._refused_msr:#x}"] += 1  # ex_handler_msr: warn, skip the WRMSR
             self._refused_msr = None
         else:

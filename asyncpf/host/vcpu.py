@@ -70,6 +70,7 @@ class Halt:
 class WrMsr:
     msr: int
     data: int
+    safe: bool = False   # the guest's wrmsr_safe (an exception-table fixup): its #GP is absorbed in every generation
 
 
 @fast_frozen_init

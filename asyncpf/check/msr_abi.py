@@ -1,0 +1,142 @@
+"""The async PF MSR write rules as the ABI documents them, restated for the checker (not the twins' code).
+
+What a guest WRMSR to an async PF MSR must get -- accepted or #GP -- and
+what an accepted write leaves behind, per generation:
+
+* 2.6.38 (Documentation/kvm/msr.txt@v2.6.38; arch/x86/kvm/x86.c@v2.6.38
+  kvm_set_msr_common, kvm_pv_enable_async_pf): MSR_KVM_ASYNC_PF_EN bits 5:2
+  are reserved; an enabling write needs its 64-byte area in guest memory.
+  Accepted: the value reads back, SEND_ALWAYS decides whether CPL0 faults
+  are sent, an enable queues the wake-all (unless ``done`` already holds
+  work), a disable empties the completion queue and the gfn hash.
+* 6.18 (Documentation/virt/kvm/x86/msr.rst and cpuid.rst@v6.18;
+  arch/x86/kvm/x86.c@v6.18): EN bits 5:4 reserved, DELIVERY_AS_PF_VMEXIT
+  and DELIVERY_AS_INT each need their CPUID bit under PV-CPUID
+  enforcement, no non-zero value without an in-kernel irqchip, an enabling
+  write (ENABLED and DELIVERY_AS_INT) needs its area in guest memory; INT
+  bits 63:8 reserved and it needs the in-kernel irqchip; with enforcement EN
+  needs KVM_FEATURE_ASYNC_PF, INT and ACK KVM_FEATURE_ASYNC_PF_INT.
+
+The seed series is not judged: v2 documents no reserved bits (the model's refusal of bits 5:1 is unconfirmed)
+and its disable frees only the done list (seed 000), so there is no rule to restate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import abi
+from ..abi import (KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT, KVM_ASYNC_PF_ENABLED,
+                   KVM_ASYNC_PF_SEND_ALWAYS)
+from ..host.x86 import GFN_SLOT_EMPTY
+
+AREA_MASK = ~0x3F & abi.U64    # the area is 64-byte aligned: bits 63:6 of EN
+
+
+def _in_guest_memory(kvm: Any, gpa: int) -> bool:
+    """Some memslot holds the area's frame (what kvm_gfn_to_hva_cache_init needs to succeed)."""
+    gfn = gpa >> 12
+    return any(s.base_gfn <= gfn < s.base_gfn + s.npages for s in kvm.memslots)
+
+
+def _offered(vcpu: Any, feature: int) -> bool:
+    """Without PV-CPUID enforcement every PV feature counts as offered (cpuid.rst@v6.18)."""
+    return not vcpu.arch.pv_cpuid_enforce or bool(vcpu.arch.cpuid_features & (1 << feature))
+
+
+def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
+    """Why the ABI refuses this write (#GP), or None when it must be accepted.  Only async PF MSRs are judged."""
+    kvm = vcpu.kvm
+    if generation == "legacy":
+        if msr != abi.LEGACY.msr_async_pf_en:
+            return None
+        if data & abi.LEGACY.msr_reserved_mask:       # bits 5:2
+            return "reserved bits 5:2 set"
+        if data & KVM_ASYNC_PF_ENABLED and not _in_guest_memory(kvm, data & AREA_MASK):
+            return "area outside guest memory"
+        return None
+    spec = abi.INTERRUPT
+    if msr == spec.msr_async_pf_en:
+        if not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF):
+            return "KVM_FEATURE_ASYNC_PF not offered"
+        if data & spec.msr_reserved_mask:             # bits 5:4 (2 and 3 are the delivery modes)
+            return "reserved bits 5:4 set"
+        if data & KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_VMEXIT):
+            return "DELIVERY_AS_PF_VMEXIT without KVM_FEATURE_ASYNC_PF_VMEXIT"
+        if data & KVM_ASYNC_PF_DELIVERY_AS_INT and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT):
+            return "DELIVERY_AS_INT without KVM_FEATURE_ASYNC_PF_INT"
+        if data and not kvm.irqchip_in_kernel:
+            return "non-zero without an in-kernel irqchip"
+        if _enables(generation, data) and not _in_guest_memory(kvm, data & AREA_MASK):
+            return "area outside guest memory"
+        return None
+    if msr == spec.msr_async_pf_int:
+        if not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT):
+            return "KVM_FEATURE_ASYNC_PF_INT not offered"
+        if data >> 8:
+            return "reserved bits 63:8 set"
+        if not kvm.irqchip_in_kernel:
+            return "no in-kernel irqchip"
+        return None
+    if msr == spec.msr_async_pf_ack:
+        return None if _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT) else "KVM_FEATURE_ASYNC_PF_INT not offered"
+    return None
+
+
+def _enables(generation: str, data: int) -> bool:
+    """Whether the value turns async PF on: ENABLED, and in the interrupt era DELIVERY_AS_INT too (msr.rst@v6.18)."""
+    need = KVM_ASYNC_PF_ENABLED if generation == "legacy" else KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
+    return data & need == need
+
+
+def aftermath(generation: str, vcpu: Any, msr: int, data: int) -> list[str]:
+    """What an accepted write left wrong in the host's state (empty when it did what the ABI says)."""
+    apf, queue = vcpu.arch.apf, vcpu.async_pf
+    out = []
+    if msr == abi.INTERRUPT.msr_async_pf_int and generation == "interrupt":
+        if apf.msr_int_val != data or apf.vec != data & 0xFF:
+            out.append(f"INT reads {apf.msr_int_val:#x} with vector {apf.vec:#x}")
+        return out
+    if msr != (abi.LEGACY if generation == "legacy" else abi.INTERRUPT).msr_async_pf_en:
+        return out
+    held = apf.msr_val if generation == "legacy" else apf.msr_en_val
+    if held != data:
+        out.append(f"EN reads {held:#x}")
+    if _enables(generation, data):
+        if apf.data.gpa != data & AREA_MASK:
+            out.append(f"the area is at {apf.data.gpa:#x}")
+        sends_cpl0 = not apf.send_user_only if generation == "legacy" else apf.send_always
+        if sends_cpl0 != bool(data & KVM_ASYNC_PF_SEND_ALWAYS):
+            out.append("SEND_ALWAYS not taken as written")
+        if generation == "interrupt" and apf.delivery_as_pf_vmexit != bool(data & KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT):
+            out.append("DELIVERY_AS_PF_VMEXIT not taken as written")
+        if not queue.done and vcpu.kvm.alloc_fail is None:
+            out.append("no wake-all queued (done is empty)")
+    elif generation == "legacy" or vcpu.kvm.irqchip_in_kernel:   # 6.18 without one returns before the clear
+        if queue.queue or queue.done:
+            out.append(f"{len(queue.queue)} queued and {len(queue.done)} done item(s) left after a disable")
+        if (apf.gfns != GFN_SLOT_EMPTY).any():
+            out.append("the gfn hash is not empty after a disable")
+    return out
+
+
+def held(generation: str, vcpu: Any) -> tuple:
+    """The MSR state a write can change: the EN value, the send-at-CPL0 flag, and in 6.18 the delivery flag and INT."""
+    apf = vcpu.arch.apf
+    if generation == "legacy":
+        return apf.msr_val, not apf.send_user_only
+    return apf.msr_en_val, apf.send_always, apf.delivery_as_pf_vmexit, apf.msr_int_val, apf.vec
+
+
+def refused_aftermath(generation: str, vcpu: Any, data: int, why: str, before: tuple | None) -> list[str]:
+    """What a refused write changed (``before``: the state at the vcpu's entry into the guest that made it).
+
+    Nothing, except the kernel's own defect: an enable whose area is outside guest memory has already
+    stored the value (x86.c@v2.6.38 and @v6.18 kvm_pv_enable_async_pf; fixed after 6.18 by 923ca078f08c
+    "KVM: x86: Don't leave APF half-enabled on bad APF data GPA").
+    """
+    if before is None:
+        return []
+    expected = (data, *before[1:]) if why == "area outside guest memory" else before
+    after = held(generation, vcpu)
+    return [] if after == expected else [f"refused ({why}) yet the MSR state went from {before} to {after}"]
