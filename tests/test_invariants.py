@@ -106,10 +106,6 @@ def test_no_use_after_free(built):
     ("apf_events_traced", Obs(0, "deliver", 0, {"reason": KVM_PV_REASON_PAGE_NOT_PRESENT, "token": 0x1000,
                                                  "cpl": 3, "send_always": False, "traced": False})),
     ("completion_taken_when_possible", Obs(0, "entry_with_completions", 0, {"left": 1})),
-    ("async_pf_only_when_possible", Obs(0, "async_pf_set_up", 0, {"token": 0x1000, "gfn": 0x44c, "fault": 0x44c,
-                                                                   "possible": False})),
-    ("async_pf_only_when_possible", Obs(0, "async_pf_set_up", 0, {"token": 0x1000, "gfn": 0x44c, "fault": 0x44d,
-                                                                   "possible": True})),
 ])
 def test_event_invariants_fail_on_their_observation(built, name, obs):
     assert REGISTRY[name].fn(view(built)) == []
@@ -155,8 +151,7 @@ LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outs
                "registers_only_when_offered", "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
 LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}  # the gfn hash's fault path
 LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their tracepoints, the APF halt
-                "completion_taken_when_possible",                       # the run loop's completion check
-                "async_pf_only_when_possible"}                          # can_do_async_pf as 2.6.38 and 6.18 have it
+                "completion_taken_when_possible"}                       # the run loop's completion check
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
 LEGACY_ONLY |= {"msr_writes_follow_the_abi"}                      # the seed MSR had no documented reserved bits
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
@@ -333,7 +328,6 @@ def test_a_not_present_is_told_or_halts(built):
     ("asyncpf.host.interrupt.x86:kvm_arch_can_dequeue_async_page_present:stmt_del:1", "irq_one_task",
      "completion_taken_when_possible"),
     ("asyncpf.host.interrupt.mmu:alloc_apf_token:stmt_swap:2", "irq_token_wrap", "tokens_non_zero"),
-    ("asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:0", "irq_userspace_lapic", "async_pf_only_when_possible"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

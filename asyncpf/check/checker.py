@@ -483,10 +483,6 @@ class Checker:
         elif name == "kvm_async_pf_not_present" and self._apf_traced:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
-            fault = self.ledger.fault_at.get(vcpu.vcpu_id)
-            self._observe(Obs(t_ns, "async_pf_set_up", vcpu.vcpu_id,
-                              {"token": fields["token"], "gfn": fields["gva"] >> abi.PAGE_SHIFT,
-                               "fault": fault and fault["gfn"], "possible": bool(fault and fault["async_possible"])}))
             self._answer_owed[vcpu.vcpu_id] = {
                 "token": fields["token"], "can_tell": can_tell_not_present(self.m, vcpu),
                 "area_ok": area_writable(self.m, vcpu), "halts": vcpu.stat["apf_halts"],

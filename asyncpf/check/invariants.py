@@ -595,29 +595,6 @@ def async_pf_only_with_interrupts_on(v: View) -> list[str]:
             and not o.data.get("if", True)]
 
 
-@invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf (not for a prefault; can_do_async_pf: in-kernel irqchip, "
-                  "nothing to reinject, interrupts allowed) and arch/x86/kvm/mmu/mmu.c@v6.18 __kvm_mmu_faultin_pfn "
-                  "(!fault->prefetch and kvm_can_do_async_pf, which adds 'no pending exception')",
-           generations=("legacy", "interrupt"),
-           why_not="the seed's can_do_async_pf also refuses CPL0 (seed 000), judged by cpl0_only_with_send_always")
-def async_pf_only_when_possible(v: View) -> list[str]:
-    """An async PF is set up only for the gfn of the vcpu's last EPT violation, and only if async PF was possible then.
-
-    "Possible" is restated from the vcpu's state at the fault (ledger.fault_at), never asked of the twins.
-    """
-    out = []
-    for o in v.obs:
-        if o.kind != "async_pf_set_up":
-            continue
-        if o.data["fault"] != o.data["gfn"]:
-            out.append(f"vcpu{o.vcpu}: async PF {o.data['token']:#x} set up for gfn {o.data['gfn']:#x}, which it did "
-                       "not fault on (a prefault?)")
-        elif not o.data["possible"]:
-            out.append(f"vcpu{o.vcpu}: async PF {o.data['token']:#x} set up for a fault taken when async PF was not "
-                       "possible (no in-kernel irqchip, interrupts off, or an event to (re)inject)")
-    return out
-
-
 @invariant(SAFETY, "virt/kvm/async_pf.c:kvm_setup_async_pf (2.6.38, v6.18): 'if (vcpu->async_pf.queued >= "
                    "ASYNC_PF_PER_VCPU) return 0' -- the fault is refused at the limit and only there",
            generations=("legacy", "interrupt"),

@@ -325,11 +325,6 @@ _add(ModelConfig("irq_cpu1_two_tasks", generation="interrupt", vcpus=2,
 _add(ModelConfig("irq_no_kvmapf", generation="interrupt", pv=False,
                  note="the guest booted with no-kvmapf: it never registers although CPUID offers async PF; the touch "
                       "is a synchronous fault"))
-_add(ModelConfig("irq_userspace_lapic", generation="interrupt", cpuid=1 << abi.KVM_FEATURE_ASYNC_PF,
-                 hz=10000, swap_ns=97_000, extra={"irqchip": False},
-                 note="the VMM emulates the LAPIC itself (no in-kernel irqchip) and offers no ASYNC_PF_INT: the guest "
-                      "does not register, and the fault may not go async even for the APF halt (kvm_can_do_async_pf); "
-                      "the synchronous swap-in ends on a tick, as in tick_completion"))
 for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
     _add(ModelConfig(f"{_prefix}offline_for_good", generation=_gen, tasks=(TaskSpec((0,)), TaskSpec((1,))),
                      workers=1, swap_ns=40_000, disable_at=3_000, reenable=False,
