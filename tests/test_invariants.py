@@ -153,7 +153,6 @@ LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before
 LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their tracepoints, the APF halt
                 "completion_taken_when_possible"}                       # the run loop's completion check
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
-LEGACY_ONLY |= {"msr_writes_follow_the_abi"}                      # the seed MSR had no documented reserved bits
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 
@@ -315,6 +314,8 @@ def test_a_not_present_is_told_or_halts(built):
     ("asyncpf.host.legacy.mmu:try_async_pf:stmt_del:14", "kernel_touch", "repeated_fault_halts_before_entry"),
     ("asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:3", "seed_one_task", "seed_faults_go_async"),
     ("asyncpf.host.seed.mmu:can_do_async_pf:stmt_del:0", "seed_vcpu_reset", "async_pf_tried_only_when_possible"),
+    ("asyncpf.host.seed.x86:kvm_arch_inject_async_page_present:stmt_del:0", "seed_vcpu_reset",
+     "apf_events_only_while_registered"),
     ("asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:15", "irq_same_page",
      "repeated_fault_halts_before_entry"),
     ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:0", "one_task", "apf_events_traced"),

@@ -2,8 +2,8 @@
 
 The 6.18 rules are compared with the MSR table measured on this machine kind's real KVM
 (data/live/msr-table.json, `python -m asyncpf.live.record msr-table`): every row's write, in every VM
-configuration, accepted or refused as the rules say.  The 2.6.38 rules are checked on their documented
-cases; the invariant built on them is shown to fire on planted bugs of both generations' handlers.
+configuration, accepted or refused as the rules say.  The seed and 2.6.38 rules are checked on their
+documented cases; the invariant built on them is shown to fire on planted bugs of every generation's handler.
 """
 
 from types import SimpleNamespace
@@ -53,6 +53,14 @@ def test_2_6_38_rules(data, refused):
     assert (msr_abi.refusal("legacy", vcpu(), abi.LEGACY.msr_async_pf_en, data) is not None) == refused
 
 
+@pytest.mark.parametrize("data,refused", [
+    *[(0x7F000 | EN | (1 << bit), True) for bit in (1, 2, 3, 4, 5)],
+    (0x7F000 | EN, False), (0, False), (0x8000_0000 | EN, True), (0x8000_0000, False),
+])
+def test_seed_rules(data, refused):
+    assert (msr_abi.refusal("seed", vcpu(), abi.SEED.msr_async_pf_en, data) is not None) == refused
+
+
 def test_only_async_pf_msrs_are_judged():
     assert msr_abi.refusal("legacy", vcpu(), abi.INTERRUPT.msr_async_pf_int, 1 << 40) is None
     assert msr_abi.refusal("interrupt", vcpu(), 0x80F, 1 << 40) is None
@@ -63,6 +71,7 @@ def test_only_async_pf_msrs_are_judged():
     ("asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_swap:4", "msr_table"),         # refused, yet SEND_ALWAYS taken
     ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_del:2", "irq_msr_probe"),   # AS_INT without its CPUID bit
     ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:2", "irq_msr_table"),  # vector 0 refused
+    ("asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:4", "seed_msr_table"),     # a refused area stored
 ])
 def test_msr_writes_follow_the_abi_kills_planted_bugs(mid, config):
     name = "msr_writes_follow_the_abi"

@@ -234,7 +234,7 @@ class Checker:
             self.ledger.woken_by_broadcast[vid] = set()
 
     def _on_trace(self, t_ns: int, name: str, fields: dict) -> None:
-        if name == "kvm_entry" and self.m.gen.name != "seed":   # what a refused WRMSR in guest mode must leave
+        if name == "kvm_entry":   # what a refused WRMSR in guest mode must leave
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._msr_at_entry[vcpu.vcpu_id] = msr_abi.held(self.m.gen.name, vcpu)
         if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
@@ -252,7 +252,8 @@ class Checker:
             token = vcpu.arch.cr2 & abi.U32
             awaiting = self.ledger.awaiting[vcpu.vcpu_id]
             data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
-                    "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if}
+                    "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if,
+                    "registered": bool(apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED)}
             data["traced"] = self._was_traced(vcpu.vcpu_id, reason, token)
             if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
                 data["duplicate"] = token in awaiting
@@ -413,7 +414,7 @@ class Checker:
     def _on_msr_abi(self, fields: dict) -> None:
         """Any guest write to an async PF MSR (the kernel's or a probe's): the verdict and state the ABI implies."""
         gen = self.m.gen.name
-        if not fields["write"] or gen == "seed":
+        if not fields["write"]:
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
         msr, data = fields["ecx"], fields["data"]

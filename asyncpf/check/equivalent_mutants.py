@@ -186,6 +186,9 @@ _REINJECTION_IS_PENDING = ("the model's only event awaiting (re)injection is a p
     'no code sets interrupt_injected or nmi_injected, so either test alone decides as both do')
 
 
+_SEED_CLEAR = ("the seed's clear never suspends (its generator is 'yield from ()'): nothing runs between the two "
+    'statements, and the clear reads no msr_val')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -506,6 +509,24 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _UNSUPPORTED_VALUE),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:4':
         ('return 0', _INT_TAIL),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:0':
+        ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:1':
+        ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:const_off:3':
+        ('0', _U64),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:0':
+        ('if data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS:...', _LOCAL),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:2':
+        ('if not data & KVM_ASYNC_PF_ENABLED:...', _LOCAL),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_del:7':
+        ('return 0', _RETURN_NONE),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:const_off:0':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:const_off:6':
+        ('1', _REFUSED_NONZERO),
+    'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:7':
+        ('apf.msr_val = data', _SEED_CLEAR),
     'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:0':
         ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
          _TRACE_THEN_HASH),

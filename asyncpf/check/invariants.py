@@ -671,11 +671,25 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
             for o in v.obs if o.kind == "msr_refused"]
 
 
-@invariant(EVENT, "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
+@invariant(EVENT, "seed 000 kvm_arch_inject_async_page_not_present / _present (only with the area registered); "
+                  "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present (halt when APF is off) and "
+                  "kvm_arch_async_page_present ('if (vcpu->arch.apf.msr_val & KVM_ASYNC_PF_ENABLED)'); "
+                  "x86.c@v6.18 kvm_can_deliver_async_pf and kvm_arch_async_page_present (kvm_pv_async_pf_enabled)")
+def apf_events_only_while_registered(v: View) -> list[str]:
+    """A #PF carrying an async PF reason reaches the guest only while its MSR_KVM_ASYNC_PF_EN has ENABLED set.
+
+    (A 6.18 page-ready interrupt is not judged here: it may wait in the IRR across a disable.)
+    """
+    return [f"vcpu{o.vcpu}: async PF #PF (reason {o.data['reason']}, token {o.data['token']:#x}) delivered while "
+            "MSR_KVM_ASYNC_PF_EN has ENABLED clear"
+            for o in v.obs if o.kind == "deliver" and not o.data.get("by_interrupt") and not o.data["registered"]]
+
+
+@invariant(EVENT, "v2 patch 02/12 (Msg-Id 1258985167-29178-3-git-send-email-gleb@redhat.com), "
+                  "Documentation/kvm/msr.txt@v2.6.38 and Documentation/virt/kvm/x86/msr.rst, cpuid.rst@v6.18 "
                   "(reserved bits, the CPUID bits that gate each MSR and delivery mode, the 64-byte area in guest "
                   "memory); arch/x86/kvm/x86.c kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int, "
-                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves",
-           generations=("legacy", "interrupt"), why_not="the seed series' MSR had no documented reserved bits")
+                  "kvm_set_msr_common (2.6.38, v6.18) for what an accepted write leaves")
 def msr_writes_follow_the_abi(v: View) -> list[str]:
     """Every guest write to an async PF MSR is accepted or refused as the ABI says, and an accepted one takes effect.
 

@@ -278,6 +278,13 @@ _add(ModelConfig("msr_table", tasks=(TaskSpec((0,)),), pv=False,
                  note="2.6.38, the guest booted with no-kvmapf: a kernel thread writes each class of EN value "
                       "under cli (reserved bits 2 and 5, an area outside guest memory enabled and not, enables "
                       "with and without SEND_ALWAYS, disables); the touch is a halt-path fault"))
+_add(ModelConfig("seed_msr_table", generation="seed", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)), pv=False,
+                 probe_msrs=_msr_battery(abi.SEED, ("EN", PROBE_AREA | _EN | 0x2), ("EN", PROBE_AREA | _EN | 0x20),
+                                         ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
+                                         ("EN", 0)),
+                 note="the seed, its guest not registering: a kernel thread writes each class of value to MSR 0x13 "
+                      "under cli (reserved bits 1 and 5, an area outside guest memory enabled and not, an enable, "
+                      "a disable); no async PF without registration, so the two vcpus (a task each) are what interleaves"))
 _add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0x1F3), ("INT", 0), ("INT", 0xF3),
                                          ("EN", PROBE_AREA | _EN | _INTD | 0x10), ("EN", PROBE_AREA | _EN | _INTD | 0x20),

@@ -3,6 +3,10 @@
 What a guest WRMSR to an async PF MSR must get -- accepted or #GP -- and
 what an accepted write leaves behind, per generation:
 
+* the seed (v2 patch 02/12, Msg-Id 1258985167-29178-3-git-send-email-gleb@redhat.com): MSR 0x13, the area
+  at data & ~0x3f, bit 0 enables; bits 5:1 are refused (the generation's ABI table; v2 does not spell it
+  out) and an enabling write needs its area in guest memory.  Every check comes before any store, so a
+  refused write changes nothing; a disable frees the done list (seed 000 kvm_clear_async_pf_completion_queue).
 * 2.6.38 (Documentation/kvm/msr.txt@v2.6.38; arch/x86/kvm/x86.c@v2.6.38
   kvm_set_msr_common, kvm_pv_enable_async_pf): MSR_KVM_ASYNC_PF_EN bits 5:2
   are reserved; an enabling write needs its 64-byte area in guest memory.
@@ -16,9 +20,6 @@ what an accepted write leaves behind, per generation:
   write (ENABLED and DELIVERY_AS_INT) needs its area in guest memory; INT
   bits 63:8 reserved and it needs the in-kernel irqchip; with enforcement EN
   needs KVM_FEATURE_ASYNC_PF, INT and ACK KVM_FEATURE_ASYNC_PF_INT.
-
-The seed series is not judged: v2 documents no reserved bits (the model's refusal of bits 5:1 is unconfirmed)
-and its disable frees only the done list (seed 000), so there is no rule to restate.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ def _offered(vcpu: Any, feature: int) -> bool:
 def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
     """Why the ABI refuses this write (#GP), or None when it must be accepted.  Only async PF MSRs are judged."""
     kvm = vcpu.kvm
-    if generation == "legacy":
-        if msr != abi.LEGACY.msr_async_pf_en:
+    if generation in ("seed", "legacy"):
+        gen = abi.generation(generation)
+        if msr != gen.msr_async_pf_en:
             return None
-        if data & abi.LEGACY.msr_reserved_mask:       # bits 5:2
-            return "reserved bits 5:2 set"
+        if data & gen.msr_reserved_mask:       # bits 5:1 in the seed, 5:2 in 2.6.38
+            return "reserved bits set"
         if data & KVM_ASYNC_PF_ENABLED and not _in_guest_memory(kvm, data & AREA_MASK):
             return "area outside guest memory"
         return None
@@ -97,11 +99,17 @@ def aftermath(generation: str, vcpu: Any, msr: int, data: int) -> list[str]:
         if apf.msr_int_val != data or apf.vec != data & 0xFF:
             out.append(f"INT reads {apf.msr_int_val:#x} with vector {apf.vec:#x}")
         return out
-    if msr != (abi.LEGACY if generation == "legacy" else abi.INTERRUPT).msr_async_pf_en:
+    if msr != abi.generation(generation).msr_async_pf_en:
         return out
-    held = apf.msr_val if generation == "legacy" else apf.msr_en_val
+    held = apf.msr_en_val if generation == "interrupt" else apf.msr_val
     if held != data:
         out.append(f"EN reads {held:#x}")
+    if generation == "seed":
+        if data & KVM_ASYNC_PF_ENABLED and apf.data.gpa != data & AREA_MASK:
+            out.append(f"the area is at {apf.data.gpa:#x}")
+        if not data & KVM_ASYNC_PF_ENABLED and queue.done:
+            out.append(f"{len(queue.done)} done item(s) left after a disable")
+        return out
     if _enables(generation, data):
         if apf.data.gpa != data & AREA_MASK:
             out.append(f"the area is at {apf.data.gpa:#x}")
@@ -123,6 +131,8 @@ def aftermath(generation: str, vcpu: Any, msr: int, data: int) -> list[str]:
 def held(generation: str, vcpu: Any) -> tuple:
     """The MSR state a write can change: the EN value, the send-at-CPL0 flag, and in 6.18 the delivery flag and INT."""
     apf = vcpu.arch.apf
+    if generation == "seed":
+        return (apf.msr_val,)
     if generation == "legacy":
         return apf.msr_val, not apf.send_user_only
     return apf.msr_en_val, apf.send_always, apf.delivery_as_pf_vmexit, apf.msr_int_val, apf.vec
@@ -137,6 +147,7 @@ def refused_aftermath(generation: str, vcpu: Any, data: int, why: str, before: t
     """
     if before is None:
         return []
-    expected = (data, *before[1:]) if why == "area outside guest memory" else before
+    half_enabled = why == "area outside guest memory" and generation != "seed"   # the seed checks before it stores
+    expected = (data, *before[1:]) if half_enabled else before
     after = held(generation, vcpu)
     return [] if after == expected else [f"refused ({why}) yet the MSR state went from {before} to {after}"]
