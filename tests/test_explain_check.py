@@ -76,6 +76,8 @@ def test_generation_tables():
               "no_registration_with_no_kvmapf"}
     merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
     merged |= {"page_ready_after_prefault"}
+    merged |= {"apf_events_traced", "not_present_told_or_halted", "completion_taken_when_possible"}
+    # (their tracepoints, the APF halt, the run loop's completion check)
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     seed_only = {"seed_faults_go_async"}
     assert merged | only_2638 | seed_only < {r[0] for r in limited}

@@ -103,6 +103,9 @@ def test_no_use_after_free(built):
                                                             "cpl": 3, "send_always": True, "matched": False})),
     ("reason_read_before_reenable", Obs(0, "boundary", 0, {"word": 1, "ctx": "do_async_page_fault"})),
     ("reason_not_clobbered", Obs(0, "host_write", 0, {"word": 1, "event": "ready"})),
+    ("apf_events_traced", Obs(0, "deliver", 0, {"reason": KVM_PV_REASON_PAGE_NOT_PRESENT, "token": 0x1000,
+                                                 "cpl": 3, "send_always": False, "traced": False})),
+    ("completion_taken_when_possible", Obs(0, "entry_with_completions", 0, {"left": 1})),
 ])
 def test_event_invariants_fail_on_their_observation(built, name, obs):
     assert REGISTRY[name].fn(view(built)) == []
@@ -147,6 +150,8 @@ LEGACY_ONLY = {"queued_counts_outstanding", "queue_within_limit", "hash_iff_outs
                "no_ready_after_broadcast", "limit_refuses_only_at_limit",  # the merged ABI's state: 2.6.38 and 6.18
                "no_registration_with_no_kvmapf"}  # its CPUID bits, no-kvmapf
 LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}  # the gfn hash's fault path
+LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their tracepoints, the APF halt
+                "completion_taken_when_possible"}                       # the run loop's completion check
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
@@ -284,6 +289,25 @@ def test_repeated_fault_owes_a_halt(built):
     assert judge(view(built, entry(halted=True))) == [] and judge(view(built, entry(reset=True))) == []
 
 
+def test_a_not_present_is_told_or_halts(built):
+    judge = REGISTRY["not_present_told_or_halted"].fn
+
+    def entry(**data):
+        d = {"token": 0x1000, "can_tell": True, "area_ok": True, "told": True, "halted": False, "reset": False}
+        return [Obs(0, "entry_after_not_present", 0, {**d, **data})]
+    assert judge(view(built, entry())) == [] and judge(view(built, entry(can_tell=False, told=False, halted=True))) == []
+    assert "without its #PF" in judge(view(built, entry(told=False)))[0]
+    assert "after an APF halt" in judge(view(built, entry(halted=True)))[0]
+    assert "without the APF halt" in judge(view(built, entry(can_tell=False, told=False)))[0]
+    assert "with the #PF queued" in judge(view(built, entry(can_tell=False, halted=True)))[0]
+    assert judge(view(built, entry(can_tell=False, told=False, reset=True))) == []
+    # an area the write cannot reach: 2.6.38 tells nobody and halts nobody (not judged), 6.18 halts
+    assert judge(view(built, entry(area_ok=False, told=False))) == []
+    irq = build(CONFIGS["irq_one_task"], policy=ChoicePolicy())
+    assert judge(view(irq, entry(area_ok=False, told=False)))
+    assert judge(view(irq, entry(area_ok=False, told=False, halted=True))) == []
+
+
 @pytest.mark.parametrize("mid,config,invariant", [
     ("asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_del:10", "irq_one_task",
      "no_sync_stall_on_outstanding_gfn"),
@@ -292,6 +316,19 @@ def test_repeated_fault_owes_a_halt(built):
     ("asyncpf.host.seed.mmu:can_do_async_pf:stmt_del:0", "seed_vcpu_reset", "async_pf_tried_only_when_possible"),
     ("asyncpf.host.seed.x86:kvm_arch_inject_async_page_present:stmt_del:0", "seed_vcpu_reset",
      "apf_events_only_while_registered"),
+    ("asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:15", "irq_same_page",
+     "repeated_fault_halts_before_entry"),
+    ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:0", "one_task", "apf_events_traced"),
+    ("asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:0", "irq_one_task", "apf_events_traced"),
+    ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:4", "kernel_touch",
+     "not_present_told_or_halted"),
+    ("asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_swap:2", "irq_one_task",
+     "not_present_told_or_halted"),
+    ("asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:bool_drop:3", "user_touch_unpreemptible",
+     "not_present_told_or_halted"),
+    ("asyncpf.host.interrupt.x86:kvm_arch_can_dequeue_async_page_present:stmt_del:1", "irq_one_task",
+     "completion_taken_when_possible"),
+    ("asyncpf.host.interrupt.mmu:alloc_apf_token:stmt_swap:2", "irq_token_wrap", "tokens_non_zero"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

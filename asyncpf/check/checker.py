@@ -25,7 +25,8 @@ from .. import abi
 from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.async_pf import peek
-from ..host.kvm_main import gfn_to_hva, read_guest_bytes
+from ..host.kvm_main import gfn_to_hva, kvm_is_error_hva, read_guest_bytes
+from ..host.interrupt.lapic import KVM_REQ_APF_READY
 from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
 from . import msr_abi
@@ -69,6 +70,26 @@ def token_slot(machine: "Machine", vcpu) -> int:
     return int.from_bytes(read_guest_bytes(machine.kvm, vcpu.arch.apf.data.gpa + 4, 4), "little")
 
 
+# The token kvm_async_pf_ready prints for the ~0 broadcast: 2.6.38 traces before it makes the token ~0
+# (arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_present), 6.18 after (x86.c@v6.18, same function).
+BROADCAST_AS_TRACED = {"legacy": 0, "interrupt": abi.BROADCAST_TOKEN}
+
+
+def can_tell_not_present(machine: "Machine", vcpu) -> bool:
+    """The guest can be sent a not-present now, restated from the MSR value and the vcpu's CPL (not the host's flags).
+
+    Enabled (ENABLED, and DELIVERY_AS_INT in the interrupt era: kvm_pv_async_pf_enabled@v6.18) and, at CPL0, only
+    with SEND_ALWAYS (2.6.38 kvm_arch_async_page_not_present's send_user_only; 6.18 kvm_can_deliver_async_pf).
+    """
+    on = KVM_ASYNC_PF_ENABLED | (KVM_ASYNC_PF_DELIVERY_AS_INT if machine.gen.page_ready_delivery == "interrupt" else 0)
+    return apf_msr(machine, vcpu) & on == on and (vcpu.arch.cpl != 0 or send_always(machine, vcpu))
+
+
+def area_writable(machine: "Machine", vcpu) -> bool:
+    """The registered area lies in guest RAM, so the host's write of the reason word (flags) cannot fail."""
+    return not kvm_is_error_hva(gfn_to_hva(machine.kvm, vcpu.arch.apf.data.gpa >> abi.PAGE_SHIFT))
+
+
 class Livelock(Exception):
     """Raised out of the engine's step when a schedule breaks its step budget: the run ends, reported."""
 
@@ -106,6 +127,8 @@ class Checker:
         self._word_at_exit: dict[int, tuple[int, bool]] = {}   # vcpu -> (word, an event?) at the last exit
         # The interrupt era: page-ready is an interrupt on apf.vec with the token in the area's slot, acked by MSR.
         self._irq = machine.gen.page_ready_delivery == "interrupt"
+        # 2.6.38 and 6.18 trace both events (kvm_async_pf_not_present/_ready) and have the APF halt; the seed neither
+        self._apf_traced = "kvm_async_pf_not_present" in machine.gen.tracepoints
         self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
         self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
@@ -117,6 +140,10 @@ class Checker:
         self._ever_done: set[int] = set()    # ids of work items seen on a done list (publication order)
         self._halt_owed: dict[int, tuple[int, int, int]] = {}  # vcpu -> (gfn, apf_halts, epoch) at a repeated fault
         self._msr_at_entry: dict[int, tuple] = {}   # vcpu -> its async PF MSR state at its last entry (msr_abi.held)
+        self._answer_owed: dict[int, dict] = {}     # vcpu -> what the host owes the guest before it enters again
+        self._traced: dict[int, list[tuple[str, int]]] = {}   # vcpu -> (tracepoint, token) not yet delivered
+        self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
+        self._done_while_requested: dict[int, set] = {}      # 6.18: vcpu -> ids on done while KVM_REQ_APF_READY was set
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -157,6 +184,7 @@ class Checker:
 
         env.step = step
         env.tracer = tracer
+        self._adopt_events_in_flight()
         if self.kernel is not None:
             for cpu in self.kernel.cpus:
                 self._wrap_next_op(cpu)
@@ -171,8 +199,10 @@ class Checker:
         def deliver_interrupt(vcpu: Any, vector: int) -> None:
             if self.enabled and cpu.apf_enabled and vector == vcpu.arch.apf.vec:
                 self._sync_epoch(vcpu)
-                data = {"reason": KVM_PV_REASON_PAGE_READY, "token": token_slot(self.m, vcpu), "by_interrupt": True,
-                        "unacked": not self._acked.get(vcpu.vcpu_id, True)}
+                token = token_slot(self.m, vcpu)
+                data = {"reason": KVM_PV_REASON_PAGE_READY, "token": token, "by_interrupt": True,
+                        "unacked": not self._acked.get(vcpu.vcpu_id, True),
+                        "traced": self._was_traced(vcpu.vcpu_id, KVM_PV_REASON_PAGE_READY, token)}
                 self._acked[vcpu.vcpu_id] = False
                 self._deliver_ready(vcpu, data)
                 self._observe(Obs(self.m.env.now, "deliver", vcpu.vcpu_id, data))
@@ -209,6 +239,7 @@ class Checker:
             self._msr_at_entry[vcpu.vcpu_id] = msr_abi.held(self.m.gen.name, vcpu)
         if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             self._on_prefault_point(t_ns, name, self.m.vcpus[fields["ctx"][2]], fields)
+            self._traced.setdefault(fields["ctx"][2], []).append((name, fields["token"]))
         if name == "kvm_inj_exception":
             if fields.get("exception") != x86.PF_VECTOR:
                 return
@@ -223,6 +254,7 @@ class Checker:
             data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
                     "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if,
                     "registered": bool(apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED)}
+            data["traced"] = self._was_traced(vcpu.vcpu_id, reason, token)
             if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
                 data["duplicate"] = token in awaiting
                 awaiting[token] = t_ns
@@ -276,6 +308,41 @@ class Checker:
                     self._observe(Obs(t_ns, "host_write", vid, {"word": before, "event": event}))
                 self._handed[vid] = False
             self._word_at_exit[vid] = (reason_word(self.m, vcpu), self._word_is_event(vcpu))
+
+    def _adopt_events_in_flight(self) -> None:
+        """Attached to a machine already running: an event queued for the guest was traced before we came."""
+        if not self._apf_traced:
+            return
+        for vcpu in self.m.vcpus:
+            exc, traced = vcpu.arch.exception, self._traced.setdefault(vcpu.vcpu_id, [])
+            word, queued = reason_word(self.m, vcpu), exc.pending and exc.nr == x86.PF_VECTOR
+            if queued and word == KVM_PV_REASON_PAGE_NOT_PRESENT:
+                traced.append(("kvm_async_pf_not_present", vcpu.arch.cr2 & abi.U32))
+            token = token_slot(self.m, vcpu) if self._irq else \
+                (vcpu.arch.cr2 & abi.U32 if queued and word == KVM_PV_REASON_PAGE_READY else 0)
+            if token:
+                traced.append(("kvm_async_pf_ready", self._as_traced(token)))
+
+    def _as_traced(self, token: int) -> int:
+        """The token kvm_async_pf_ready prints for a page-ready carrying ``token``."""
+        return BROADCAST_AS_TRACED[self.generation] if token == abi.BROADCAST_TOKEN else token
+
+    def _was_traced(self, vid: int, reason: int, token: int) -> bool:
+        """Match an event the guest receives with the host's tracepoint for it (consumed; earliest first).
+
+        True where the generation has no such tracepoints (the seed traces kvm_send_async_pf instead).
+        """
+        if not self._apf_traced:
+            return True
+        if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
+            want = ("kvm_async_pf_not_present", token)
+        else:
+            want = ("kvm_async_pf_ready", self._as_traced(token))
+        traced = self._traced.get(vid, [])
+        if want not in traced:
+            return False
+        traced.remove(want)
+        return True
 
     def _on_prefault_point(self, t_ns: int, name: str, vcpu: Any, fields: dict) -> None:
         """Page-ready is traced after the prefault: is the page mapped, as no invalidation since its fault excuses?
@@ -414,13 +481,69 @@ class Checker:
             self._sync_epoch(vcpu)
             self._halt_owed[vcpu.vcpu_id] = (fields["gfn"], vcpu.stat["apf_halts"],
                                              self.ledger.wake_alls[vcpu.vcpu_id])
-        elif name == "kvm_entry" and fields["ctx"][2] in self._halt_owed:
+        elif name == "kvm_async_pf_not_present" and self._apf_traced:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
-            gfn, halts, epoch = self._halt_owed.pop(vcpu.vcpu_id)
-            self._observe(Obs(t_ns, "entry_after_repeated_fault", vcpu.vcpu_id,
-                              {"gfn": gfn, "halted": vcpu.stat["apf_halts"] > halts,
-                               "reset": self.ledger.wake_alls[vcpu.vcpu_id] != epoch}))
+            self._answer_owed[vcpu.vcpu_id] = {
+                "token": fields["token"], "can_tell": can_tell_not_present(self.m, vcpu),
+                "area_ok": area_writable(self.m, vcpu), "halts": vcpu.stat["apf_halts"],
+                "epoch": self.ledger.wake_alls[vcpu.vcpu_id]}
+        elif name == "kvm_exit":   # 6.18: the exit's handler may have queued a wake-all and its request (EN write)
+            vcpu = self.m.vcpus[fields["ctx"][2]]
+            if self._irq:
+                self._note_requested_completions(vcpu)
+            else:
+                self._done_at_exit[vcpu.vcpu_id] = frozenset(w.id for w in vcpu.async_pf.done)
+        elif name == "kvm_entry":
+            vid = fields["ctx"][2]
+            self._on_entry_with_completions(t_ns, self.m.vcpus[vid])
+            if vid in self._halt_owed:
+                vcpu = self.m.vcpus[vid]
+                self._sync_epoch(vcpu)
+                gfn, halts, epoch = self._halt_owed.pop(vid)
+                self._observe(Obs(t_ns, "entry_after_repeated_fault", vid,
+                                  {"gfn": gfn, "halted": vcpu.stat["apf_halts"] > halts,
+                                   "reset": self.ledger.wake_alls[vid] != epoch}))
+            if vid in self._answer_owed:
+                self._on_entry_after_not_present(t_ns, self.m.vcpus[vid], self._answer_owed.pop(vid))
+
+    def _note_requested_completions(self, vcpu: Any) -> None:
+        """6.18: the completions on ``done`` while KVM_REQ_APF_READY is pending are due at the request's service."""
+        if vcpu.requests & KVM_REQ_APF_READY:
+            self._done_while_requested.setdefault(vcpu.vcpu_id, set()).update(w.id for w in vcpu.async_pf.done)
+
+    def _on_entry_with_completions(self, t_ns: int, vcpu: Any) -> None:
+        """Completions the host was due to consume before this entry (see completion_taken_when_possible)."""
+        if not self._apf_traced:
+            return
+        vid, on_done = vcpu.vcpu_id, {w.id for w in vcpu.async_pf.done}
+        arch = vcpu.arch
+        if self._irq:
+            if vcpu.requests & KVM_REQ_APF_READY:
+                return
+            due = self._done_while_requested.pop(vid, set()) & on_done
+            on = KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
+            gate = arch.apf.msr_en_val & on != on or (vcpu.kvm.irqchip_in_kernel and vcpu.apic_sw_enabled
+                                                      and token_slot(self.m, vcpu) == 0)
+            left = len(due) if gate else 0
+        else:
+            due = self._done_at_exit.pop(vid, frozenset())
+            reinjecting = arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected
+            can_take = not arch.apf.msr_val & KVM_ASYNC_PF_ENABLED or \
+                (arch.rflags_if and not arch.interrupt_shadow and not reinjecting)
+            left = len(due) if due and due <= on_done and can_take else 0
+        if left:
+            self._observe(Obs(t_ns, "entry_with_completions", vid, {"left": left}))
+
+    def _on_entry_after_not_present(self, t_ns: int, vcpu: Any, owed: dict) -> None:
+        """The first entry after a not-present was traced: was the guest told (its #PF queued), or did it halt?"""
+        self._sync_epoch(vcpu)
+        exc = vcpu.arch.exception
+        told = exc.pending and exc.nr == x86.PF_VECTOR and vcpu.arch.cr2 & abi.U32 == owed["token"]
+        self._observe(Obs(t_ns, "entry_after_not_present", vcpu.vcpu_id,
+                          {"token": owed["token"], "can_tell": owed["can_tell"], "area_ok": owed["area_ok"],
+                           "told": bool(told), "halted": vcpu.stat["apf_halts"] > owed["halts"],
+                           "reset": self.ledger.wake_alls[vcpu.vcpu_id] != owed["epoch"]}))
 
     def _observe(self, obs: Obs) -> None:
         self.view.obs.append(obs)
@@ -448,6 +571,8 @@ class Checker:
         for vcpu in self.m.vcpus:
             for w in vcpu.async_pf.done:
                 self._ever_done.add(w.id)
+            if self._irq:
+                self._note_requested_completions(vcpu)
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety if self.judging else self._remembering_safety:

@@ -151,6 +151,40 @@ _INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when th
     'yield: as for the SPIV handler, it adds a scheduling point at the same instant before handle_wrmsr traces kvm_msr, '
     'the actors that run there run in the twin at that instant too once the vcpu thread yields its next cost (it is '
     'outside guest mode and reads its requests only on entry), and a None result is success like 0')
+_TRACE_THEN_HASH = ('the not-present tracepoint and the gfn-hash insert trade places within one engine step: the insert '
+    'emits nothing and changes nothing the trace line prints (token, gva), so the trace and every later state are '
+    'the same')
+_LEGACY_INJECTED_FLAG = ('work.notpresent_injected is read only by the interrupt era (kvm_arch_async_page_present@v6.18, '
+    'the 2020 fix); no legacy twin or invariant reads it -- 2.6.38 has no such field')
+_FALSY_RETURN = ('the caller stores the result in work.notpresent_injected, which kvm_arch_async_page_present reads only '
+    'as a truth value: None and False decide alike')
+_NOT_HALTED_AT_PRESENT = ("6.18's kvm_arch_async_page_present runs only inside kvm_check_async_pf_completion, called from "
+    'vcpu_enter_guest after the APF_HALT request was looked at (the vcpu is running: RUNNABLE, not halted) and from the '
+    "ACK MSR write (the guest itself is running): apf.halted is already False and mp_state already RUNNABLE there")
+_PREFAULT_ERROR_CODE = ("the prefault's error code: the TDP page fault twin reads no error code (no write-protect or "
+    'private-memory handling is modelled; the prefault maps the page as any EPT violation would)')
+_PRESENT_OFF = ('async PF is on whenever a wake-all or an injected item reaches kvm_arch_async_page_present: both are put '
+    'on the queue only while it is on, and every way of turning it off (kvm_pv_enable_async_pf without ENABLED and '
+    'DELIVERY_AS_INT, kvm_vcpu_reset) sets msr_en_val and clears queue and done on the vcpu thread -- the only thread '
+    'that runs the completion -- before it can run again')
+_TRY_TRACE_6_18 = _TRACE + ' (as for 2.6.38\'s try_async_pf)'
+_FLAGS_FIFTH_BYTE = ('the fifth byte written is the token word\'s low byte, and it is written 0 over 0: a not-present is '
+    'written only when kvm_can_do_async_pf held at the fault (interrupts allowed, nothing to reinject), so any '
+    "page-ready interrupt was already taken, and the guest's handler clears the token word before it enables "
+    'interrupts again (sysvec_kvm_asyncpf_interrupt@v6.18) -- the slot is free, and on vcpu 0 its low byte is 0 anyway')
+
+
+_LOOKUP_DISCARDED = ('the FOLL_NOWAIT lookup moved before the error-hva test, which still follows and returns bad_pfn: '
+    'for the error hva the lookup finds no page and no vma (no reference taken, nothing changed) and its answer is '
+    'dropped; for any other hva the two orders are the same code')
+_FAULT_PFN_HERE_6_18 = ("differs only for fault_pfn reaching kvm_handle_error_pfn, which no run of the 6.18 twins does: "
+    'the FOLL_NOWAIT lookup answers fault_pfn without "needs IO" only for an hva no vma covers, and every memslot is '
+    'backed by its vma to the end (no hole); with "needs IO" the fault goes async or to the synchronous gfn_to_pfn, '
+    'which returns a RAM pfn there; bad_pfn, the no-slot case irq_noslot_touch reaches, goes the same way')
+_REINJECTION_IS_PENDING = ("the model's only event awaiting (re)injection is a pending exception: "
+    'kvm_event_needs_reinjection (asyncpf.host.x86, "any pending exception counts") tests exception.pending first and '
+    'no code sets interrupt_injected or nmi_injected, so either test alone decides as both do')
+
 
 _SEED_CLEAR = ("the seed's clear never suspends (its generator is 'yield from ()'): nothing runs between the two "
     'statements, and the clear reads no msr_val')
@@ -580,4 +614,76 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _BUCKET_ORDER),
     'asyncpf.guest.kvm:kvm_async_pf_task_wait:const_off:5':
         ('0', _BUCKET_ORDER),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:0':
+        ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
+         _TRACE_THEN_HASH),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_swap:0':
+        ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
+         _TRACE_THEN_HASH),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:1':
+        ('x86.kvm_add_async_pf_gfn(vcpu, work.arch.gfn)', _LOCAL),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_del:6':
+        ('work.notpresent_injected = True', _LEGACY_INJECTED_FLAG),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:stmt_del:4':
+        ('return False', _FALSY_RETURN),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:1':
+        ("vcpu.kvm.env.trace('kvm_async_pf_ready', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gva=work...",
+         _LOCAL),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:3':
+        ('if (work.wakeup_all or work.notpresent_injected) and kvm_pv_async_pf_enabled(vcpu) and (not apf_p...',
+         _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_del:4':
+        ('apf.halted = False', _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_del:5':
+        ('vcpu.arch.mp_state = x86.KVM_MP_STATE_RUNNABLE', _NOT_HALTED_AT_PRESENT),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_swap:5':
+        ('apf.pageready_pending = True', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present:bool_drop:1':
+        ('(work.wakeup_all or work.notpresent_injected) and kvm_pv_async_pf_enabled(vcpu) and (not apf_put_...',
+         _PRESENT_OFF),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_present:stmt_swap:2':
+        ('if vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:...', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_present_queued:stmt_swap:0':
+        ('x86.kvm_make_request(vcpu, KVM_REQ_APF_READY)', _ONE_STEP),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_ready:const_off:0':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.legacy.x86:kvm_arch_async_page_ready:const_off:1':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_ready:const_off:0':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_arch_async_page_ready:const_off:1':
+        ('0', _PREFAULT_ERROR_CODE),
+    'asyncpf.host.interrupt.x86:kvm_can_deliver_async_pf:stmt_swap:0':
+        ('if not kvm_pv_async_pf_enabled(vcpu):...', ('two early returns of False trade places: both tests are pure '
+         'reads, so the function is False when either holds, in either order')),
+    'asyncpf.host.interrupt.x86:apf_pageready_slot_free:const_off:0':
+        ('4', _PAD),
+    'asyncpf.host.interrupt.x86:apf_put_user_ready:const_off:0':
+        ('4', _PAD),
+    'asyncpf.host.interrupt.x86:apf_put_user_notpresent:const_off:1':
+        ('4', _FLAGS_WORD),
+    'asyncpf.host.interrupt.x86:apf_put_user_notpresent:const_off:0':
+        ('4', _FLAGS_FIFTH_BYTE),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_swap:9':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:11':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_swap:11':
+        ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_mmu_faultin_pfn:stmt_del:14':
+        ("kvm.env.trace('kvm_async_pf_repeated_fault', ctx=ctx, gva=gpa, gfn=gfn)", _TRY_TRACE_6_18),
+    'asyncpf.host.interrupt.mmu:gfn_to_pfn_async:stmt_swap:1':
+        ('if kvm_is_error_hva(addr):...', _LOOKUP_DISCARDED),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_swap:0':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_del:0':
+        ('if pfn == FAULT_PFN:...', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.mmu:kvm_handle_error_pfn:stmt_del:2':
+        ('return mmu_common.RET_EFAULT', _FAULT_PFN_HERE_6_18),
+    'asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:1':
+        ('not vcpu.kvm.irqchip_in_kernel or x86.kvm_event_needs_reinjection(vcpu) or vcpu.arch.exception.pe...',
+         _REINJECTION_IS_PENDING),
+    'asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:2':
+        ('not vcpu.kvm.irqchip_in_kernel or x86.kvm_event_needs_reinjection(vcpu) or vcpu.arch.exception.pe...',
+         _REINJECTION_IS_PENDING),
 }

@@ -308,6 +308,19 @@ def ready_only_after_not_present(v: View) -> list[str]:
             and not o.data["matched"]]
 
 
+@invariant(EVENT, "include/trace/events/kvm.h@v2.6.38 and @v6.18 (kvm_async_pf_not_present, kvm_async_pf_ready: "
+                  "the token each event carries), traced by arch/x86/kvm/x86.c kvm_arch_async_page_not_present / "
+                  "kvm_arch_async_page_present before the guest is told -- 2.6.38 before it sets a broadcast's "
+                  "token to ~0 (so it prints 0), 6.18 after; perf, Perfetto and the live comparison read these lines",
+           generations=("legacy", "interrupt"),
+           why_not="the seed traces its injections as kvm_send_async_pf (seed 000), matched by reason_not_clobbered")
+def apf_events_traced(v: View) -> list[str]:
+    """Every not-present and page-ready the guest receives was traced by the host beforehand, once, with its token."""
+    return [f"vcpu{o.vcpu}: {'not-present' if o.data['reason'] == KVM_PV_REASON_PAGE_NOT_PRESENT else 'page-ready'} "
+            f"{o.data['token']:#x} reached the guest without its tracepoint (as that kernel prints it)"
+            for o in v.obs if o.kind == "deliver" and not o.data.get("traced", True)]
+
+
 @invariant(EVENT, "msr.txt (2.6.38): after the ~0 broadcast 'no individual type 2 events follow' for the faults "
                   "it answered; 2.6.38 breaks this when the wake-all waits on done behind a newer not-present",
            generations=("legacy", "interrupt"), why_not="the seed has no ~0 broadcast; it came with v3's migration support "
@@ -550,6 +563,25 @@ def done_work_wakes_vcpu(v: View) -> list[str]:
         else:
             since.pop(vc.vcpu_id, None)
     return out
+
+
+@invariant(EVENT, "virt/kvm/async_pf.c kvm_check_async_pf_completion, called by arch/x86/kvm/x86.c@v2.6.38 "
+                  "__vcpu_run after every round (one item when kvm_arch_can_inject_async_page_present: always with "
+                  "APF off, else interrupts allowed and nothing to reinject) and by x86.c@v6.18 vcpu_enter_guest on "
+                  "KVM_REQ_APF_READY (every item while kvm_arch_can_dequeue_async_page_present: always with async PF "
+                  "off, else an enabled LAPIC and a free token slot)",
+           generations=("legacy", "interrupt"),
+           why_not="the seed consumes one completion per entry from its own slot (seed 000 vcpu_enter_guest), judged "
+                   "by done_work_wakes_vcpu and the answer bound")
+def completion_taken_when_possible(v: View) -> list[str]:
+    """A vcpu does not enter the guest leaving on ``done`` the completions the host was due to consume and could.
+
+    2.6.38: one of those on ``done`` at the last exit, if the guest can take one now; 6.18: those on ``done`` while
+    KVM_REQ_APF_READY was pending, once the request is served, if the gate is open now (restated from the MSR, the
+    CPU state, the LAPIC and the token slot, never by calling the twins).
+    """
+    return [f"vcpu{o.vcpu}: entered the guest with {o.data['left']} completion(s) left on done that the host could "
+            "have consumed" for o in v.obs if o.kind == "entry_with_completions"]
 
 
 @invariant(EVENT, "arch/x86/kvm/mmu.c:can_do_async_pf (2.6.38): kvm_arch_interrupt_allowed; v6.18 "
@@ -884,6 +916,36 @@ def repeated_fault_halts_before_entry(v: View) -> list[str]:
     """After a repeated fault on an outstanding gfn the vcpu passes through the APF halt before it next enters the guest (unless reset meanwhile)."""
     return [f"vcpu{o.vcpu}: re-entered the guest after a repeated fault on gfn {o.data['gfn']:#x} without the APF halt"
             for o in v.obs if o.kind == "entry_after_repeated_fault" and not o.data["halted"] and not o.data["reset"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present (APF off, or CPL0 without SEND_ALWAYS: "
+                  "KVM_REQ_APF_HALT; else the reason word and #PF with CR2 = token; a failed write does neither) and "
+                  "x86.c@v6.18 kvm_arch_async_page_not_present (kvm_can_deliver_async_pf and the flags write: the "
+                  "#PF; otherwise KVM_REQ_APF_HALT); vcpu_enter_guest turns the request into the synthetic halt",
+           generations=_HASH_GENS, why_not="the seed has no APF halt: a fault it cannot tell is handled synchronously "
+                                           "(seed 000 can_do_async_pf)")
+def not_present_told_or_halted(v: View) -> list[str]:
+    """After the host traces a not-present, the vcpu next enters with that #PF queued if the guest can be told, else only after the APF halt.
+
+    "Can be told" is restated from the MSR value and the CPL (never from the host's own flags); a vcpu reset in
+    between excuses the entry; a write that cannot reach the area halts in 6.18 and is not judged in 2.6.38.
+    """
+    irq = v.machine.gen.page_ready_delivery == "interrupt"
+    out = []
+    for o in v.obs:
+        d = o.data
+        if o.kind != "entry_after_not_present" or d["reset"]:
+            continue
+        what = f"vcpu{o.vcpu}: not-present {d['token']:#x}"
+        if d["can_tell"] and d["area_ok"]:
+            wrong = [w for w, bad in (("without its #PF", not d["told"]), ("after an APF halt", d["halted"])) if bad]
+            if wrong:
+                out.append(f"{what}: the guest could be told, but the vcpu entered {' and '.join(wrong)}")
+        elif not d["can_tell"] or irq:
+            wrong = [w for w, bad in (("with the #PF queued", d["told"]), ("without the APF halt", not d["halted"])) if bad]
+            if wrong:
+                out.append(f"{what}: the guest could not be told, but the vcpu entered {' and '.join(wrong)}")
+    return out
 
 
 SAFETY_INVARIANTS = [i for i in REGISTRY.values() if i.kind == SAFETY]

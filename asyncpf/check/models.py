@@ -178,6 +178,9 @@ _add(ModelConfig("two_vcpus", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1
                  note="2 vcpus sharing 1 worker, a task on each"))
 _add(ModelConfig("kernel_touch", tasks=(TaskSpec((0,), kernel=True),), preemptible=False,
                  note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from kernel mode"))
+_add(ModelConfig("user_touch_unpreemptible", preemptible=False,
+                 note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from user mode: it is told "
+                      "(only a CPL0 fault needs SEND_ALWAYS), never halted"))
 _add(ModelConfig("tick_completion", hz=10000, swap_ns=97_000,
                  note="1 task; the swap-in completes exactly on a tick: the woken vcpu consumes the item "
                       "while the worker has one step left"))
@@ -232,6 +235,13 @@ _add(ModelConfig("seed_two_vcpus", generation="seed", vcpus=2, tasks=(TaskSpec((
 #     (INT before EN, user-mode not-present only, sleep-only waits)
 _in_interrupt_era("one_task")
 _in_interrupt_era("two_tasks", note="two page-readys racing for the one token slot: completion vs ACK vs kick vs sleep")
+_add(ModelConfig("irq_same_page", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((0,))), workers=2,
+                 note="2 tasks touch the same swapped page: the second fault finds the gfn outstanding (a repeated "
+                      "fault: trace, APF halt until the page is back), never a second async PF for it"))
+_add(ModelConfig("irq_token_wrap", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=2,
+                 extra={"apf_id": 0xFFFFF},
+                 note="two_tasks on a vcpu whose token counter is at its last value (1 << 20 - 1 faults taken): the "
+                      "second token wraps, and 6.18 skips counter 0 so that no token is 0 (the 2022 fix)"))
 _add(ModelConfig("irq_ack_race", generation="interrupt", tasks=(TaskSpec((0,)), TaskSpec((1,)),
                                                                 TaskSpec((), work_ns=400_000)), workers=2,
                  swap_ns=2000, note="two sleepers and a computing task: a completion landing while a page-ready "
@@ -374,6 +384,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             m.vcpus[0].apic_sw_enabled = False
         if not cfg.extra.get("irqchip", True):
             m.kvm.irqchip_in_kernel = False
+        if "apf_id" in cfg.extra:  # a long-running vcpu: its token counter has advanced that far
+            m.vcpus[0].arch.apf.id = cfg.extra["apf_id"]
         if "alloc_fail" in cfg.extra:
             m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
         if "stack_page" in cfg.extra:
