@@ -75,7 +75,7 @@ def test_generation_tables():
               "no_ready_after_broadcast", "limit_refuses_only_at_limit", "registers_only_when_offered",
               "no_registration_with_no_kvmapf"}
     merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
-    merged |= {"page_ready_after_prefault"}
+    merged |= {"page_ready_after_prefault", "reset_leaves_no_async_pf_state"}
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     seed_only = {"seed_faults_go_async"}
     assert merged | only_2638 | seed_only < {r[0] for r in limited}
