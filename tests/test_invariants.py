@@ -332,11 +332,11 @@ def test_halt_wake_is_judged_from_exit_to_entry(built):
 
 def test_reset_leaves_no_async_pf_state(built):
     judge = REGISTRY["reset_leaves_no_async_pf_state"].fn
-    clean = {"msr": 0, "msr_int": 0, "halted": False, "mp_state": x86.KVM_MP_STATE_RUNNABLE, "exception": False,
-             "queue": 0, "done": 0, "queued": 0, "hashed": 0, "in_service": []}
+    clean = {"msr": 0, "msr_int": 0, "halted": False, "exception": False, "queue": 0, "done": 0, "queued": 0,
+             "hashed": 0, "in_service": []}
     assert judge(view(built, [Obs(5, "after_reset", 0, clean)])) == []
     for bad in ({"msr": 1}, {"msr_int": 0xF3}, {"halted": True}, {"exception": True}, {"hashed": 1},
-                {"in_service": [0xEF]}, {"mp_state": x86.KVM_MP_STATE_HALTED}):
+                {"in_service": [0xEF]}):
         assert judge(view(built, [Obs(5, "after_reset", 0, {**clean, **bad})])), bad
 
 

@@ -191,7 +191,7 @@ class Checker:
         """What a reset must have cleared, read from the vcpu's state (see reset_leaves_no_async_pf_state)."""
         arch, apf = vcpu.arch, vcpu.async_pf
         return {"msr": apf_msr(self.m, vcpu), "msr_int": getattr(arch.apf, "msr_int_val", 0) if self._irq else 0,
-                "halted": arch.apf.halted, "mp_state": arch.mp_state, "exception": arch.exception.pending,
+                "halted": arch.apf.halted, "exception": arch.exception.pending,
                 "queue": len(apf.queue), "done": len(apf.done), "queued": apf.queued,
                 "hashed": sum(1 for g in arch.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY),
                 "in_service": sorted(vcpu.isr) if self._irq else []}
