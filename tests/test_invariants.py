@@ -153,6 +153,7 @@ LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before
 LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their tracepoints, the APF halt
                 "completion_taken_when_possible"}                       # the run loop's completion check
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
+LEGACY_ONLY |= {"reset_leaves_no_async_pf_state"}                 # the seed's reset cancels no work in flight
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 
@@ -306,6 +307,91 @@ def test_a_not_present_is_told_or_halts(built):
     irq = build(CONFIGS["irq_one_task"], policy=ChoicePolicy())
     assert judge(view(irq, entry(area_ok=False, told=False)))
     assert judge(view(irq, entry(area_ok=False, told=False, halted=True))) == []
+# --- issue 15's run-loop invariants: what an entry needs, a halt's wake, what a reset leaves ---------------------
+
+def _entry(**data):
+    facts = {"mp_state": x86.KVM_MP_STATE_RUNNABLE, "halted": False, "halt_requested": False, "after_halt": False,
+             "woken": True}
+    return [Obs(7, "entry", 0, {**facts, **data})]
+
+
+def test_enters_only_when_running(built):
+    judge = REGISTRY["enters_only_when_running"].fn
+    assert judge(view(built, _entry())) == []
+    assert "mp_state HALTED" in judge(view(built, _entry(mp_state=x86.KVM_MP_STATE_HALTED)))[0]
+    assert "APF-halted" in judge(view(built, _entry(halted=True)))[0]
+    assert "KVM_REQ_APF_HALT pending" in judge(view(built, _entry(halt_requested=True)))[0]
+
+
+def test_halted_vcpu_waits_for_wake(built):
+    judge = REGISTRY["halted_vcpu_waits_for_wake"].fn
+    assert "nothing to wake it" in judge(view(built, _entry(after_halt=True, woken=False)))[0]
+    assert judge(view(built, _entry(after_halt=True))) == [] and judge(view(built, _entry(woken=False))) == []
+
+
+def test_halt_wake_is_judged_from_exit_to_entry(built):
+    """The checker owes a wake from a halting exit; a masked interrupt is no wake, an allowed one or done is."""
+    c = Checker(built.machine, built.kernel)
+    vcpu = built.machine.vcpus[0]
+    seen = []
+    c._observe = seen.append
+    ctx = x86.trace_ctx(vcpu)
+    vcpu.arch.exception.pending = False
+    vcpu.arch.mp_state, vcpu.arch.rflags_if, vcpu.irr = x86.KVM_MP_STATE_HALTED, False, {0xEF}
+    c._on_run_loop(0, "kvm_exit", {"ctx": ctx})
+    c.check_state()
+    vcpu.arch.mp_state = x86.KVM_MP_STATE_RUNNABLE
+    c._on_run_loop(1, "kvm_entry", {"ctx": ctx})
+    assert seen[-1].data["after_halt"] and not seen[-1].data["woken"]
+    vcpu.arch.mp_state = x86.KVM_MP_STATE_HALTED
+    c._on_run_loop(2, "kvm_exit", {"ctx": ctx})
+    vcpu.arch.rflags_if = True                     # the same timer vector, now allowed: kvm_arch_vcpu_runnable says yes
+    c.check_state()
+    vcpu.irr = set()
+    c._on_run_loop(3, "kvm_entry", {"ctx": ctx})
+    assert seen[-1].data["woken"]
+
+
+def test_reset_leaves_no_async_pf_state(built):
+    judge = REGISTRY["reset_leaves_no_async_pf_state"].fn
+    clean = {"msr": 0, "msr_int": 0, "halted": False, "exception": False, "queue": 0, "done": 0, "queued": 0,
+             "hashed": 0, "in_service": []}
+    assert judge(view(built, [Obs(5, "after_reset", 0, clean)])) == []
+    for bad in ({"msr": 1}, {"msr_int": 0xF3}, {"halted": True}, {"exception": True}, {"hashed": 1},
+                {"in_service": [0xEF]}):
+        assert judge(view(built, [Obs(5, "after_reset", 0, {**clean, **bad})])), bad
+
+
+def test_reset_is_observed_as_the_twin_leaves_it():
+    """The checker sees the reset's result: the correct twin leaves nothing; one that keeps the MSR is caught."""
+    from asyncpf.check.explore import execute
+    clean = execute(CONFIGS["migrate_while_halted"], [], stop_on_violation=False)
+    assert "reset_leaves_no_async_pf_state" not in {v.name for v in clean.violations}
+    keep_msr = lambda: _replaced_reset(lambda vcpu, inner: _keep_msr(vcpu, inner))  # noqa: E731
+    bad = execute(CONFIGS["migrate_while_halted"], [], patch=keep_msr, stop_on_violation=False)
+    assert any(v.name == "reset_leaves_no_async_pf_state" and "msr=" in v.detail for v in bad.violations)
+
+
+def _keep_msr(vcpu, inner):
+    msr = vcpu.arch.apf.msr_val
+    yield from inner(vcpu)
+    vcpu.arch.apf.msr_val = msr
+
+
+def _replaced_reset(wrapper):
+    """A planted bug: the legacy reset that forgets to clear what ``wrapper`` restores (patched from outside)."""
+    import contextlib
+    from asyncpf.host import legacy
+    original = legacy.kvm_arch_vcpu_reset
+
+    @contextlib.contextmanager
+    def patched():
+        legacy.kvm_arch_vcpu_reset = lambda vcpu: wrapper(vcpu, original)
+        try:
+            yield
+        finally:
+            legacy.kvm_arch_vcpu_reset = original
+    return patched()
 
 
 @pytest.mark.parametrize("mid,config,invariant", [

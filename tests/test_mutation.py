@@ -173,7 +173,8 @@ def test_answer_bound():
 # --- the campaign's reach: the wake-all item, the other methods, the stored outcome ---------------------------
 
 @pytest.mark.parametrize("cfg", ["migrate", "irq_migrate", "alloc_fail", "irq_alloc_fail", "irq_guest_fault",
-                                 "irq_limit64", "cpuid_no_async_pf"])
+                                 "irq_limit64", "cpuid_no_async_pf", "migrate_while_halted",
+                                 "irq_migrate_while_halted", "halt_irqs_off", "irq_halt_irqs_off"])
 def test_new_configurations_are_clean(cfg):
     assert _violated(cfg) == set()
 
@@ -276,6 +277,21 @@ def test_ordinary_guest_fault_reaches_the_guest_handler():
     # the wait loop without finish_swait's TASK_RUNNING: the task goes back to user code asleep
     ("asyncpf.guest.interrupt:kvm_async_pf_task_wait_schedule:stmt_del:9", "task.state = sched.TASK_RUNNING",
      "irq_migrate", "user_code_runs_task_running"),
+    # the APF halt's return dropped: the vcpu enters the guest in the same call that halted it
+    ("asyncpf.host.legacy.x86:vcpu_enter_guest:stmt_del:4", "return", "kernel_touch", "enters_only_when_running"),
+    # the halt request consumed without halting: the vcpu re-enters at once, nothing having woken it
+    ("asyncpf.host.legacy.x86:vcpu_enter_guest:stmt_del:2", "vcpu.arch.apf.halted = True", "kernel_touch",
+     "halted_vcpu_waits_for_wake"),
+    # kvm_vcpu_has_events without kvm_arch_interrupt_allowed: a masked tick resumes a cpu parked with cli; hlt
+    ("asyncpf.host.interrupt.x86:kvm_arch_vcpu_runnable:bool_drop:3",
+     "x86.kvm_arch_interrupt_allowed(vcpu) and vcpu_mod.kvm_apic_has_interrupt(vcpu) is not None",
+     "irq_halt_irqs_off", "halted_vcpu_waits_for_wake"),
+    # a reset that leaves the APF halt: met only by a reset with no guest IPI to end the halt first (a migration)
+    ("asyncpf.host.legacy.x86:kvm_arch_vcpu_reset:stmt_del:4", "apf.halted = False", "migrate_while_halted",
+     "reset_leaves_no_async_pf_state"),
+    # a reset that keeps the page-ready vector MSR
+    ("asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_del:5", "apf.msr_int_val = 0", "irq_vcpu_reset",
+     "reset_leaves_no_async_pf_state"),
 ])
 def test_invariants_catch_their_mechanical_mutant(mid, before, cfg, invariant):
     """Each invariant or judgement added for a survivor is broken by its mechanical mutant on its configuration's

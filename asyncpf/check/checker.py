@@ -144,6 +144,7 @@ class Checker:
         self._traced: dict[int, list[tuple[str, int]]] = {}   # vcpu -> (tracepoint, token) not yet delivered
         self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
         self._done_while_requested: dict[int, set] = {}      # 6.18: vcpu -> ids on done while KVM_REQ_APF_READY was set
+        self._halt_woken: dict[int, bool] = {}       # vcpu -> left the guest halting (HLT, APF halt): woken since?
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -181,16 +182,47 @@ class Checker:
             if self.enabled:
                 self._on_trace(t_ns, name, fields)
                 self._on_fault_path(t_ns, name, fields)
+                self._on_run_loop(t_ns, name, fields)
 
         env.step = step
         env.tracer = tracer
         self._adopt_events_in_flight()
+        self._wrap_reset()
         if self.kernel is not None:
             for cpu in self.kernel.cpus:
                 self._wrap_next_op(cpu)
                 if self._irq:
                     self._wrap_deliver_interrupt(cpu)
         return self
+
+    def _wrap_reset(self) -> None:
+        """Observe each vcpu as the generation's INIT/RESET leaves it: the twin runs unchanged, the checker looks after.
+
+        The wrapper sits on this machine's twin table (an instance attribute, as the guest hooks are); glue that
+        wraps the reset later (a migration restoring MSRs) wraps this one, so what is seen is the reset alone.
+        """
+        twins = getattr(self.m.kvm, "twins", None)
+        inner = getattr(twins, "kvm_arch_vcpu_reset", None)
+        if inner is None:
+            return
+
+        def kvm_arch_vcpu_reset(vcpu: Any) -> Any:
+            yield from inner(vcpu)
+            if vcpu.vcpu_id in self._halt_woken:
+                self._halt_woken[vcpu.vcpu_id] = True     # a reset ends any halt (RUNNABLE, apf.halted = false)
+            if self.enabled:
+                self._observe(Obs(self.m.env.now, "after_reset", vcpu.vcpu_id, self._reset_facts(vcpu)))
+
+        twins.kvm_arch_vcpu_reset = kvm_arch_vcpu_reset
+
+    def _reset_facts(self, vcpu: Any) -> dict:
+        """What a reset must have cleared, read from the vcpu's state (see reset_leaves_no_async_pf_state)."""
+        arch, apf = vcpu.arch, vcpu.async_pf
+        return {"msr": apf_msr(self.m, vcpu), "msr_int": getattr(arch.apf, "msr_int_val", 0) if self._irq else 0,
+                "halted": arch.apf.halted, "exception": arch.exception.pending,
+                "queue": len(apf.queue), "done": len(apf.done), "queued": apf.queued,
+                "hashed": sum(1 for g in arch.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY),
+                "in_service": sorted(vcpu.isr) if self._irq else []}
 
     def _wrap_deliver_interrupt(self, cpu: Any) -> None:
         """The interrupt era's page-ready reaches the guest as its vector: record the token the slot holds."""
@@ -545,6 +577,40 @@ class Checker:
                            "told": bool(told), "halted": vcpu.stat["apf_halts"] > owed["halts"],
                            "reset": self.ledger.wake_alls[vcpu.vcpu_id] != owed["epoch"]}))
 
+    # -- the run loop (issue 15): what an entry needs, and what must come between a halt and the next entry ----------
+    def _on_run_loop(self, t_ns: int, name: str, fields: dict) -> None:
+        """At each entry, record the vcpu's run state; from an exit that halts it (HLT, KVM_REQ_APF_HALT), owe a wake.
+
+        The wake conditions are those of kvm_arch_vcpu_runnable (2.6.38, v6.18) restated from the state
+        (:meth:`_halt_wake_seen`), plus a page-ready traced for the vcpu (the completion that ends the halt) and a
+        reset (:meth:`_wrap_reset`), so a vcpu that leaves the halt with nothing to wake it is caught at its entry.
+        """
+        if name not in ("kvm_entry", "kvm_exit", "kvm_async_pf_ready"):
+            return
+        vid = fields["ctx"][2]
+        vcpu = self.m.vcpus[vid]
+        if name == "kvm_async_pf_ready":
+            if vid in self._halt_woken:
+                self._halt_woken[vid] = True
+            return
+        if name == "kvm_exit":
+            if vcpu.requests & x86.KVM_REQ_APF_HALT or vcpu.arch.mp_state == x86.KVM_MP_STATE_HALTED:
+                self._halt_woken[vid] = self._halt_wake_seen(vcpu)
+            return
+        arch = vcpu.arch
+        owed = vid in self._halt_woken
+        woken = self._halt_woken.pop(vid, True) or self._halt_wake_seen(vcpu)
+        self._observe(Obs(t_ns, "entry", vid, {"mp_state": arch.mp_state, "halted": arch.apf.halted,
+                                               "halt_requested": bool(vcpu.requests & x86.KVM_REQ_APF_HALT),
+                                               "after_halt": owed, "woken": woken}))
+
+    @staticmethod
+    def _halt_wake_seen(vcpu: Any) -> bool:
+        """Something that makes a halted vcpu runnable: a completion on done, a pending exception, an allowed interrupt."""
+        arch = vcpu.arch
+        return bool(vcpu.async_pf.done or arch.exception.pending
+                    or (vcpu.irr and arch.rflags_if and not arch.interrupt_shadow) or vcpu.stopped)
+
     def _observe(self, obs: Obs) -> None:
         self.view.obs.append(obs)
         for inv in self.events if self.judging else self._remembering_events:
@@ -569,6 +635,8 @@ class Checker:
 
     def check_state(self) -> None:
         for vcpu in self.m.vcpus:
+            if self._halt_woken.get(vcpu.vcpu_id) is False and self._halt_wake_seen(vcpu):
+                self._halt_woken[vcpu.vcpu_id] = True
             for w in vcpu.async_pf.done:
                 self._ever_done.add(w.id)
             if self._irq:

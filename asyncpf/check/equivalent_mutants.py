@@ -198,6 +198,58 @@ _GLUE_READ = ("peek is the checker's and the timeline's field read, past the poi
 
 _FALL_OFF = ("the final 'return None' deleted: a Python function that falls off its end returns None")
 
+_EXIT_MODE = ("vcpu_exit_thread only sets mode 'exited' and charges the time from then to 'host'. Every reader of "
+    "vcpu.mode (kvm_vcpu_kick, KvmVcpu.wake_up, hostsched's guest-slice test, the checker's predicates) acts only on "
+    "'blocked', 'compute', 'guest' or 'entering': the loop leaves the thread 'outside' (set as _run_guest returns or "
+    "kvm_vcpu_block wakes) and already charging 'host', and made before the loop the call is undone in the same "
+    "engine step (the first round sets 'entering' or 'blocked' before it first yields) -- nothing can tell")
+
+_ARCH_ALIAS = ("arch = vcpu.arch names the vcpu's KvmVcpuArch, bound once when the vcpu is built and never rebound "
+    '(a reset changes its fields, reset_events included): taken before or after serve_reset it is the same object')
+
+_TRIPLE_FAULT = ('differs only once KVM_REQ_TRIPLE_FAULT is set, which no run of the model does: kvm_multiple_exception '
+    'raises it only for an exception queued while a #DF is pending, and makes a #DF only for a #PF or contributory '
+    "exception queued while another is pending. Exceptions are queued only by the vcpu's own thread handling an exit: "
+    'the not-present #PF only with nothing pending or awaiting reinjection (can_do_async_pf@v2.6.38, '
+    "kvm_can_do_async_pf@v6.18), 2.6.38's page-ready #PF only through kvm_arch_can_inject_async_page_present (no "
+    'event awaiting reinjection, a pending exception included), a refused WRMSR\'s #GP only after the entry delivered '
+    'whatever was pending (inject_pending_event runs before any guest operation). So no exception ever meets a pending '
+    'one; no_two_apf_pf_in_one_entry, which counts double and triple faults, holds on every configuration')
+
+_ACROSS_CLEAR = ('a write moved across kvm_clear_async_pf_completion_queue, which may wait (cancel_work_sync) for a '
+    'running worker: meanwhile the vcpu thread is inside the reset, so this vcpu runs no guest code and handles no '
+    'exit; the workers that run, and the clear itself, read neither the async PF MSRs nor the gfn hash '
+    '(async_pf_execute touches the page, done, the wake-up or 6.18\'s KVM_REQ_APF_READY), and the checker excuses '
+    'the hash while the clear waits (hash_iff_outstanding): the reset ends in the same state, unread in between')
+
+_RUNNABLE_RUNNING_TERM = ("kvm_arch_vcpu_runnable is called only on the way into and out of the block, which the run "
+    'loop enters only when the vcpu is not running (mp_state HALTED or apf.halted, the very test of the dropped term); '
+    "mp_state and apf.halted are written only by the vcpu's own thread (HLT exit, UNHALT, page-ready, reset, "
+    'vcpu_enter_guest), which is asleep in the block meanwhile -- so the dropped term is false at every call')
+
+_NO_EXCEPTION_BLOCKED = ('6.18 blocks a vcpu only when it is not running (a HLT exit, or the APF halt), and then no '
+    "exception is ever pending: exceptions are queued by the vcpu's own thread while it handles an exit (the not-"
+    "present #PF, a refused WRMSR's #GP, a #PF whose delivery faulted), and such an exit neither halts (HLT is a "
+    'guest operation, run after inject_pending_event delivered what was pending) nor requests the APF halt (the '
+    "halt and the #PF are exclusive branches of kvm_arch_async_page_not_present; a repeated fault halts only when "
+    'kvm_can_do_async_pf, i.e. nothing pending); page-ready is an interrupt, and a reset drops what is queued')
+
+_UNHALT_618 = ("KVM_REQ_UNHALT has no reader in the interrupt era (6.18 has no such request; the shared "
+    "kvm_vcpu_block still raises it and vcpu_block only drops it): whether it is dropped before or after the block or "
+    "not at all, nothing tests it -- block_until_unhalt, its only other reader, is the 2.6.38 and seed loop, the "
+    "kvm_exit tracepoint prints requests as 0, and kvm_check_request touches its own bit only")
+
+_NOT_RUNNABLE_TAIL = ("kvm_vcpu_block returns still not runnable only for a stopped vcpu or a pending reset. A stopped "
+    "vcpu's loop ends at once and nothing reads mp_state, apf.halted or the UNHALT bit afterwards; a pending reset "
+    "is served at the top of the loop in the same engine step, and kvm_vcpu_reset writes the very values the tail "
+    "would (RUNNABLE through reset_events, apf.halted = false)")
+
+_RESET_AFTER_ROUND = ("serve_reset moved from the top of the loop to the end of the round: either way it runs between "
+    "any two rounds at the same instant (nothing yields between a round's end and the next one's start), so every "
+    "reset is served before the same entry; the orders differ only before the first round (no reset is pending when "
+    "the vcpu thread starts: the VMM requests one while the VM runs) and after the last (none is pending then: the "
+    "vcpu serves a reset before it can run the re-registering task the same request spawns, which the run waits for)")
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -686,4 +738,67 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.x86:kvm_can_do_async_pf:bool_drop:2':
         ('not vcpu.kvm.irqchip_in_kernel or x86.kvm_event_needs_reinjection(vcpu) or vcpu.arch.exception.pe...',
          _REINJECTION_IS_PENDING),
+
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_swap:1':
+        ('while not vcpu.stopped:...', _EXIT_MODE),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_del:2':
+        ('vcpu_mod.vcpu_exit_thread(vcpu)', _EXIT_MODE),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_swap:2':
+        ('yield from vcpu_mod.serve_reset(vcpu)', _ARCH_ALIAS),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_swap:4':
+        ('if arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and (not arch.apf.halted):...', _TRIPLE_FAULT),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_swap:5':
+        ('if vcpu_mod.triple_fault(vcpu):...', _TRIPLE_FAULT),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_del:6':
+        ('if vcpu_mod.triple_fault(vcpu):...', _TRIPLE_FAULT),
+    'asyncpf.host.legacy.x86:__vcpu_run:stmt_del:10':
+        ('break', _TRIPLE_FAULT),
+    'asyncpf.host.legacy.x86:kvm_arch_vcpu_reset:stmt_swap:1':
+        ('apf.msr_val = 0', _ACROSS_CLEAR),
+    'asyncpf.host.legacy.x86:kvm_arch_vcpu_reset:stmt_swap:2':
+        ('yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)', _ACROSS_CLEAR),
+    'asyncpf.host.legacy.x86:kvm_arch_vcpu_reset:stmt_swap:3':
+        ('x86.kvm_async_pf_hash_reset(vcpu)', _ONE_STEP),
+    'asyncpf.host.legacy.x86:kvm_arch_vcpu_reset:stmt_swap:4':
+        ('apf.halted = False', _ONE_STEP),
+    'asyncpf.host.legacy.x86:kvm_arch_vcpu_runnable:bool_drop:0':
+        ('arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and (not arch.apf.halted) or bool(vcpu.async_pf.done) ...', _RUNNABLE_RUNNING_TERM),
+    'asyncpf.host.interrupt.x86:kvm_arch_vcpu_runnable:bool_drop:0':
+        ('kvm_vcpu_running(vcpu) or vcpu.async_pf.done or vcpu.arch.exception.pending', _RUNNABLE_RUNNING_TERM),
+    'asyncpf.host.interrupt.x86:kvm_arch_vcpu_runnable:bool_drop:2':
+        ('kvm_vcpu_running(vcpu) or vcpu.async_pf.done or vcpu.arch.exception.pending', _NO_EXCEPTION_BLOCKED),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:0':
+        ('vcpu.irr.clear()', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:1':
+        ('vcpu.isr.clear()', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:2':
+        ('x86.reset_events(vcpu)', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:5':
+        ('apf.msr_int_val = 0', _ACROSS_CLEAR),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:6':
+        ('yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)', _ACROSS_CLEAR),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:7':
+        ('x86.kvm_async_pf_hash_reset(vcpu)', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:vcpu_block:stmt_swap:0':
+        ('if not kvm_arch_vcpu_runnable(vcpu):...', _UNHALT_618),
+    'asyncpf.host.interrupt.x86:vcpu_block:stmt_swap:1':
+        ('x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT)', _UNHALT_618),
+    'asyncpf.host.interrupt.x86:vcpu_block:stmt_del:1':
+        ('x86.kvm_check_request(vcpu, x86.KVM_REQ_UNHALT)', _UNHALT_618),
+    'asyncpf.host.interrupt.x86:vcpu_block:stmt_del:6':
+        ('return', _NOT_RUNNABLE_TAIL),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_swap:1':
+        ('while not vcpu.stopped:...', _EXIT_MODE),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_del:2':
+        ('vcpu_mod.vcpu_exit_thread(vcpu)', _EXIT_MODE),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_swap:3':
+        ('if kvm_vcpu_running(vcpu):...', _TRIPLE_FAULT),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_del:5':
+        ('if vcpu_mod.triple_fault(vcpu):...', _TRIPLE_FAULT),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_del:8':
+        ('break', _TRIPLE_FAULT),
+    'asyncpf.host.interrupt.x86:vcpu_block:stmt_del:5':
+        ('if not kvm_arch_vcpu_runnable(vcpu):...', _NOT_RUNNABLE_TAIL),
+    'asyncpf.host.interrupt.x86:vcpu_run:stmt_swap:2':
+        ('yield from vcpu_mod.serve_reset(vcpu)', _RESET_AFTER_ROUND),
 }

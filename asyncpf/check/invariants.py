@@ -182,6 +182,7 @@ def _is_clearing(vcpu) -> bool:
 
 # --- safety: host bookkeeping --------------------------------------------------------------
 
+
 @invariant(SAFETY, "virt/kvm/async_pf.c@v2.6.38: queued++ in kvm_setup_async_pf and "
                    "kvm_async_pf_wakeup_all, queued-- in kvm_check_async_pf_completion",
            generations=("legacy", "interrupt"),
@@ -284,6 +285,7 @@ def guest_alive(v: View) -> list[str]:
 
 # --- events: what the guest is handed ------------------------------------------------------
 
+
 @invariant(EVENT, "msr.txt (2.6.38): 'If bit 1 is 1 ... asynchronous page faults can be injected when vcpu is "
                   "in cpl == 0'; arch/x86/kvm/x86.c:kvm_arch_async_page_not_present (send_user_only); seed 000 "
                   "can_do_async_pf: never at CPL0")
@@ -353,6 +355,7 @@ def reason_not_clobbered(v: View) -> list[str]:
 
 
 # --- end of run: quiescence --------------------------------------------------------------
+
 
 @invariant(END, "Documentation/kvm/msr.txt@v2.6.38: every delivered not-present is answered by one page-ready, a broadcast, "
                 "or a documented clear (MSR disable, reset, destroy)")
@@ -485,6 +488,7 @@ def completion_kicks_vcpu(v: View) -> list[str]:
 
 # --- progress, who may be woken, when an async PF may be taken, publication order (issue 15) -------------
 
+
 @invariant(SAFETY, "msr.txt (2.6.38): 'page ready ... when the page is ready' answers every not-present; a bound "
                    "follows from the configuration (swap time, quanta per task, ticks), as TLA+ checks a liveness "
                    "property in a finite model with a deadline")
@@ -584,6 +588,66 @@ def completion_taken_when_possible(v: View) -> list[str]:
             "have consumed" for o in v.obs if o.kind == "entry_with_completions"]
 
 
+@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 __vcpu_run (vcpu_enter_guest only if mp_state == "
+                  "KVM_MP_STATE_RUNNABLE && !apf.halted) and vcpu_enter_guest (KVM_REQ_APF_HALT is taken before the "
+                  "entry: the synthetic halt, no entry); arch/x86/kvm/x86.c@v6.18 vcpu_run (kvm_vcpu_running) and "
+                  "vcpu_enter_guest; the seed's __vcpu_run enters only RUNNABLE")
+def enters_only_when_running(v: View) -> list[str]:
+    """A vcpu enters the guest only RUNNABLE, outside the synthetic APF halt, and with no APF-halt request pending."""
+    out = []
+    for o in v.obs:
+        if o.kind != "entry":
+            continue
+        d = o.data
+        why = [w for w, bad in ((f"mp_state {d['mp_state']}", d["mp_state"] != x86.KVM_MP_STATE_RUNNABLE),
+                                ("APF-halted", d["halted"]), ("KVM_REQ_APF_HALT pending", d["halt_requested"])) if bad]
+        if why:
+            out.append(f"vcpu{o.vcpu}: entered the guest at t={o.t} with {', '.join(why)}")
+    return out
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 __vcpu_run (a HALTED or APF-halted vcpu goes to kvm_vcpu_block; "
+                  "vcpu_enter_guest turns KVM_REQ_APF_HALT into apf.halted, no entry) and kvm_arch_vcpu_runnable "
+                  "(what wakes it: a completion on done, an interrupt the guest allows -- not one it has masked); "
+                  "kvm_arch_async_page_present ends the APF halt; the same chain in v6.18 (vcpu_block, "
+                  "kvm_vcpu_has_events adds a pending exception); Intel SDM vol. 2 HLT (with IF=0 only NMI, SMI, "
+                  "INIT or RESET resume the CPU)")
+def halted_vcpu_waits_for_wake(v: View) -> list[str]:
+    """A vcpu that halts (HLT, or the APF halt) re-enters the guest only after something that wakes a halted vcpu came.
+
+    Something: a completion on ``done`` or its page-ready, a pending exception, an interrupt the guest allows, or a
+    reset -- the checker watches from the exit to the entry.
+    """
+    return [f"vcpu{o.vcpu}: re-entered the guest at t={o.t} after a halt with nothing to wake it "
+            "(no completion, page-ready, allowed interrupt, exception or reset since the exit)"
+            for o in v.obs if o.kind == "entry" and o.data["after_halt"] and not o.data["woken"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_vcpu_reset (apf.msr_val = 0, "
+                  "kvm_clear_async_pf_completion_queue, kvm_async_pf_hash_reset, apf.halted = false, no queued "
+                  "exception) and arch/x86/kvm/x86.c@v6.18 kvm_vcpu_reset (kvm_lapic_reset empties IRR/ISR, "
+                  "msr_en_val = msr_int_val = 0, the same clears)",
+           generations=("legacy", "interrupt"),
+           why_not="the seed's clear cancels no work in flight (seed 000; cancelling came with v4, Msg-Id "
+                   "1278433500-29884-1-git-send-email-gleb@redhat.com): a running item outlives the reset")
+def reset_leaves_no_async_pf_state(v: View) -> list[str]:
+    """Right after an INIT/RESET the vcpu holds no async PF state: MSRs 0, no halt, nothing queued or hashed.
+
+    Also no exception pending and, in the interrupt era (the LAPIC is reset), no vector in service.  The IRR is not
+    judged: a timer may fire while the reset waits for a worker.
+    """
+    out = []
+    for o in v.obs:
+        if o.kind != "after_reset":
+            continue
+        d = o.data
+        left = [f"{k}={d[k]}" for k in ("msr", "msr_int", "queue", "done", "queued", "hashed", "halted", "exception",
+                                        "in_service") if d[k]]
+        if left:
+            out.append(f"vcpu{o.vcpu}: after the reset at t={o.t}: {', '.join(left)}")
+    return out
+
+
 @invariant(EVENT, "arch/x86/kvm/mmu.c:can_do_async_pf (2.6.38): kvm_arch_interrupt_allowed; v6.18 "
                   "kvm_can_do_async_pf and the guest's 'Host injected async #PF in interrupt disabled region' "
                   "panic (arch/x86/kernel/kvm.c@v6.18 __kvm_handle_async_pf); seed 000 never at CPL0, where IF=0 "
@@ -661,6 +725,7 @@ def completion_published_before_wake(v: View) -> list[str]:
 
 
 # --- the guest's side of the contract: its MSR writes, its entry code, its wait loops (issue 15) -----------------
+
 
 @invariant(EVENT, "arch/x86/kernel/kvm.c kvm_guest_cpu_init / kvm_pv_disable_apf / the page-ready ACK (2.6.38, "
                   "v6.18) write only MSRs the CPUID they checked offers; a refused write is a #GP -- an oops in "
@@ -771,7 +836,6 @@ def kernel_fault_halts_only_unpreemptible_guest(v: View) -> list[str]:
     return [f"vcpu{o.vcpu}: kernel-mode fault (token {o.data['token']:#x}) halts the vcpu of a preemptible guest: "
             "it did not register with SEND_ALWAYS" for o in v.obs if o.kind == "kernel_fault_halted"
             and o.data["preemptible"]]
-
 
 
 @invariant(EVENT, "arch/x86/kvm/x86.c kvm_arch_async_page_ready (2.6.38 since v7 'Retry fault before vmentry', "

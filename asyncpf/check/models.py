@@ -49,7 +49,7 @@ from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
 from ..host.mmu import spte_mapped
-from ..host.vcpu import WrMsr
+from ..host.vcpu import Halt, WrMsr
 from ..machine import HostConfig, Machine
 from ..workloads import steps
 
@@ -250,6 +250,11 @@ _in_interrupt_era("msr_disable", note="msr_disable in the interrupt era: EN=0 wh
 _add(ModelConfig("irq_kernel_touch", generation="interrupt", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
                  workers=2, note="a kernel-mode touch (never async since 5.8: APF halt) beside a user-mode one"))
 _in_interrupt_era("vcpu_reset")
+_add(ModelConfig("halt_irqs_off", hz=10_000, reset_at=250_000, extra={"park_at": 120_000},
+                 note="once the task's async PF is answered, a kernel thread parks cpu 0 with cli; hlt (as a cpu "
+                      "stopped or played dead) while ticks come: only the VMM's INIT/RESET may resume it, not the "
+                      "masked timer interrupt"))
+_in_interrupt_era("halt_irqs_off")
 _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
                  note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
                       "a guest thread enables it later"))
@@ -435,6 +440,8 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         tasks.append(kernel.spawn("apfoff", _program([Work(cfg.disable_at), disable_then_reenable]), 0, AddressSpace()))
     if cfg.reset_at is not None:
         m.env.schedule(cfg.reset_at, lambda _arg: tasks.append(vmm_reset_vcpu(m, kernel, 0)))
+    if "park_at" in cfg.extra:  # a kernel thread on cpu 0: cli; hlt -- the cpu stays halted until INIT/RESET
+        tasks.append(kernel.spawn("park", _program([Work(cfg.extra["park_at"]), _park]), 0, AddressSpace()))
     if "migrate_at" in cfg.extra:
         m.env.schedule(cfg.extra["migrate_at"], lambda _arg: vmm_migrate_vcpu(m, 0))
     if cfg.lapic_on_at is not None:  # the guest's LAPIC setup: SPIV with the software-enable bit (x2APIC MSR 0x80f)
@@ -474,6 +481,13 @@ def vmm_reset_vcpu(m: Machine, kernel: GuestKernel, vcpu_id: int) -> Any:
 
 
 X2APIC_SPIV = 0x80F
+
+
+def _park():
+    """Kernel code that halts with interrupts off (``cli; hlt``), then turns them on again once resumed."""
+    yield Cli()
+    yield Halt()
+    yield Sti()
 
 
 def _wrmsr(msr: int, data: int, *, safe: bool = False) -> Callable:
@@ -604,6 +618,12 @@ _add(ModelConfig("migrate", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, s
                  note="2 sleepers when the VM is migrated: the destination knows no fault, the restored MSR "
                       "queues the ~0 that wakes them"))
 _in_interrupt_era("migrate")
+_add(ModelConfig("migrate_while_halted", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))), workers=2,
+                 preemptible=False, swap_ns=40_000, extra={"migrate_at": 20_000},
+                 note="the VM is migrated while vcpu 0 sits in the APF halt (a kernel-mode touch of a guest without "
+                      "SEND_ALWAYS, a slow swap-in): no guest IPI comes with it, so the reset itself must end the halt"))
+_in_interrupt_era("migrate_while_halted", note="migrate_while_halted in the interrupt era (a kernel-mode fault always "
+                                               "halts since 5.8)")
 
 
 # --- a gfn without memslot: its error pfn is emulated as MMIO (kvm_handle_bad_page; issue 15) -------------------
