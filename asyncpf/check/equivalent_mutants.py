@@ -832,4 +832,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('apf.done.remove(work)', _PARKED_DONE),
     'asyncpf.host.seed.async_pf:kvm_check_async_pf_completion:stmt_del:7':
         ('retire_work(vcpu, work)', _PARKED_DONE),
+    'asyncpf.host.seed.mmu:tdp_page_fault:stmt_swap:8':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
+    'asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:9':
+        ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
 }
