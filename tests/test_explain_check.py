@@ -78,7 +78,6 @@ def test_generation_tables():
     merged |= {"page_ready_after_prefault"}
     merged |= {"apf_events_traced", "not_present_told_or_halted", "completion_taken_when_possible"}
     # (their tracepoints, the APF halt, the run loop's completion check)
-    merged |= {"reset_leaves_no_async_pf_state"}                            # what a reset clears
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     seed_only = {"seed_faults_go_async"}
     assert merged | only_2638 | seed_only < {r[0] for r in limited}

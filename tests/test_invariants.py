@@ -153,7 +153,6 @@ LEGACY_ONLY |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before
 LEGACY_ONLY |= {"apf_events_traced", "not_present_told_or_halted",     # their tracepoints, the APF halt
                 "completion_taken_when_possible"}                       # the run loop's completion check
 LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault came with v7, after the seed
-LEGACY_ONLY |= {"reset_leaves_no_async_pf_state"}                 # the seed's reset cancels no work in flight
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off"}
 

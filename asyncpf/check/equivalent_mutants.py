@@ -836,4 +836,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
     'asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:9':
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_swap:1':
+        ('while not vcpu.stopped:...', _EXIT_MODE),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_del:2':
+        ('vcpu_mod.vcpu_exit_thread(vcpu)', _EXIT_MODE),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_del:5':
+        ('if vcpu_mod.triple_fault(vcpu):...', _TRIPLE_FAULT),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_del:8':
+        ('break', _TRIPLE_FAULT),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_swap:3':
+        ('if vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE:...', _TRIPLE_FAULT),
+    'asyncpf.host.seed.x86:__vcpu_run:stmt_swap:2':
+        ('yield from vcpu_mod.serve_reset(vcpu)', _RESET_AFTER_ROUND),
+    'asyncpf.host.seed.x86:kvm_arch_vcpu_runnable:bool_drop:0':
+        ('vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE or bool(vcpu.async_pf.done) or (x86.kvm_arch_inte...', _RUNNABLE_RUNNING_TERM),
+    'asyncpf.host.seed.x86:kvm_arch_vcpu_reset:stmt_swap:0':
+        ('vcpu.arch.apf.msr_val = 0', _SEED_CLEAR),
 }

@@ -255,6 +255,9 @@ _add(ModelConfig("halt_irqs_off", hz=10_000, reset_at=250_000, extra={"park_at":
                       "stopped or played dead) while ticks come: only the VMM's INIT/RESET may resume it, not the "
                       "masked timer interrupt"))
 _in_interrupt_era("halt_irqs_off")
+_add(ModelConfig("seed_halt_irqs_off", generation="seed", hz=10_000, reset_at=250_000, extra={"park_at": 120_000},
+                 note="halt_irqs_off on the seed: cpu 0 parked with cli; hlt while ticks come, resumed by the VMM's "
+                      "INIT/RESET, not by the masked timer interrupt"))
 _add(ModelConfig("irq_lapic_off", generation="interrupt", tasks=(TaskSpec((0,)),), lapic_on_at=20_000,
                  note="the LAPIC is software-disabled when the guest enables async PF (a direct-booted kernel); "
                       "a guest thread enables it later"))
