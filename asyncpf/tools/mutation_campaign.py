@@ -4,12 +4,14 @@ A campaign takes tens of minutes, so the notebook reads its stored outcome
 instead of running it.  Regenerate after a change to a twin, a configuration
 or an invariant::
 
-    python -m asyncpf check --mutation --module host.legacy.async_pf --module host.legacy.mmu \\
-        --module host.interrupt.async_pf --module host.interrupt.lapic --module guest.legacy \\
-        --module guest.interrupt --max-seconds 8 --json > after.json
-    python -m asyncpf.tools.mutation_campaign --after after.json [--before before.json ...]
+    python -m asyncpf check --mutation --module M --max-seconds 8 --json > M.json    # each protocol twin module M
+    python -m asyncpf check --mutation --module asyncpf.guest.kvm --max-seconds 30 --json > asyncpf.guest.kvm.json
+    python -m asyncpf.tools.mutation_campaign --after *.json [--before before/*.json ...] \\
+        --module-seconds asyncpf.guest.kvm=30 ...
 
-(the campaign may be split over several processes, one ``--json`` file each).
+(one ``--json`` file per module, run in as many processes as there are cores; the shared twins --
+asyncpf.host.x86, asyncpf.host.async_pf, asyncpf.guest.kvm -- run in every configuration, so they get a longer
+budget, recorded per module).
 ``--before`` keeps an earlier campaign's per-module score beside it.  Only
 verdicts are stored -- no timings -- and
 ``tests/test_mutation.py`` checks that the stored mutants are still the ones
@@ -30,8 +32,13 @@ def _load(paths: list[str]) -> list[dict]:
     return [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
 
 
-def record(after: list[dict], before: list[dict], max_seconds: float) -> dict:
-    """The stored form: per module the score rows (before, after), per mutant its verdict, every equivalence reason."""
+def record(after: list[dict], before: list[dict], max_seconds: float,
+           module_seconds: dict[str, float] | None = None) -> dict:
+    """The stored form: per module the score rows (before, after), per mutant its verdict, every equivalence reason.
+
+    ``module_seconds`` names the modules run with another per-mutant budget than ``max_seconds`` (the shared
+    twins run in every configuration, so a survivor needs longer to be explored to the end).
+    """
     modules: dict[str, dict] = {}
     for label, runs in (("before", before), ("after", after)):
         for run in runs:
@@ -47,7 +54,9 @@ def record(after: list[dict], before: list[dict], max_seconds: float) -> dict:
                 if m["status"] == "equivalent":
                     v["reason"] = m["reason"]
                 mutants[m["id"]] = v
-    return {"max_seconds_per_mutant": max_seconds, "modules": dict(sorted(modules.items())),
+    budgets = {m: (module_seconds or {}).get(m, max_seconds) for m in modules}
+    return {"max_seconds_per_mutant": max_seconds, "seconds_per_mutant_by_module": dict(sorted(budgets.items())),
+            "modules": dict(sorted(modules.items())),
             "mutants": dict(sorted(mutants.items()))}
 
 
@@ -56,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--after", nargs="+", required=True, metavar="FILE", help="check --mutation --json outputs")
     p.add_argument("--before", nargs="*", default=[], metavar="FILE", help="an earlier campaign's outputs")
     p.add_argument("--max-seconds", type=float, default=8.0, help="the per-mutant budget the campaign ran with")
+    p.add_argument("--module-seconds", nargs="*", default=[], metavar="MODULE=SECONDS",
+                   help="modules run with another per-mutant budget")
     args = p.parse_args(argv)
-    OUT.write_text(json.dumps(record(_load(args.after), _load(args.before), args.max_seconds), indent=1,
-                              sort_keys=True) + "\n", encoding="utf-8")
+    module_seconds = {}
+    for item in args.module_seconds:
+        module, _, seconds = item.partition("=")
+        try:
+            module_seconds[module] = float(seconds)
+        except ValueError:
+            p.error(f"--module-seconds {item!r}: expected MODULE=SECONDS")
+    OUT.write_text(json.dumps(record(_load(args.after), _load(args.before), args.max_seconds, module_seconds),
+                              indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")
     return 0
 
