@@ -261,6 +261,12 @@ _PARKED_DONE = ('the branch for a parked item whose page already arrived is neve
     'item on its next entry, which follows the exit that parked it at once, while the worker first pays its wake-up '
     'cost (instrumented over every seed configuration: 0 hits)')
 
+_ITEM_ID = ("the item's id is the model's handle (its event's name, the workqueue's key): numbered from 0 instead of "
+    '1 the ids stay distinct, and no kernel field or invariant reads them')
+
+_GUP_OK = ("the pfn traced for a failed GUP: the worker's get_user_pages fails only for an address no vma covers, and "
+    'every memslot is backed by its vma to the end and no run unmaps it, so the branch is never taken')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -852,4 +858,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE or bool(vcpu.async_pf.done) or (x86.kvm_arch_inte...', _RUNNABLE_RUNNING_TERM),
     'asyncpf.host.seed.x86:kvm_arch_vcpu_reset:stmt_swap:0':
         ('vcpu.arch.apf.msr_val = 0', _SEED_CLEAR),
+    'asyncpf.host.async_pf:alloc_work:stmt_swap:2':
+        ('kvm.stat.async_pf_allocated += 1', _ITEM_ID),
+    'asyncpf.host.async_pf:worker_done:stmt_swap:2':
+        ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, pfn=pfn, gva=gva)", _TRACE),
+    'asyncpf.host.async_pf:worker_done:stmt_del:2':
+        ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, pfn=pfn, gva=gva)", _TRACE),
+    'asyncpf.host.async_pf:async_pf_execute:const_off:2':
+        ('0', _GUP_OK),
+    'asyncpf.host.async_pf:async_pf_execute:const_off:3':
+        ('0', _GUP_OK),
 }
