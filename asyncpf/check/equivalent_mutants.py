@@ -267,6 +267,13 @@ _ITEM_ID = ("the item's id is the model's handle (its event's name, the workqueu
 _GUP_OK = ("the pfn traced for a failed GUP: the worker's get_user_pages fails only for an address no vma covers, and "
     'every memslot is backed by its vma to the end and no run unmaps it, so the branch is never taken')
 
+_ENABLED_BYTES = ("the byte count of the guest's write of apf_reason.enabled (1 to register, 0 to unregister): "
+    'three bytes set or clear the word as four do (its top bytes are always 0), and a fifth lands past the end of '
+    "the struct, in the per-cpu area's padding (areas are 128 bytes apart), which nobody reads")
+
+_REASON_BYTES = ('the host writes only 0, KVM_PV_REASON_PAGE_NOT_PRESENT (1) or _PAGE_READY (2) into the #PF-era '
+    'reason word, so its top byte is always 0: reading it, or clearing it, as three bytes is the same')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -868,4 +875,16 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _GUP_OK),
     'asyncpf.host.async_pf:async_pf_execute:const_off:3':
         ('0', _GUP_OK),
+    'asyncpf.guest.kvm:register_apf_area:const_off:2':
+        ('4', _ENABLED_BYTES),
+    'asyncpf.guest.kvm:register_apf_area:const_off:3':
+        ('4', _ENABLED_BYTES),
+    'asyncpf.guest.kvm:kvm_pv_disable_apf:const_off:2':
+        ('4', _ENABLED_BYTES),
+    'asyncpf.guest.kvm:kvm_pv_disable_apf:const_off:3':
+        ('4', _ENABLED_BYTES),
+    'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:const_off:3':
+        ('4', _REASON_BYTES),
+    'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:const_off:5':
+        ('4', _REASON_BYTES),
 }

@@ -783,18 +783,29 @@ def no_registration_with_no_kvmapf(v: View) -> list[str]:
 @invariant(END, "arch/x86/kernel/kvm.c (2.6.38, v6.18): apf_reason.enabled is set after the enabling write and "
                 "cleared by kvm_pv_disable_apf; kvm_read_and_reset_apf_flags and the page-ready handler trust it")
 def guest_registration_matches_host(v: View) -> list[str]:
-    """At quiescence each cpu's ``apf_reason.enabled`` agrees with the enable bit the host holds for its vcpu."""
+    """At quiescence each cpu's ``apf_reason.enabled`` agrees with the enable bit the host holds for its vcpu.
+
+    In the #PF era the word itself -- the last u32 of the area -- is judged too; the interrupt-era guest keeps
+    it as its per-cpu flag only (a simplification of the model).
+    """
     k = v.kernel
     if k is None:
         return []
     from ..abi import KVM_ASYNC_PF_ENABLED
+    from ..host.kvm_main import read_guest_bytes
     from .checker import apf_msr
+    gen = v.machine.gen
     out = []
     for vcpu, cpu in zip(v.vcpus, k.cpus):
         host = bool(apf_msr(v.machine, vcpu) & KVM_ASYNC_PF_ENABLED)
-        if cpu.apf_enabled != host:
-            out.append(f"cpu{cpu.id}: the guest counts async PF as {'on' if cpu.apf_enabled else 'off'}, "
-                       f"vcpu{vcpu.vcpu_id}'s MSR_KVM_ASYNC_PF_EN has it {'on' if host else 'off'}")
+        views = [("counts", cpu.apf_enabled)]
+        if gen.page_ready_delivery == "#PF":
+            word = int.from_bytes(read_guest_bytes(v.machine.kvm, cpu.apf_gpa + gen.area_size - 4, 4), "little")
+            views.append(("has apf_reason.enabled", word == 1))
+        for what, on in views:
+            if on != host:
+                out.append(f"cpu{cpu.id}: the guest {what} async PF {'on' if on else 'off'}, "
+                           f"vcpu{vcpu.vcpu_id}'s MSR_KVM_ASYNC_PF_EN has it {'on' if host else 'off'}")
     return out
 
 

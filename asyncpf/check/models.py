@@ -332,6 +332,17 @@ _add(ModelConfig("irq_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(T
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
 
+_add(ModelConfig("atomic_touch_preemptible", tasks=(TaskSpec((0,), kernel=True, atomic=True), TaskSpec((1,))),
+                 workers=2,
+                 note="a preemptible guest (SEND_ALWAYS) touching a swapped page from kernel mode inside "
+                      "preempt_disable(): the not-present is sent, and the task cannot sleep, so its wait halts the "
+                      "cpu until the page-ready (kvm_async_pf_task_wait's halted node)"))
+_add(ModelConfig("guest_fault", tasks=(TaskSpec((0,), fresh=True),),
+                 note="2.6.38: the task first touches a page of its own the guest has not mapped yet (an ordinary #PF "
+                      "with reason 0: do_async_page_fault hands it to do_page_fault), then a swapped-out one"))
+_add(ModelConfig("guest_fault_unregistered", tasks=(TaskSpec((0,), fresh=True),), cpuid=0,
+                 note="guest_fault with CPUID not offering async PF: the guest never registers, so an ordinary #PF "
+                      "must read as reason 0 whatever its area holds"))
 _add(ModelConfig("kernel_touch_preemptible", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))), workers=2,
                  note="a preemptible guest (SEND_ALWAYS) touching a swapped page from kernel mode beside a user "
                       "task: the kernel-mode fault goes async too and the task sleeps in kernel mode"))
