@@ -804,7 +804,7 @@ def guest_registration_matches_host(v: View) -> list[str]:
             views.append(("has apf_reason.enabled", word == 1))
         for what, on in views:
             if on != host:
-                out.append(f"cpu{cpu.id}: the guest {what} async PF {'on' if on else 'off'}, "
+                out.append(f"cpu{cpu.id}: the guest {what} async PF as {'on' if on else 'off'}, "
                            f"vcpu{vcpu.vcpu_id}'s MSR_KVM_ASYNC_PF_EN has it {'on' if host else 'off'}")
     return out
 
