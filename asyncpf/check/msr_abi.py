@@ -87,7 +87,7 @@ def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
 
 def _enables(generation: str, data: int) -> bool:
     """Whether the value turns async PF on: ENABLED, and in the interrupt era DELIVERY_AS_INT too (msr.rst@v6.18)."""
-    need = KVM_ASYNC_PF_ENABLED if generation == "legacy" else KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
+    need = KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT if generation == "interrupt" else KVM_ASYNC_PF_ENABLED
     return data & need == need
 
 
