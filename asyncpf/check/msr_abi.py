@@ -28,7 +28,8 @@ from typing import Any
 
 from .. import abi
 from ..abi import (KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT, KVM_ASYNC_PF_ENABLED,
-                   KVM_ASYNC_PF_SEND_ALWAYS)
+                   KVM_ASYNC_PF_SEND_ALWAYS, PAGE_SHIFT)
+from ..host.kvm_main import gfn_to_memslot
 from ..host.x86 import GFN_SLOT_EMPTY
 
 AREA_MASK = ~0x3F & abi.U64    # the area is 64-byte aligned: bits 63:6 of EN
@@ -36,8 +37,7 @@ AREA_MASK = ~0x3F & abi.U64    # the area is 64-byte aligned: bits 63:6 of EN
 
 def _in_guest_memory(kvm: Any, gpa: int) -> bool:
     """Some memslot holds the area's frame (what kvm_gfn_to_hva_cache_init needs to succeed)."""
-    gfn = gpa >> 12
-    return any(s.base_gfn <= gfn < s.base_gfn + s.npages for s in kvm.memslots)
+    return gfn_to_memslot(kvm, gpa >> PAGE_SHIFT) is not None
 
 
 def _offered(vcpu: Any, feature: int) -> bool:
