@@ -350,6 +350,8 @@ VERDICTS.update({
     _I + "async_pf.kvm_async_pf_wakeup_all": Verdict(
         SIMPLIFIED, "no-op when done is non-empty; item on done only, present_queued, queued++; the wake-all mark "
         "is the model's bad-page marker"),
+    _I + "x86.hash_32": Verdict(IDENTICAL, "top bits of val * GOLDEN_RATIO_32 (0x61C88647, since v4.7)"),
+    _I + "x86.kvm_async_pf_hash_fn": Verdict(IDENTICAL, "hash_32(gfn & 0xffffffff, 6) with v6.18's hash_32"),
     _I + "x86.apf_put_user_notpresent": Verdict(IDENTICAL, "flags = PAGE_NOT_PRESENT through the cache"),
     _I + "x86.apf_put_user_ready": Verdict(IDENTICAL, "token word at offset 4 through the cache"),
     _I + "x86.apf_pageready_slot_free": Verdict(IDENTICAL, "token word reads 0; a failed read is not free"),

@@ -270,3 +270,14 @@ def test_seed_can_do_async_pf_needs_msr_and_cpl3():
     assert v.kvm.twins.can_do_async_pf(v)
     v.arch.cpl = 0
     assert not v.kvm.twins.can_do_async_pf(v)
+
+
+def test_each_generation_hashes_gfns_with_its_kernels_hash_32():
+    """hash.h's multiplier changed in v4.7: 2.6.38's table and 6.18's put the same gfn in different home slots."""
+    from asyncpf.abi import generation
+    from asyncpf.host.twins import select
+    homes = {g: select(generation(g)).kvm_async_pf_hash_fn for g in ("legacy", "interrupt")}
+    assert homes["legacy"](1) == 0x9E370001 >> 26 == 39
+    assert homes["interrupt"](1) == 0x61C88647 >> 26 == 24
+    assert homes["interrupt"](2**32 + 1) == 24   # only the low 32 bits of the gfn are hashed
+    assert select(generation("seed")).kvm_async_pf_hash_fn is None   # the seed keeps no gfn table

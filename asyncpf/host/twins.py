@@ -45,4 +45,5 @@ def select(spec: Generation, async_pf: bool = True) -> SimpleNamespace:
     twins.msrs = module.msr_handlers(spec)
     reads = getattr(module, "msr_read_handlers", None)
     twins.msr_reads = reads(spec) if reads is not None else {}
+    twins.kvm_async_pf_hash_fn = getattr(module, "kvm_async_pf_hash_fn", None)   # the gfn table: 2.6.38 on
     return twins

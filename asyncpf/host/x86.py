@@ -171,13 +171,17 @@ def kvm_queue_exception(vcpu: "KvmVcpu", nr: int) -> None:
 # --- token and the per-vcpu gfn hash ---------------------------------------------------
 
 def hash_32(val: int, bits: int) -> int:
-    """Mirrors include/linux/hash.h:hash_32 of the 2.6.3x kernels (multiplicative hash)."""
+    """Mirrors include/linux/hash.h:hash_32 of the 2.6.3x kernels (multiplicative hash); 4.7 changed the multiplier."""
     return ((val * GOLDEN_RATIO_PRIME_32) & abi.U32) >> (32 - bits)
 
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_async_pf_hash_fn", generations="legacy")
 def kvm_async_pf_hash_fn(gfn: int) -> int:
-    """Home slot of ``gfn``: hash_32(gfn & 0xffffffff, order_base_2(64))."""
+    """Home slot of ``gfn``: hash_32(gfn & 0xffffffff, order_base_2(64)), with 2.6.38's hash_32.
+
+    The gfn table's functions reach it as ``vcpu.kvm.twins.kvm_async_pf_hash_fn``:
+    the interrupt era's hashes with the multiplier hash.h has had since 4.7.
+    """
     return hash_32(gfn & abi.U32, 6)
 
 
@@ -190,7 +194,7 @@ def kvm_async_pf_next_probe(key: int) -> int:
 def kvm_add_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
     """Record ``gfn`` as having an outstanding APF: first free slot from its home."""
     gfns = vcpu.arch.apf.gfns
-    key = kvm_async_pf_hash_fn(gfn)
+    key = vcpu.kvm.twins.kvm_async_pf_hash_fn(gfn)
     while gfns[key] != GFN_SLOT_EMPTY:
         key = kvm_async_pf_next_probe(key)
     gfns[key] = gfn
@@ -200,7 +204,7 @@ def kvm_add_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
 def kvm_async_pf_gfn_slot(vcpu: "KvmVcpu", gfn: int) -> int:
     """The slot holding ``gfn``, or where the probe stopped (an empty slot); at most 64 probes."""
     gfns = vcpu.arch.apf.gfns
-    key = kvm_async_pf_hash_fn(gfn)
+    key = vcpu.kvm.twins.kvm_async_pf_hash_fn(gfn)
     for _ in range(64):
         if gfns[key] == gfn or gfns[key] == GFN_SLOT_EMPTY:
             break
@@ -230,7 +234,7 @@ def kvm_del_async_pf_gfn(vcpu: "KvmVcpu", gfn: int) -> None:
             j = kvm_async_pf_next_probe(j)
             if gfns[j] == GFN_SLOT_EMPTY:
                 return
-            k = kvm_async_pf_hash_fn(int(gfns[j]))
+            k = vcpu.kvm.twins.kvm_async_pf_hash_fn(int(gfns[j]))
             # keep j where it is if its home k lies cyclically in (i, j]
             if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
                 continue

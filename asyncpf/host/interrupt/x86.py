@@ -48,6 +48,21 @@ TOKEN_OFFSET = 4               # offsetof(struct kvm_vcpu_pv_apf_data, token)
 
 # --- the shared area -------------------------------------------------------------------------
 
+GOLDEN_RATIO_32 = 0x61C88647   # include/linux/hash.h since v4.7 (2.6.38 multiplied by 0x9e370001)
+
+
+@mirrors("include/linux/hash.h", "hash_32", generations="interrupt")
+def hash_32(val: int, bits: int) -> int:
+    """The top ``bits`` of the 32-bit product with GOLDEN_RATIO_32 (x86 has no arch-specific __hash_32)."""
+    return ((val * GOLDEN_RATIO_32) & abi.U32) >> (32 - bits)
+
+
+@mirrors("arch/x86/kvm/x86.c", "kvm_async_pf_hash_fn", generations="interrupt")
+def kvm_async_pf_hash_fn(gfn: int) -> int:
+    """Home slot of ``gfn`` in the 64-slot table: hash_32(gfn & 0xffffffff, order_base_2(64)), as in 2.6.38."""
+    return hash_32(gfn & abi.U32, 6)
+
+
 @mirrors("arch/x86/kvm/x86.c", "apf_put_user_notpresent", generations="interrupt")
 def apf_put_user_notpresent(vcpu: "KvmVcpu") -> int:
     """Write ``flags`` = PAGE_NOT_PRESENT (bytes 0-3 of the area); 0 or -EFAULT."""
