@@ -62,6 +62,17 @@ def test_hash_iff_outstanding_both_ways(built):
     assert any("no outstanding work" in d for d in REGISTRY["hash_iff_outstanding"].fn(view(built)))
 
 
+def test_hash_iff_outstanding_judges_the_kernels_layout(built):
+    """A gfn stored off the probe path from its home (as hash.h computes it at the generation's tag) is lost."""
+    vcpu, work = _setup(built, built.gfns[0])
+    slots = vcpu.arch.apf.gfns
+    home = x86.kvm_async_pf_hash_fn(work.arch.gfn)
+    slots[home], slots[(home + 2) & 63] = x86.GFN_SLOT_EMPTY, work.arch.gfn
+    assert "misses" in REGISTRY["hash_iff_outstanding"].fn(view(built))[0]
+    slots[home] = work.arch.gfn
+    assert "2 times" in REGISTRY["hash_iff_outstanding"].fn(view(built))[0]
+
+
 def test_gfn_outstanding_once_and_tokens_unique(built):
     vcpu, work = _setup(built, built.gfns[0])
     vcpu.async_pf.queue.append(work)
@@ -414,6 +425,12 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.interrupt.x86:kvm_arch_can_dequeue_async_page_present:stmt_del:1", "irq_one_task",
      "completion_taken_when_possible"),
     ("asyncpf.host.interrupt.mmu:alloc_apf_token:stmt_swap:2", "irq_token_wrap", "tokens_non_zero"),
+    ("asyncpf.host.x86:inject_apf_event:const_off:0", "one_task", "apf_pf_error_code_zero"),
+    ("asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:const_off:4", "irq_one_task",
+     "apf_pf_error_code_zero"),
+    ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "hash_wrap", "hash_iff_outstanding"),
+    ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "irq_hash_wrap", "hash_iff_outstanding"),
+    ("asyncpf.host.x86:kvm_async_pf_hash_fn:const_off:1", "hash_chain", "hash_iff_outstanding"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

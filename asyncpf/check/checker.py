@@ -283,7 +283,7 @@ class Checker:
             self._handed[vcpu.vcpu_id] = True
             token = vcpu.arch.cr2 & abi.U32
             awaiting = self.ledger.awaiting[vcpu.vcpu_id]
-            data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl,
+            data = {"reason": reason, "token": token, "cpl": vcpu.arch.cpl, "error_code": fields["error_code"],
                     "send_always": send_always(self.m, vcpu), "if": vcpu.arch.rflags_if,
                     "registered": bool(apf_msr(self.m, vcpu) & KVM_ASYNC_PF_ENABLED)}
             data["traced"] = self._was_traced(vcpu.vcpu_id, reason, token)

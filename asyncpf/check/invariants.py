@@ -213,25 +213,47 @@ def queue_within_limit(v: View) -> list[str]:
             for vc in v.vcpus if len(vc.async_pf.queue) > limit]
 
 
-@invariant(SAFETY, "arch/x86/kvm/x86.c@v2.6.38 kvm_add/del/find_async_pf_gfn; the "
-                   "backward-shift deletion keeps every probe chain intact",
+# hash_32's multiplier per generation (include/linux/hash.h): 2.6.38's GOLDEN_RATIO_PRIME_32, since v4.7
+# GOLDEN_RATIO_32.  Restated here so that the gfn table is judged against the kernel's layout, not the model's.
+_HASH_32_MULTIPLIER = {"legacy": 0x9E370001, "interrupt": 0x61C88647}
+
+
+def _gfn_found(gfns: "list[int]", gfn: int, multiplier: int) -> bool:
+    """Whether the kernel's probe finds ``gfn``: from its home, hash_32(gfn & 0xffffffff, 6), slot by slot
+    (wrapping at 64) until the gfn or a free slot (~0), at most 64 slots."""
+    key = (((gfn & 0xFFFFFFFF) * multiplier) & 0xFFFFFFFF) >> 26
+    for _ in range(64):
+        if gfns[key] == gfn:
+            return True
+        if gfns[key] == x86.GFN_SLOT_EMPTY:
+            return False
+        key = (key + 1) & 63
+    return False
+
+
+@invariant(SAFETY, "arch/x86/kvm/x86.c@v2.6.38 kvm_add/del/find_async_pf_gfn (and @v6.18, with hash.h's "
+                   "newer hash_32 multiplier); the backward-shift deletion keeps every probe chain intact",
            generations=("legacy", "interrupt"),
            why_not="the seed has no gfn hash: it came with the APF halt in v6/v7 ('Halt vcpu if page it tries to access is swapped out', v7 02/12, af585b921e5d)")
 def hash_iff_outstanding(v: View) -> list[str]:
-    """A gfn is found in the per-vcpu hash if and only if a real work item for it is outstanding on that vcpu."""
+    """A gfn is in the per-vcpu hash, once, where the kernel's probe from its home finds it, if and only if a real
+    work item for it is outstanding on that vcpu."""
     if not v.machine.gen.apf_halt:
         return []
+    multiplier = _HASH_32_MULTIPLIER[v.machine.gen.name]
     out = []
     for vcpu in v.vcpus:
         if _is_clearing(vcpu):
             continue
         outstanding = {w.arch.gfn for w in vcpu.async_pf.queue}
-        stored = {int(g) for g in vcpu.arch.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY}
+        slots = [int(g) for g in vcpu.arch.apf.gfns]
+        stored = Counter(g for g in slots if g != x86.GFN_SLOT_EMPTY)
         for gfn in sorted(outstanding):
-            if not x86.kvm_find_async_pf_gfn(vcpu, gfn):
-                out.append(f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is outstanding but the hash lookup misses it")
-        for gfn in sorted(stored - outstanding):
+            if not _gfn_found(slots, gfn, multiplier):
+                out.append(f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is outstanding but the probe from its home misses it")
+        for gfn in sorted(set(stored) - outstanding):
             out.append(f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is in the hash with no outstanding work")
+        out += [f"vcpu{vcpu.vcpu_id}: gfn {gfn:#x} is in the hash {n} times" for gfn, n in sorted(stored.items()) if n > 1]
     return out
 
 
@@ -736,6 +758,16 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
     """The guest kernel's own MSR writes are all accepted by the host (a probe thread's are not judged)."""
     return [f"vcpu{o.vcpu}: the guest's WRMSR {o.data['msr']:#x} <- {o.data['data']:#x} refused (#GP)"
             for o in v.obs if o.kind == "msr_refused"]
+
+
+@invariant(EVENT, "seed 000 kvm_arch_inject_async_page_not_present / _present ('kvm_inject_page_fault(vcpu, "
+                  "work->arch.token, 0)'); arch/x86/kvm/x86.c@v2.6.38 and @v6.18 kvm_arch_async_page_not_present "
+                  "(and 2.6.38's _present): 'fault.error_code = 0'")
+def apf_pf_error_code_zero(v: View) -> list[str]:
+    """A #PF carrying an async PF reason comes with error code 0 (the token in CR2 is all the guest is told)."""
+    return [f"vcpu{o.vcpu}: async PF #PF (reason {o.data['reason']}, token {o.data['token']:#x}) with error code "
+            f"{o.data['error_code']:#x}, expected 0"
+            for o in v.obs if o.kind == "deliver" and not o.data.get("by_interrupt") and o.data["error_code"] != 0]
 
 
 @invariant(EVENT, "seed 000 kvm_arch_inject_async_page_not_present / _present (only with the area registered); "

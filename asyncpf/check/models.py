@@ -48,6 +48,7 @@ from ..build import boot_guest, make_swapped
 from ..guest.kernel import AddressSpace, GuestConfig, GuestKernel
 from ..guest.ops import Cli, PreemptDisable, PreemptEnable, Sti, Touch, Work
 from ..host import x86
+from ..host.interrupt import x86 as irq_x86
 from ..host.mmu import spte_mapped
 from ..host.vcpu import Halt, WrMsr
 from ..machine import HostConfig, Machine
@@ -140,15 +141,21 @@ class ModelConfig:
             raise ValueError(f"reset_at={self.reset_at!r}: expected None or a delay >= 0 ns after the tasks start")
 
 
-def colliding_gfns(n: int, start: int = DATA_GFN) -> tuple[int, ...]:
+def colliding_gfns(n: int, start: int = DATA_GFN, hash_fn: Callable[[int], int] = x86.kvm_async_pf_hash_fn,
+                   ) -> tuple[int, ...]:
     """``n`` gfns with the same home slot in the 64-slot APF hash (a probe chain)."""
-    home = x86.kvm_async_pf_hash_fn(start)
-    out = [start]
-    g = start + 1
-    while len(out) < n:
-        if x86.kvm_async_pf_hash_fn(g) == home:
-            out.append(g)
-        g += 1
+    return gfns_with_homes((hash_fn(start),) * n, start, hash_fn)
+
+
+def gfns_with_homes(homes: tuple[int, ...], start: int = DATA_GFN,
+                    hash_fn: Callable[[int], int] = x86.kvm_async_pf_hash_fn) -> tuple[int, ...]:
+    """Distinct gfns from ``start`` on, the i-th with home slot ``homes[i]`` under ``hash_fn`` (a generation's)."""
+    out: list[int] = []
+    for home in homes:
+        g = start
+        while hash_fn(g) != home or g in out:
+            g += 1
+        out.append(g)
     return tuple(out)
 
 
@@ -172,6 +179,15 @@ _add(ModelConfig("hash_chain", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((
                  pages=colliding_gfns(2), workers=2,
                  note="2 gfns with the same hash home: delete the first while the second is outstanding, "
                       "then touch the second again"))
+_add(ModelConfig("hash_wrap", tasks=tuple(TaskSpec((i,)) for i in range(4)), workers=1, swap_ns=40_000,
+                 pages=gfns_with_homes((62, 63, 63, 0)), max_schedules=400,
+                 note="4 gfns whose probe chain wraps past slot 63 (homes 62, 63, 63, 0: slots 62, 63, 0, 1); the "
+                      "first deleted while the others are outstanding, so the backward shift must keep the wrapped "
+                      "entries where their homes still reach them"))
+_in_interrupt_era("hash_chain", pages=colliding_gfns(2, hash_fn=irq_x86.kvm_async_pf_hash_fn),
+                  note="hash_chain in the interrupt era (its gfns collide under 6.18's hash_32)")
+_in_interrupt_era("hash_wrap", pages=gfns_with_homes((62, 63, 63, 0), hash_fn=irq_x86.kvm_async_pf_hash_fn),
+                  note="hash_wrap in the interrupt era (its gfns chosen under 6.18's hash_32)")
 _add(ModelConfig("msr_disable", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, disable_at=3_000,
                  note="2 sleepers, an MSR disable + wake-all racing the worker, then re-enable"))
 _add(ModelConfig("two_vcpus", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)), workers=1,
