@@ -225,6 +225,8 @@ class Machine:
         if self.mm.total_page_refs:
             out.append(f"{self.mm.total_page_refs} page references still held")
         for vcpu in self.vcpus:
+            if vcpu.proc is not None and vcpu.proc.is_alive:
+                out.append(f"vcpu{vcpu.vcpu_id}: its thread is still in KVM_RUN after kvm_destroy_vm")
             apf = vcpu.async_pf
             if apf.queue or apf.done or apf.queued:
                 out.append(f"vcpu{vcpu.vcpu_id}: queue={len(apf.queue)} done={len(apf.done)} queued={apf.queued}")

@@ -10,6 +10,7 @@ from asyncpf.host import async_pf, mmu, x86
 from asyncpf.host.legacy import x86 as legacy_x86
 from asyncpf.host.seed import x86 as seed_x86
 from asyncpf.sim import ChoicePolicy
+from asyncpf.standin import read_reason
 
 
 @pytest.fixture
@@ -222,9 +223,9 @@ def test_a_reason_word_whose_pf_a_reset_dropped_is_no_event():
     vcpu = m.vcpus[0]
     enable_apf(m)                                             # queues the ~0 wake-all
     run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))      # reason 2 written, #PF queued
-    assert x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY and vcpu.arch.exception.pending
+    assert read_reason(vcpu) == KVM_PV_REASON_PAGE_READY and vcpu.arch.exception.pending
     run(m, vcpu.kvm.twins.kvm_arch_vcpu_reset(vcpu))
-    assert not vcpu.arch.exception.pending and x86.read_reason(vcpu) == KVM_PV_REASON_PAGE_READY
+    assert not vcpu.arch.exception.pending and read_reason(vcpu) == KVM_PV_REASON_PAGE_READY
     # registered again: the new wake-all is written over the stale word -- it clobbers nothing
     enable_apf(m)
     run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
@@ -431,6 +432,7 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "hash_wrap", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "irq_hash_wrap", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_async_pf_hash_fn:const_off:1", "hash_chain", "hash_iff_outstanding"),
+    ("asyncpf.host.x86:kvm_arch_destroy_vm:stmt_del:3", "one_task", "nothing_leaks"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore
