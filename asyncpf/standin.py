@@ -32,6 +32,7 @@ from .abi import (
     PAGE_SHIFT,
 )
 from .host import x86
+from .host.kvm_main import read_guest_bytes, write_guest_bytes
 from .host.vcpu import Access, Compute, Halt, KvmVcpu, Op, Stop, WrMsr, apic_eoi, lapic_timer_start
 
 APF_AREA_GPA = 0x2000  # where each vcpu's area lives: APF_AREA_GPA + 64 * vcpu_id
@@ -105,8 +106,8 @@ class ScriptedGuest:
     def deliver_exception(self, vcpu: KvmVcpu, nr: int, error_code: int) -> None:
         if nr != x86.PF_VECTOR:
             raise AssertionError(f"stand-in guest got exception {nr} at t={vcpu.kvm.env.now}")
-        reason = x86.read_reason(vcpu)
-        x86.write_reason(vcpu, 0)
+        reason = read_reason(vcpu)
+        write_reason(vcpu, 0)
         token = vcpu.arch.cr2
         if reason == KVM_PV_REASON_PAGE_NOT_PRESENT:
             if token in self.early_wakes:
@@ -164,3 +165,13 @@ class ScriptedGuest:
         out = [f"script {s.name} still parked on {t:#x}" for t, s in sorted(self.parked.items())]
         out += [f"early wake {t:#x} never consumed" for t in sorted(self.early_wakes)]
         return out
+
+
+def read_reason(vcpu: KvmVcpu) -> int:
+    """The #PF-era reason word as a guest reads it from the area its vcpu registered."""
+    return int.from_bytes(read_guest_bytes(vcpu.kvm, vcpu.arch.apf.data.gpa, 4), "little")
+
+
+def write_reason(vcpu: KvmVcpu, value: int) -> None:
+    """The guest's own write of the reason word (kvm_read_and_reset_pf_reason resets it to 0)."""
+    write_guest_bytes(vcpu.kvm, vcpu.arch.apf.data.gpa, value.to_bytes(4, "little"))

@@ -7,6 +7,7 @@ from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
 from asyncpf.build import make_swapped
 from asyncpf.host import async_pf, mmu, x86
 from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
+from asyncpf.standin import read_reason
 
 PAGE_READY = KVM_PV_REASON_PAGE_READY
 
@@ -156,7 +157,7 @@ def test_enabled_injects_page_ready_and_prefaults():
     exc = vcpu.arch.exception
     assert exc.pending and exc.nr == x86.PF_VECTOR and exc.error_code == 0
     assert vcpu.arch.cr2 == m.tracer.of("kvm_async_pf_ready")[-1].args[0]
-    assert x86.read_reason(vcpu) == PAGE_READY
+    assert read_reason(vcpu) == PAGE_READY
     first = m.tracer.of("kvm_async_pf_ready")[-1]
     assert first.args[1] >> 12 in (40, 41) and first.args[0] & 0xFFF == 0
     gfn = first.args[1] >> 12
@@ -304,7 +305,7 @@ def test_legacy_enable_queues_one_broadcast():
     assert apf.done[0].page == BAD_PFN and apf.done[0].wakeup_all
     run(m, vcpu.kvm.twins.kvm_check_async_pf_completion(vcpu))
     assert vcpu.arch.cr2 == BROADCAST_TOKEN == 0xFFFFFFFF
-    assert x86.read_reason(vcpu) == PAGE_READY and vcpu.arch.exception.nr == x86.PF_VECTOR
+    assert read_reason(vcpu) == PAGE_READY and vcpu.arch.exception.nr == x86.PF_VECTOR
     assert apf.queued == 0 and not apf.done
     assert_clean(m)
 

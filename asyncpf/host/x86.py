@@ -16,12 +16,7 @@ import numpy as np
 
 from .. import abi
 from ..mirrors import mirrors
-from .kvm_main import (
-    GfnToHvaCache,
-    kvm_write_guest_cached,
-    read_guest_bytes,
-    write_guest_bytes,
-)
+from .kvm_main import GfnToHvaCache, kvm_write_guest_cached
 
 if TYPE_CHECKING:
     from .vcpu import KvmVcpu
@@ -317,16 +312,6 @@ def reset_events(vcpu: "KvmVcpu") -> None:
     """The part of an INIT/RESET every generation shares: no queued exception, RUNNABLE."""
     vcpu.arch.exception = KvmQueuedException()
     vcpu.arch.mp_state = KVM_MP_STATE_RUNNABLE
-
-
-def read_reason(vcpu: "KvmVcpu") -> int:
-    """The reason word as the guest would read it from its registered area."""
-    return int.from_bytes(read_guest_bytes(vcpu.kvm, vcpu.arch.apf.data.gpa, 4), "little")
-
-
-def write_reason(vcpu: "KvmVcpu", value: int) -> None:
-    """The guest's own write of the reason word (kvm_read_and_reset_pf_reason resets it)."""
-    write_guest_bytes(vcpu.kvm, vcpu.arch.apf.data.gpa, value.to_bytes(4, "little"))
 
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_arch_destroy_vm")

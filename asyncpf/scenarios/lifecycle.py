@@ -8,6 +8,7 @@ from .. import abi
 from ..guest import kvm as pv
 from ..guest.ops import Work
 from ..host import x86
+from ..standin import read_reason
 from .stage import Stage, _prog, _touch, scenario
 
 
@@ -95,7 +96,7 @@ def _migration(s: Stage) -> None:
     orig = cpu0.deliver_exception
 
     def spy(vcpu, nr, error_code):  # what the guest is told: page-ready tokens, as CR2 carries them
-        if nr == x86.PF_VECTOR and x86.read_reason(vcpu) == abi.KVM_PV_REASON_PAGE_READY:
+        if nr == x86.PF_VECTOR and read_reason(vcpu) == abi.KVM_PV_REASON_PAGE_READY:
             tokens.append(vcpu.arch.cr2 & abi.U32)
         orig(vcpu, nr, error_code)
 
