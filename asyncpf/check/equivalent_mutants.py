@@ -274,6 +274,58 @@ _ENABLED_BYTES = ("the byte count of the guest's write of apf_reason.enabled (1 
 _REASON_BYTES = ('the host writes only 0, KVM_PV_REASON_PAGE_NOT_PRESENT (1) or _PAGE_READY (2) into the #PF-era '
     'reason word, so its top byte is always 0: reading it, or clearing it, as three bytes is the same')
 
+_NO_MERGE = ("kvm_multiple_exception's merging branch (an exception queued while another is pending: the #DF, the "
+    'triple fault, or the newer replacing the older) and exception_class, called only from it, run in no run of the '
+    "model, for _TRIPLE_FAULT's reason: every queuing site is gated on nothing pending or awaiting reinjection, and "
+    "a refused WRMSR's #GP follows an entry that delivered whatever was pending. Instrumented over every "
+    'configuration (79, fast and full, every schedule explored): no call found an exception pending. The test for a '
+    'pending #DF swapped before the not-pending return reads exc.nr of a delivered exception, which is never #DF')
+
+_GFN_TABLE_ALIAS = ('gfns = vcpu.arch.apf.gfns binds the vcpu\'s table array, which nothing rebinds (add, delete and '
+    'the hash reset write its slots in place); what it trades places with is the hash (pure arithmetic on the gfn) '
+    'or the slot probe (which only reads the array): the same array, the same slots, either way')
+
+_AND_IMPLIED = ("'i <= j and' dropped from 'i <= j and i < k <= j': i < k <= j already implies i <= j, so the test "
+    'is the same for every i, j and k')
+
+_PROBE_PAST_FREE = ('the probe no longer stops at a free slot: every stored gfn has no free slot between its home and '
+    'itself (add takes the first free slot from the home and the backward-shift delete keeps it so; '
+    'hash_iff_outstanding checks exactly that layout in every state), so within its 64 probes the mutant stops on '
+    'a stored gfn where the twin does; for a gfn not stored both end on a slot holding something else -- find '
+    'answers the same and delete returns early the same')
+
+_65_PROBES = ('65 probes instead of 64: a stored gfn is at most 63 slots past its home, so it is found as before; for '
+    'a gfn not stored the extra probe ends on a slot that does not hold it either -- find answers the same, delete '
+    'returns early the same')
+
+_DEL_ABSENT = ("differs only when kvm_del_async_pf_gfn is asked for a gfn the table does not hold, which no run does: "
+    "its callers (kvm_arch_async_page_present@v2.6.38 and @v6.18) delete the gfn of an item still on the queue, "
+    'which kvm_arch_async_page_not_present added when the item was set up and which nothing else removes; the hash '
+    'reset runs only with the clear, which empties the queue. Instrumented over every 2.6.38 and 6.18 configuration '
+    '(66, fast and full, every schedule): every call found its gfn stored')
+
+_FREE_SLOT_HOME = ("the home of the next slot's content is computed before the test that returns when that slot is "
+    'free: the hash is pure arithmetic on ~0, its result unused on that path')
+
+_CR2_FIRST = ('CR2 set after the #PF is queued instead of before: both happen in one engine step, and '
+    'kvm_multiple_exception reads no CR2 -- the entry that delivers the #PF sees the same CR2')
+
+_RESET_STORES = ('two stores of independent vcpu fields (the queued exception, mp_state) swapped in one engine step '
+    'that reads neither')
+
+_NO_SHADOW = ("the interrupt-shadow term dropped: no code sets interrupt_shadow -- the model has no STI or MOV-SS "
+    "shadow at an exit (the guest's sti;hlt is one SafeHalt operation) -- so RFLAGS.IF alone decides as both do")
+
+_FALSE_TO_NONE = ("'return False' deleted: the function falls off its end and returns None, which every caller "
+    "tests only for truth ('if kvm_check_request(...)') or ignores")
+
+_KICK_FIRST = ("the kick moved before 'stopped = True' in the same loop body: the kick only makes the vcpu's thread "
+    'runnable, and it runs after this engine step, when stopped is set either way')
+
+_REASON_3_BYTES = ('the host writes only KVM_PV_REASON_PAGE_NOT_PRESENT (1) or _PAGE_READY (2) into the #PF-era '
+    "reason word, over a word that is 0 or one of those: its top byte is 0 before and after, so writing three bytes "
+    'leaves the same word as four')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -865,6 +917,116 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE or bool(vcpu.async_pf.done) or (x86.kvm_arch_inte...', _RUNNABLE_RUNNING_TERM),
     'asyncpf.host.seed.x86:kvm_arch_vcpu_reset:stmt_swap:0':
         ('vcpu.arch.apf.msr_val = 0', _SEED_CLEAR),
+    'asyncpf.host.x86:_exception_class:cmp_flip:0':
+        ('nr == PF_VECTOR', _NO_MERGE),
+    'asyncpf.host.x86:_exception_class:cmp_flip:1':
+        ('nr in _CONTRIBUTORY', _NO_MERGE),
+    'asyncpf.host.x86:_exception_class:stmt_del:0':
+        ('if nr == PF_VECTOR:...', _NO_MERGE),
+    'asyncpf.host.x86:_exception_class:stmt_del:1':
+        ("return 'contributory' if nr in _CONTRIBUTORY else 'benign'", _NO_MERGE),
+    'asyncpf.host.x86:_exception_class:stmt_del:2':
+        ("return 'pf'", _NO_MERGE),
+    'asyncpf.host.x86:_exception_class:stmt_swap:0':
+        ('if nr == PF_VECTOR:...', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:0':
+        ("c1 == 'contributory' and c2 == 'contributory' or (c1 == 'pf' and c2 != 'benign')", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:1':
+        ("c1 == 'contributory' and c2 == 'contributory' or (c1 == 'pf' and c2 != 'benign')", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:2':
+        ("c1 == 'contributory' and c2 == 'contributory'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:3':
+        ("c1 == 'contributory' and c2 == 'contributory'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:4':
+        ("c1 == 'pf' and c2 != 'benign'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:bool_drop:5':
+        ("c1 == 'pf' and c2 != 'benign'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:cmp_flip:0':
+        ('exc.nr == DF_VECTOR', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:cmp_flip:1':
+        ("c1 == 'contributory'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:cmp_flip:2':
+        ("c2 == 'contributory'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:cmp_flip:3':
+        ("c1 == 'pf'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:cmp_flip:4':
+        ("c2 != 'benign'", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:0':
+        ('1', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:1':
+        ('1', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:2':
+        ('1', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:3':
+        ('1', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:4':
+        ('0', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:const_off:5':
+        ('0', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:10':
+        ('exc.nr, exc.has_error_code, exc.error_code, exc.reinject = (DF_VECTOR, True, 0, False)', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:11':
+        ("vcpu.stat['double_faults'] += 1", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:12':
+        ('exc.nr, exc.has_error_code, exc.error_code, exc.reinject = (nr, has_error, error_code, reinject)', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:2':
+        ('if exc.nr == DF_VECTOR:...', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:3':
+        ('c1, c2 = (_exception_class(exc.nr), _exception_class(nr))', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:4':
+        ("if c1 == 'contributory' and c2 == 'contributory' or (c1 == 'pf' and c2 != 'benign'):...", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:7':
+        ('kvm_make_request(vcpu, KVM_REQ_TRIPLE_FAULT)', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:8':
+        ("vcpu.stat['triple_faults'] += 1", _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_del:9':
+        ('return', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_swap:1':
+        ('if not exc.pending:...', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_swap:2':
+        ('if exc.nr == DF_VECTOR:...', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_swap:3':
+        ('c1, c2 = (_exception_class(exc.nr), _exception_class(nr))', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_swap:5':
+        ('kvm_make_request(vcpu, KVM_REQ_TRIPLE_FAULT)', _NO_MERGE),
+    'asyncpf.host.x86:kvm_multiple_exception:stmt_swap:6':
+        ("vcpu.stat['triple_faults'] += 1", _NO_MERGE),
+    'asyncpf.host.x86:kvm_add_async_pf_gfn:stmt_swap:0':
+        ('gfns = vcpu.arch.apf.gfns', _GFN_TABLE_ALIAS),
+    'asyncpf.host.x86:kvm_async_pf_gfn_slot:stmt_swap:0':
+        ('gfns = vcpu.arch.apf.gfns', _GFN_TABLE_ALIAS),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_swap:0':
+        ('gfns = vcpu.arch.apf.gfns', _GFN_TABLE_ALIAS),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:2':
+        ('i <= j and i < k <= j', _AND_IMPLIED),
+    'asyncpf.host.x86:kvm_async_pf_gfn_slot:bool_drop:1':
+        ('gfns[key] == gfn or gfns[key] == GFN_SLOT_EMPTY', _PROBE_PAST_FREE),
+    'asyncpf.host.x86:kvm_async_pf_gfn_slot:const_off:0':
+        ('64', _65_PROBES),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_del:2':
+        ('if gfns[i] != gfn:...', _DEL_ABSENT),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_del:4':
+        ('return', _DEL_ABSENT),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_swap:2':
+        ('if gfns[i] != gfn:...', _DEL_ABSENT),
+    'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_swap:7':
+        ('if gfns[j] == GFN_SLOT_EMPTY:...', _FREE_SLOT_HOME),
+    'asyncpf.host.x86:kvm_inject_page_fault:stmt_swap:0':
+        ('vcpu.arch.cr2 = address & abi.U64', _CR2_FIRST),
+    'asyncpf.host.x86:reset_events:stmt_swap:0':
+        ('vcpu.arch.exception = KvmQueuedException()', _RESET_STORES),
+    'asyncpf.host.x86:kvm_arch_interrupt_allowed:bool_drop:1':
+        ('vcpu.arch.rflags_if and (not vcpu.arch.interrupt_shadow)', _NO_SHADOW),
+    'asyncpf.host.x86:kvm_check_request:stmt_del:1':
+        ('return False', _FALSE_TO_NONE),
+    'asyncpf.host.x86:kvm_arch_destroy_vm:stmt_swap:1':
+        ('vcpu.stopped = True', _KICK_FIRST),
+    'asyncpf.host.x86:apf_put_user:const_off:1':
+        ('4', _REASON_3_BYTES),
+    'asyncpf.host.x86:kvm_event_needs_reinjection:bool_drop:1':
+        ('arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected', _REINJECTION_IS_PENDING),
+    'asyncpf.host.x86:kvm_event_needs_reinjection:bool_drop:2':
+        ('arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected', _REINJECTION_IS_PENDING),
     'asyncpf.host.async_pf:alloc_work:stmt_swap:2':
         ('kvm.stat.async_pf_allocated += 1', _ITEM_ID),
     'asyncpf.host.async_pf:worker_done:stmt_swap:2':
