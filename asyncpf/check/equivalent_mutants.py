@@ -278,7 +278,7 @@ _NO_MERGE = ("kvm_multiple_exception's merging branch (an exception queued while
     'triple fault, or the newer replacing the older) and exception_class, called only from it, run in no run of the '
     "model, for _TRIPLE_FAULT's reason: every queuing site is gated on nothing pending or awaiting reinjection, and "
     "a refused WRMSR's #GP follows an entry that delivered whatever was pending. Instrumented over every "
-    'configuration (79, fast and full, every schedule explored): no call found an exception pending. The test for a '
+    'configuration (80, fast and full, every schedule explored): no call found an exception pending. The test for a '
     'pending #DF swapped before the not-pending return reads exc.nr of a delivered exception, which is never #DF')
 
 _GFN_TABLE_ALIAS = ('gfns = vcpu.arch.apf.gfns binds the vcpu\'s table array, which nothing rebinds (add, delete and '
