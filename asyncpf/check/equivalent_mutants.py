@@ -326,6 +326,11 @@ _REASON_3_BYTES = ('the host writes only KVM_PV_REASON_PAGE_NOT_PRESENT (1) or _
     "reason word, over a word that is 0 or one of those: its top byte is 0 before and after, so writing three bytes "
     'leaves the same word as four')
 
+_63_PROBES = ('63 probes instead of 64: the loop returns the key it would test next without testing it, and every '
+    'caller tests that slot itself (find compares its content with the gfn, delete returns unless it holds the gfn): '
+    'with 63 the untested key is the 64th slot from the home, which the caller tests, so a gfn stored there (a full '
+    'table, 63 past its home) is found as before; with 64 the returned key is the home again, already tested')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -1001,6 +1006,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('i <= j and i < k <= j', _AND_IMPLIED),
     'asyncpf.host.x86:kvm_async_pf_gfn_slot:bool_drop:1':
         ('gfns[key] == gfn or gfns[key] == GFN_SLOT_EMPTY', _PROBE_PAST_FREE),
+    'asyncpf.host.x86:kvm_async_pf_gfn_slot:const_off:1':
+        ('64', _63_PROBES),
     'asyncpf.host.x86:kvm_async_pf_gfn_slot:const_off:0':
         ('64', _65_PROBES),
     'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_del:2':
