@@ -433,6 +433,7 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "irq_hash_wrap", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_async_pf_hash_fn:const_off:1", "hash_chain", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_arch_destroy_vm:stmt_del:3", "one_task", "nothing_leaks"),
+    ("asyncpf.host.x86:inject_apf_event:stmt_del:4", "bad_area_touch", "guest_alive"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

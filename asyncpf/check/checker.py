@@ -25,7 +25,7 @@ from .. import abi
 from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_ASYNC_PF_SEND_ALWAYS, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host import x86
 from ..host.async_pf import peek
-from ..host.kvm_main import gfn_to_hva, kvm_is_error_hva, read_guest_bytes
+from ..host.kvm_main import gfn_to_hva, gfn_to_memslot, kvm_is_error_hva, read_guest_bytes
 from ..host.interrupt.lapic import KVM_REQ_APF_READY
 from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
@@ -68,6 +68,13 @@ def token_slot(machine: "Machine", vcpu) -> int:
     if machine.gen.page_ready_delivery != "interrupt":
         return 0
     return int.from_bytes(read_guest_bytes(machine.kvm, vcpu.arch.apf.data.gpa + 4, 4), "little")
+
+
+def token_slot_free(machine: "Machine", vcpu) -> bool:
+    """6.18's apf_pageready_slot_free restated: the token word reads 0 -- and can be read at all (an area left
+    outside guest memory by a refused enable fails the read, which counts as busy)."""
+    area = vcpu.arch.apf.data.gpa
+    return gfn_to_memslot(machine.kvm, area >> abi.PAGE_SHIFT) is not None and token_slot(machine, vcpu) == 0
 
 
 # The token kvm_async_pf_ready prints for the ~0 broadcast: 2.6.38 traces before it makes the token ~0
@@ -556,7 +563,7 @@ class Checker:
             due = self._done_while_requested.pop(vid, set()) & on_done
             on = KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
             gate = arch.apf.msr_en_val & on != on or (vcpu.kvm.irqchip_in_kernel and vcpu.apic_sw_enabled
-                                                      and token_slot(self.m, vcpu) == 0)
+                                                      and token_slot_free(self.m, vcpu))
             left = len(due) if gate else 0
         else:
             due = self._done_at_exit.pop(vid, frozenset())

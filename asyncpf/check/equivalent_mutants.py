@@ -331,6 +331,10 @@ _63_PROBES = ('63 probes instead of 64: the loop returns the key it would test n
     'with 63 the untested key is the 64th slot from the home, which the caller tests, so a gfn stored there (a full '
     'table, 63 past its home) is found as before; with 64 the returned key is the home again, already tested')
 
+_INJECTED_RESULT = ("'return True' deleted: inject_apf_event returns None after queuing the #PF, so its callers (the "
+    "seed's and 2.6.38's not-present) skip only work.notpresent_injected, which no seed or 2.6.38 twin or invariant "
+    'reads, and the apf_not_present_injected statistic, read by scenarios and reports, by no invariant')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -1018,6 +1022,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('if gfns[i] != gfn:...', _DEL_ABSENT),
     'asyncpf.host.x86:kvm_del_async_pf_gfn:stmt_swap:7':
         ('if gfns[j] == GFN_SLOT_EMPTY:...', _FREE_SLOT_HOME),
+    'asyncpf.host.x86:inject_apf_event:stmt_del:3':
+        ('return True', _INJECTED_RESULT),
     'asyncpf.host.x86:kvm_inject_page_fault:stmt_swap:0':
         ('vcpu.arch.cr2 = address & abi.U64', _CR2_FIRST),
     'asyncpf.host.x86:reset_events:stmt_swap:0':

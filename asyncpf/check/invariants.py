@@ -498,14 +498,14 @@ def completion_kicks_vcpu(v: View) -> list[str]:
     """
     from ..abi import KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED
     from ..host.interrupt.lapic import KVM_REQ_APF_READY
-    from .checker import token_slot
+    from .checker import token_slot_free
     on = KVM_ASYNC_PF_ENABLED | KVM_ASYNC_PF_DELIVERY_AS_INT
     return [f"vcpu{vc.vcpu_id}: runs guest code with {len(vc.async_pf.done)} deliverable completion(s) "
             "and KVM_REQ_APF_READY pending, unkicked"
             for vc in v.vcpus
             if vc.mode == "compute" and vc.requests & KVM_REQ_APF_READY and vc.async_pf.done
             and vc.arch.apf.msr_en_val & on == on and vc.kvm.irqchip_in_kernel and vc.apic_sw_enabled
-            and token_slot(v.machine, vc) == 0]
+            and token_slot_free(v.machine, vc)]
 
 
 # --- progress, who may be woken, when an async PF may be taken, publication order (issue 15) -------------

@@ -305,6 +305,16 @@ _add(ModelConfig("msr_table", tasks=(TaskSpec((0,)),), pv=False,
                  note="2.6.38, the guest booted with no-kvmapf: a kernel thread writes each class of EN value "
                       "under cli (reserved bits 2 and 5, an area outside guest memory enabled and not, enables "
                       "with and without SEND_ALWAYS, disables); the touch is a halt-path fault"))
+_add(ModelConfig("bad_area_touch", pv=False,
+                 probe_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_OUTSIDE | _EN)),
+                 extra={"probe_first": True, "probe_later": (400_000, _msr_battery(abi.LEGACY, ("EN", 0)))},
+                 note="2.6.38, no-kvmapf: a kernel thread enables async PF on an area outside guest memory (refused, "
+                      "yet left enabled: the kernel's defect, fixed by 923ca078f08c), then a task touches a swapped "
+                      "page: the reason word cannot be written, so the not-present is not injected and the "
+                      "repeated fault halts the vcpu until the page is back; later the probe disables again"))
+_in_interrupt_era("bad_area_touch", probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_OUTSIDE | _EN | _INTD)),
+                  extra={"probe_first": True, "probe_later": (400_000, _msr_battery(abi.INTERRUPT, ("EN", 0)))},
+                  note="bad_area_touch in the interrupt era: 6.18 keeps the same half-enabled defect")
 _add(ModelConfig("seed_msr_table", generation="seed", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)), pv=False,
                  probe_msrs=_msr_battery(abi.SEED, ("EN", PROBE_AREA | _EN | 0x2), ("EN", PROBE_AREA | _EN | 0x20),
                                          ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
@@ -433,6 +443,9 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
                         trace=trace, policy=policy, before_boot=quantise_and_swap_out)
     m, kernel = booted.machine, booted.kernel
     tasks = []
+    probe = [Cli(), *(_wrmsr(msr, data, safe=True) for msr, data in cfg.probe_msrs), Sti()]
+    if cfg.probe_msrs and cfg.extra.get("probe_first"):  # the writes land before any task runs
+        tasks.append(kernel.spawn(PROBE_TASK, _program(probe), 0, AddressSpace()))
     for i, spec in enumerate(cfg.tasks):
         mm = AddressSpace()
         items: list = []
@@ -477,10 +490,13 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
     if cfg.lapic_on_at is not None:  # the guest's LAPIC setup: SPIV with the software-enable bit (x2APIC MSR 0x80f)
         tasks.append(kernel.spawn("lapicon", _program([Work(cfg.lapic_on_at), _wrmsr(X2APIC_SPIV, 0x1FF)]), 0,
                                   AddressSpace()))
-    if cfg.probe_msrs:
+    if cfg.probe_msrs and not cfg.extra.get("probe_first"):
         # under cli: no page-ready an enabling write queues can reach the guest that did not register
-        probe = [Cli(), *(_wrmsr(msr, data, safe=True) for msr, data in cfg.probe_msrs), Sti()]
         tasks.append(kernel.spawn(PROBE_TASK, _program(probe), 0, AddressSpace()))
+    if "probe_later" in cfg.extra:  # (delay, writes): a second probe thread, e.g. undoing the first's enable
+        delay, writes = cfg.extra["probe_later"]
+        later = [Work(delay), Cli(), *(_wrmsr(msr, data, safe=True) for msr, data in writes), Sti()]
+        tasks.append(kernel.spawn(PROBE_TASK, _program(later), 0, AddressSpace()))
     return Built(cfg, m, kernel, tasks, cfg.memory_pages)
 
 
