@@ -434,6 +434,8 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_async_pf_hash_fn:const_off:1", "hash_chain", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_arch_destroy_vm:stmt_del:3", "one_task", "nothing_leaks"),
     ("asyncpf.host.x86:inject_apf_event:stmt_del:4", "bad_area_touch", "guest_alive"),
+    ("asyncpf.host.x86:kvm_queue_exception:stmt_del:0", "msr_table", "refused_wrmsr_gets_gp"),
+    ("asyncpf.host.x86:kvm_queue_exception:const_off:0", "irq_msr_table", "refused_wrmsr_gets_gp"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
     from asyncpf.check.explore import explore

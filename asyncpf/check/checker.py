@@ -137,6 +137,7 @@ class Checker:
         # 2.6.38 and 6.18 trace both events (kvm_async_pf_not_present/_ready) and have the APF halt; the seed neither
         self._apf_traced = "kvm_async_pf_not_present" in machine.gen.tracepoints
         self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
+        self._gp_owed: dict[int, tuple[int, int]] = {}   # vcpu -> (msr, data) of a refused WRMSR not yet answered
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
         self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
         self.violations: list[Violation] = []
@@ -215,6 +216,7 @@ class Checker:
 
         def kvm_arch_vcpu_reset(vcpu: Any) -> Any:
             yield from inner(vcpu)
+            self._gp_owed.pop(vcpu.vcpu_id, None)         # a reset drops the queued #GP with every pending event
             if vcpu.vcpu_id in self._halt_woken:
                 self._halt_woken[vcpu.vcpu_id] = True     # a reset ends any halt (RUNNABLE, apf.halted = false)
             if self.enabled:
@@ -276,6 +278,8 @@ class Checker:
         if name == "kvm_entry":   # what a refused WRMSR in guest mode must leave
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._msr_at_entry[vcpu.vcpu_id] = msr_abi.held(self.m.gen.name, vcpu)
+        if name in ("kvm_msr", "kvm_inj_exception"):
+            self._on_gp_owed(t_ns, name, fields)
         if name in ("kvm_async_pf_not_present", "kvm_async_pf_ready"):
             self._on_prefault_point(t_ns, name, self.m.vcpus[fields["ctx"][2]], fields)
             self._traced.setdefault(fields["ctx"][2], []).append((name, fields["token"]))
@@ -449,6 +453,18 @@ class Checker:
         if fields["write"] and fields["exception"] and not self._by_probe(fields["ctx"][2]):
             self._observe(Obs(self.m.env.now, "msr_refused", fields["ctx"][2],
                               {"msr": fields["ecx"], "data": fields["data"]}))
+
+    def _on_gp_owed(self, t_ns: int, name: str, fields: dict) -> None:
+        """A refused guest WRMSR owes the guest #GP(0), the next exception injected on that vcpu (refused_wrmsr_gets_gp)."""
+        vid = fields["ctx"][2]
+        owed = self._gp_owed.pop(vid, None)
+        if owed is not None:
+            got = (fields["exception"], fields["error_code"]) if name == "kvm_inj_exception" else None
+            if got != (x86.GP_VECTOR, 0):
+                self._observe(Obs(t_ns, "gp_not_answered", vid, {"msr": owed[0], "data": owed[1],
+                                                                  "instead": got or "another WRMSR first"}))
+        if name == "kvm_msr" and fields["write"] and fields["exception"]:
+            self._gp_owed[vid] = (fields["ecx"], fields["data"])
 
     def _on_msr_abi(self, fields: dict) -> None:
         """Any guest write to an async PF MSR (the kernel's or a probe's): the verdict and state the ABI implies."""

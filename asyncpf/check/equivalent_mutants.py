@@ -335,6 +335,11 @@ _INJECTED_RESULT = ("'return True' deleted: inject_apf_event returns None after 
     "seed's and 2.6.38's not-present) skip only work.notpresent_injected, which no seed or 2.6.38 twin or invariant "
     'reads, and the apf_not_present_injected statistic, read by scenarios and reports, by no invariant')
 
+_HAS_ERROR_UNREAD = ("whether the queued #GP carries an error code: exception.has_error_code is stored and read by "
+    "nothing -- the model's delivery hands the guest the error code alone, and kvm_inj_exception's trace derives "
+    "has_error from the vector (2.6.38's format prints the code always); the code itself (0) is judged by "
+    'refused_wrmsr_gets_gp')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -1024,6 +1029,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('if gfns[j] == GFN_SLOT_EMPTY:...', _FREE_SLOT_HOME),
     'asyncpf.host.x86:inject_apf_event:stmt_del:3':
         ('return True', _INJECTED_RESULT),
+    'asyncpf.host.x86:kvm_queue_exception:cmp_flip:0':
+        ('nr in (DF_VECTOR, GP_VECTOR, PF_VECTOR)', _HAS_ERROR_UNREAD),
     'asyncpf.host.x86:kvm_inject_page_fault:stmt_swap:0':
         ('vcpu.arch.cr2 = address & abi.U64', _CR2_FIRST),
     'asyncpf.host.x86:reset_events:stmt_swap:0':

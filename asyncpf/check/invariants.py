@@ -760,6 +760,14 @@ def guest_msr_writes_accepted(v: View) -> list[str]:
             for o in v.obs if o.kind == "msr_refused"]
 
 
+@invariant(EVENT, "arch/x86/kvm/vmx.c@v2.6.38 handle_wrmsr ('kvm_inject_gp(vcpu, 0)' when vmx_set_msr "
+                  "fails); arch/x86/kvm/x86.c@v6.18 kvm_emulate_wrmsr -> kvm_complete_insn_gp (kvm_inject_gp(vcpu, 0))")
+def refused_wrmsr_gets_gp(v: View) -> list[str]:
+    """A guest WRMSR the host refuses is answered with #GP and error code 0, the next exception that vcpu is given."""
+    return [f"vcpu{o.vcpu}: WRMSR {o.data['msr']:#x} <- {o.data['data']:#x} was refused, but the next thing the vcpu "
+            f"got was {o.data['instead']}, not #GP(0)" for o in v.obs if o.kind == "gp_not_answered"]
+
+
 @invariant(EVENT, "seed 000 kvm_arch_inject_async_page_not_present / _present ('kvm_inject_page_fault(vcpu, "
                   "work->arch.token, 0)'); arch/x86/kvm/x86.c@v2.6.38 and @v6.18 kvm_arch_async_page_not_present "
                   "(and 2.6.38's _present): 'fault.error_code = 0'")
