@@ -239,7 +239,8 @@ def test_guest_side_invariants_on_hand_made_states(built):
 
 @pytest.mark.parametrize("name,obs", [
     ("guest_msr_writes_accepted", Obs(0, "msr_refused", 0, {"msr": 0x4B564D02, "data": 0})),
-    ("no_registration_with_no_kvmapf", Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False})),
+    ("no_registration_with_no_kvmapf", Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False,
+                                                                       "enabling": True})),
 ])
 def test_guest_side_event_invariants(built, name, obs):
     assert REGISTRY[name].fn(view(built)) == []
