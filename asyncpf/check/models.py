@@ -181,6 +181,10 @@ _add(ModelConfig("kernel_touch", tasks=(TaskSpec((0,), kernel=True),), preemptib
 _add(ModelConfig("user_touch_unpreemptible", preemptible=False,
                  note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from user mode: it is told "
                       "(only a CPL0 fault needs SEND_ALWAYS), never halted"))
+_add(ModelConfig("kernel_touch_offline", tasks=(TaskSpec((0,), kernel=True),), preemptible=False, disable_at=10_000,
+                 reenable=False,
+                 note="kernel_touch, then cpu 0 goes offline: the stray page-ready's dummy node is unlinked by "
+                      "apf_task_wake_all, which in 2.6.38 never frees it (kept as dropped, a leak)"))
 _add(ModelConfig("tick_completion", hz=10000, swap_ns=97_000,
                  note="1 task; the swap-in completes exactly on a tick: the woken vcpu consumes the item "
                       "while the worker has one step left"))
