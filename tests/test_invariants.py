@@ -251,11 +251,48 @@ def test_guest_side_invariants_on_hand_made_states(built):
 
 @pytest.mark.parametrize("name,obs", [
     ("guest_msr_writes_accepted", Obs(0, "msr_refused", 0, {"msr": 0x4B564D02, "data": 0})),
-    ("no_registration_with_no_kvmapf", Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False})),
+    ("no_registration_with_no_kvmapf", Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False,
+                                                                       "enabling": True})),
+    ("registers_only_when_offered", Obs(0, "registration", 0, {"feature": 4, "offered": False, "asked": True,
+                                                                    "enabling": False})),
 ])
 def test_guest_side_event_invariants(built, name, obs):
     assert REGISTRY[name].fn(view(built)) == []
     assert REGISTRY[name].fn(view(built, [obs]))
+
+
+def test_a_disabling_write_is_no_registration_with_no_kvmapf(built):
+    """no-kvmapf forbids enabling; writing 0 is judged by registers_only_when_offered alone."""
+    obs = Obs(0, "registration", 0, {"feature": 4, "offered": True, "asked": False, "enabling": False})
+    assert REGISTRY["no_registration_with_no_kvmapf"].fn(view(built, [obs])) == []
+    assert REGISTRY["registers_only_when_offered"].fn(view(built, [obs])) == []
+
+
+def test_no_sleep_while_atomic_on_hand_made_states(built):
+    """A task off its runqueue in a sleep state with preemption disabled is the kernel's 'scheduling while atomic'."""
+    inv, task = REGISTRY["no_sleep_while_atomic"], built.tasks[0]
+    task.on_rq, task.state = False, "D"
+    assert inv.fn(view(built)) == []                  # asleep, preemptible: a plain sleep
+    task.preempt_count = 1
+    assert "preempt_count 1" in inv.fn(view(built))[0]
+    task.state = "X"
+    assert inv.fn(view(built)) == []                  # an exited task is not judged (schedule_debug's exit_state)
+
+
+def test_dummy_nodes_accounted_on_hand_made_states(built):
+    """A dummy made must be hashed, consumed or counted as dropped: one that vanishes unaccounted is reported."""
+    from asyncpf.guest import kvm as pv
+    inv, k = REGISTRY["dummy_nodes_accounted"], built.kernel
+    k.stats["dummies_created"] += 1
+    assert "1 dummy nodes made" in inv.fn(view(built))[0]
+    node = pv.KvmTaskSleepNode(0x1000, 0)
+    k.sleepers[0].append(node)
+    assert inv.fn(view(built)) == []
+    k.sleepers[0].remove(node)
+    k.stats["dummies_dropped"] += 1
+    assert inv.fn(view(built)) == []
+    k.stats["dummies_consumed"] += 1
+    assert inv.fn(view(built))
 
 
 def test_predicates_that_keep_state_say_so():
@@ -438,6 +475,23 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_queue_exception:const_off:0", "irq_msr_table", "refused_wrmsr_gets_gp"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
+    from asyncpf.check.explore import explore
+    from asyncpf.check.mutation import applied, mutant_by_id
+    assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    with applied(mutant_by_id(mid)):
+        found = explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    assert invariant in found
+
+
+@pytest.mark.parametrize("mid,config,invariant", [
+    ("asyncpf.guest.kvm:kvm_async_pf_task_wait:bool_drop:1", "atomic_touch_preemptible", "no_sleep_while_atomic"),
+    ("asyncpf.guest.kvm:apf_task_wake_all:stmt_del:4", "kernel_touch_offline", "dummy_nodes_accounted"),
+    ("asyncpf.guest.kvm:apf_task_wake_one:stmt_swap:1", "kernel_touch_offline", "dummy_nodes_accounted"),
+    ("asyncpf.guest.kvm:kvm_async_pf_task_wake:stmt_del:6", "kernel_touch", "dummy_nodes_accounted"),
+    ("asyncpf.guest.kvm:kvm_pv_disable_apf:stmt_del:0", "unregistered_offline", "registers_only_when_offered"),
+])
+def test_guest_kvm_invariants_kill_their_mutants(mid, config, invariant):
+    """The guest kvm.c rules each catch a planted slip of the twin on the configuration that reaches it."""
     from asyncpf.check.explore import explore
     from asyncpf.check.mutation import applied, mutant_by_id
     assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated

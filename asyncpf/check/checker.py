@@ -431,17 +431,20 @@ class Checker:
             self.ledger.delivered["ready"] += 1
 
     def _on_registration(self, fields: dict) -> None:
-        """A guest write that enables async PF: the CPUID bit it relies on (ASYNC_PF_INT for interrupt delivery)."""
+        """A guest write to MSR_KVM_ASYNC_PF_EN, enabling or disabling: the CPUID bit it relies on.
+
+        ASYNC_PF_INT for an enable with interrupt delivery, ASYNC_PF for any other write (a disable too: the
+        kernels write the MSR back to 0 only from a cpu they registered, kvm_pv_disable_apf's guard).
+        """
         spec, data = self.m.gen, fields["data"]
-        if fields["ecx"] != spec.msr_async_pf_en or not data & KVM_ASYNC_PF_ENABLED \
-                or self._by_probe(fields["ctx"][2]):   # a probe's write is no registration
+        if fields["ecx"] != spec.msr_async_pf_en or self._by_probe(fields["ctx"][2]):   # a probe's write is no registration
             return
         vcpu = self.m.vcpus[fields["ctx"][2]]
         feature = abi.KVM_FEATURE_ASYNC_PF_INT if data & KVM_ASYNC_PF_DELIVERY_AS_INT else spec.kvm_feature_async_pf
         asked = self.kernel is None or self.kernel.config.pv
         self._observe(Obs(self.m.env.now, "registration", vcpu.vcpu_id,
                           {"feature": feature, "offered": bool(vcpu.arch.cpuid_features & (1 << feature)),
-                           "asked": asked}))
+                           "asked": asked, "enabling": bool(data & KVM_ASYNC_PF_ENABLED)}))
 
     def _by_probe(self, vcpu_id: int) -> bool:
         """The guest task running on the vcpu is the configuration's MSR probe thread."""

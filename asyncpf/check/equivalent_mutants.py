@@ -109,6 +109,43 @@ _UNREGISTERED_AREA = ('the area of a cpu that is not registered reads 0 in every
     'any guest code can unregister, and a vcpu reset that drops such a #PF leaves the guest counting itself '
     'registered until it registers again -- so reading the word anyway gives the same 0')
 
+_PF_WAIT_EXIT_IRQS_ON = ("the #PF-era wait ends with interrupts on instead of off, and nothing can tell: after its last "
+    "test nothing yields until the #PF's IRET restores the saved flags. A sleeping waiter resumes inside the schedule() "
+    "that picked it, which cleared need_resched, and runs the test, the state write and the exit path in that same "
+    "call (_preempt_on_return yields only with need_resched set); a halted waiter is in kernel mode with preemption "
+    "off, so the exit path never preempts it (instrumented over every configuration: every halted wait has saved CPL 0 "
+    "and preempt_count > 0, and every wait that ends finds need_resched clear). What differs is the model's record of "
+    "a handler returning with IF=1 (irqs_on_at_exit), judged in the interrupt era only: 2.6.38's error_exit disables "
+    "interrupts itself (arch/x86/kernel/entry_64.S@v2.6.38)")
+
+_PF_WAIT_ORDER = ("the wait loop's state write, its unhashed test and its sleep trade places: nothing can unhash the "
+    "node between them -- the wait hashes it with interrupts off and keeps them off until its first Sti or SafeHalt, "
+    "and only a page-ready #PF on this cpu (injected only when interrupts are allowed: "
+    "kvm_arch_can_inject_async_page_present, seed and 2.6.38) or a wake-all of this cpu unhashes it. So the first test "
+    "always finds the node hashed, every test after the wait's own schedule() finds it unhashed (schedule() comes back "
+    "only to a woken task), and after a halt both orders halt again or leave alike; the state the loop writes last "
+    "before leaving is TASK_RUNNING in both")
+
+_PF_ENTRY_COST = ("the entry cost moved before the reason read: nothing writes the word in between -- the #PF gate "
+    "runs with IF=0, the seed and 2.6.38 hosts write a page-ready reason only when interrupts are allowed "
+    "(kvm_arch_can_inject_async_page_present) and a not-present one only for a fault, and the entry touches no memory "
+    "(instrumented over every configuration: the word the twin reset before the cost is still 0 after it)")
+
+_IDLE_NEVER_WAITS = ("only the idle task's wait would differ (it would sleep instead of halting), and no run makes the "
+    "idle task wait: the idle loop touches no memory, nor do the handlers that run on it (tick, reschedule IPI, "
+    "page-ready), so no not-present #PF is ever delivered to it (instrumented over every configuration: every wait is "
+    "a non-idle task's)")
+
+_NOT_A_REASON = ("the value an unregistered cpu's read returns: do_async_page_fault, its only caller, compares it with "
+    "KVM_PV_REASON_PAGE_NOT_PRESENT (1) and _PAGE_READY (2) and hands anything else to do_page_fault, so -1 and 0 "
+    "take the same branch")
+
+_PF_ERA_OOPS = ("the code after a refused registration WRMSR never runs in the #PF era: the refusal's #GP is queued by "
+    "the exit and delivered at the very next entry, before the guest is asked for its next operation, and the seed "
+    "and 2.6.38 kernels have no fixup for wrmsrl (PF_ERA_WRMSR_FIXUP): the guest panics and register_apf_area is never "
+    "resumed with the refusal; accepted, the mutant does what the twin does (instrumented over every configuration: "
+    "no registration write of the guest is refused)")
+
 _SPIV_TAIL = ("the SPIV write's effects (enable bit, KVM_REQ_APF_READY) are done when the mutant reaches the generator's "
     'bare yield: it adds a scheduling point at the same instant before the exit handler traces kvm_msr, and the '
     'actors that run there run in the twin at that instant too, once the vcpu thread yields its next cost (it is '
@@ -756,6 +793,42 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _BUCKET_ORDER),
     'asyncpf.guest.kvm:kvm_async_pf_task_wait:const_off:5':
         ('0', _BUCKET_ORDER),
+    'asyncpf.guest.kvm:apf_task_wake_all:stmt_swap:0':
+        ('if node.task is None:...', _ONE_STEP),
+    'asyncpf.guest.kvm:do_async_page_fault:stmt_swap:1':
+        ('reason = kvm_read_and_reset_pf_reason(cpu)', _PF_ENTRY_COST),
+    'asyncpf.guest.kvm:do_async_page_fault:stmt_swap:2':
+        ("yield Compute(cpu.params['pf_entry_ns'])", _LOCAL),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:bool_drop:0':
+        ('task.is_idle or task.preempt_count > 0', _IDLE_NEVER_WAITS),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_del:19':
+        ('yield Cli()', _PF_WAIT_EXIT_IRQS_ON),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_del:23':
+        ('yield Cli()', _PF_WAIT_EXIT_IRQS_ON),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:13':
+        ('yield SafeHalt()', _PF_WAIT_EXIT_IRQS_ON),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:16':
+        ('yield Schedule()', _PF_WAIT_EXIT_IRQS_ON),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:11':
+        ('if not node.halted:...', _PF_WAIT_ORDER),
+    'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:12':
+        ('if node not in bucket:...', _PF_WAIT_ORDER),
+    'asyncpf.guest.kvm:kvm_guest_cpu_offline:stmt_swap:0':
+        ('yield from kvm_pv_disable_apf(cpu)', _OFFLINE_ORDER),
+    'asyncpf.guest.kvm:kvm_pv_disable_apf:stmt_swap:1':
+        ('yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)', _WRMSR_ATOMIC),
+    'asyncpf.guest.kvm:kvm_pv_disable_apf:stmt_swap:2':
+        ('cpu.apf_enabled = False', _ONE_STEP),
+    'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:const_off:1':
+        ('0', _NOT_A_REASON),
+    'asyncpf.guest.kvm:register_apf_area:stmt_del:1':
+        ('if refused:...', _PF_ERA_OOPS),
+    'asyncpf.guest.kvm:register_apf_area:stmt_del:5':
+        ('return', _PF_ERA_OOPS),
+    'asyncpf.guest.kvm:register_apf_area:stmt_swap:1':
+        ('if refused:...', _PF_ERA_OOPS),
+    'asyncpf.guest.kvm:register_apf_area:stmt_swap:2':
+        ('cpu.apf_enabled = True', _ONE_STEP),
     'asyncpf.host.legacy.x86:kvm_arch_async_page_not_present:stmt_swap:0':
         ("vcpu.kvm.env.trace('kvm_async_pf_not_present', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gv...",
          _TRACE_THEN_HASH),

@@ -410,6 +410,24 @@ def nothing_leaks(v: View) -> list[str]:
     return list(v.machine.leaks())
 
 
+@invariant(SAFETY, "arch/x86/kernel/kvm.c@v2.6.38: kvm_async_pf_task_wake allocates a dummy node when nobody waits "
+                   "for the token, kvm_async_pf_task_wait unlinks and kfree's the one it finds, and apf_task_wake_one "
+                   "unlinks a node without mm and returns -- a dummy apf_task_wake_all meets is never freed (a leak "
+                   "the guest's count keeps, so that nothing_leaks can report it)")
+def dummy_nodes_accounted(v: View) -> list[str]:
+    """Every dummy node the guest made is still hashed, consumed by the wait for its token, or counted as dropped (leaked)."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..guest import kvm as pv
+    s = k.stats
+    hashed = sum(1 for n in pv.all_nodes(k.sleepers) if n.task is None)
+    if s["dummies_created"] == hashed + s["dummies_consumed"] + s["dummies_dropped"]:
+        return []
+    return [f"{s['dummies_created']} dummy nodes made, but {hashed} hashed + {s['dummies_consumed']} consumed + "
+            f"{s['dummies_dropped']} dropped by wake-all"]
+
+
 @invariant(SAFETY, "Documentation/dev-tools/kasan.rst@v6.18 (a freed object is poisoned; any access is reported "
                 "as use-after-free); virt/kvm/async_pf.c:async_pf_execute (2024 'Always flush async #PF workqueue "
                 "when vCPU is being destroyed'): nothing reads an item after kmem_cache_free")
@@ -423,15 +441,18 @@ def no_use_after_free(v: View) -> list[str]:
                   "(KVM_FEATURE_ASYNC_PF, 4: 'async pf can be enabled by writing to msr 0x4b564d02'); "
                   "Documentation/virt/kvm/x86/cpuid.rst@v6.18 (KVM_FEATURE_ASYNC_PF_INT, "
                   "14: 'guest checks this feature bit before using the second async pf control msr 0x4b564d06'); "
-                  "arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) registers only with them")
+                  "arch/x86/kernel/kvm.c kvm_guest_cpu_init (2.6.38, v6.18) registers only with them, and "
+                  "kvm_pv_disable_apf (2.6.38, v6.18) writes the MSR back to 0 only on a cpu that registered "
+                  "('if (!apf_reason.enabled) return')")
 def registers_only_when_offered(v: View) -> list[str]:
-    """The guest enables async PF only if CPUID offers it (KVM_FEATURE_ASYNC_PF; ASYNC_PF_INT for interrupt delivery).
+    """The guest writes MSR_KVM_ASYNC_PF_EN (to enable or to disable) only if CPUID offers async PF (ASYNC_PF_INT for interrupt delivery).
 
     Whatever the host does with the write: without PV-CPUID enforcement it is accepted, and the guest relies on an
-    interface the VMM did not offer.  (A raw probe of MSRs 0x4b564d06/07 is not a registration.)
+    interface the VMM did not offer (a host without the MSR makes it a #GP, an oops in 2.6.38).  (A raw probe of
+    MSRs 0x4b564d06/07 is not a registration.)
     """
-    return [f"vcpu{o.vcpu}: MSR_KVM_ASYNC_PF_EN enabled while CPUID lacks feature bit {o.data['feature']}"
-            for o in v.obs if o.kind == "registration" and not o.data["offered"]]
+    return [f"vcpu{o.vcpu}: MSR_KVM_ASYNC_PF_EN {'enabled' if o.data['enabling'] else 'written'} while CPUID lacks "
+            f"feature bit {o.data['feature']}" for o in v.obs if o.kind == "registration" and not o.data["offered"]]
 
 
 # --- the interrupt era (5.8+): page-ready as an interrupt with a token slot and an ACK -------------------
@@ -817,7 +838,7 @@ def msr_writes_follow_the_abi(v: View) -> list[str]:
 def no_registration_with_no_kvmapf(v: View) -> list[str]:
     """A guest booted with no-kvmapf (or without PV async PF) never enables MSR_KVM_ASYNC_PF_EN."""
     return [f"vcpu{o.vcpu}: MSR_KVM_ASYNC_PF_EN enabled by a guest booted with no-kvmapf"
-            for o in v.obs if o.kind == "registration" and not o.data["asked"]]
+            for o in v.obs if o.kind == "registration" and o.data["enabling"] and not o.data["asked"]]
 
 
 @invariant(END, "arch/x86/kernel/kvm.c (2.6.38, v6.18): apf_reason.enabled is set after the enabling write and "
@@ -875,6 +896,20 @@ def user_code_runs_task_running(v: View) -> list[str]:
     return [f"cpu{cpu.id}: task {t.pid} ({t.comm}) runs user code in state {t.state}"
             for cpu in k.cpus if (t := cpu.rq.curr) is not None and not t.is_idle
             and cpu.vcpu.arch.cpl == 3 and t.state != TASK_RUNNING]
+
+
+@invariant(SAFETY, "kernel/sched.c@v2.6.38 and kernel/sched/core.c@v6.18 schedule_debug ('BUG: scheduling while "
+                   "atomic' when a live task enters schedule() with preemption disabled); arch/x86/kernel/kvm.c@v2.6.38 "
+                   "kvm_async_pf_task_wait halts the cpu instead of sleeping when preempt_count() shows more than "
+                   "its own bucket lock (n.halted), which is why the halted node exists")
+def no_sleep_while_atomic(v: View) -> list[str]:
+    """No live task is off its runqueue asleep with preemption disabled: a wait that cannot schedule halts instead."""
+    k = v.kernel
+    if k is None:
+        return []
+    from ..guest.sched import TASK_DEAD
+    return [f"task {t.pid} ({t.comm}) sleeps in state {t.state} with preempt_count {t.preempt_count}"
+            for t in k.tasks if not t.on_rq and t.state != TASK_DEAD and t.preempt_count > 0]
 
 
 @invariant(EVENT, "arch/x86/kernel/kvm.c@v2.6.38 kvm_guest_cpu_init (a CONFIG_PREEMPT kernel registers with "

@@ -36,7 +36,7 @@ KNOWN: tuple[Known, ...] = (
           "the enable's wake-all waits on done while the LAPIC is software-disabled; a not-present injected "
           "meanwhile completes behind it, so when the LAPIC comes on the ~0 wakes that sleeper first and its own "
           "page-ready follows for a waiter that is gone (a stale dummy node) -- 6.18 as 2.6.38 at migration"),
-    Known("ready_only_after_not_present", "legacy", ("kernel_touch",),
+    Known("ready_only_after_not_present", "legacy", ("kernel_touch", "kernel_touch_offline"),
           "bugzilla 208081; fixed in 2020 by notpresent_injected (Msg-Id 873673b8gc.fsf@vitty.brq.redhat.com)",
           "a non-preemptible guest touching memory from kernel mode is halted instead of told (no SEND_ALWAYS), "
           "yet 2.6.38 still sends page-ready for that token, which leaves a stale dummy node"),

@@ -197,6 +197,10 @@ _add(ModelConfig("kernel_touch", tasks=(TaskSpec((0,), kernel=True),), preemptib
 _add(ModelConfig("user_touch_unpreemptible", preemptible=False,
                  note="non-preemptible guest (no SEND_ALWAYS) touching a swapped page from user mode: it is told "
                       "(only a CPL0 fault needs SEND_ALWAYS), never halted"))
+_add(ModelConfig("kernel_touch_offline", tasks=(TaskSpec((0,), kernel=True),), preemptible=False, disable_at=10_000,
+                 reenable=False,
+                 note="kernel_touch, then cpu 0 goes offline: the stray page-ready's dummy node is unlinked by "
+                      "apf_task_wake_all, which in 2.6.38 never frees it (kept as dropped, a leak)"))
 _add(ModelConfig("tick_completion", hz=10000, swap_ns=97_000,
                  note="1 task; the swap-in completes exactly on a tick: the woken vcpu consumes the item "
                       "while the worker has one step left"))
@@ -386,6 +390,10 @@ for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
                      note=f"{_gen}: cpu 0 unregisters (kvm_guest_cpu_offline) with two sleepers and does not come "
                           "back: only the guest's own wake-all wakes them (no re-enable, so no host ~0); they "
                           "fault again without async PF (the model keeps them on the cpu instead of migrating them)"))
+_add(ModelConfig("unregistered_offline", tasks=(TaskSpec((0,)),), cpuid=0, disable_at=3_000,
+                 note="2.6.38 on a VMM that offers no KVM_FEATURE_ASYNC_PF: the guest never registers, so taking a "
+                      "cpu offline must not write MSR_KVM_ASYNC_PF_EN at all (kvm_pv_disable_apf's guard); the touch "
+                      "is a synchronous fault"))
 _add(ModelConfig("irq_unregistered_offline", generation="interrupt", tasks=(TaskSpec((0,), fresh=True),), cpuid=0,
                  enforce_pv_cpuid=True, disable_at=3_000,
                  note="no PV feature offered (and enforced): the guest never registers, so its ordinary #PF must not "
