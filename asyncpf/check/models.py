@@ -641,7 +641,8 @@ def vmm_migrate_vcpu(m: Machine, vcpu_id: int) -> None:
     Simplification: one machine plays both hosts -- the vcpu thread drops the
     state with kvm_arch_vcpu_reset at its next loop (a running swap-in is
     waited for, a pending one cancelled) and restores the MSRs right after;
-    memory keeps the pages as they were.  Simulation glue, not a kernel twin.
+    memory keeps the pages as they were; the destination's token counter
+    starts at 0 again, as a newly created vcpu's does.  Simulation glue, not a kernel twin.
     """
     vcpu = m.vcpus[vcpu_id]
     spec = m.kvm.abi
@@ -659,6 +660,7 @@ def vmm_migrate_vcpu(m: Machine, vcpu_id: int) -> None:
         yield from reset(v)
         if v is vcpu:
             vcpu.kvm.twins.kvm_arch_vcpu_reset = reset
+            vcpu.arch.apf.id = 0   # a new vcpu: the token counter is in no state KVM_GET_*/KVM_SET_* carries
             for msr, value in saved:
                 yield from x86.kvm_set_msr_common(v, msr, value, host_initiated=True)
 
