@@ -79,7 +79,8 @@ def _find_apf_task(bucket: list[KvmTaskSleepNode], token: int) -> KvmTaskSleepNo
 def register_apf_area(cpu: "GuestCpu", data: int) -> Generator:
     """The tail of every generation's kvm_guest_cpu_init: WRMSR the area, then mark this cpu enabled.
 
-    Simplification: a refused write (#GP) leaves async PF off on this cpu instead of oopsing.
+    A refused write (#GP) oopses where wrmsrl has no fixup (the seed and 2.6.38: the model's guest panics before
+    the refused branch runs); with 6.18's fixup the write is skipped and async PF stays off on this cpu.
     """
     refused = yield WrMsr(cpu.kernel.abi.msr_async_pf_en, data)
     if refused:
