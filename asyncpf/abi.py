@@ -180,9 +180,11 @@ INTERRUPT = Generation(
         "KVM_ASYNC_PF_DELIVERY_AS_INT",
     ),
     msr_reserved_mask=0x30,
-    area_c_struct="struct kvm_vcpu_pv_apf_data { __u32 flags; __u32 token; __u8 pad[56]; __u32 enabled; };",
-    area_format="<II56xI",
-    area_fields=("flags", "token", "enabled"),
+    # 5.8 to 6.7 still declared a trailing __u32 enabled that no host read; late 2023 dropped it for a per-cpu bool
+    # in the guest (proposed in Msg-Id ZS7ERnnRqs8Fl0ZF@google.com): v6.18's kvm_para.h and msr.rst have 64 bytes
+    area_c_struct="struct kvm_vcpu_pv_apf_data { __u32 flags; __u32 token; __u8 pad[56]; };",
+    area_format="<II56x",
+    area_fields=("flags", "token"),
     host_writes_bytes=8,
     broadcast_token=BROADCAST_TOKEN,
     async_pf_per_vcpu=64,

@@ -70,7 +70,7 @@ _FLAGS_WORD = ('the host writes only 0 or KVM_PV_REASON_PAGE_NOT_PRESENT into fl
     'goes through the token slot), so the top byte of the word is always 0: reading or clearing 3 of its bytes '
     'is the same')
 
-_PAD = ('the fifth byte is pad[0] of struct kvm_vcpu_pv_apf_data (flags, token, pad[56], enabled: '
+_PAD = ('the fifth byte is pad[0] of struct kvm_vcpu_pv_apf_data (flags, token, pad[56]: '
     'arch/x86/include/uapi/asm/kvm_para.h@v6.18), which neither side writes: it reads 0 and clearing it changes '
     'nothing')
 
