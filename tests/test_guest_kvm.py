@@ -203,3 +203,16 @@ def test_cpu_offline_disables_apf_and_wakes_local_sleepers(monkeypatch):
     assert read_guest_bytes(m.kvm, c0.apf_gpa + m.gen.area_size - 4, 4) == bytes(4)
     assert t0.state == sched.TASK_RUNNING and t1.state == sched.TASK_UNINTERRUPTIBLE
     assert pv.kvm_read_and_reset_pf_reason(c0) == 0
+
+
+def test_each_generation_hashes_sleepers_with_its_kernels_hash_32():
+    """The sleeper table's bucket is hash_32(token, 8) with the generation's hash.h multiplier (changed in v4.7)."""
+    from types import SimpleNamespace
+
+    from asyncpf.guest import interrupt, legacy, seed
+    token = 0x1000
+    for module, multiplier in ((seed, 0x9E370001), (legacy, 0x9E370001), (interrupt, 0x61C88647)):
+        kernel = SimpleNamespace(twins=module, sleepers=pv.new_sleeper_table())
+        bucket = pv._bucket(SimpleNamespace(kernel=kernel), token)
+        assert bucket is kernel.sleepers[((token * multiplier) & 0xFFFFFFFF) >> 24], module.__name__
+    assert legacy.SLEEPER_HASH(token, 8) != interrupt.SLEEPER_HASH(token, 8)

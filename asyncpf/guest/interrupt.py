@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Generator
 from .. import abi
 from ..abi import (HYPERVISOR_CALLBACK_VECTOR, KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED,
                    KVM_FEATURE_ASYNC_PF_INT, KVM_FEATURE_ASYNC_PF_VMEXIT, KVM_PV_REASON_PAGE_NOT_PRESENT)
+from ..host.interrupt import x86 as host_x86
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
 from ..host.vcpu import Compute, WrMsr
 from ..mirrors import mirrors
@@ -178,3 +179,4 @@ WRMSR_FIXUP = True
 _THIS = sys.modules[__name__]
 PF_ENTRY = (_THIS, "exc_page_fault")
 INTERRUPT_HANDLERS = {HYPERVISOR_CALLBACK_VECTOR: (_THIS, "sysvec_kvm_asyncpf_interrupt")}
+SLEEPER_HASH = host_x86.hash_32   # include/linux/hash.h@v6.18 (the v4.7 multiplier)

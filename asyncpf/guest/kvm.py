@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Generator, Iterator
 from .. import abi
 from ..abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from ..host.kvm_main import read_guest_bytes, write_guest_bytes
-from ..host.x86 import hash_32
+from ..host import x86 as host_x86
 from ..host.vcpu import Compute, WrMsr
 from ..mirrors import mirrors
 from . import sched
@@ -61,7 +61,8 @@ def all_nodes(table: list[list[KvmTaskSleepNode]]) -> Iterator[KvmTaskSleepNode]
 
 
 def _bucket(cpu: "GuestCpu", token: int) -> list[KvmTaskSleepNode]:
-    return cpu.kernel.sleepers[hash_32(token & abi.U32, KVM_TASK_SLEEP_HASHBITS)]
+    # the generation's hash_32: hash.h changed its multiplier in v4.7
+    return cpu.kernel.sleepers[cpu.kernel.twins.SLEEPER_HASH(token & abi.U32, KVM_TASK_SLEEP_HASHBITS)]
 
 
 @mirrors("arch/x86/kernel/kvm.c", "_find_apf_task")
@@ -235,3 +236,5 @@ PF_ERA_ENTRY = (sys.modules[__name__], "do_async_page_fault")
 PF_ERA_HANDLERS: dict = {}
 # 2.6.3x wrmsrl has no exception-table entry: a refused WRMSR oopses (the model panics)
 PF_ERA_WRMSR_FIXUP = False
+# the sleeper hash's hash_32: include/linux/hash.h of the 2.6.3x kernels
+PF_ERA_SLEEPER_HASH = host_x86.hash_32

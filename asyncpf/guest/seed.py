@@ -31,3 +31,4 @@ def kvm_guest_cpu_init(cpu: "GuestCpu") -> Generator:
 
 # the #PF era's entry points, looked up on the generation's module by the guest kernel
 PF_ENTRY, INTERRUPT_HANDLERS, WRMSR_FIXUP = kvm.PF_ERA_ENTRY, kvm.PF_ERA_HANDLERS, kvm.PF_ERA_WRMSR_FIXUP
+SLEEPER_HASH = kvm.PF_ERA_SLEEPER_HASH
