@@ -79,8 +79,9 @@ def test_read_and_reset_pf_reason():
     assert read_guest_bytes(m.kvm, cpu.apf_gpa, 4) == bytes(4)
     assert pv.kvm_read_and_reset_pf_reason(cpu) == 0
     write_guest_bytes(m.kvm, cpu.apf_gpa, abi.KVM_PV_REASON_PAGE_READY.to_bytes(4, "little"))
-    cpu.apf_enabled = False
+    write_guest_bytes(m.kvm, cpu.apf_gpa + m.gen.area_size - 4, bytes(4))   # apf_reason.enabled cleared
     assert pv.kvm_read_and_reset_pf_reason(cpu) == 0      # APF off: not even read
+    assert cpu.apf_enabled   # the word in the area decides, as in 2.6.38, not the model's mirror of it
 
 
 # --- not present / page ready ----------------------------------------------------------------

@@ -776,7 +776,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.guest.kvm:_find_apf_task:stmt_del:1':
         ('return None', _FALL_OFF),
     'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:stmt_swap:0':
-        ('if not cpu.apf_enabled:...', _LOCAL),
+        ('if not _area_enabled(cpu):...', _LOCAL),
     'asyncpf.guest.kvm:kvm_async_pf_task_wait:stmt_swap:1':
         ('task = cpu.curr', _LOCAL),
     'asyncpf.guest.kvm:kvm_async_pf_task_wake:stmt_swap:0':

@@ -100,10 +100,15 @@ def _enabled_offset(spec: abi.Generation) -> int:
     return spec.area_size - 4
 
 
+def _area_enabled(cpu: "GuestCpu") -> bool:
+    """``apf_reason.enabled`` as the #PF-era guest tests it: the last u32 of its own area, in guest memory."""
+    return read_guest_bytes(cpu.vcpu.kvm, cpu.apf_gpa + _enabled_offset(cpu.kernel.abi), 4) != bytes(4)
+
+
 @mirrors("arch/x86/kernel/kvm.c", "kvm_pv_disable_apf")
 def kvm_pv_disable_apf(cpu: "GuestCpu") -> Generator:
     """Unregister: WRMSR 0 and clear ``enabled`` (cpu going offline, reboot)."""
-    if not cpu.apf_enabled:
+    if not _area_enabled(cpu):
         return
     yield WrMsr(cpu.kernel.abi.msr_async_pf_en, 0)
     cpu.apf_enabled = False
@@ -122,8 +127,8 @@ def kvm_guest_cpu_offline(cpu: "GuestCpu") -> Generator:
 
 @mirrors("arch/x86/kernel/kvm.c", "kvm_read_and_reset_pf_reason")
 def kvm_read_and_reset_pf_reason(cpu: "GuestCpu") -> int:
-    """Read the reason word of this cpu's area and reset it to 0 (0 if async PF is off here)."""
-    if not cpu.apf_enabled:
+    """Read the reason word of this cpu's area and reset it to 0 (0 if the area's ``enabled`` is clear)."""
+    if not _area_enabled(cpu):
         return 0
     kvm = cpu.vcpu.kvm
     reason = int.from_bytes(read_guest_bytes(kvm, cpu.apf_gpa, 4), "little")
