@@ -153,6 +153,8 @@ class Checker:
         self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
         self._done_while_requested: dict[int, set] = {}      # 6.18: vcpu -> ids on done while KVM_REQ_APF_READY was set
         self._halt_woken: dict[int, bool] = {}       # vcpu -> left the guest halting (HLT, APF halt): woken since?
+        self._token_next: dict[int, int] = {}        # vcpu -> the token counter after its last traced not-present
+        self._setup_attempts: Counter = Counter()     # vcpu -> async PF set-ups tried since that not-present
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -528,17 +530,20 @@ class Checker:
                 {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
         elif name == "kvm_try_async_get_page":
             vid = fields["ctx"][2]
+            self._setup_attempts[vid] += 1      # a set-up follows unless the gfn is outstanding (below)
             fault = self.ledger.fault_at.get(vid)
             self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
                                                             "possible": fault is not None and fault["async_possible"]}))
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._setup_attempts[vcpu.vcpu_id] -= 1
             self._sync_epoch(vcpu)
             self._halt_owed[vcpu.vcpu_id] = (fields["gfn"], vcpu.stat["apf_halts"],
                                              self.ledger.wake_alls[vcpu.vcpu_id])
         elif name == "kvm_async_pf_not_present" and self._apf_traced:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
+            self._on_token(t_ns, vcpu.vcpu_id, fields["token"])
             self._answer_owed[vcpu.vcpu_id] = {
                 "token": fields["token"], "can_tell": can_tell_not_present(self.m, vcpu),
                 "area_ok": area_writable(self.m, vcpu), "halts": vcpu.stat["apf_halts"],
@@ -561,6 +566,25 @@ class Checker:
                                    "reset": self.ledger.wake_alls[vid] != epoch}))
             if vid in self._answer_owed:
                 self._on_entry_after_not_present(t_ns, self.m.vcpus[vid], self._answer_owed.pop(vid))
+
+    def _on_token(self, t_ns: int, vid: int, token: int) -> None:
+        """A not-present's token against the vcpu's counter, restated: one value per set-up tried since the last one.
+
+        2.6.38's kvm_arch_setup_async_pf takes ``apf.id++`` before kvm_setup_async_pf may refuse (limit, allocation),
+        so a refused set-up uses a value too; 6.18's alloc_apf_token also skips the value whose token id is 0.
+        The first not-present of a vcpu only sets the counter.
+        """
+        tried, self._setup_attempts[vid] = self._setup_attempts[vid], 0
+        mask = abi.U32 >> abi.TOKEN_VCPU_BITS
+        counter = self._token_next.get(vid)
+        if counter is not None:
+            expected = None     # a not-present with no set-up tried for it has no token to expect
+            for _ in range(tried):
+                if self._irq and counter == 0:
+                    counter = 1
+                expected, counter = abi.make_token(counter, vid), (counter + 1) & mask
+            self._observe(Obs(t_ns, "token_allocated", vid, {"token": token, "expected": expected, "tried": tried}))
+        self._token_next[vid] = ((token >> abi.TOKEN_VCPU_BITS) + 1) & mask
 
     def _note_requested_completions(self, vcpu: Any) -> None:
         """6.18: the completions on ``done`` while KVM_REQ_APF_READY is pending are due at the request's service."""

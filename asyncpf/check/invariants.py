@@ -285,6 +285,23 @@ def tokens_unique(v: View) -> list[str]:
     return out
 
 
+@invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 kvm_arch_setup_async_pf: 'arch.token = (vcpu->arch.apf.id++ << 12) | "
+                  "vcpu->vcpu_id', taken before kvm_setup_async_pf may refuse; arch/x86/kvm/mmu/mmu.c@v6.18 "
+                  "alloc_apf_token (the same counter, skipping the value whose token id is 0: 'KVM: x86/mmu: make apf "
+                  "token non-zero to fix bug', Msg-Id 20220210084113.73005-1-zhangliang5@huawei.com)",
+           generations=("legacy", "interrupt"),
+           why_not="the seed traces no not-present of its own (kvm_send_async_pf comes at the injection, from one slot)")
+def tokens_follow_the_counter(v: View) -> list[str]:
+    """Each not-present a vcpu traces carries the next value of its token counter: one step per set-up tried since the last.
+
+    The counter is restated from the tokens traced and the set-ups the fault path traced (kvm_try_async_get_page
+    without a repeated fault), not read from the host.
+    """
+    return [f"vcpu{o.vcpu}: not-present token {o.data['token']:#x} after {o.data['tried']} set-up(s) tried, expected "
+            + ("none (no set-up tried)" if o.data["expected"] is None else f"{o.data['expected']:#x}")
+            for o in v.obs if o.kind == "token_allocated" and o.data["token"] != o.data["expected"]]
+
+
 @invariant(SAFETY, "9a6e7c39810e (2017: 'Fix #DF due to inject Page not Present and Page Ready exceptions "
                    "simultaneously', 2a266f23550b 'check pending exception before injecting APF')")
 def no_two_apf_pf_in_one_entry(v: View) -> list[str]:
@@ -321,6 +338,17 @@ def cpl0_only_with_send_always(v: View) -> list[str]:
     return [f"vcpu{o.vcpu}: not-present {o.data['token']:#x} delivered at CPL0 without SEND_ALWAYS"
             for o in v.obs if o.kind == "deliver" and o.data["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT
             and o.data["cpl"] == 0 and not o.data["send_always"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present and kvm_arch_async_page_present "
+                  "(fault.error_code = 0), x86.c@v6.18 kvm_arch_async_page_not_present (the same); seed 000 "
+                  "injects both events with error code 0: the guest tells an async PF #PF apart by its reason word, "
+                  "never by an error code a hardware fault would carry")
+def apf_pf_error_code_zero(v: View) -> list[str]:
+    """A #PF carrying an async PF reason reaches the guest with error code 0."""
+    return [f"vcpu{o.vcpu}: async PF #PF (reason {o.data['reason']}, token {o.data['token']:#x}) delivered with "
+            f"error code {o.data['error_code']:#x}"
+            for o in v.obs if o.kind == "deliver" and o.data.get("error_code", 0)]
 
 
 @invariant(EVENT, "(2020, bugzilla 208081, Msg-Id 873673b8gc.fsf@vitty.brq.redhat.com: page-ready for a never-injected not-present "
