@@ -139,6 +139,8 @@ class Checker:
         self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
         self._gp_owed: dict[int, tuple[int, int]] = {}   # vcpu -> (msr, data) of a refused WRMSR not yet answered
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
+        self._ready_unacked: dict[int, bool] = {}   # vcpu -> a page-ready interrupt raised and not ACKed since
+        self._raised_in_guest: dict[int, bool] = {}  # vcpu -> a page-ready raised since its last entry (by an ACK)
         self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
         self.violations: list[Violation] = []
         self.counts: Counter = Counter()
@@ -315,6 +317,7 @@ class Checker:
         elif self._irq and name == "kvm_apic_accept_irq":
             vcpu = self.m.vcpus[fields["ctx"][2]]
             if fields["vec"] == vcpu.arch.apf.vec and vcpu.vcpu_id in self._slot_before:
+                self._ready_unacked[vcpu.vcpu_id] = self._raised_in_guest[vcpu.vcpu_id] = True
                 self._observe(Obs(t_ns, "ready_irq", vcpu.vcpu_id,
                                   {"slot_before": self._slot_before.pop(vcpu.vcpu_id),
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
@@ -492,6 +495,9 @@ class Checker:
         msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
         if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
             self._acked[vcpu.vcpu_id] = True
+            # the ACK ends the pending page-ready, even one raised at the entry before it; one raised since that entry
+            # came from the ACK's own look at done (traced before kvm_msr) and is pending
+            self._ready_unacked[vcpu.vcpu_id] = self._raised_in_guest.get(vcpu.vcpu_id, False)
         feature = {spec.msr_async_pf_en: spec.kvm_feature_async_pf, spec.msr_async_pf_int: abi.KVM_FEATURE_ASYNC_PF_INT,
                    spec.msr_async_pf_ack: abi.KVM_FEATURE_ASYNC_PF_INT}.get(msr)
         if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
@@ -557,6 +563,11 @@ class Checker:
         elif name == "kvm_entry":
             vid = fields["ctx"][2]
             self._on_entry_with_completions(t_ns, self.m.vcpus[vid])
+            if self._irq:
+                self._observe(Obs(t_ns, "pageready_handshake", vid,
+                                  {"pending": self.m.vcpus[vid].arch.apf.pageready_pending,
+                                   "unacked": self._ready_unacked.get(vid, False)}))
+                self._raised_in_guest[vid] = False
             if vid in self._halt_owed:
                 vcpu = self.m.vcpus[vid]
                 self._sync_epoch(vcpu)

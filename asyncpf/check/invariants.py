@@ -495,6 +495,22 @@ def ack_between_page_readys(v: View) -> list[str]:
             for o in v.obs if o.kind == "deliver" and o.data.get("by_interrupt") and o.data["unacked"]]
 
 
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 kvm_arch_async_page_present (pageready_pending set with the page-ready "
+                  "interrupt), the MSR_KVM_ASYNC_PF_ACK case of kvm_set_msr_common (cleared, then "
+                  "kvm_check_async_pf_completion) and kvm_arch_async_page_present_queued (no kick while it is set); "
+                  "2635b5c4a0e4 (2020); a reset leaves it (kvm_vcpu_reset@v6.18)",
+           generations=_IRQ, why_not=_IRQ_WHY)
+def pageready_pending_until_ack(v: View) -> list[str]:
+    """The host counts a page-ready as pending exactly from its interrupt until the guest's ACK (at every entry).
+
+    "Raised" and "ACKed" are restated from the trace (kvm_apic_accept_irq on the vector after kvm_async_pf_ready,
+    the accepted ACK write); a page-ready the ACK's own look at ``done`` raises is pending after it.
+    """
+    return [f"vcpu{o.vcpu}: entered with pageready_pending={o.data['pending']} while a page-ready is "
+            f"{'raised and not ACKed' if o.data['unacked'] else 'not pending (none raised since the last ACK)'}"
+            for o in v.obs if o.kind == "pageready_handshake" and o.data["pending"] != o.data["unacked"]]
+
+
 @invariant(SAFETY, "'KVM: x86/mmu: make apf token non-zero to fix bug' (Liang Zhang, 2022, Msg-Id "
                    "20220210084113.73005-1-zhangliang5@huawei.com): token 0 would read as a free slot",
            generations=_IRQ, why_not="before 5.8 a token is only a #PF's CR2; 0 is a valid token there")
