@@ -415,7 +415,21 @@ class Checker:
                 if s == slot and peek(w, "addr") == addr and w.vcpu is vcpu:   # the item this worker runs (may be freed)
                     published = w in vcpu.async_pf.done or w.id in self._ever_done
                     self._observe(Obs(t_ns, "completed", vcpu.vcpu_id, {"addr": addr, "published": published}))
+                    if "pfn" in fields:
+                        self._observe(Obs(t_ns, "completed_pfn", vcpu.vcpu_id,
+                                          {"addr": addr, "pfn": fields["pfn"], "frame": self._frame_at(addr)}))
                     return
+
+    def _frame_at(self, hva: int) -> int:
+        """The host frame behind ``hva`` as the host mm holds it now, 0 if no anonymous page is there.
+
+        Read from the mm's page table (the glue's arrays, as the timeline reads them), not from the worker.
+        """
+        mm = self.m.kvm.mm
+        vma = mm.find_vma(hva)
+        if vma is None or vma.kind != "anon" or not mm.is_mapped(hva):
+            return 0
+        return int(mm._pfn[mm._index(vma, hva)])
 
     def _deliver_ready(self, vcpu: Any, data: dict) -> None:
         """Match a page-ready the guest received against the not-presents it awaits (or the ~0 broadcast)."""

@@ -792,6 +792,18 @@ def completion_published_before_wake(v: View) -> list[str]:
 
 
 
+@invariant(EVENT, "include/trace/events/kvm.h@v2.6.38 kvm_async_pf_completed (address, pfn: page_to_pfn of the page the "
+                  "worker's get_user_pages returned, 0 when it returned none), traced by virt/kvm/async_pf.c@v2.6.38 "
+                  "async_pf_execute while it still holds that page; seed 000's slow-work execute traces the same",
+           generations=("seed", "legacy"),
+           why_not="since 2020 (no page reference kept) kvm_async_pf_completed prints no pfn (async_pf.c@v6.18)")
+def completion_traced_with_its_page(v: View) -> list[str]:
+    """A worker's completion tracepoint prints the frame that now backs its address (0 only when there is none)."""
+    return [f"vcpu{o.vcpu}: kvm_async_pf_completed for hva {o.data['addr']:#x} prints pfn {o.data['pfn']:#x}, "
+            f"but the page there is frame {o.data['frame']:#x}"
+            for o in v.obs if o.kind == "completed_pfn" and o.data["pfn"] != o.data["frame"]]
+
+
 # --- the guest's side of the contract: its MSR writes, its entry code, its wait loops (issue 15) -----------------
 
 
