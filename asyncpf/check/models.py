@@ -266,6 +266,10 @@ _in_interrupt_era("msr_disable", note="msr_disable in the interrupt era: EN=0 wh
 _add(ModelConfig("irq_kernel_touch", generation="interrupt", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
                  workers=2, note="a kernel-mode touch (never async since 5.8: APF halt) beside a user-mode one"))
 _in_interrupt_era("vcpu_reset")
+_add(replace(CONFIGS["irq_vcpu_reset"], name="irq_vcpu_reset_token_top_byte", extra={"apf_id": 0xFFF},
+             note="irq_vcpu_reset on a vcpu whose token counter is at 0xfff: the second token, 0x1000000, has only "
+                  "its top byte set, and it is the one left unconsumed in the slot across the reset, so the slot "
+                  "test must read the whole token word to see the slot busy"))
 _add(ModelConfig("halt_irqs_off", hz=10_000, reset_at=250_000, extra={"park_at": 120_000},
                  note="once the task's async PF is answered, a kernel thread parks cpu 0 with cli; hlt (as a cpu "
                       "stopped or played dead) while ticks come: only the VMM's INIT/RESET may resume it, not the "
