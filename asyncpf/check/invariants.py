@@ -340,17 +340,6 @@ def cpl0_only_with_send_always(v: View) -> list[str]:
             and o.data["cpl"] == 0 and not o.data["send_always"]]
 
 
-@invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present and kvm_arch_async_page_present "
-                  "(fault.error_code = 0), x86.c@v6.18 kvm_arch_async_page_not_present (the same); seed 000 "
-                  "injects both events with error code 0: the guest tells an async PF #PF apart by its reason word, "
-                  "never by an error code a hardware fault would carry")
-def apf_pf_error_code_zero(v: View) -> list[str]:
-    """A #PF carrying an async PF reason reaches the guest with error code 0."""
-    return [f"vcpu{o.vcpu}: async PF #PF (reason {o.data['reason']}, token {o.data['token']:#x}) delivered with "
-            f"error code {o.data['error_code']:#x}"
-            for o in v.obs if o.kind == "deliver" and o.data.get("error_code", 0)]
-
-
 @invariant(EVENT, "(2020, bugzilla 208081, Msg-Id 873673b8gc.fsf@vitty.brq.redhat.com: page-ready for a never-injected not-present "
                   "left stale dummies -> notpresent_injected); msr.txt: page-ready carries the not-present's token")
 def ready_only_after_not_present(v: View) -> list[str]:
