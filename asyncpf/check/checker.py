@@ -27,6 +27,7 @@ from ..host import x86
 from ..host.async_pf import peek
 from ..host.kvm_main import gfn_to_hva, gfn_to_memslot, kvm_is_error_hva, read_guest_bytes
 from ..host.interrupt.lapic import KVM_REQ_APF_READY
+from ..host.mm import PageState
 from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
 from . import msr_abi
@@ -420,6 +421,15 @@ class Checker:
                                           {"addr": addr, "pfn": fields["pfn"], "frame": self._frame_at(addr)}))
                     return
 
+    def _needs_io(self, gfn: int | None) -> bool:
+        """The page behind ``gfn`` can only be had with IO: a memslot backs it and its page is swapped out or being read."""
+        if gfn is None:
+            return False
+        hva = gfn_to_hva(self.m.kvm, gfn)
+        mm = self.m.kvm.mm
+        vma = None if kvm_is_error_hva(hva) else mm.find_vma(hva)
+        return vma is not None and vma.kind == "anon" and mm.page_state(hva) in (PageState.SWAPPED, PageState.SWAPIN)
+
     def _frame_at(self, hva: int) -> int:
         """The host frame behind ``hva`` as the host mm holds it now, 0 if no anonymous page is there.
 
@@ -554,6 +564,9 @@ class Checker:
             fault = self.ledger.fault_at.get(vid)
             self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
                                                             "possible": fault is not None and fault["async_possible"]}))
+            gfn = fields["gfn"] if "gfn" in fields else None if fault is None else fault["gfn"]
+            if not fields.get("r", False):   # the seed traces every lookup, with r = 1 when it got the pfn at once
+                self._observe(Obs(t_ns, "went_async", vid, {"gfn": gfn, "needs_io": self._needs_io(gfn)}))
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._setup_attempts[vcpu.vcpu_id] -= 1

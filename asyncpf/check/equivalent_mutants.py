@@ -966,6 +966,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
     'asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:9':
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
+    'asyncpf.host.seed.mmu:gfn_to_pfn_async:stmt_swap:1':
+        ('if kvm_is_error_hva(addr):...', _LOOKUP_DISCARDED),
+    'asyncpf.host.seed.mmu:kvm_handle_bad_page:stmt_del:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
+    'asyncpf.host.seed.mmu:kvm_handle_bad_page:stmt_swap:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
     'asyncpf.host.seed.x86:__vcpu_run:stmt_swap:1':
         ('while not vcpu.stopped:...', _EXIT_MODE),
     'asyncpf.host.seed.x86:__vcpu_run:stmt_del:2':

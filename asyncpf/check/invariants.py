@@ -1044,6 +1044,21 @@ def async_pf_tried_only_when_possible(v: View) -> list[str]:
             "when can_do_async_pf did not hold" for o in v.obs if o.kind == "async_pf_tried" and not o.data["possible"]]
 
 
+@invariant(EVENT, "seed 000 gfn_to_pfn_async (an error hva is bad_pfn at once; only a page get_user_pages_noio cannot "
+                  "have without IO goes async); virt/kvm/kvm_main.c@v2.6.38 hva_to_pfn (FOLL_NOWAIT: async only when "
+                  "the fault would wait for IO) and arch/x86/kvm/mmu.c try_async_pf; arch/x86/kvm/mmu/mmu.c@v6.18 "
+                  "__kvm_mmu_faultin_pfn (async only when __kvm_faultin_pfn answered KVM_PFN_ERR_NEEDS_IO)")
+def async_pf_only_for_io(v: View) -> list[str]:
+    """A fault goes the async way only for a page that needs IO: one a memslot backs, swapped out or being read in.
+
+    Restated from the memslots and the host mm at the kvm_try_async_get_page line (the seed's with r = 0), not
+    asked of the lookup it judges.
+    """
+    return [f"vcpu{o.vcpu}: gfn {'?' if o.data['gfn'] is None else hex(o.data['gfn'])} went the async way although "
+            "its page needs no IO (no memslot, or resident)"
+            for o in v.obs if o.kind == "went_async" and not o.data["needs_io"]]
+
+
 @invariant(SAFETY, "seed 000 (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com): "
                    "tdp_page_fault calls gfn_to_pfn_async whenever can_do_async_pf (the area registered, no event "
                    "to reinject, CPL != 0), and a page that is not resident goes to kvm_arch_setup_async_pf; only a "

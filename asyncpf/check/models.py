@@ -682,6 +682,9 @@ _add(ModelConfig("noslot_touch", tasks=(TaskSpec((0,)), TaskSpec((1, 0))), pages
                  note="one task faults async on a swapped page while another touches a gfn without memslot (an "
                       "MMIO access the VMM emulates), then the same swapped page"))
 _in_interrupt_era("noslot_touch")
+_add(replace(CONFIGS["noslot_touch"], name="seed_noslot_touch", generation="seed",
+             note="noslot_touch on the seed: the gfn without memslot is answered by gfn_to_pfn_async's error-hva "
+                  "test and emulated (the seed's tdp_page_fault hands the error pfn to the MMIO path)"))
 
 
 # --- an exception delivery that faults: the guest's stack page is swapped out (host-side invariants) -------------
