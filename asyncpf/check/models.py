@@ -209,6 +209,13 @@ _add(ModelConfig("two_vcpus_three_tasks", vcpus=2, tasks=(TaskSpec((0,), cpu=0),
 _add(ModelConfig("irqoff_touch", tasks=(TaskSpec((0,), kernel=True, irqs_off=True), TaskSpec((1,))), workers=2,
                  note="a kernel-mode touch with interrupts off (a copy under local_irq_save) beside a user one: "
                       "the first must be handled synchronously even though the guest asked for SEND_ALWAYS"))
+_add(ModelConfig("irqoff_touch_unregistered", tasks=(TaskSpec((0,)), TaskSpec((1, 2), kernel=True, irqs_off=True)),
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=2, pv=False, hz=1000, swap_ns=5_000_000,
+                 limit_ns=60_000_000,
+                 note="a guest that never registers (no-kvmapf): the user touch goes async all the same and halts; a "
+                      "tick and the end of its timeslice let a kernel task run with interrupts off through two "
+                      "synchronous faults, during which the first page arrives: with async PF off the completion "
+                      "is consumed at once, interrupts off or not"))
 _add(ModelConfig("two_vcpus_disable", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)), workers=1,
                  disable_at=3_000, note="2 vcpus with a sleeper each; cpu 0 disables async PF and wakes its own "
                                         "sleepers only (apf_task_wake_all filters by cpu)"))
@@ -337,6 +344,11 @@ _add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),
                       "thread writes each class of INT, EN and ACK value under cli (reserved bits, vector 0, an "
                       "area outside guest memory -- the last enable is refused yet left half-enabled until the "
                       "disable after it -- every delivery mode, SEND_ALWAYS, disables)"))
+_add(replace(CONFIGS["irq_msr_table"], name="irq_msr_table_late_touch", tasks=(TaskSpec((0,), work_ns=10_000_000),),
+             swap_ns=40_000, limit_ns=30_000_000,
+             note="irq_msr_table with the touch after the probe's writes: the guest, never registered, consumes "
+                  "nothing, so the token slot of the probed area still reads busy when the halt-path fault "
+                  "completes with async PF off -- the completion must be consumed anyway"))
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),),
                  cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("ACK", 1), ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD),
