@@ -1095,6 +1095,19 @@ def repeated_fault_halts_before_entry(v: View) -> list[str]:
             for o in v.obs if o.kind == "entry_after_repeated_fault" and not o.data["halted"] and not o.data["reset"]]
 
 
+@invariant(SAFETY, "seed 000 vcpu_enter_guest (kvm_check_async_pf_completion injects right before the entry that "
+                   "delivers the event); arch/x86/kvm/x86.c@v6.18 kvm_arch_vcpu_runnable (kvm_vcpu_has_events: a "
+                   "pending exception makes the vcpu runnable, so vcpu_block does not sleep with one)",
+           generations=("seed", "interrupt"),
+           why_not="2.6.38 consumes completions after each round (__vcpu_run), so a page-ready #PF queued after a HLT "
+                   "exit waits in the halted vcpu for its next wake: kvm_arch_vcpu_runnable@v2.6.38 does not count a "
+                   "queued exception")
+def no_block_with_exception_queued(v: View) -> list[str]:
+    """No vcpu thread sleeps in kvm_vcpu_block with an exception queued for the guest: it goes in at the next entry."""
+    return [f"vcpu{vc.vcpu_id}: blocked with exception {vc.arch.exception.nr} queued for the guest"
+            for vc in v.vcpus if vc.mode == "blocked" and vc.arch.exception.pending and not vc.stopped]
+
+
 @invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present (APF off, or CPL0 without SEND_ALWAYS: "
                   "KVM_REQ_APF_HALT; else the reason word and #PF with CR2 = token; a failed write does neither) and "
                   "x86.c@v6.18 kvm_arch_async_page_not_present (kvm_can_deliver_async_pf and the flags write: the "
