@@ -384,6 +384,11 @@ _ISR_EMPTY_AT_RESET = ("the in-service register is empty whenever the vcpu threa
     'service only inside the delivering step -- instrumented over every interrupt-era configuration, fast and full: '
     '0 resets with a vector in service -- and clearing an empty set changes nothing')
 
+_PREFAULT_PINNED = ("2.6.38's prefault never needs IO: kvm_check_async_pf_completion prefaults an item before it retires "
+    "it, so the worker's get_user_pages reference still pins the page (put_work_page comes after "
+    'kvm_arch_async_page_present): reclaim skips a pinned page, and a zapped one is zero-filled inline -- '
+    'gfn_to_pfn_async answers at once and try_async_pf returns before the test whose prefault operand is dropped')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -500,6 +505,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_async_pf_doublefault', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
     'asyncpf.host.legacy.mmu:try_async_pf:stmt_swap:8':
         ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.legacy.mmu:try_async_pf:bool_drop:0':
+        ('not prefault and can_do_async_pf(vcpu)', _PREFAULT_PINNED),
     'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_del:12':
         ('yield None', _SCHED),
     'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:1':
