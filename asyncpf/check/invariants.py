@@ -1104,6 +1104,8 @@ def repeated_fault_halts_before_entry(v: View) -> list[str]:
                    "queued exception")
 def no_block_with_exception_queued(v: View) -> list[str]:
     """No vcpu thread sleeps in kvm_vcpu_block with an exception queued for the guest: it goes in at the next entry."""
+    if v.machine.gen.name == "legacy":   # see why_not: 2.6.38 does, by design
+        return []
     return [f"vcpu{vc.vcpu_id}: blocked with exception {vc.arch.exception.nr} queued for the guest"
             for vc in v.vcpus if vc.mode == "blocked" and vc.arch.exception.pending and not vc.stopped]
 
