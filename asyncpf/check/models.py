@@ -210,12 +210,12 @@ _add(ModelConfig("irqoff_touch", tasks=(TaskSpec((0,), kernel=True, irqs_off=Tru
                  note="a kernel-mode touch with interrupts off (a copy under local_irq_save) beside a user one: "
                       "the first must be handled synchronously even though the guest asked for SEND_ALWAYS"))
 _add(ModelConfig("irqoff_touch_unregistered", tasks=(TaskSpec((0,)), TaskSpec((1, 2), kernel=True, irqs_off=True)),
-                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=2, pv=False, hz=1000, swap_ns=5_000_000,
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=2, pv=False, hz=1000, swap_ns=5_797_000,
                  limit_ns=60_000_000,
                  note="a guest that never registers (no-kvmapf): the user touch goes async all the same and halts; a "
                       "tick and the end of its timeslice let a kernel task run with interrupts off through two "
-                      "synchronous faults, during which the first page arrives: with async PF off the completion "
-                      "is consumed at once, interrupts off or not"))
+                      "synchronous faults, during which the first page arrives (on a tick): with async PF off the "
+                      "completion is consumed at once, interrupts off or not"))
 _add(ModelConfig("two_vcpus_disable", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)), workers=1,
                  disable_at=3_000, note="2 vcpus with a sleeper each; cpu 0 disables async PF and wakes its own "
                                         "sleepers only (apf_task_wake_all filters by cpu)"))
