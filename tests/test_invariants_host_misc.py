@@ -45,3 +45,20 @@ def test_token_counter_counts_refused_set_ups():
     """A set-up the limit refuses still takes a counter value: limit64's later tokens skip those values."""
     rep = explore(CONFIGS["limit64"], stop_at_first=False, trace_counterexample=False)
     assert "tokens_follow_the_counter" not in rep.violated
+
+
+@pytest.mark.parametrize("mid,invariant", [
+    ("asyncpf.host.async_pf:alloc_work:bool_drop:1", "seed_faults_go_async"),       # every allocation fails
+    ("asyncpf.host.async_pf:alloc_work:stmt_del:7", "refused_set_up_tells_nothing"),  # a refused item set up anyway
+])
+def test_refused_allocations_are_judged_fault_by_fault(mid, invariant):
+    assert invariant not in explore(CONFIGS["seed_alloc_fail"], stop_at_first=False, trace_counterexample=False).violated
+    with applied(mutant_by_id(mid)):
+        found = explore(CONFIGS["seed_alloc_fail"], stop_at_first=False, trace_counterexample=False).violated
+    assert invariant in found
+
+
+def test_failing_allocations_counts_its_own_calls():
+    from asyncpf.check.models import failing_allocations
+    fail = failing_allocations((1, 3))
+    assert [fail() for _ in range(4)] == [True, False, True, False]

@@ -156,6 +156,7 @@ class Checker:
         self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
         self._done_while_requested: dict[int, set] = {}      # 6.18: vcpu -> ids on done while KVM_REQ_APF_READY was set
         self._halt_woken: dict[int, bool] = {}       # vcpu -> left the guest halting (HLT, APF halt): woken since?
+        self._setting_up: int | None = None          # the vcpu whose fault path is setting an async PF up
         self._token_next: dict[int, int] = {}        # vcpu -> the token counter after its last traced not-present
         self._setup_attempts: Counter = Counter()     # vcpu -> async PF set-ups tried since that not-present
         self.abort_on_livelock = True
@@ -201,6 +202,7 @@ class Checker:
         env.tracer = tracer
         self._adopt_events_in_flight()
         self._wrap_reset()
+        self._wrap_alloc_fail()
         if self.kernel is not None:
             for cpu in self.kernel.cpus:
                 self._wrap_next_op(cpu)
@@ -228,6 +230,25 @@ class Checker:
                 self._observe(Obs(self.m.env.now, "after_reset", vcpu.vcpu_id, self._reset_facts(vcpu)))
 
         twins.kvm_arch_vcpu_reset = kvm_arch_vcpu_reset
+
+    def _wrap_alloc_fail(self) -> None:
+        """Note each work-item allocation the configuration's fault injection refuses, against the fault it is for.
+
+        The injector (``kvm.alloc_fail``) is the configuration's glue; the checker wraps it on this machine only, and
+        attributes a refusal to the vcpu whose fault path tried a set-up (kvm_try_async_get_page) since its last exit.
+        """
+        inner = self.m.kvm.alloc_fail
+        if inner is None:
+            return
+
+        def alloc_fail() -> bool:
+            refused = inner()
+            fault = self.ledger.fault_at.get(self._setting_up) if self._setting_up is not None else None
+            if refused and fault is not None:
+                fault["refused"] = True
+            return refused
+
+        self.m.kvm.alloc_fail = alloc_fail
 
     def _reset_facts(self, vcpu: Any) -> dict:
         """What a reset must have cleared, read from the vcpu's state (see reset_leaves_no_async_pf_state)."""
@@ -561,6 +582,7 @@ class Checker:
         elif name == "kvm_try_async_get_page":
             vid = fields["ctx"][2]
             self._setup_attempts[vid] += 1      # a set-up follows unless the gfn is outstanding (below)
+            self._setting_up = vid
             fault = self.ledger.fault_at.get(vid)
             self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
                                                             "possible": fault is not None and fault["async_possible"]}))
@@ -577,12 +599,16 @@ class Checker:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
             self._on_token(t_ns, vcpu.vcpu_id, fields["token"])
+            self._on_told_after_refusal(t_ns, vcpu.vcpu_id, fields["token"])
             self._answer_owed[vcpu.vcpu_id] = {
                 "token": fields["token"], "can_tell": can_tell_not_present(self.m, vcpu),
                 "area_ok": area_writable(self.m, vcpu), "halts": vcpu.stat["apf_halts"],
                 "epoch": self.ledger.wake_alls[vcpu.vcpu_id]}
+        elif name == "kvm_send_async_pf" and fields["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT:   # the seed's
+            self._on_told_after_refusal(t_ns, fields["ctx"][2], fields["token"])
         elif name == "kvm_exit":   # 6.18: the exit's handler may have queued a wake-all and its request (EN write)
             vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._setting_up = None
             if self._irq:
                 self._note_requested_completions(vcpu)
             else:
@@ -604,6 +630,12 @@ class Checker:
                                    "reset": self.ledger.wake_alls[vid] != epoch}))
             if vid in self._answer_owed:
                 self._on_entry_after_not_present(t_ns, self.m.vcpus[vid], self._answer_owed.pop(vid))
+
+    def _on_told_after_refusal(self, t_ns: int, vid: int, token: int) -> None:
+        """A not-present for the vcpu's last fault: was that fault's item allocation refused (see _wrap_alloc_fail)?"""
+        fault = self.ledger.fault_at.get(vid)
+        if fault is not None and fault.get("refused"):
+            self._observe(Obs(t_ns, "not_present_after_refusal", vid, {"token": token, "gfn": fault["gfn"]}))
 
     def _on_token(self, t_ns: int, vid: int, token: int) -> None:
         """A not-present's token against the vcpu's counter, restated: one value per set-up tried since the last one.

@@ -389,6 +389,10 @@ _PREFAULT_PINNED = ("2.6.38's prefault never needs IO: kvm_check_async_pf_comple
     'kvm_arch_async_page_present): reclaim skips a pinned page, and a zapped one is zero-filled inline -- '
     'gfn_to_pfn_async answers at once and try_async_pf returns before the test whose prefault operand is dropped')
 
+_ALLOC_FAIL_STAT = ('statistics counter: kvm.stat.async_pf_alloc_failures is read by reports and scenarios, by no twin '
+    "or invariant, and not by the configurations' fault injection, which counts the allocations it is asked about "
+    'itself (models.failing_allocations); the refusal itself (return None) is unchanged')
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -1148,6 +1152,14 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('vcpu.workqueue.queue_work(work)', _ONE_STEP),
     'asyncpf.host.async_pf:alloc_work:stmt_swap:2':
         ('kvm.stat.async_pf_allocated += 1', _ITEM_ID),
+    'asyncpf.host.async_pf:alloc_work:const_off:0':
+        ('1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:const_off:1':
+        ('1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:stmt_del:6':
+        ('kvm.stat.async_pf_alloc_failures += 1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:stmt_swap:5':
+        ('kvm.stat.async_pf_alloc_failures += 1', _ALLOC_FAIL_STAT),
     'asyncpf.host.async_pf:worker_done:stmt_swap:2':
         ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, pfn=pfn, gva=gva)", _TRACE),
     'asyncpf.host.async_pf:worker_done:stmt_del:2':

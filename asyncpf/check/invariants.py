@@ -1069,19 +1069,29 @@ def seed_faults_go_async(v: View) -> list[str]:
     """No seed vcpu thread sleeps in a synchronous swap-in of the page it faulted on when can_do_async_pf held.
 
     The fault's context is the one the checker recorded at the vcpu's last EPT violation
-    (``ledger.fault_at``); a configuration whose item allocations fail is not judged.
+    (``ledger.fault_at``); a fault whose item allocation the configuration's fault injection refused is not judged.
     """
     from ..host.kvm_main import gfn_to_hva
-    if v.machine.kvm.alloc_fail is not None:
-        return []
     out = []
     for vc in v.vcpus:
         hva, fault = _sleeps_on_swapin(vc), v.ledger.fault_at.get(vc.vcpu_id)
-        if hva is not None and fault is not None and fault["async_possible"] \
+        if hva is not None and fault is not None and fault["async_possible"] and not fault.get("refused") \
                 and gfn_to_hva(v.machine.kvm, fault["gfn"]) == hva:
             out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} although "
                        "can_do_async_pf held")
     return out
+
+
+@invariant(EVENT, "virt/kvm/async_pf.c@v2.6.38 and @v6.18 kvm_setup_async_pf ('work = kmem_cache_zalloc(...); if "
+                  "(!work) return 0;'), seed 000 kvm_setup_async_pf (the same, GFP_ATOMIC): a set-up whose item "
+                  "cannot be allocated sets nothing up, and the fault is handled synchronously")
+def refused_set_up_tells_nothing(v: View) -> list[str]:
+    """A fault whose work-item allocation failed sends the guest no not-present: it is handled synchronously.
+
+    The failure is the configuration's fault injection refusing the allocation, as the checker saw it answer.
+    """
+    return [f"vcpu{o.vcpu}: not-present {o.data['token']:#x} for gfn {o.data['gfn']:#x}, whose item allocation failed"
+            for o in v.obs if o.kind == "not_present_after_refusal"]
 
 
 @invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf (trace_kvm_async_pf_doublefault, then "

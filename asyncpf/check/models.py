@@ -448,7 +448,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         if "apf_id" in cfg.extra:  # a long-running vcpu: its token counter has advanced that far
             m.vcpus[0].arch.apf.id = cfg.extra["apf_id"]
         if "alloc_fail" in cfg.extra:
-            m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
+            m.kvm.alloc_fail = failing_allocations(cfg.extra["alloc_fail"])
         if "stack_page" in cfg.extra:
             delivery_faults_on_stack(m, cfg.pages[cfg.extra["stack_page"]])
         if before_boot is not None:
@@ -611,14 +611,18 @@ for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
 
 # --- allocation failure: the GFP_ATOMIC / GFP_NOWAIT item allocations that may fail (issue 15) ----------------
 
-def failing_allocations(m: Machine, ordinals: tuple[int, ...]) -> Callable[[], bool]:
+def failing_allocations(ordinals: tuple[int, ...]) -> Callable[[], bool]:
     """``kvm.alloc_fail`` that fails the work-item allocations of these ordinals (1 = the first of the run).
 
-    Deterministic on every schedule: the ordinal counts the allocations tried so far, failed ones included.
+    Deterministic on every schedule: it counts the allocations it was asked about itself, failed ones included
+    (not the host's statistics, which it would then depend on).
     """
+    asked = 0
+
     def fail() -> bool:
-        tried = m.kvm.stat.async_pf_allocated + m.kvm.stat.async_pf_alloc_failures + 1
-        return tried in ordinals
+        nonlocal asked
+        asked += 1
+        return asked in ordinals
     return fail
 
 
