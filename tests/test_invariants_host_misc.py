@@ -8,8 +8,6 @@ from asyncpf.check.mutation import applied, mutant_by_id
 
 
 @pytest.mark.parametrize("mid,config,invariant", [
-    ("asyncpf.host.interrupt.x86:kvm_arch_async_page_not_present:const_off:4", "irq_one_task",
-     "apf_pf_error_code_zero"),
     ("asyncpf.host.interrupt.mmu:alloc_apf_token:const_off:4", "irq_two_tasks", "tokens_follow_the_counter"),
     ("asyncpf.host.interrupt.mmu:alloc_apf_token:const_off:2", "irq_token_wrap", "tokens_follow_the_counter"),
     ("asyncpf.host.interrupt.x86:kvm_arch_async_page_present:stmt_del:8", "irq_one_task",
