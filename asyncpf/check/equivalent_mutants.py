@@ -393,6 +393,13 @@ _ALLOC_FAIL_STAT = ('statistics counter: kvm.stat.async_pf_alloc_failures is rea
     "or invariant, and not by the configurations' fault injection, which counts the allocations it is asked about "
     'itself (models.failing_allocations); the refusal itself (return None) is unchanged')
 
+_PUBLISH_AFTER_POINT = ("the shared worker's scheduling point moved before its publication on done: every run of the "
+    'mutant is a run of the twin in which the actors that run at that point run just before the worker resumes from '
+    'get_user_pages at the same instant (the explorer orders them either way there). What they could see differently '
+    "-- the item's page, done and state already set -- none of them reads: the seed's parked test meets an item whose "
+    'swap-in has not ended (_PARKED_DONE), put_work_page and free_work come after consumption, cancel_work only for '
+    "an unstarted item. (Not so for 6.18's worker, whose 'first' is computed before the point.)")
+
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
         ('0', _RETURN_DROPPED),
@@ -793,6 +800,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('return object.__getattribute__(work, name)', _GLUE_READ),
     'asyncpf.host.async_pf:async_pf_execute:stmt_del:12':
         ('yield None', _SCHED),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_swap:11':
+        ('vcpu.async_pf.done.append(work)', _PUBLISH_AFTER_POINT),
     'asyncpf.host.async_pf:async_pf_execute:stmt_del:3':
         ("work.state = 'running'", _WORK_STATE),
     'asyncpf.host.async_pf:async_pf_execute:stmt_swap:3':
