@@ -168,7 +168,7 @@ LEGACY_ONLY |= {"page_ready_after_prefault"}                      # prefault cam
 LEGACY_ONLY |= {"tokens_follow_the_counter"}                      # the not-present tracepoint, after the seed
 INTERRUPT_ONLY = {"page_ready_slot_free", "page_ready_lapic_enabled", "ack_between_page_readys", "tokens_non_zero",
                   "pv_msrs_gated_by_cpuid", "completion_kicks_vcpu", "handlers_return_irqs_off",
-                  "pageready_pending_until_ack"}
+                  "pageready_pending_until_ack", "ready_request_served_before_entry"}
 
 
 ONLY_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}   # SEND_ALWAYS as 2.6.38 guests use it

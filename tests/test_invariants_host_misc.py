@@ -14,6 +14,7 @@ from asyncpf.check.mutation import applied, mutant_by_id
      "pageready_pending_until_ack"),
     ("asyncpf.host.interrupt.x86:msr_async_pf_ack:stmt_swap:1", "irq_ack_race", "pageready_pending_until_ack"),
     ("asyncpf.host.async_pf:async_pf_execute:cmp_flip:1", "one_task", "completion_traced_with_its_page"),
+    ("asyncpf.host.interrupt.x86:vcpu_enter_guest:stmt_swap:1", "irq_one_task", "ready_request_served_before_entry"),
     ("asyncpf.host.seed.mmu:gfn_to_pfn_async:stmt_del:1", "seed_noslot_touch", "async_pf_only_for_io"),
     ("asyncpf.host.seed.x86:vcpu_enter_guest:stmt_swap:0", "seed_one_task", "no_block_with_exception_queued"),
     ("asyncpf.host.interrupt.x86:apf_pageready_slot_free:const_off:1", "irq_vcpu_reset_token_top_byte",

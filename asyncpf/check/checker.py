@@ -141,6 +141,7 @@ class Checker:
         self._gp_owed: dict[int, tuple[int, int]] = {}   # vcpu -> (msr, data) of a refused WRMSR not yet answered
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
         self._ready_unacked: dict[int, bool] = {}   # vcpu -> a page-ready interrupt raised and not ACKed since
+        self._ready_req_since_exit: dict[int, bool] = {}   # 6.18: KVM_REQ_APF_READY set, unbroken, since the exit
         self._raised_in_guest: dict[int, bool] = {}  # vcpu -> a page-ready raised since its last entry (by an ACK)
         self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
         self.violations: list[Violation] = []
@@ -611,12 +612,16 @@ class Checker:
             self._setting_up = None
             if self._irq:
                 self._note_requested_completions(vcpu)
+                self._ready_req_since_exit[vcpu.vcpu_id] = bool(vcpu.requests & KVM_REQ_APF_READY)
             else:
                 self._done_at_exit[vcpu.vcpu_id] = frozenset(w.id for w in vcpu.async_pf.done)
         elif name == "kvm_entry":
             vid = fields["ctx"][2]
             self._on_entry_with_completions(t_ns, self.m.vcpus[vid])
             if self._irq:
+                self._observe(Obs(t_ns, "entry_with_ready_request", vid,
+                                  {"pending": bool(self._ready_req_since_exit.pop(vid, False)
+                                                   and self.m.vcpus[vid].requests & KVM_REQ_APF_READY)}))
                 self._observe(Obs(t_ns, "pageready_handshake", vid,
                                   {"pending": self.m.vcpus[vid].arch.apf.pageready_pending,
                                    "unacked": self._ready_unacked.get(vid, False)}))
@@ -758,6 +763,10 @@ class Checker:
                 self._ever_done.add(w.id)
             if self._irq:
                 self._note_requested_completions(vcpu)
+                if not vcpu.requests & KVM_REQ_APF_READY:
+                    self._ready_req_since_exit[vcpu.vcpu_id] = False
+                elif vcpu.mode == "blocked":     # made while it sleeps: its next vcpu_enter_guest must look at it
+                    self._ready_req_since_exit[vcpu.vcpu_id] = True
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety if self.judging else self._remembering_safety:

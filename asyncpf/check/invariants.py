@@ -484,6 +484,15 @@ def ack_between_page_readys(v: View) -> list[str]:
             for o in v.obs if o.kind == "deliver" and o.data.get("by_interrupt") and o.data["unacked"]]
 
 
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 vcpu_enter_guest (every pending request, KVM_REQ_APF_READY included, is "
+                  "looked at before the entry; one made after the look cancels it: kvm_vcpu_exit_request)",
+           generations=_IRQ, why_not="before 5.8 completions are polled by the run loop after every round, with no request")
+def ready_request_served_before_entry(v: View) -> list[str]:
+    """A vcpu does not enter the guest with a KVM_REQ_APF_READY already pending when it last exited or while it was blocked."""
+    return [f"vcpu{o.vcpu}: entered the guest at t={o.t} with the KVM_REQ_APF_READY of its last exit still pending"
+            for o in v.obs if o.kind == "entry_with_ready_request" and o.data["pending"]]
+
+
 @invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 kvm_arch_async_page_present (pageready_pending set with the page-ready "
                   "interrupt), the MSR_KVM_ASYNC_PF_ACK case of kvm_set_msr_common (cleared, then "
                   "kvm_check_async_pf_completion) and kvm_arch_async_page_present_queued (no kick while it is set); "
