@@ -75,16 +75,18 @@ def test_generation_tables():
               "no_ready_after_broadcast", "limit_refuses_only_at_limit",
               "no_registration_with_no_kvmapf"}
     merged |= {"no_sync_stall_on_outstanding_gfn", "repeated_fault_halts_before_entry"}   # the gfn hash's fault path
-    merged |= {"page_ready_after_prefault"}
+    merged |= {"page_ready_after_prefault", "tokens_follow_the_counter"}
     merged |= {"apf_events_traced", "not_present_told_or_halted", "completion_taken_when_possible"}
     # (their tracepoints, the APF halt, the run loop's completion check)
     only_2638 = {"kernel_fault_halts_only_unpreemptible_guest"}
     seed_only = {"seed_faults_go_async"}
+    two_of_three = {"completion_traced_with_its_page": "seed, legacy", "no_block_with_exception_queued": "seed, interrupt"}
     assert merged | only_2638 | seed_only < {r[0] for r in limited}
     assert all(r[1] == "legacy, interrupt" and "seed" in r[2] for r in limited if r[0] in merged)
     assert all(r[1] == "legacy" and "seed" in r[2] for r in limited if r[0] in only_2638)
     assert all(r[1] == "seed" and r[2] for r in limited if r[0] in seed_only)
-    assert all(r[1] == "interrupt" for r in limited if r[0] not in merged | only_2638 | seed_only)
+    assert all(r[1] == two_of_three[r[0]] and r[2] for r in limited if r[0] in two_of_three)
+    assert all(r[1] == "interrupt" for r in limited if r[0] not in merged | only_2638 | seed_only | set(two_of_three))
     known = ec.known_rows()
     assert ("ready_only_after_not_present", "seed", "seed_msr_disable, seed_vcpu_reset") in [r[:3] for r in known]
 

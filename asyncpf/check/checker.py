@@ -27,6 +27,7 @@ from ..host import x86
 from ..host.async_pf import peek
 from ..host.kvm_main import gfn_to_hva, gfn_to_memslot, kvm_is_error_hva, read_guest_bytes
 from ..host.interrupt.lapic import KVM_REQ_APF_READY
+from ..host.mm import PageState
 from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
 from . import msr_abi
@@ -139,6 +140,9 @@ class Checker:
         self._slot_before: dict[int, int] = {}      # vcpu -> the token slot as it stood when ready was traced
         self._gp_owed: dict[int, tuple[int, int]] = {}   # vcpu -> (msr, data) of a refused WRMSR not yet answered
         self._acked: dict[int, bool] = {}           # vcpu -> the guest has ACKed since its last page-ready
+        self._ready_unacked: dict[int, bool] = {}   # vcpu -> a page-ready interrupt raised and not ACKed since
+        self._ready_req_since_exit: dict[int, bool] = {}   # 6.18: KVM_REQ_APF_READY set, unbroken, since the exit
+        self._raised_in_guest: dict[int, bool] = {}  # vcpu -> a page-ready raised since its last entry (by an ACK)
         self._seq_at_fault: dict[tuple[int, int], int] = {}   # (vcpu, token) -> mmu_notifier_seq at its not-present
         self.violations: list[Violation] = []
         self.counts: Counter = Counter()
@@ -153,6 +157,9 @@ class Checker:
         self._done_at_exit: dict[int, frozenset] = {}        # 2.6.38: vcpu -> ids on done at its last exit
         self._done_while_requested: dict[int, set] = {}      # 6.18: vcpu -> ids on done while KVM_REQ_APF_READY was set
         self._halt_woken: dict[int, bool] = {}       # vcpu -> left the guest halting (HLT, APF halt): woken since?
+        self._setting_up: int | None = None          # the vcpu whose fault path is setting an async PF up
+        self._token_next: dict[int, int] = {}        # vcpu -> the token counter after its last traced not-present
+        self._setup_attempts: Counter = Counter()     # vcpu -> async PF set-ups tried since that not-present
         self.abort_on_livelock = True
         self.enabled = True
         self.on_violation: Callable[[Violation], None] | None = None
@@ -196,6 +203,7 @@ class Checker:
         env.tracer = tracer
         self._adopt_events_in_flight()
         self._wrap_reset()
+        self._wrap_alloc_fail()
         if self.kernel is not None:
             for cpu in self.kernel.cpus:
                 self._wrap_next_op(cpu)
@@ -223,6 +231,25 @@ class Checker:
                 self._observe(Obs(self.m.env.now, "after_reset", vcpu.vcpu_id, self._reset_facts(vcpu)))
 
         twins.kvm_arch_vcpu_reset = kvm_arch_vcpu_reset
+
+    def _wrap_alloc_fail(self) -> None:
+        """Note each work-item allocation the configuration's fault injection refuses, against the fault it is for.
+
+        The injector (``kvm.alloc_fail``) is the configuration's glue; the checker wraps it on this machine only, and
+        attributes a refusal to the vcpu whose fault path tried a set-up (kvm_try_async_get_page) since its last exit.
+        """
+        inner = self.m.kvm.alloc_fail
+        if inner is None:
+            return
+
+        def alloc_fail() -> bool:
+            refused = inner()
+            fault = self.ledger.fault_at.get(self._setting_up) if self._setting_up is not None else None
+            if refused and fault is not None:
+                fault["refused"] = True
+            return refused
+
+        self.m.kvm.alloc_fail = alloc_fail
 
     def _reset_facts(self, vcpu: Any) -> dict:
         """What a reset must have cleared, read from the vcpu's state (see reset_leaves_no_async_pf_state)."""
@@ -313,6 +340,7 @@ class Checker:
         elif self._irq and name == "kvm_apic_accept_irq":
             vcpu = self.m.vcpus[fields["ctx"][2]]
             if fields["vec"] == vcpu.arch.apf.vec and vcpu.vcpu_id in self._slot_before:
+                self._ready_unacked[vcpu.vcpu_id] = self._raised_in_guest[vcpu.vcpu_id] = True
                 self._observe(Obs(t_ns, "ready_irq", vcpu.vcpu_id,
                                   {"slot_before": self._slot_before.pop(vcpu.vcpu_id),
                                    "token": token_slot(self.m, vcpu), "lapic_enabled": vcpu.apic_sw_enabled}))
@@ -410,7 +438,30 @@ class Checker:
                 if s == slot and peek(w, "addr") == addr and w.vcpu is vcpu:   # the item this worker runs (may be freed)
                     published = w in vcpu.async_pf.done or w.id in self._ever_done
                     self._observe(Obs(t_ns, "completed", vcpu.vcpu_id, {"addr": addr, "published": published}))
+                    if "pfn" in fields:
+                        self._observe(Obs(t_ns, "completed_pfn", vcpu.vcpu_id,
+                                          {"addr": addr, "pfn": fields["pfn"], "frame": self._frame_at(addr)}))
                     return
+
+    def _needs_io(self, gfn: int | None) -> bool:
+        """The page behind ``gfn`` can only be had with IO: a memslot backs it and its page is swapped out or being read."""
+        if gfn is None:
+            return False
+        hva = gfn_to_hva(self.m.kvm, gfn)
+        mm = self.m.kvm.mm
+        vma = None if kvm_is_error_hva(hva) else mm.find_vma(hva)
+        return vma is not None and vma.kind == "anon" and mm.page_state(hva) in (PageState.SWAPPED, PageState.SWAPIN)
+
+    def _frame_at(self, hva: int) -> int:
+        """The host frame behind ``hva`` as the host mm holds it now, 0 if no anonymous page is there.
+
+        Read from the mm's page table (the glue's arrays, as the timeline reads them), not from the worker.
+        """
+        mm = self.m.kvm.mm
+        vma = mm.find_vma(hva)
+        if vma is None or vma.kind != "anon" or not mm.is_mapped(hva):
+            return 0
+        return int(mm._pfn[mm._index(vma, hva)])
 
     def _deliver_ready(self, vcpu: Any, data: dict) -> None:
         """Match a page-ready the guest received against the not-presents it awaits (or the ~0 broadcast)."""
@@ -493,6 +544,9 @@ class Checker:
         msr, accepted = fields["ecx"], fields["write"] and not fields["exception"]
         if msr == spec.msr_async_pf_ack and accepted and fields["data"] & 1:
             self._acked[vcpu.vcpu_id] = True
+            # the ACK ends the pending page-ready, even one raised at the entry before it; one raised since that entry
+            # came from the ACK's own look at done (traced before kvm_msr) and is pending
+            self._ready_unacked[vcpu.vcpu_id] = self._raised_in_guest.get(vcpu.vcpu_id, False)
         feature = {spec.msr_async_pf_en: spec.kvm_feature_async_pf, spec.msr_async_pf_int: abi.KVM_FEATURE_ASYNC_PF_INT,
                    spec.msr_async_pf_ack: abi.KVM_FEATURE_ASYNC_PF_INT}.get(msr)
         if feature is not None and accepted and vcpu.arch.pv_cpuid_enforce \
@@ -531,30 +585,50 @@ class Checker:
                 {"gfn": fields["fault_address"] >> abi.PAGE_SHIFT, "async_possible": bool(possible)}
         elif name == "kvm_try_async_get_page":
             vid = fields["ctx"][2]
+            self._setup_attempts[vid] += 1      # a set-up follows unless the gfn is outstanding (below)
+            self._setting_up = vid
             fault = self.ledger.fault_at.get(vid)
             self._observe(Obs(t_ns, "async_pf_tried", vid, {"gfn": None if fault is None else fault["gfn"],
                                                             "possible": fault is not None and fault["async_possible"]}))
+            gfn = fields["gfn"] if "gfn" in fields else None if fault is None else fault["gfn"]
+            if not fields.get("r", False):   # the seed traces every lookup, with r = 1 when it got the pfn at once
+                self._observe(Obs(t_ns, "went_async", vid, {"gfn": gfn, "needs_io": self._needs_io(gfn)}))
         elif name in ("kvm_async_pf_doublefault", "kvm_async_pf_repeated_fault"):
             vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._setup_attempts[vcpu.vcpu_id] -= 1
             self._sync_epoch(vcpu)
             self._halt_owed[vcpu.vcpu_id] = (fields["gfn"], vcpu.stat["apf_halts"],
                                              self.ledger.wake_alls[vcpu.vcpu_id])
         elif name == "kvm_async_pf_not_present" and self._apf_traced:
             vcpu = self.m.vcpus[fields["ctx"][2]]
             self._sync_epoch(vcpu)
+            self._on_token(t_ns, vcpu.vcpu_id, fields["token"])
+            self._on_told_after_refusal(t_ns, vcpu.vcpu_id, fields["token"])
             self._answer_owed[vcpu.vcpu_id] = {
                 "token": fields["token"], "can_tell": can_tell_not_present(self.m, vcpu),
                 "area_ok": area_writable(self.m, vcpu), "halts": vcpu.stat["apf_halts"],
                 "epoch": self.ledger.wake_alls[vcpu.vcpu_id]}
+        elif name == "kvm_send_async_pf" and fields["reason"] == KVM_PV_REASON_PAGE_NOT_PRESENT:   # the seed's
+            self._on_told_after_refusal(t_ns, fields["ctx"][2], fields["token"])
         elif name == "kvm_exit":   # 6.18: the exit's handler may have queued a wake-all and its request (EN write)
             vcpu = self.m.vcpus[fields["ctx"][2]]
+            self._setting_up = None
             if self._irq:
                 self._note_requested_completions(vcpu)
+                self._ready_req_since_exit[vcpu.vcpu_id] = bool(vcpu.requests & KVM_REQ_APF_READY)
             else:
                 self._done_at_exit[vcpu.vcpu_id] = frozenset(w.id for w in vcpu.async_pf.done)
         elif name == "kvm_entry":
             vid = fields["ctx"][2]
             self._on_entry_with_completions(t_ns, self.m.vcpus[vid])
+            if self._irq:
+                self._observe(Obs(t_ns, "entry_with_ready_request", vid,
+                                  {"pending": bool(self._ready_req_since_exit.pop(vid, False)
+                                                   and self.m.vcpus[vid].requests & KVM_REQ_APF_READY)}))
+                self._observe(Obs(t_ns, "pageready_handshake", vid,
+                                  {"pending": self.m.vcpus[vid].arch.apf.pageready_pending,
+                                   "unacked": self._ready_unacked.get(vid, False)}))
+                self._raised_in_guest[vid] = False
             if vid in self._halt_owed:
                 vcpu = self.m.vcpus[vid]
                 self._sync_epoch(vcpu)
@@ -564,6 +638,31 @@ class Checker:
                                    "reset": self.ledger.wake_alls[vid] != epoch}))
             if vid in self._answer_owed:
                 self._on_entry_after_not_present(t_ns, self.m.vcpus[vid], self._answer_owed.pop(vid))
+
+    def _on_told_after_refusal(self, t_ns: int, vid: int, token: int) -> None:
+        """A not-present for the vcpu's last fault: was that fault's item allocation refused (see _wrap_alloc_fail)?"""
+        fault = self.ledger.fault_at.get(vid)
+        if fault is not None and fault.get("refused"):
+            self._observe(Obs(t_ns, "not_present_after_refusal", vid, {"token": token, "gfn": fault["gfn"]}))
+
+    def _on_token(self, t_ns: int, vid: int, token: int) -> None:
+        """A not-present's token against the vcpu's counter, restated: one value per set-up tried since the last one.
+
+        2.6.38's kvm_arch_setup_async_pf takes ``apf.id++`` before kvm_setup_async_pf may refuse (limit, allocation),
+        so a refused set-up uses a value too; 6.18's alloc_apf_token also skips the value whose token id is 0.
+        The first not-present of a vcpu only sets the counter.
+        """
+        tried, self._setup_attempts[vid] = self._setup_attempts[vid], 0
+        mask = abi.U32 >> abi.TOKEN_VCPU_BITS
+        counter = self._token_next.get(vid)
+        if counter is not None:
+            expected = None     # a not-present with no set-up tried for it has no token to expect
+            for _ in range(tried):
+                if self._irq and counter == 0:
+                    counter = 1
+                expected, counter = abi.make_token(counter, vid), (counter + 1) & mask
+            self._observe(Obs(t_ns, "token_allocated", vid, {"token": token, "expected": expected, "tried": tried}))
+        self._token_next[vid] = ((token >> abi.TOKEN_VCPU_BITS) + 1) & mask
 
     def _note_requested_completions(self, vcpu: Any) -> None:
         """6.18: the completions on ``done`` while KVM_REQ_APF_READY is pending are due at the request's service."""
@@ -667,6 +766,10 @@ class Checker:
                 self._ever_done.add(w.id)
             if self._irq:
                 self._note_requested_completions(vcpu)
+                if not vcpu.requests & KVM_REQ_APF_READY:
+                    self._ready_req_since_exit[vcpu.vcpu_id] = False
+                elif vcpu.mode == "blocked":     # made while it sleeps: its next vcpu_enter_guest must look at it
+                    self._ready_req_since_exit[vcpu.vcpu_id] = True
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         for inv in self.safety if self.judging else self._remembering_safety:

@@ -376,6 +376,66 @@ _HAS_ERROR_UNREAD = ("whether the queued #GP carries an error code: exception.ha
     "nothing -- the model's delivery hands the guest the error code alone, and kvm_inj_exception's trace derives "
     "has_error from the vector (2.6.38's format prints the code always); the code itself (0) is judged by "
     'refused_wrmsr_gets_gp')
+# --- the shared worker and the seed's injection and clear (issue 15, the host survivors) ---
+
+_WORK_STATE = ("work.state is read by free_work's 'freed' test and by Workqueue.cancel_work's 'queued' test, which only "
+    'guards hostsched.cancel_unstarted -- and that refuses by itself any worker thread that has been switched in (a '
+    "worker past its first statement has): leaving the item 'queued' or 'running' longer changes no answer")
+
+_WORK_DONE = ("work.done is read only by the seed's parked-item test in kvm_check_async_pf_completion, whose 'already "
+    "done' branch no run takes (see _PARKED_DONE, instrumented): with the flag never set the test answers 'not done' "
+    'exactly as it does in every run of the twin')
+
+_NO_PAGE_AT_PUT = ('put_work_page meets a page of None only for an item whose get_user_pages failed, which no run does '
+    '(every memslot is backed by its vma to the end and none is unmapped; instrumented over every seed and legacy '
+    'configuration, fast and full: 0 calls with no page), and a wake-all item carries bad_page, which the other '
+    'operand still filters')
+
+_SEED_INJECT_OFF = ("the seed's injection guard never holds: the parked not-present is injected at the entry right "
+    'after the fault that set it up, which found the area registered (can_do_async_pf), and every way of turning async '
+    'PF off (the MSR write, a reset) clears the parked slot first -- instrumented over every seed configuration, fast '
+    'and full: 0 calls with ENABLED clear -- so deleting, emptying or moving the guard changes no run')
+
+_SEED_INJECTED_FLAG = ("work.notpresent_injected is read only by 6.18's kvm_arch_async_page_present (the 2020 fix); no "
+    'seed twin or invariant reads it (the v2 series has no such field)')
+
+_SEED_RESET_ORDER = ("reset_events and the seed's clear trade places: the clear never suspends ('yield from ()') and "
+    'reads only the parked slot, done and queue, while reset_events writes only the pending exception and mp_state')
+
+_SEED_CLEAR_ORDER = ("two statements of the seed's clear trade places: it never suspends, and neither reads what the "
+    'other writes (the parked slot; done and queue; an item\'s page)')
+
+_SEED_SLOT_KEPT = ("the parked slot survives the clear: it is only ever non-empty between a fault's exit and the next "
+    'entry, so a clear meets it only in a reset served at the top of the loop; the next entry then takes the item with '
+    'async PF still off (msr_val 0 until the guest runs again) and, not done (_PARKED_DONE), it goes to the '
+    'injection guard, which drops it -- as the twin\'s clear did')
+
+_SEED_QUEUED_AT_CLEAR = ("queued = len(queue) moved before the drain of done: the seed's count is read by no seed twin "
+    'or invariant mid-run (_SEED_QUEUED), and the clear at VM destroy -- the one before the leak check reads it -- '
+    'always finds done empty (instrumented over every seed configuration, fast and full: done is non-empty only at '
+    'the mid-run clears of a disable or reset), where both orders count the same queue')
+
+
+_ISR_EMPTY_AT_RESET = ("the in-service register is empty whenever the vcpu thread runs a reset: the model's guest "
+    'acknowledges the LAPIC first in every handler (apic_eoi at delivery, asyncpf/guest/kernel.py), so a vector is in '
+    'service only inside the delivering step -- instrumented over every interrupt-era configuration, fast and full: '
+    '0 resets with a vector in service -- and clearing an empty set changes nothing')
+
+_PREFAULT_PINNED = ("2.6.38's prefault never needs IO: kvm_check_async_pf_completion prefaults an item before it retires "
+    "it, so the worker's get_user_pages reference still pins the page (put_work_page comes after "
+    'kvm_arch_async_page_present): reclaim skips a pinned page, and a zapped one is zero-filled inline -- '
+    'gfn_to_pfn_async answers at once and try_async_pf returns before the test whose prefault operand is dropped')
+
+_ALLOC_FAIL_STAT = ('statistics counter: kvm.stat.async_pf_alloc_failures is read by reports and scenarios, by no twin '
+    "or invariant, and not by the configurations' fault injection, which counts the allocations it is asked about "
+    'itself (models.failing_allocations); the refusal itself (return None) is unchanged')
+
+_PUBLISH_AFTER_POINT = ("the shared worker's scheduling point moved before its publication on done: every run of the "
+    'mutant is a run of the twin in which the actors that run at that point run just before the worker resumes from '
+    'get_user_pages at the same instant (the explorer orders them either way there). What they could see differently '
+    "-- the item's page, done and state already set -- none of them reads: the seed's parked test meets an item whose "
+    'swap-in has not ended (_PARKED_DONE), put_work_page and free_work come after consumption, cancel_work only for '
+    "an unstarted item. (Not so for 6.18's worker, whose 'first' is computed before the point.)")
 
 EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.legacy.async_pf:kvm_async_pf_wakeup_all:const_off:0':
@@ -493,6 +553,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_async_pf_doublefault', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
     'asyncpf.host.legacy.mmu:try_async_pf:stmt_swap:8':
         ("kvm.env.trace('kvm_try_async_get_page', ctx=ctx, gva=gva, gfn=gfn)", _TRACE),
+    'asyncpf.host.legacy.mmu:try_async_pf:bool_drop:0':
+        ('not prefault and can_do_async_pf(vcpu)', _PREFAULT_PINNED),
     'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_del:12':
         ('yield None', _SCHED),
     'asyncpf.host.interrupt.async_pf:kvm_setup_async_pf:stmt_swap:1':
@@ -773,6 +835,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('work.__class__ = FreedKvmAsyncPf', _MODEL_CHECKS),
     'asyncpf.host.async_pf:peek:stmt_del:0':
         ('return object.__getattribute__(work, name)', _GLUE_READ),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_del:12':
+        ('yield None', _SCHED),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_swap:11':
+        ('vcpu.async_pf.done.append(work)', _PUBLISH_AFTER_POINT),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_del:3':
+        ("work.state = 'running'", _WORK_STATE),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_swap:3':
+        ("work.state = 'running'", _WORK_STATE),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_del:9':
+        ("work.state = 'done'", _WORK_STATE),
+    'asyncpf.host.async_pf:async_pf_execute:stmt_del:8':
+        ('work.done = True', _WORK_DONE),
+    'asyncpf.host.async_pf:put_work_page:bool_drop:0':
+        ('work.page is not None and work.page != BAD_PFN', _NO_PAGE_AT_PUT),
     'asyncpf.guest.kvm:_find_apf_task:stmt_del:1':
         ('return None', _FALL_OFF),
     'asyncpf.guest.kvm:kvm_read_and_reset_pf_reason:stmt_swap:0':
@@ -934,6 +1010,8 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('vcpu.irr.clear()', _ONE_STEP),
     'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:1':
         ('vcpu.isr.clear()', _ONE_STEP),
+    'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_del:1':
+        ('vcpu.isr.clear()', _ISR_EMPTY_AT_RESET),
     'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:2':
         ('x86.reset_events(vcpu)', _ONE_STEP),
     'asyncpf.host.interrupt.x86:kvm_vcpu_reset:stmt_swap:5':
@@ -988,6 +1066,12 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
     'asyncpf.host.seed.mmu:tdp_page_fault:stmt_del:9':
         ("kvm.env.trace('kvm_try_async_get_page', ctx=x86.trace_ctx(vcpu), r=not is_async, pfn=pfn)", _TRACE),
+    'asyncpf.host.seed.mmu:gfn_to_pfn_async:stmt_swap:1':
+        ('if kvm_is_error_hva(addr):...', _LOOKUP_DISCARDED),
+    'asyncpf.host.seed.mmu:kvm_handle_bad_page:stmt_del:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
+    'asyncpf.host.seed.mmu:kvm_handle_bad_page:stmt_swap:0':
+        ('kvm_release_pfn_clean(kvm, pfn)', _ERROR_PFN_REF),
     'asyncpf.host.seed.x86:__vcpu_run:stmt_swap:1':
         ('while not vcpu.stopped:...', _EXIT_MODE),
     'asyncpf.host.seed.x86:__vcpu_run:stmt_del:2':
@@ -1120,8 +1204,44 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected', _REINJECTION_IS_PENDING),
     'asyncpf.host.x86:kvm_event_needs_reinjection:bool_drop:2':
         ('arch.exception.pending or arch.interrupt_injected is not None or arch.nmi_injected', _REINJECTION_IS_PENDING),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_del:0':
+        ('if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:...', _SEED_INJECT_OFF),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_del:3':
+        ('return', _SEED_INJECT_OFF),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_swap:0':
+        ('if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:...', _SEED_INJECT_OFF),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_del:4':
+        ('work.notpresent_injected = True', _SEED_INJECTED_FLAG),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_del:2':
+        ("vcpu.kvm.env.trace('kvm_send_async_pf', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gva=work....", _TRACE),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_not_present:stmt_swap:1':
+        ('if x86.inject_apf_event(vcpu, KVM_PV_REASON_PAGE_NOT_PRESENT, work.arch.token):...', _TRACE),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_present:stmt_del:2':
+        ("vcpu.kvm.env.trace('kvm_send_async_pf', ctx=x86.trace_ctx(vcpu), token=work.arch.token, gva=work....", _TRACE),
+    'asyncpf.host.seed.x86:kvm_arch_inject_async_page_present:stmt_swap:1':
+        ('x86.inject_apf_event(vcpu, KVM_PV_REASON_PAGE_READY, work.arch.token)', _TRACE),
+    'asyncpf.host.seed.x86:kvm_arch_vcpu_reset:stmt_swap:1':
+        ('yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)', _SEED_RESET_ORDER),
+    'asyncpf.host.seed.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:1':
+        ('apf.slot = None', _SEED_CLEAR_ORDER),
+    'asyncpf.host.seed.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:5':
+        ('if work in apf.queue:...', _SEED_CLEAR_ORDER),
+    'asyncpf.host.seed.async_pf:kvm_clear_async_pf_completion_queue:stmt_del:1':
+        ('apf.slot = None', _SEED_SLOT_KEPT),
+    'asyncpf.host.seed.async_pf:kvm_clear_async_pf_completion_queue:stmt_swap:2':
+        ('while apf.done:...', _SEED_QUEUED_AT_CLEAR),
+    'asyncpf.host.seed.async_pf:kvm_setup_async_pf:stmt_swap:4':
+        ('vcpu.workqueue.queue_work(work)', _ONE_STEP),
     'asyncpf.host.async_pf:alloc_work:stmt_swap:2':
         ('kvm.stat.async_pf_allocated += 1', _ITEM_ID),
+    'asyncpf.host.async_pf:alloc_work:const_off:0':
+        ('1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:const_off:1':
+        ('1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:stmt_del:6':
+        ('kvm.stat.async_pf_alloc_failures += 1', _ALLOC_FAIL_STAT),
+    'asyncpf.host.async_pf:alloc_work:stmt_swap:5':
+        ('kvm.stat.async_pf_alloc_failures += 1', _ALLOC_FAIL_STAT),
     'asyncpf.host.async_pf:worker_done:stmt_swap:2':
         ("kvm.env.trace('kvm_async_pf_completed', ctx=ctx, address=addr, pfn=pfn, gva=gva)", _TRACE),
     'asyncpf.host.async_pf:worker_done:stmt_del:2':

@@ -285,6 +285,23 @@ def tokens_unique(v: View) -> list[str]:
     return out
 
 
+@invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 kvm_arch_setup_async_pf: 'arch.token = (vcpu->arch.apf.id++ << 12) | "
+                  "vcpu->vcpu_id', taken before kvm_setup_async_pf may refuse; arch/x86/kvm/mmu/mmu.c@v6.18 "
+                  "alloc_apf_token (the same counter, skipping the value whose token id is 0: 'KVM: x86/mmu: make apf "
+                  "token non-zero to fix bug', Msg-Id 20220210084113.73005-1-zhangliang5@huawei.com)",
+           generations=("legacy", "interrupt"),
+           why_not="the seed traces no not-present of its own (kvm_send_async_pf comes at the injection, from one slot)")
+def tokens_follow_the_counter(v: View) -> list[str]:
+    """Each not-present a vcpu traces carries the next value of its token counter: one step per set-up tried since the last.
+
+    The counter is restated from the tokens traced and the set-ups the fault path traced (kvm_try_async_get_page
+    without a repeated fault), not read from the host.
+    """
+    return [f"vcpu{o.vcpu}: not-present token {o.data['token']:#x} after {o.data['tried']} set-up(s) tried, expected "
+            + ("none (no set-up tried)" if o.data["expected"] is None else f"{o.data['expected']:#x}")
+            for o in v.obs if o.kind == "token_allocated" and o.data["token"] != o.data["expected"]]
+
+
 @invariant(SAFETY, "9a6e7c39810e (2017: 'Fix #DF due to inject Page not Present and Page Ready exceptions "
                    "simultaneously', 2a266f23550b 'check pending exception before injecting APF')")
 def no_two_apf_pf_in_one_entry(v: View) -> list[str]:
@@ -486,6 +503,31 @@ def ack_between_page_readys(v: View) -> list[str]:
     """Between two page-ready interrupts on a vcpu the guest has acknowledged the first (MSR_KVM_ASYNC_PF_ACK)."""
     return [f"vcpu{o.vcpu}: page-ready {o.data['token']:#x} arrived before the previous one was acknowledged"
             for o in v.obs if o.kind == "deliver" and o.data.get("by_interrupt") and o.data["unacked"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 vcpu_enter_guest (every pending request, KVM_REQ_APF_READY included, is "
+                  "looked at before the entry; one made after the look cancels it: kvm_vcpu_exit_request)",
+           generations=_IRQ, why_not="before 5.8 completions are polled by the run loop after every round, with no request")
+def ready_request_served_before_entry(v: View) -> list[str]:
+    """A vcpu does not enter the guest with a KVM_REQ_APF_READY already pending when it last exited or while it was blocked."""
+    return [f"vcpu{o.vcpu}: entered the guest at t={o.t} with the KVM_REQ_APF_READY of its last exit still pending"
+            for o in v.obs if o.kind == "entry_with_ready_request" and o.data["pending"]]
+
+
+@invariant(EVENT, "arch/x86/kvm/x86.c@v6.18 kvm_arch_async_page_present (pageready_pending set with the page-ready "
+                  "interrupt), the MSR_KVM_ASYNC_PF_ACK case of kvm_set_msr_common (cleared, then "
+                  "kvm_check_async_pf_completion) and kvm_arch_async_page_present_queued (no kick while it is set); "
+                  "2635b5c4a0e4 (2020); a reset leaves it (kvm_vcpu_reset@v6.18)",
+           generations=_IRQ, why_not=_IRQ_WHY)
+def pageready_pending_until_ack(v: View) -> list[str]:
+    """The host counts a page-ready as pending exactly from its interrupt until the guest's ACK (at every entry).
+
+    "Raised" and "ACKed" are restated from the trace (kvm_apic_accept_irq on the vector after kvm_async_pf_ready,
+    the accepted ACK write); a page-ready the ACK's own look at ``done`` raises is pending after it.
+    """
+    return [f"vcpu{o.vcpu}: entered with pageready_pending={o.data['pending']} while a page-ready is "
+            f"{'raised and not ACKed' if o.data['unacked'] else 'not pending (none raised since the last ACK)'}"
+            for o in v.obs if o.kind == "pageready_handshake" and o.data["pending"] != o.data["unacked"]]
 
 
 @invariant(SAFETY, "'KVM: x86/mmu: make apf token non-zero to fix bug' (Liang Zhang, 2022, Msg-Id "
@@ -769,6 +811,18 @@ def completion_published_before_wake(v: View) -> list[str]:
 
 
 
+@invariant(EVENT, "include/trace/events/kvm.h@v2.6.38 kvm_async_pf_completed (address, pfn: page_to_pfn of the page the "
+                  "worker's get_user_pages returned, 0 when it returned none), traced by virt/kvm/async_pf.c@v2.6.38 "
+                  "async_pf_execute while it still holds that page; seed 000's slow-work execute traces the same",
+           generations=("seed", "legacy"),
+           why_not="since 2020 (no page reference kept) kvm_async_pf_completed prints no pfn (async_pf.c@v6.18)")
+def completion_traced_with_its_page(v: View) -> list[str]:
+    """A worker's completion tracepoint prints the frame that now backs its address (0 only when there is none)."""
+    return [f"vcpu{o.vcpu}: kvm_async_pf_completed for hva {o.data['addr']:#x} prints pfn {o.data['pfn']:#x}, "
+            f"but the page there is frame {o.data['frame']:#x}"
+            for o in v.obs if o.kind == "completed_pfn" and o.data["pfn"] != o.data["frame"]]
+
+
 # --- the guest's side of the contract: its MSR writes, its entry code, its wait loops (issue 15) -----------------
 
 
@@ -1034,6 +1088,21 @@ def async_pf_tried_only_when_possible(v: View) -> list[str]:
             "when can_do_async_pf did not hold" for o in v.obs if o.kind == "async_pf_tried" and not o.data["possible"]]
 
 
+@invariant(EVENT, "seed 000 gfn_to_pfn_async (an error hva is bad_pfn at once; only a page get_user_pages_noio cannot "
+                  "have without IO goes async); virt/kvm/kvm_main.c@v2.6.38 hva_to_pfn (FOLL_NOWAIT: async only when "
+                  "the fault would wait for IO) and arch/x86/kvm/mmu.c try_async_pf; arch/x86/kvm/mmu/mmu.c@v6.18 "
+                  "__kvm_mmu_faultin_pfn (async only when __kvm_faultin_pfn answered KVM_PFN_ERR_NEEDS_IO)")
+def async_pf_only_for_io(v: View) -> list[str]:
+    """A fault goes the async way only for a page that needs IO: one a memslot backs, swapped out or being read in.
+
+    Restated from the memslots and the host mm at the kvm_try_async_get_page line (the seed's with r = 0), not
+    asked of the lookup it judges.
+    """
+    return [f"vcpu{o.vcpu}: gfn {'?' if o.data['gfn'] is None else hex(o.data['gfn'])} went the async way although "
+            "its page needs no IO (no memslot, or resident)"
+            for o in v.obs if o.kind == "went_async" and not o.data["needs_io"]]
+
+
 @invariant(SAFETY, "seed 000 (v2 patch 08/12, Msg-Id 1258985167-29178-9-git-send-email-gleb@redhat.com): "
                    "tdp_page_fault calls gfn_to_pfn_async whenever can_do_async_pf (the area registered, no event "
                    "to reinject, CPL != 0), and a page that is not resident goes to kvm_arch_setup_async_pf; only a "
@@ -1044,19 +1113,29 @@ def seed_faults_go_async(v: View) -> list[str]:
     """No seed vcpu thread sleeps in a synchronous swap-in of the page it faulted on when can_do_async_pf held.
 
     The fault's context is the one the checker recorded at the vcpu's last EPT violation
-    (``ledger.fault_at``); a configuration whose item allocations fail is not judged.
+    (``ledger.fault_at``); a fault whose item allocation the configuration's fault injection refused is not judged.
     """
     from ..host.kvm_main import gfn_to_hva
-    if v.machine.kvm.alloc_fail is not None:
-        return []
     out = []
     for vc in v.vcpus:
         hva, fault = _sleeps_on_swapin(vc), v.ledger.fault_at.get(vc.vcpu_id)
-        if hva is not None and fault is not None and fault["async_possible"] \
+        if hva is not None and fault is not None and fault["async_possible"] and not fault.get("refused") \
                 and gfn_to_hva(v.machine.kvm, fault["gfn"]) == hva:
             out.append(f"vcpu{vc.vcpu_id}: sleeps in a synchronous swap-in of gfn {fault['gfn']:#x} although "
                        "can_do_async_pf held")
     return out
+
+
+@invariant(EVENT, "virt/kvm/async_pf.c@v2.6.38 and @v6.18 kvm_setup_async_pf ('work = kmem_cache_zalloc(...); if "
+                  "(!work) return 0;'), seed 000 kvm_setup_async_pf (the same, GFP_ATOMIC): a set-up whose item "
+                  "cannot be allocated sets nothing up, and the fault is handled synchronously")
+def refused_set_up_tells_nothing(v: View) -> list[str]:
+    """A fault whose work-item allocation failed sends the guest no not-present: it is handled synchronously.
+
+    The failure is the configuration's fault injection refusing the allocation, as the checker saw it answer.
+    """
+    return [f"vcpu{o.vcpu}: not-present {o.data['token']:#x} for gfn {o.data['gfn']:#x}, whose item allocation failed"
+            for o in v.obs if o.kind == "not_present_after_refusal"]
 
 
 @invariant(EVENT, "arch/x86/kvm/mmu.c@v2.6.38 try_async_pf (trace_kvm_async_pf_doublefault, then "
@@ -1068,6 +1147,21 @@ def repeated_fault_halts_before_entry(v: View) -> list[str]:
     """After a repeated fault on an outstanding gfn the vcpu passes through the APF halt before it next enters the guest (unless reset meanwhile)."""
     return [f"vcpu{o.vcpu}: re-entered the guest after a repeated fault on gfn {o.data['gfn']:#x} without the APF halt"
             for o in v.obs if o.kind == "entry_after_repeated_fault" and not o.data["halted"] and not o.data["reset"]]
+
+
+@invariant(SAFETY, "seed 000 vcpu_enter_guest (kvm_check_async_pf_completion injects right before the entry that "
+                   "delivers the event); arch/x86/kvm/x86.c@v6.18 kvm_arch_vcpu_runnable (kvm_vcpu_has_events: a "
+                   "pending exception makes the vcpu runnable, so vcpu_block does not sleep with one)",
+           generations=("seed", "interrupt"),
+           why_not="2.6.38 consumes completions after each round (__vcpu_run), so a page-ready #PF queued after a HLT "
+                   "exit waits in the halted vcpu for its next wake: kvm_arch_vcpu_runnable@v2.6.38 does not count a "
+                   "queued exception")
+def no_block_with_exception_queued(v: View) -> list[str]:
+    """No vcpu thread sleeps in kvm_vcpu_block with an exception queued for the guest: it goes in at the next entry."""
+    if v.machine.gen.name == "legacy":   # see why_not: 2.6.38 does, by design
+        return []
+    return [f"vcpu{vc.vcpu_id}: blocked with exception {vc.arch.exception.nr} queued for the guest"
+            for vc in v.vcpus if vc.mode == "blocked" and vc.arch.exception.pending and not vc.stopped]
 
 
 @invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_arch_async_page_not_present (APF off, or CPL0 without SEND_ALWAYS: "

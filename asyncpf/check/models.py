@@ -213,6 +213,13 @@ _add(ModelConfig("two_vcpus_three_tasks", vcpus=2, tasks=(TaskSpec((0,), cpu=0),
 _add(ModelConfig("irqoff_touch", tasks=(TaskSpec((0,), kernel=True, irqs_off=True), TaskSpec((1,))), workers=2,
                  note="a kernel-mode touch with interrupts off (a copy under local_irq_save) beside a user one: "
                       "the first must be handled synchronously even though the guest asked for SEND_ALWAYS"))
+_add(ModelConfig("irqoff_touch_unregistered", tasks=(TaskSpec((0,)), TaskSpec((1, 2), kernel=True, irqs_off=True)),
+                 pages=(DATA_GFN, DATA_GFN + 1, DATA_GFN + 2), workers=2, pv=False, hz=1000, swap_ns=5_797_000,
+                 limit_ns=60_000_000,
+                 note="a guest that never registers (no-kvmapf): the user touch goes async all the same and halts; a "
+                      "tick and the end of its timeslice let a kernel task run with interrupts off through two "
+                      "synchronous faults, during which the first page arrives (on a tick): with async PF off the "
+                      "completion is consumed at once, interrupts off or not"))
 _add(ModelConfig("two_vcpus_disable", vcpus=2, tasks=(TaskSpec((0,), cpu=0), TaskSpec((1,), cpu=1)), workers=1,
                  disable_at=3_000, note="2 vcpus with a sleeper each; cpu 0 disables async PF and wakes its own "
                                         "sleepers only (apf_task_wake_all filters by cpu)"))
@@ -270,6 +277,10 @@ _in_interrupt_era("msr_disable", note="msr_disable in the interrupt era: EN=0 wh
 _add(ModelConfig("irq_kernel_touch", generation="interrupt", tasks=(TaskSpec((0,), kernel=True), TaskSpec((1,))),
                  workers=2, note="a kernel-mode touch (never async since 5.8: APF halt) beside a user-mode one"))
 _in_interrupt_era("vcpu_reset")
+_add(replace(CONFIGS["irq_vcpu_reset"], name="irq_vcpu_reset_token_top_byte", extra={"apf_id": 0xFFF},
+             note="irq_vcpu_reset on a vcpu whose token counter is at 0xfff: the second token, 0x1000000, has only "
+                  "its top byte set, and it is the one left unconsumed in the slot across the reset, so the slot "
+                  "test must read the whole token word to see the slot busy"))
 _add(ModelConfig("halt_irqs_off", hz=10_000, reset_at=250_000, extra={"park_at": 120_000},
                  note="once the task's async PF is answered, a kernel thread parks cpu 0 with cli; hlt (as a cpu "
                       "stopped or played dead) while ticks come: only the VMM's INIT/RESET may resume it, not the "
@@ -337,6 +348,11 @@ _add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),
                       "thread writes each class of INT, EN and ACK value under cli (reserved bits, vector 0, an "
                       "area outside guest memory -- the last enable is refused yet left half-enabled until the "
                       "disable after it -- every delivery mode, SEND_ALWAYS, disables)"))
+_add(replace(CONFIGS["irq_msr_table"], name="irq_msr_table_late_touch", tasks=(TaskSpec((0,), work_ns=10_000_000),),
+             swap_ns=40_000, limit_ns=30_000_000,
+             note="irq_msr_table with the touch after the probe's writes: the guest, never registered, consumes "
+                  "nothing, so the token slot of the probed area still reads busy when the halt-path fault "
+                  "completes with async PF off -- the completion must be consumed anyway"))
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),),
                  cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("ACK", 1), ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD),
@@ -440,7 +456,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
         if "apf_id" in cfg.extra:  # a long-running vcpu: its token counter has advanced that far
             m.vcpus[0].arch.apf.id = cfg.extra["apf_id"]
         if "alloc_fail" in cfg.extra:
-            m.kvm.alloc_fail = failing_allocations(m, cfg.extra["alloc_fail"])
+            m.kvm.alloc_fail = failing_allocations(cfg.extra["alloc_fail"])
         if "stack_page" in cfg.extra:
             delivery_faults_on_stack(m, cfg.pages[cfg.extra["stack_page"]])
         if before_boot is not None:
@@ -603,14 +619,18 @@ for _gen, _prefix in (("legacy", ""), ("interrupt", "irq_")):
 
 # --- allocation failure: the GFP_ATOMIC / GFP_NOWAIT item allocations that may fail (issue 15) ----------------
 
-def failing_allocations(m: Machine, ordinals: tuple[int, ...]) -> Callable[[], bool]:
+def failing_allocations(ordinals: tuple[int, ...]) -> Callable[[], bool]:
     """``kvm.alloc_fail`` that fails the work-item allocations of these ordinals (1 = the first of the run).
 
-    Deterministic on every schedule: the ordinal counts the allocations tried so far, failed ones included.
+    Deterministic on every schedule: it counts the allocations it was asked about itself, failed ones included
+    (not the host's statistics, which it would then depend on).
     """
+    asked = 0
+
     def fail() -> bool:
-        tried = m.kvm.stat.async_pf_allocated + m.kvm.stat.async_pf_alloc_failures + 1
-        return tried in ordinals
+        nonlocal asked
+        asked += 1
+        return asked in ordinals
     return fail
 
 
@@ -688,6 +708,9 @@ _add(ModelConfig("noslot_touch", tasks=(TaskSpec((0,)), TaskSpec((1, 0))), pages
                  note="one task faults async on a swapped page while another touches a gfn without memslot (an "
                       "MMIO access the VMM emulates), then the same swapped page"))
 _in_interrupt_era("noslot_touch")
+_add(replace(CONFIGS["noslot_touch"], name="seed_noslot_touch", generation="seed",
+             note="noslot_touch on the seed: the gfn without memslot is answered by gfn_to_pfn_async's error-hva "
+                  "test and emulated (the seed's tdp_page_fault hands the error pfn to the MMIO path)"))
 
 
 # --- an exception delivery that faults: the guest's stack page is swapped out (host-side invariants) -------------
