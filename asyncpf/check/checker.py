@@ -225,6 +225,7 @@ class Checker:
         def kvm_arch_vcpu_reset(vcpu: Any) -> Any:
             yield from inner(vcpu)
             self._gp_owed.pop(vcpu.vcpu_id, None)         # a reset drops the queued #GP with every pending event
+            self._token_next.pop(vcpu.vcpu_id, None)      # learnt again: a migration lands on a new vcpu, id 0
             if vcpu.vcpu_id in self._halt_woken:
                 self._halt_woken[vcpu.vcpu_id] = True     # a reset ends any halt (RUNNABLE, apf.halted = false)
             if self.enabled:
