@@ -122,13 +122,13 @@ def test_msr_writes_follow_the_abi_kills_planted_bugs(mid, config):
 
 
 @pytest.mark.parametrize("mid,config", [
-    ("asyncpf.host.x86:kvm_set_msr_common:cmp_flip:2", "irq_msr_probe"),           # the VMM's 0 refused, 0xF3 taken
-    ("asyncpf.host.x86:kvm_get_msr_common:const_off:6", "irq_msr_probe"),          # a hidden MSR reads 1
-    ("asyncpf.host.x86:kvm_get_msr_common:const_off:2", "irq_msr_probe"),          # a refused read not zeroed
-    ("asyncpf.host.x86:kvm_get_msr_common:const_off:1", "msr_table"),              # 2.6.38 reads an unknown MSR
-    ("asyncpf.host.x86:kvm_set_msr_common:const_off:1", "seed_msr_table"),         # the seed takes 0x4b564d02
-    ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:6", "irq_msr_no_irqchip"),  # INT=0 taken
-    ("asyncpf.host.interrupt.x86:msr_read_handlers:const_off:4", "irq_msr_enforced"),             # ACK reads 1
+    ("asyncpf.host.x86:kvm_set_msr_common:cmp_flip:2", "irq_vmm_msr_hidden"),      # the VMM's 0 refused, 0xF3 taken
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:6", "irq_vmm_msr_hidden"),     # a hidden MSR reads 1
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:2", "irq_vmm_msr_table"),      # a refused read not zeroed
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:1", "vmm_msr_table"),          # 2.6.38 reads an unknown MSR
+    ("asyncpf.host.x86:kvm_set_msr_common:const_off:1", "vmm_msr_table"),          # 2.6.38 takes 6.18's INT
+    ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:6", "irq_vmm_msr_no_irqchip"),  # INT=0 taken
+    ("asyncpf.host.interrupt.x86:msr_read_handlers:const_off:4", "irq_vmm_msr_table"),              # ACK reads 1
 ])
 def test_vmm_msr_accesses_follow_the_abi_kills_planted_bugs(mid, config):
     name = "vmm_msr_accesses_follow_the_abi"

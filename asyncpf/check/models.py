@@ -338,12 +338,10 @@ _add(ModelConfig("msr_table", tasks=(TaskSpec((0,)),), pv=False,
                                          ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
                                          ("EN", 0), ("EN", PROBE_AREA | _EN | _SA), ("EN", 0), (_INT_618, 0),
                                          (msr_abi.NO_SUCH_MSR, 1)),
-                 vmm_msrs=_msr_battery(abi.LEGACY, ("EN", 0), ("EN", None), (_INT_618, 0), (_INT_618, None),
-                                       (msr_abi.NO_SUCH_MSR, None)),
                  note="2.6.38, the guest booted with no-kvmapf: a kernel thread writes each class of EN value "
                       "under cli (reserved bits 2 and 5, an area outside guest memory enabled and not, enables "
-                      "with and without SEND_ALWAYS, disables) and MSRs 2.6.38 does not know; the VMM first "
-                      "writes and reads EN and the unknown ones; the touch is a halt-path fault"))
+                      "with and without SEND_ALWAYS, disables) and MSRs 2.6.38 does not know; the touch is a "
+                      "halt-path fault"))
 _add(ModelConfig("bad_area_touch", pv=False,
                  probe_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_OUTSIDE | _EN)),
                  extra={"probe_first": True, "probe_later": (400_000, _msr_battery(abi.LEGACY, ("EN", 0)))},
@@ -358,11 +356,10 @@ _add(ModelConfig("seed_msr_table", generation="seed", vcpus=2, tasks=(TaskSpec((
                  probe_msrs=_msr_battery(abi.SEED, ("EN", PROBE_AREA | _EN | 0x2), ("EN", PROBE_AREA | _EN | 0x20),
                                          ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
                                          ("EN", 0), (abi.LEGACY.msr_async_pf_en, 0)),
-                 vmm_msrs=_msr_battery(abi.SEED, ("EN", 0x20), ("EN", 0), (abi.LEGACY.msr_async_pf_en, 0)),
                  note="the seed, its guest not registering: a kernel thread writes each class of value to MSR 0x13 "
                       "under cli (reserved bits 1 and 5, an area outside guest memory enabled and not, an enable, "
-                      "a disable) and 2.6.38's MSR 0x4b564d02, which the seed does not know, as the VMM does first; "
-                      "no async PF without registration, so the two vcpus (a task each) are what interleaves"))
+                      "a disable) and 2.6.38's MSR 0x4b564d02, which the seed does not know; no async PF without "
+                      "registration, so the two vcpus (a task each) are what interleaves"))
 _add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0x1F3), ("INT", 0), ("INT", 0xF3),
                                          ("EN", PROBE_AREA | _EN | _INTD | 0x10), ("EN", PROBE_AREA | _EN | _INTD | 0x20),
@@ -379,31 +376,56 @@ _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("ACK", 1), ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD),
                                          ("EN", PROBE_AREA | _EN), ("EN", 0), ("INT", 0), ("ACK", 0),
                                          (msr_abi.NO_SUCH_MSR, 0)),
-                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("INT", 0xF3), ("ACK", 0), ("ACK", 1), ("INT", None),
-                                       ("ACK", None), ("EN", None), (msr_abi.NO_SUCH_MSR, 0),
-                                       (msr_abi.NO_SUCH_MSR, None)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
                       "ACK and INT MSRs (must #GP, 0 included), EN (DELIVERY_AS_INT must #GP, the rest is accepted) "
-                      "and an MSR no generation defines; the VMM first writes INT and ACK (0 accepted and ignored, "
-                      "the rest refused), reads them (0), EN, and the undefined MSR; the touch is a halt-path fault"))
+                      "and an MSR no generation defines; the touch is a halt-path fault"))
 _add(ModelConfig("irq_msr_enforced", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
                  cpuid=(1 << abi.KVM_FEATURE_ASYNC_PF) | (1 << abi.KVM_FEATURE_ASYNC_PF_INT), enforce_pv_cpuid=True,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD | _VMX),
                                          ("EN", PROBE_AREA | _EN | _INTD), ("ACK", 1), ("EN", 0)),
-                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("INT", None), ("ACK", 1), ("ACK", None),
-                                       ("INT", 0), ("INT", None)),
                  note="6.18 with PV-CPUID enforced, ASYNC_PF and ASYNC_PF_INT offered but not ASYNC_PF_VMEXIT: "
-                      "DELIVERY_AS_PF_VMEXIT is refused, the rest accepted; the VMM first writes and reads INT and "
-                      "ACK"))
+                      "DELIVERY_AS_PF_VMEXIT is refused, the rest accepted"))
 _add(ModelConfig("irq_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
                  pv=False,
                  extra={"irqchip": False},
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD), ("EN", 0),
                                          ("ACK", 1)),
-                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("EN", 0), ("ACK", 1), ("INT", None), ("EN", None)),
-                 note="6.18 without an in-kernel irqchip (no KVM_CREATE_IRQCHIP): INT (even 0, from the VMM too) "
-                      "and any non-zero EN are refused, EN=0 and ACK accepted; no async PF, so the two vcpus (a "
-                      "task each) are what interleaves"))
+                 note="6.18 without an in-kernel irqchip (no KVM_CREATE_IRQCHIP): INT and any non-zero EN are "
+                      "refused, EN=0 and ACK accepted; no async PF, so the two vcpus (a task each) are what "
+                      "interleaves"))
+
+
+# --- the VMM's side (issue 15): KVM_SET_MSRS / KVM_GET_MSRS of each class, made before vcpu 0 first runs (as a VMM
+# sets a vcpu up or restores it), judged by vmm_msr_accesses_follow_the_abi; kept apart from the guest's probes so
+# that a bug both would show is still judged on the guest's side there.  The guest does not register. ---
+
+_add(ModelConfig("vmm_msr_table", tasks=(TaskSpec((0,)),), pv=False,
+                 vmm_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_AREA | _EN), ("EN", None),
+                                       ("EN", PROBE_AREA | _EN | 0x4), ("EN", 0), ("EN", None), (_INT_618, 0), (_INT_618, None),
+                                       (msr_abi.NO_SUCH_MSR, None)),
+                 note="2.6.38 (no host_initiated: the guest's rules): the VMM enables EN, reads it, writes a reserved "
+                      "bit, disables, reads, then writes and reads 6.18's INT and an MSR no generation defines (both "
+                      "refused); the touch is a halt-path fault"))
+_add(ModelConfig("irq_vmm_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD), ("EN", None),
+                                       ("INT", None), ("ACK", None), ("ACK", 1), ("EN", 0), ("INT", 0x1F3),
+                                       ("INT", 0), ("EN", None), (msr_abi.NO_SUCH_MSR, 0),
+                                       (msr_abi.NO_SUCH_MSR, None)),
+                 note="6.18, every PV feature offered: the VMM sets INT and enables EN, reads EN, INT and ACK (0), "
+                      "ACKs, disables, writes a reserved INT bit (refused) and INT=0, and an MSR no generation "
+                      "defines (refused, its read zeroed)"))
+_add(ModelConfig("irq_vmm_msr_hidden", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("INT", 0xF3), ("ACK", 0), ("ACK", 1), ("INT", None),
+                                       ("ACK", None), ("EN", None)),
+                 note="6.18, PV-CPUID enforced, ASYNC_PF_INT not offered: the VMM's 0 to INT and ACK is accepted and "
+                      "ignored, any other value refused, both read 0 (kvm_do_msr_access); EN reads back"))
+_add(ModelConfig("irq_vmm_msr_no_irqchip", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 extra={"irqchip": False},
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("EN", 0), ("EN", PROBE_AREA | _EN | _INTD),
+                                       ("ACK", 1), ("INT", None), ("EN", None)),
+                 note="6.18 without an in-kernel irqchip: the VMM's INT (even 0) and non-zero EN are refused, EN=0 "
+                      "and ACK accepted"))
 
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
