@@ -401,8 +401,8 @@ _add(ModelConfig("irq_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(T
 
 _add(ModelConfig("vmm_msr_table", tasks=(TaskSpec((0,)),), pv=False,
                  vmm_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_AREA | _EN), ("EN", None),
-                                       ("EN", PROBE_AREA | _EN | 0x4), ("EN", 0), ("EN", None), (_INT_618, 0), (_INT_618, None),
-                                       (msr_abi.NO_SUCH_MSR, None)),
+                                       ("EN", PROBE_AREA | _EN | 0x4), ("EN", 0), ("EN", None), (_INT_618, 0),
+                                       (_INT_618, None), (msr_abi.NO_SUCH_MSR, None)),
                  note="2.6.38 (no host_initiated: the guest's rules): the VMM enables EN, reads it, writes a reserved "
                       "bit, disables, reads, then writes and reads 6.18's INT and an MSR no generation defines (both "
                       "refused); the touch is a halt-path fault"))
