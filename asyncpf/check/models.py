@@ -420,12 +420,12 @@ _add(ModelConfig("irq_vmm_msr_hidden", generation="interrupt", tasks=(TaskSpec((
                                        ("ACK", None), ("EN", None)),
                  note="6.18, PV-CPUID enforced, ASYNC_PF_INT not offered: the VMM's 0 to INT and ACK is accepted and "
                       "ignored, any other value refused, both read 0 (kvm_do_msr_access); EN reads back"))
-_add(ModelConfig("irq_vmm_msr_no_irqchip", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
-                 extra={"irqchip": False},
+_add(ModelConfig("irq_vmm_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
+                 pv=False, extra={"irqchip": False},
                  vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("EN", 0), ("EN", PROBE_AREA | _EN | _INTD),
                                        ("ACK", 1), ("INT", None), ("EN", None)),
                  note="6.18 without an in-kernel irqchip: the VMM's INT (even 0) and non-zero EN are refused, EN=0 "
-                      "and ACK accepted"))
+                      "and ACK accepted; no async PF, so the two vcpus (a task each) are what interleaves"))
 
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
