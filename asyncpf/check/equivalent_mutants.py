@@ -192,7 +192,7 @@ _MSR_STATUS = ('a refusal as 2 instead of 1: every reader of the status tests it
 
 _GUEST_RDMSR = ('the guest-read branch of kvm_get_msr_common, which no run takes: the model has no guest RDMSR (the '
     "guest's operations are Access, Compute, Halt, WrMsr and Stop; vcpu.py has no RDMSR exit) and every caller in the "
-    'configurations (vmm_migrate_vcpu, vmm_msr_accesses) passes host_initiated=True -- instrumented over all 84 '
+    'configurations (vmm_migrate_vcpu, vmm_msr_accesses) passes host_initiated=True -- instrumented over all 88 '
     'configurations of the three generations, fast and full (limit64 and irq_limit64 to their schedule budget): 273 '
     'calls, every one host_initiated')
 
