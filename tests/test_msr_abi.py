@@ -22,26 +22,43 @@ from asyncpf.live import layout, msrtable
 EN, SA, INTD = abi.KVM_ASYNC_PF_ENABLED, abi.KVM_ASYNC_PF_SEND_ALWAYS, abi.KVM_ASYNC_PF_DELIVERY_AS_INT
 
 
-def vcpu(*, irqchip=True, enforce=False, features=0, ram_bytes=layout.LOW_SIZE):
-    """Just what the rules read: the PV CPUID and its enforcement, the irqchip, the memslots."""
+def vcpu(*, irqchip=True, enforce=False, features=0, ram_bytes=layout.LOW_SIZE, en=0, int_val=0):
+    """Just what the rules read: the PV CPUID and its enforcement, the irqchip, the memslots, the MSRs held."""
     kvm = SimpleNamespace(irqchip_in_kernel=irqchip, memslots=[KvmMemorySlot(0, 0, ram_bytes >> 12, 0)])
-    return SimpleNamespace(kvm=kvm, arch=SimpleNamespace(pv_cpuid_enforce=enforce, cpuid_features=features))
+    apf = SimpleNamespace(msr_val=en, msr_en_val=en, msr_int_val=int_val)
+    return SimpleNamespace(kvm=kvm, arch=SimpleNamespace(pv_cpuid_enforce=enforce, cpuid_features=features, apf=apf))
 
 
-def _measured():
-    table = load_json("live/msr-table.json")["table"]
-    for cname, rows in sorted(table.items()):
+def _measured(table="table"):
+    measured = load_json("live/msr-table.json")[table]
+    for cname, rows in sorted(measured.items()):
         for row in msrtable.ROWS:
-            yield cname, row, rows[row.name]["accepted"]
+            yield cname, row, rows[row.name]
 
 
-@pytest.mark.parametrize("cname,row,accepted", list(_measured()), ids=lambda x: getattr(x, "name", str(x)))
-def test_6_18_rules_agree_with_the_real_kvm(cname, row, accepted):
+def _vm_vcpu(cname, **held):
     vm = msrtable.CONFIGS[cname]
     features = (vm.cpuid_async_pf << abi.KVM_FEATURE_ASYNC_PF) | (vm.cpuid_async_pf_int << abi.KVM_FEATURE_ASYNC_PF_INT)
-    v = vcpu(irqchip=vm.irqchip, enforce=vm.enforce_pv_cpuid, features=features)
+    return vcpu(irqchip=vm.irqchip, enforce=vm.enforce_pv_cpuid, features=features, **held)
+
+
+@pytest.mark.parametrize("cname,row,cell", list(_measured()), ids=lambda x: getattr(x, "name", str(x)))
+def test_6_18_rules_agree_with_the_real_kvm(cname, row, cell):
     msr, data = row.write
-    assert (msr_abi.refusal("interrupt", v, msr, data) is None) == accepted
+    assert (msr_abi.refusal("interrupt", _vm_vcpu(cname), msr, data) is None) == cell["accepted"]
+
+
+@pytest.mark.parametrize("cname,row,cell", list(_measured("vmm_table")), ids=lambda x: getattr(x, "name", str(x)))
+def test_6_18_vmm_rules_agree_with_the_real_kvm(cname, row, cell):
+    """KVM_SET_MSRS as measured: each write's verdict, and KVM_GET_MSRS of EN, INT, ACK as the VMM read them back."""
+    msr, data = row.write
+    read = {name: int(value, 16) for name, value in cell["read"].items()}
+    v = _vm_vcpu(cname, en=read["EN"], int_val=read["INT"])
+    assert (msr_abi.vmm_refusal("interrupt", v, msr, data) is None) == cell["accepted"]
+    if msr_abi.vmm_ignored("interrupt", v, msr, data):
+        assert read[{msrtable.EN: "EN", msrtable.INT: "INT", msrtable.ACK: "ACK"}[msr]] == 0
+    assert [msr_abi.vmm_read("interrupt", v, m) for m in (msrtable.EN, msrtable.INT, msrtable.ACK)] == \
+        [read["EN"], read["INT"], read["ACK"]]
 
 
 @pytest.mark.parametrize("data,refused", [
@@ -62,8 +79,31 @@ def test_seed_rules(data, refused):
 
 
 def test_only_async_pf_msrs_are_judged():
-    assert msr_abi.refusal("legacy", vcpu(), abi.INTERRUPT.msr_async_pf_int, 1 << 40) is None
     assert msr_abi.refusal("interrupt", vcpu(), 0x80F, 1 << 40) is None
+    assert not msr_abi.judged(0x80F)
+
+
+@pytest.mark.parametrize("generation,msr", [
+    ("seed", abi.LEGACY.msr_async_pf_en), ("seed", abi.INTERRUPT.msr_async_pf_ack),
+    ("legacy", abi.SEED.msr_async_pf_en), ("legacy", abi.INTERRUPT.msr_async_pf_int),
+    ("interrupt", abi.SEED.msr_async_pf_en), ("interrupt", msr_abi.NO_SUCH_MSR), ("legacy", msr_abi.NO_SUCH_MSR),
+])
+def test_an_msr_the_generation_does_not_define_fails_for_guest_and_vmm(generation, msr):
+    enforced = vcpu(enforce=True)
+    assert msr_abi.refusal(generation, enforced, msr, 0) == f"MSR unknown to {generation}"
+    assert msr_abi.vmm_refusal(generation, enforced, msr, 0) == f"MSR unknown to {generation}"
+    assert msr_abi.vmm_read(generation, enforced, msr) is None
+
+
+def test_the_vmm_may_write_0_only_to_an_msr_the_pv_cpuid_hides_and_reads_it_as_0():
+    hidden = vcpu(enforce=True, features=1 << abi.KVM_FEATURE_ASYNC_PF, en=EN | 0x7F000, int_val=0xF3)
+    INT, ACK = abi.INTERRUPT.msr_async_pf_int, abi.INTERRUPT.msr_async_pf_ack
+    assert msr_abi.vmm_ignored("interrupt", hidden, INT, 0) and msr_abi.vmm_refusal("interrupt", hidden, INT, 0) is None
+    assert msr_abi.refusal("interrupt", hidden, INT, 0) == "KVM_FEATURE_ASYNC_PF_INT not offered"   # the guest: #GP
+    assert msr_abi.vmm_refusal("interrupt", hidden, ACK, 1) == "KVM_FEATURE_ASYNC_PF_INT not offered"
+    assert [msr_abi.vmm_read("interrupt", hidden, m) for m in (abi.INTERRUPT.msr_async_pf_en, INT, ACK)] == \
+        [EN | 0x7F000, 0, 0]
+    assert not msr_abi.vmm_ignored("legacy", hidden, abi.LEGACY.msr_async_pf_en, 0)   # 2.6.38: no host_initiated
 
 
 @pytest.mark.parametrize("mid,config", [
@@ -72,9 +112,26 @@ def test_only_async_pf_msrs_are_judged():
     ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_del:2", "irq_msr_probe"),   # AS_INT without its CPUID bit
     ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:2", "irq_msr_table"),  # vector 0 refused
     ("asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:4", "seed_msr_table"),     # a refused area stored
+    ("asyncpf.host.x86:kvm_set_msr_common:bool_drop:0", "irq_msr_probe"),               # guest 0 to a hidden MSR taken
 ])
 def test_msr_writes_follow_the_abi_kills_planted_bugs(mid, config):
     name = "msr_writes_follow_the_abi"
+    assert name not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    with applied(mutant_by_id(mid)):
+        assert name in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+
+
+@pytest.mark.parametrize("mid,config", [
+    ("asyncpf.host.x86:kvm_set_msr_common:cmp_flip:2", "irq_vmm_msr_hidden"),      # the VMM's 0 refused, 0xF3 taken
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:6", "irq_vmm_msr_hidden"),     # a hidden MSR reads 1
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:2", "irq_vmm_msr_table"),      # a refused read not zeroed
+    ("asyncpf.host.x86:kvm_get_msr_common:const_off:1", "vmm_msr_table"),          # 2.6.38 reads an unknown MSR
+    ("asyncpf.host.x86:kvm_set_msr_common:const_off:1", "vmm_msr_table"),          # 2.6.38 takes 6.18's INT
+    ("asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:6", "irq_vmm_msr_no_irqchip"),  # INT=0 taken
+    ("asyncpf.host.interrupt.x86:msr_read_handlers:const_off:4", "irq_vmm_msr_table"),              # ACK reads 1
+])
+def test_vmm_msr_accesses_follow_the_abi_kills_planted_bugs(mid, config):
+    name = "vmm_msr_accesses_follow_the_abi"
     assert name not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
     with applied(mutant_by_id(mid)):
         assert name in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated

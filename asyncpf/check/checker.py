@@ -538,6 +538,47 @@ class Checker:
         for wrong in wrongs:
             self._observe(Obs(self.m.env.now, "msr_abi", vcpu.vcpu_id, {"msr": msr, "data": data, "wrong": wrong}))
 
+    def on_vmm_msr(self, vcpu: Any, msr: int, data: int | None, refused: bool, value: int | None,
+                   before: tuple) -> None:
+        """A VMM KVM_SET_MSRS (``data``) or KVM_GET_MSRS (``data`` None, ``value`` read) of a judged MSR, just made.
+
+        ``before``: :func:`msr_abi.held` as it stood before the access.  The seed's reads are not judged
+        (no read rule is known for its patches).
+        """
+        gen = self.m.gen.name
+        if not self.enabled or not msr_abi.judged(msr):
+            return
+        if data is None:
+            if gen == "seed":
+                return
+            wrongs = self._vmm_read_wrongs(vcpu, msr, refused, value)
+        else:
+            why = msr_abi.vmm_refusal(gen, vcpu, msr, data)
+            if bool(why) != refused:
+                wrongs = ["refused" if refused else f"accepted ({why})"]
+            elif why:
+                wrongs = msr_abi.refused_aftermath(gen, vcpu, data, why, before)
+            elif msr_abi.vmm_ignored(gen, vcpu, msr, data):
+                after = msr_abi.held(gen, vcpu)
+                wrongs = [] if after == before else [f"ignored, yet the MSR state went from {before} to {after}"]
+            else:
+                wrongs = msr_abi.aftermath(gen, vcpu, msr, data)
+        for wrong in wrongs:
+            self._observe(Obs(self.m.env.now, "vmm_msr", vcpu.vcpu_id,
+                              {"msr": msr, "access": "KVM_GET_MSRS" if data is None else f"KVM_SET_MSRS {data:#x}",
+                               "wrong": wrong}))
+
+    def _vmm_read_wrongs(self, vcpu: Any, msr: int, refused: bool, value: int | None) -> list[str]:
+        """A VMM read against msr_abi.vmm_read: refused or not, the value; 6.18 zeroes a refused read's value."""
+        expected = msr_abi.vmm_read(self.m.gen.name, vcpu, msr)
+        if expected is None:
+            if not refused:
+                return [f"read {value:#x} of an MSR the generation does not know"]
+            return [f"refused, yet returned {value:#x} (6.18 zeroes it)"] if self._irq and value != 0 else []
+        if refused:
+            return [f"refused (holds {expected:#x})"]
+        return [] if value == expected else [f"reads {value:#x}, holds {expected:#x}"]
+
     def _on_pv_msr(self, fields: dict) -> None:
         """An MSR write in the interrupt era: the ACK, and whether a PV MSR the CPUID does not offer was accepted."""
         vcpu = self.m.vcpus[fields["ctx"][2]]

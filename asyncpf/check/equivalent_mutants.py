@@ -184,6 +184,18 @@ _UNSUPPORTED_VALUE = ("the value an unsupported read returns beside KVM_MSR_RET_
     'discards it (0 for the VMM, a refusal for the guest), as kvm_do_msr_access does in x86.c@v6.18')
 
 
+_MSR_STATUS = ('a refusal as 2 instead of 1: every reader of the status tests it for truth -- handle_wrmsr (the traced '
+    "exception flag, the #GP), the guest's op_done and kvm_guest_cpu_init's 'if refused', the VMM glue "
+    '(vmm_msr_accesses, vmm_migrate_vcpu); 2 is KVM_MSR_RET_UNSUPPORTED, what x86.c@v6.18 itself returns for an MSR '
+    'without a case, and its callers (the WRMSR/RDMSR exits, msr_io for KVM_SET_MSRS/KVM_GET_MSRS) fail on any '
+    'non-zero')
+
+_GUEST_RDMSR = ('the guest-read branch of kvm_get_msr_common, which no run takes: the model has no guest RDMSR (the '
+    "guest's operations are Access, Compute, Halt, WrMsr and Stop; vcpu.py has no RDMSR exit) and every caller in the "
+    'configurations (vmm_migrate_vcpu, vmm_msr_accesses) passes host_initiated=True -- instrumented over all 88 '
+    'configurations of the three generations, fast and full (limit64 and irq_limit64 to their schedule budget): 273 '
+    'calls, every one host_initiated')
+
 _INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when the mutant reaches the generator's bare "
     'yield: as for the SPIV handler, it adds a scheduling point at the same instant before handle_wrmsr traces kvm_msr, '
     'the actors that run there run in the twin at that instant too once the vcpu thread yields its next cost (it is '
@@ -759,6 +771,20 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
         ('0', _UNSUPPORTED_VALUE),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:4':
         ('return 0', _INT_TAIL),
+    'asyncpf.host.x86:kvm_set_msr_common:const_off:0':
+        ('1', _MSR_STATUS),
+    'asyncpf.host.x86:kvm_set_msr_common:const_off:4':
+        ('1', _MSR_STATUS),
+    'asyncpf.host.x86:kvm_get_msr_common:const_off:0':
+        ('1', _MSR_STATUS),
+    'asyncpf.host.x86:kvm_get_msr_common:const_off:8':
+        ('1', _GUEST_RDMSR),
+    'asyncpf.host.x86:kvm_get_msr_common:const_off:9':
+        ('1', _GUEST_RDMSR),
+    'asyncpf.host.x86:kvm_get_msr_common:const_off:10':
+        ('0', _GUEST_RDMSR),
+    'asyncpf.host.x86:kvm_get_msr_common:const_off:11':
+        ('0', _GUEST_RDMSR),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:0':
         ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:1':

@@ -225,7 +225,8 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     b = None
     with ctx:
         try:
-            b = build(cfg, policy=policy, trace=trace, before_boot=before_boot)
+            b = build(cfg, policy=policy, trace=trace, before_boot=before_boot,
+                      on_vmm_msr=lambda *access: holder["checker"].on_vmm_msr(*access))
             checker = holder["checker"]
             m = b.machine
             end = m.env.now + cfg.limit_ns

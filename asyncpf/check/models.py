@@ -53,6 +53,7 @@ from ..host.mmu import spte_mapped
 from ..host.vcpu import Halt, WrMsr
 from ..machine import HostConfig, Machine
 from ..workloads import steps
+from . import msr_abi
 
 MiB = 1 << 20
 DATA_GFN = 1100                 # above the guest kernel's reserved frames
@@ -104,6 +105,8 @@ class ModelConfig:
     enforce_pv_cpuid: bool = False  # KVM_CAP_ENFORCE_PV_FEATURE_CPUID on every vcpu
     pv: bool = True                # False: the guest booted with no-kvmapf (GuestConfig.pv)
     probe_msrs: tuple[tuple[int, int], ...] = ()  # a guest thread writes these MSRs with wrmsr_safe, under cli
+    vmm_msrs: tuple[tuple[int, int | None], ...] = ()  # the VMM's KVM_SET_MSRS (msr, value) / KVM_GET_MSRS (msr,
+                                                       # None) on vcpu 0 before it first runs
     fast: bool = True              # part of the CI set
     note: str = ""
     extra: dict = field(default_factory=dict)
@@ -306,20 +309,50 @@ PROBE_AREA = 0x7F000           # a 64-byte area in the guest's low memory the un
 PROBE_OUTSIDE = 0x8000_0000    # no memslot there (guest memory is 8 MiB from 0)
 _EN, _SA = abi.KVM_ASYNC_PF_ENABLED, abi.KVM_ASYNC_PF_SEND_ALWAYS
 _VMX, _INTD = abi.KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT, abi.KVM_ASYNC_PF_DELIVERY_AS_INT
+_INT_618 = abi.INTERRUPT.msr_async_pf_int    # unknown to the seed and 2.6.38
 
 
-def _msr_battery(gen: abi.Generation, *writes: tuple[str, int]) -> tuple[tuple[int, int], ...]:
+def _msr_battery(gen: abi.Generation, *writes: tuple[str | int, int | None]) -> tuple[tuple[int, int | None], ...]:
+    """(MSR, value) pairs; an MSR is named EN, INT or ACK of ``gen``, or given by number (one ``gen`` lacks)."""
     msr = {"EN": gen.msr_async_pf_en, "INT": gen.msr_async_pf_int, "ACK": gen.msr_async_pf_ack}
-    return tuple((msr[name], data) for name, data in writes)
+    return tuple((msr.get(name, name), data) for name, data in writes)
+
+
+def vmm_msr_accesses(m: Machine, accesses: tuple[tuple[int, int | None], ...],
+                     observe: Callable[..., None] | None) -> None:
+    """The VMM's KVM_SET_MSRS (msr, value) and KVM_GET_MSRS (msr, None) on vcpu 0, each told to ``observe``.
+
+    Made at once, before the vcpu first runs (as the VMM sets a vcpu up, or restores it after a
+    migration): host-initiated accesses through kvm_set_msr_common / kvm_get_msr_common.  ``observe``
+    gets (vcpu, msr, value or None, refused, the value read or None, msr_abi.held before).  A write
+    that would wait (a worker to cancel) cannot happen on a vcpu that never ran: it is an error here.
+    Simulation glue, not a kernel twin.
+    """
+    vcpu, gen = m.vcpus[0], m.gen.name
+    for msr, data in accesses:
+        before = msr_abi.held(gen, vcpu)
+        if data is None:
+            refused, value = x86.kvm_get_msr_common(vcpu, msr, host_initiated=True)
+        else:
+            value, write = None, x86.kvm_set_msr_common(vcpu, msr, data, host_initiated=True)
+            try:
+                next(write)
+                raise RuntimeError(f"KVM_SET_MSRS {msr:#x} = {data:#x} waited on a vcpu that never ran")
+            except StopIteration as done:
+                refused = done.value
+        if observe is not None:
+            observe(vcpu, msr, data, bool(refused), value, before)
 
 
 _add(ModelConfig("msr_table", tasks=(TaskSpec((0,)),), pv=False,
                  probe_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_AREA | _EN | 0x4), ("EN", PROBE_AREA | _EN | 0x20),
                                          ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
-                                         ("EN", 0), ("EN", PROBE_AREA | _EN | _SA), ("EN", 0)),
+                                         ("EN", 0), ("EN", PROBE_AREA | _EN | _SA), ("EN", 0), (_INT_618, 0),
+                                         (msr_abi.NO_SUCH_MSR, 1)),
                  note="2.6.38, the guest booted with no-kvmapf: a kernel thread writes each class of EN value "
                       "under cli (reserved bits 2 and 5, an area outside guest memory enabled and not, enables "
-                      "with and without SEND_ALWAYS, disables); the touch is a halt-path fault"))
+                      "with and without SEND_ALWAYS, disables) and MSRs 2.6.38 does not know; the touch is a "
+                      "halt-path fault"))
 _add(ModelConfig("bad_area_touch", pv=False,
                  probe_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_OUTSIDE | _EN)),
                  extra={"probe_first": True, "probe_later": (400_000, _msr_battery(abi.LEGACY, ("EN", 0)))},
@@ -333,10 +366,11 @@ _in_interrupt_era("bad_area_touch", probe_msrs=_msr_battery(abi.INTERRUPT, ("INT
 _add(ModelConfig("seed_msr_table", generation="seed", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)), pv=False,
                  probe_msrs=_msr_battery(abi.SEED, ("EN", PROBE_AREA | _EN | 0x2), ("EN", PROBE_AREA | _EN | 0x20),
                                          ("EN", PROBE_OUTSIDE | _EN), ("EN", PROBE_OUTSIDE), ("EN", PROBE_AREA | _EN),
-                                         ("EN", 0)),
+                                         ("EN", 0), (abi.LEGACY.msr_async_pf_en, 0)),
                  note="the seed, its guest not registering: a kernel thread writes each class of value to MSR 0x13 "
                       "under cli (reserved bits 1 and 5, an area outside guest memory enabled and not, an enable, "
-                      "a disable); no async PF without registration, so the two vcpus (a task each) are what interleaves"))
+                      "a disable) and 2.6.38's MSR 0x4b564d02, which the seed does not know; no async PF without "
+                      "registration, so the two vcpus (a task each) are what interleaves"))
 _add(ModelConfig("irq_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0x1F3), ("INT", 0), ("INT", 0xF3),
                                          ("EN", PROBE_AREA | _EN | _INTD | 0x10), ("EN", PROBE_AREA | _EN | _INTD | 0x20),
@@ -356,10 +390,11 @@ _add(replace(CONFIGS["irq_msr_table"], name="irq_msr_table_late_touch", tasks=(T
 _add(ModelConfig("irq_msr_probe", generation="interrupt", tasks=(TaskSpec((0,)),),
                  cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("ACK", 1), ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD),
-                                         ("EN", PROBE_AREA | _EN), ("EN", 0)),
+                                         ("EN", PROBE_AREA | _EN), ("EN", 0), ("INT", 0), ("ACK", 0),
+                                         (msr_abi.NO_SUCH_MSR, 0)),
                  note="PV-CPUID enforced, ASYNC_PF_INT not offered: the guest does not register, a thread probes the "
-                      "ACK and INT MSRs (both must #GP) and EN (DELIVERY_AS_INT must #GP, the rest is accepted); "
-                      "the touch is a halt-path fault"))
+                      "ACK and INT MSRs (must #GP, 0 included), EN (DELIVERY_AS_INT must #GP, the rest is accepted) "
+                      "and an MSR no generation defines; the touch is a halt-path fault"))
 _add(ModelConfig("irq_msr_enforced", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
                  cpuid=(1 << abi.KVM_FEATURE_ASYNC_PF) | (1 << abi.KVM_FEATURE_ASYNC_PF_INT), enforce_pv_cpuid=True,
                  probe_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD | _VMX),
@@ -374,6 +409,39 @@ _add(ModelConfig("irq_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(T
                  note="6.18 without an in-kernel irqchip (no KVM_CREATE_IRQCHIP): INT and any non-zero EN are "
                       "refused, EN=0 and ACK accepted; no async PF, so the two vcpus (a task each) are what "
                       "interleaves"))
+
+
+# --- the VMM's side (issue 15): KVM_SET_MSRS / KVM_GET_MSRS of each class, made before vcpu 0 first runs (as a VMM
+# sets a vcpu up or restores it), judged by vmm_msr_accesses_follow_the_abi; kept apart from the guest's probes so
+# that a bug both would show is still judged on the guest's side there.  The guest does not register. ---
+
+_add(ModelConfig("vmm_msr_table", tasks=(TaskSpec((0,)),), pv=False,
+                 vmm_msrs=_msr_battery(abi.LEGACY, ("EN", PROBE_AREA | _EN), ("EN", None),
+                                       ("EN", PROBE_AREA | _EN | 0x4), ("EN", 0), ("EN", None), (_INT_618, 0),
+                                       (_INT_618, None), (msr_abi.NO_SUCH_MSR, None)),
+                 note="2.6.38 (no host_initiated: the guest's rules): the VMM enables EN, reads it, writes a reserved "
+                      "bit, disables, reads, then writes and reads 6.18's INT and an MSR no generation defines (both "
+                      "refused); the touch is a halt-path fault"))
+_add(ModelConfig("irq_vmm_msr_table", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0xF3), ("EN", PROBE_AREA | _EN | _INTD), ("EN", None),
+                                       ("INT", None), ("ACK", None), ("ACK", 1), ("EN", 0), ("INT", 0x1F3),
+                                       ("INT", 0), ("EN", None), (msr_abi.NO_SUCH_MSR, 0),
+                                       (msr_abi.NO_SUCH_MSR, None)),
+                 note="6.18, every PV feature offered: the VMM sets INT and enables EN, reads EN, INT and ACK (0), "
+                      "ACKs, disables, writes a reserved INT bit (refused) and INT=0, and an MSR no generation "
+                      "defines (refused, its read zeroed)"))
+_add(ModelConfig("irq_vmm_msr_hidden", generation="interrupt", tasks=(TaskSpec((0,)),), pv=False,
+                 cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("INT", 0xF3), ("ACK", 0), ("ACK", 1), ("INT", None),
+                                       ("ACK", None), ("EN", None)),
+                 note="6.18, PV-CPUID enforced, ASYNC_PF_INT not offered: the VMM's 0 to INT and ACK is accepted and "
+                      "ignored, any other value refused, both read 0 (kvm_do_msr_access); EN reads back"))
+_add(ModelConfig("irq_vmm_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
+                 pv=False, extra={"irqchip": False},
+                 vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("EN", 0), ("EN", PROBE_AREA | _EN | _INTD),
+                                       ("ACK", 1), ("INT", None), ("EN", None)),
+                 note="6.18 without an in-kernel irqchip: the VMM's INT (even 0) and non-zero EN are refused, EN=0 "
+                      "and ACK accepted; no async PF, so the two vcpus (a task each) are what interleaves"))
 
 
 # --- the guest's own switches (issue 15): no-kvmapf, a cpu that stays unregistered, CPUID as -cpu host offers it ---
@@ -433,8 +501,11 @@ class Built:
 
 
 def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
-          before_boot: Callable[[Machine], None] | None = None) -> Built:
-    """Build the machine of ``cfg`` under ``policy``: swap the pages out, boot, spawn the tasks (not run yet)."""
+          before_boot: Callable[[Machine], None] | None = None, on_vmm_msr: Callable[..., None] | None = None) -> Built:
+    """Build the machine of ``cfg`` under ``policy``: swap the pages out, boot, spawn the tasks (not run yet).
+
+    ``on_vmm_msr`` is told of each of ``cfg.vmm_msrs`` as it is made (:func:`vmm_msr_accesses`).
+    """
     host = HostConfig(generation=cfg.generation, vcpus=cfg.vcpus, guest_mem=8 * MiB, host_limit=1 * MiB,
                       swap_device=_deterministic_swap(cfg.swap_ns), workers=cfg.workers, mmio_pages=0, seed=0)
     if "host_cpus" in cfg.extra:  # hostsched: model the host's CPUs (fewer than its threads, in host_cpus_*)
@@ -461,6 +532,7 @@ def build(cfg: ModelConfig, *, policy: Any = None, trace: bool = True,
             delivery_faults_on_stack(m, cfg.pages[cfg.extra["stack_page"]])
         if before_boot is not None:
             before_boot(m)
+        vmm_msr_accesses(m, cfg.vmm_msrs, on_vmm_msr)
         make_swapped(m, *cfg.memory_pages)
 
     booted = boot_guest(host, GuestConfig(pv=cfg.pv, preemptible=cfg.preemptible, hz=cfg.hz), boot_ns=cfg.boot_ns,

@@ -20,6 +20,17 @@ what an accepted write leaves behind, per generation:
   write (ENABLED and DELIVERY_AS_INT) needs its area in guest memory; INT
   bits 63:8 reserved and it needs the in-kernel irqchip; with enforcement EN
   needs KVM_FEATURE_ASYNC_PF, INT and ACK KVM_FEATURE_ASYNC_PF_INT.
+
+An async PF MSR another generation defines, or :data:`NO_SUCH_MSR`, is unknown to a generation that
+lacks it: refused to the guest and the VMM alike (x86.c@v2.6.38 kvm_set_msr_common / kvm_get_msr_common
+default case: 1 unless the ignore_msrs parameter, off by default; x86.c@v6.18: KVM_MSR_RET_UNSUPPORTED,
+which kvm_do_msr_access passes on for an MSR KVM does not advertise).  The seed's MSR 0x13 is unknown
+from 2.6.38 on (asm/kvm_para.h@v2.6.38 stops at 0x12 below the 0x4b564d00 range), and the
+0x4b564d00 range to the seed.
+
+The VMM (KVM_SET_MSRS / KVM_GET_MSRS) goes through the same switch.  2.6.38 has no ``host_initiated``:
+its rules are the guest's.  6.18's kvm_do_msr_access lets the VMM write 0 to an async PF MSR the PV
+CPUID does not offer (accepted and ignored) and read it as 0, and zeroes the value of any refused read.
 """
 
 from __future__ import annotations
@@ -33,6 +44,22 @@ from ..host.kvm_main import gfn_to_memslot
 from ..host.x86 import GFN_SLOT_EMPTY
 
 AREA_MASK = ~0x3F & abi.U64    # the area is 64-byte aligned: bits 63:6 of EN
+NO_SUCH_MSR = 0x4B564DFF       # in KVM's PV MSR range (0x4b564d00-0x4b564dff), defined by no generation
+
+
+def _async_pf_msrs(generation: str) -> frozenset[int]:
+    gen = abi.generation(generation)
+    return frozenset(m for m in (gen.msr_async_pf_en, gen.msr_async_pf_int, gen.msr_async_pf_ack) if m is not None)
+
+
+def judged(msr: int) -> bool:
+    """The rules speak of this MSR: an async PF MSR of some generation, or NO_SUCH_MSR."""
+    return msr == NO_SUCH_MSR or any(msr in _async_pf_msrs(g.name) for g in (abi.SEED, abi.LEGACY, abi.INTERRUPT))
+
+
+def unknown(generation: str, msr: int) -> bool:
+    """A judged MSR this generation does not define."""
+    return judged(msr) and msr not in _async_pf_msrs(generation)
 
 
 def _in_guest_memory(kvm: Any, gpa: int) -> bool:
@@ -48,6 +75,8 @@ def _offered(vcpu: Any, feature: int) -> bool:
 def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
     """Why the ABI refuses this write (#GP), or None when it must be accepted.  Only async PF MSRs are judged."""
     kvm = vcpu.kvm
+    if unknown(generation, msr):
+        return f"MSR unknown to {generation}"
     if generation in ("seed", "legacy"):
         gen = abi.generation(generation)
         if msr != gen.msr_async_pf_en:
@@ -58,9 +87,10 @@ def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
             return "area outside guest memory"
         return None
     spec = abi.INTERRUPT
+    unoffered = _unoffered(vcpu, msr)
+    if unoffered:
+        return unoffered
     if msr == spec.msr_async_pf_en:
-        if not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF):
-            return "KVM_FEATURE_ASYNC_PF not offered"
         if data & spec.msr_reserved_mask:             # bits 5:4 (2 and 3 are the delivery modes)
             return "reserved bits 5:4 set"
         if data & KVM_ASYNC_PF_DELIVERY_AS_PF_VMEXIT and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_VMEXIT):
@@ -73,16 +103,47 @@ def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
             return "area outside guest memory"
         return None
     if msr == spec.msr_async_pf_int:
-        if not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT):
-            return "KVM_FEATURE_ASYNC_PF_INT not offered"
         if data >> 8:
             return "reserved bits 63:8 set"
         if not kvm.irqchip_in_kernel:
             return "no in-kernel irqchip"
-        return None
-    if msr == spec.msr_async_pf_ack:
-        return None if _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT) else "KVM_FEATURE_ASYNC_PF_INT not offered"
     return None
+
+
+def _unoffered(vcpu: Any, msr: int) -> str | None:
+    """6.18: the PV CPUID bit an async PF MSR needs is not offered under enforcement (KVM_MSR_RET_UNSUPPORTED)."""
+    spec = abi.INTERRUPT
+    if msr == spec.msr_async_pf_en and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF):
+        return "KVM_FEATURE_ASYNC_PF not offered"
+    if msr in (spec.msr_async_pf_int, spec.msr_async_pf_ack) and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF_INT):
+        return "KVM_FEATURE_ASYNC_PF_INT not offered"
+    return None
+
+
+def vmm_ignored(generation: str, vcpu: Any, msr: int, data: int) -> bool:
+    """6.18: a VMM write of 0 to an async PF MSR the PV CPUID does not offer is accepted and changes nothing."""
+    return generation == "interrupt" and data == 0 and _unoffered(vcpu, msr) is not None
+
+
+def vmm_refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
+    """Why KVM_SET_MSRS must fail for this write, or None: the guest's rules but for :func:`vmm_ignored`."""
+    return None if vmm_ignored(generation, vcpu, msr, data) else refusal(generation, vcpu, msr, data)
+
+
+def vmm_read(generation: str, vcpu: Any, msr: int) -> int | None:
+    """What KVM_GET_MSRS must return for a judged MSR on 2.6.38 or 6.18: its value, or None when refused.
+
+    EN reads back what it holds (msr_val, 6.18 msr_en_val), INT its value, ACK 0 (x86.c@v6.18
+    kvm_get_msr_common); an unknown MSR is refused; in 6.18 one the PV CPUID does not offer reads 0.
+    """
+    if unknown(generation, msr):
+        return None
+    apf = vcpu.arch.apf
+    if generation == "legacy":
+        return apf.msr_val
+    if _unoffered(vcpu, msr):
+        return 0
+    return {abi.INTERRUPT.msr_async_pf_en: apf.msr_en_val, abi.INTERRUPT.msr_async_pf_int: apf.msr_int_val}.get(msr, 0)
 
 
 def _enables(generation: str, data: int) -> bool:
