@@ -476,6 +476,8 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "hash_wrap", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_del_async_pf_gfn:bool_drop:6", "irq_hash_wrap", "hash_iff_outstanding"),
     ("asyncpf.host.x86:kvm_async_pf_hash_fn:const_off:1", "hash_chain", "hash_iff_outstanding"),
+    ("asyncpf.host.x86:kvm_async_pf_gfn_slot:stmt_del:2", "hash_chain_retouch", "gfn_outstanding_once"),
+    ("asyncpf.host.x86:kvm_async_pf_gfn_slot:cmp_flip:1", "irq_hash_chain_retouch", "gfn_outstanding_once"),
     ("asyncpf.host.x86:kvm_arch_destroy_vm:stmt_del:3", "one_task", "nothing_leaks"),
     ("asyncpf.host.x86:inject_apf_event:stmt_del:4", "bad_area_touch", "guest_alive"),
     ("asyncpf.host.x86:kvm_queue_exception:stmt_del:0", "msr_table", "refused_wrmsr_gets_gp"),

@@ -182,6 +182,11 @@ _add(ModelConfig("hash_chain", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((
                  pages=colliding_gfns(2), workers=2,
                  note="2 gfns with the same hash home: delete the first while the second is outstanding, "
                       "then touch the second again"))
+_add(ModelConfig("hash_chain_retouch", tasks=(TaskSpec((0,)), TaskSpec((1,)), TaskSpec((1,), work_ns=2_000)),
+                 pages=colliding_gfns(2), workers=1, swap_ns=40_000,
+                 note="2 gfns with the same hash home, both outstanding when a third task touches the second again: "
+                      "the lookup must walk past the first to find it (a repeated fault, the vcpu halts), not start "
+                      "a second async PF for it"))
 _add(ModelConfig("hash_wrap", tasks=tuple(TaskSpec((i,)) for i in range(4)), workers=1, swap_ns=40_000,
                  pages=gfns_with_homes((62, 63, 63, 0)), max_schedules=400,
                  note="4 gfns whose probe chain wraps past slot 63 (homes 62, 63, 63, 0: slots 62, 63, 0, 1); the "
@@ -189,6 +194,8 @@ _add(ModelConfig("hash_wrap", tasks=tuple(TaskSpec((i,)) for i in range(4)), wor
                       "entries where their homes still reach them"))
 _in_interrupt_era("hash_chain", pages=colliding_gfns(2, hash_fn=irq_x86.kvm_async_pf_hash_fn),
                   note="hash_chain in the interrupt era (its gfns collide under 6.18's hash_32)")
+_in_interrupt_era("hash_chain_retouch", pages=colliding_gfns(2, hash_fn=irq_x86.kvm_async_pf_hash_fn),
+                  note="hash_chain_retouch in the interrupt era (its gfns collide under 6.18's hash_32)")
 _in_interrupt_era("hash_wrap", pages=gfns_with_homes((62, 63, 63, 0), hash_fn=irq_x86.kvm_async_pf_hash_fn),
                   note="hash_wrap in the interrupt era (its gfns chosen under 6.18's hash_32)")
 _add(ModelConfig("msr_disable", tasks=(TaskSpec((0,)), TaskSpec((1,))), workers=1, disable_at=3_000,
