@@ -299,3 +299,39 @@ def test_invariants_catch_their_mechanical_mutant(mid, before, cfg, invariant):
     assert M.mutant_by_id(mid).before == before
     assert invariant in _violated(cfg, _mutant(mid))
     assert invariant not in _violated(cfg)
+
+
+def test_rejudge_keeps_a_stored_kill_only_while_nothing_it_rests_on_changed(monkeypatch):
+    module = "asyncpf.guest.seed"
+    specs = [s for s in M.enumerate_mutants([module]) if not s.rule]
+    assert len(specs) >= 3
+    judged = []
+    monkeypatch.setattr(M, "run_one", lambda spec, max_seconds: judged.append(spec.id) or M.MutantResult(spec, "survived"))
+
+    def kill(spec, before=None):
+        return {"id": spec.id, "before": before or spec.before, "status": "killed", "how": "guest_alive",
+                "config": "stored", "counterexample": None, "configs_run": [], "complete": True}
+
+    stored = {"killed": [kill(specs[0]), kill(specs[1], before="source since changed")], "survivors": []}
+    rows = {r.spec.id: r for r in M.rejudge(module, stored).results}
+    assert rows[specs[0].id].status == "killed" and rows[specs[0].id].config == "stored"
+    assert judged == [s.id for s in specs[1:]]          # the changed one, and those never killed
+    judged.clear()
+    M.rejudge(module, stored, rerun_killed_by=["guest_alive"])
+    assert judged == [s.id for s in specs]
+    judged.clear()
+    M.rejudge(module, stored, rerun_functions=[specs[0].function])
+    assert specs[0].id in judged
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["asyncpf.host.nope", "x.json"], "module 'asyncpf.host.nope'"),
+    (["asyncpf.guest.seed", "/nonexistent.json"], "/nonexistent.json: expected a check --mutation --json file"),
+    (["asyncpf.guest.seed", "x.json", "--rerun-killed-by", "no_such_rule"], "--rerun-killed-by no_such_rule"),
+    (["asyncpf.guest.seed", "x.json", "--max-seconds", "0"], "--max-seconds 0.0"),
+])
+def test_rejudge_door(argv, expected, capsys):
+    from asyncpf.tools import mutation_rejudge
+    with pytest.raises(SystemExit) as e:
+        mutation_rejudge.main(argv)
+    assert e.value.code == 2 and expected in capsys.readouterr().err

@@ -681,6 +681,41 @@ def campaign(modules: Sequence[str] | None = None, *, functions: Sequence[str] |
     return Campaign(results, time.perf_counter() - t0)
 
 
+def rejudge(module: str, stored: dict, *, max_seconds: float = 8.0, rerun_killed_by: Sequence[str] = (),
+            rerun_functions: Sequence[str] = (), progress: Callable[[MutantResult], None] | None = None) -> Campaign:
+    """``module``'s campaign again, keeping a stored kill where nothing it rests on has changed.
+
+    ``stored`` is an earlier ``check --mutation --json`` output.  A mutant it
+    records as killed keeps that verdict when its source is the same, its
+    function is not in ``rerun_functions`` (functions whose code changed) and
+    none of its killers is in ``rerun_killed_by`` (rules since weakened);
+    every other non-equivalent mutant is judged again.  Adding configurations
+    or rules cannot turn a kill into a survivor, so this gives the verdicts a
+    full campaign would, in the time its survivors take.
+    """
+    from .equivalent_mutants import EQUIVALENT
+    t0 = time.perf_counter()
+    prev = {m["id"]: m for kind in ("killed", "survivors", "equivalent") for m in stored.get(kind, ())}
+    results = []
+    for spec in enumerate_mutants([module]):
+        eq = EQUIVALENT.get(spec.id)
+        m = prev.get(spec.id)
+        if spec.rule:
+            r = MutantResult(spec, "equivalent", reason=spec.rule)
+        elif eq is not None and eq[0] == spec.before:
+            r = MutantResult(spec, "equivalent", reason=eq[1])
+        elif (m is not None and m["status"] == "killed" and m["before"] == spec.before
+              and spec.function not in rerun_functions and not set(m["how"].split(",")) & set(rerun_killed_by)):
+            r = MutantResult(spec, "killed", how=m["how"], config=m["config"], counterexample=m["counterexample"],
+                             configs_run=m["configs_run"], complete=m["complete"])
+        else:
+            r = run_one(spec, max_seconds=max_seconds)
+            if progress is not None:
+                progress(r)
+        results.append(r)
+    return Campaign(results, time.perf_counter() - t0)
+
+
 def render(c: Campaign) -> str:
     """The text report: score per module and per function, then the survivors."""
     d = c.as_dict()

@@ -12,6 +12,8 @@ or an invariant::
 (one ``--json`` file per module, run in as many processes as there are cores; the shared twins --
 asyncpf.host.x86, asyncpf.host.async_pf, asyncpf.guest.kvm -- run in every configuration, so they get a longer
 budget, recorded per module).
+After new configurations or rules, ``python -m asyncpf.tools.mutation_rejudge`` gives a module's verdicts
+in the time its survivors take (it keeps the stored kills nothing has invalidated).
 ``--before`` keeps an earlier campaign's per-module score beside it.  Only
 verdicts are stored -- no timings -- and
 ``tests/test_mutation.py`` checks that the stored mutants are still the ones
