@@ -29,6 +29,10 @@ class Verdict:
     test: str = ""       # tests/<file>.py::<test> that fails on the old (or a better-than-the-kernel) behaviour
 
 
+# hash.h's multiplier per generation: the tests that fail if a generation hashed with the other's
+_PIN_GFN_HASH = "tests/test_x86.py::test_each_generation_hashes_gfns_with_its_kernels_hash_32"
+_PIN_SLEEPER_HASH = "tests/test_guest_kvm.py::test_each_generation_hashes_sleepers_with_its_kernels_hash_32"
+
 _L = "asyncpf.host.legacy."
 _S = "asyncpf.host.seed."
 _H = "asyncpf.host."
@@ -74,7 +78,8 @@ VERDICTS: dict[str, Verdict] = {
         FIXED, "checked completions after a triple fault; v2.6.38 breaks out first (r <= 0)",
         "tests/test_fidelity.py::test_triple_fault_ends_the_loop_before_completions"),
     _L + "x86.vcpu_enter_guest": Verdict(SIMPLIFIED, "only the APF_HALT request and the entry/exit are modelled"),
-    _H + "x86.kvm_async_pf_hash_fn": Verdict(IDENTICAL, "hash_32(gfn & 0xffffffff, 6)"),
+    _H + "x86.hash_32": Verdict(IDENTICAL, "top bits of val * GOLDEN_RATIO_PRIME_32 (0x9e370001)", _PIN_SLEEPER_HASH),
+    _H + "x86.kvm_async_pf_hash_fn": Verdict(IDENTICAL, "hash_32(gfn & 0xffffffff, 6)", _PIN_GFN_HASH),
     _H + "x86.kvm_add_async_pf_gfn": Verdict(IDENTICAL),
     _H + "x86.kvm_async_pf_gfn_slot": Verdict(IDENTICAL, "stops at gfn or ~0 (&&, as released)"),
     _H + "x86.kvm_find_async_pf_gfn": Verdict(IDENTICAL),
@@ -350,8 +355,10 @@ VERDICTS.update({
     _I + "async_pf.kvm_async_pf_wakeup_all": Verdict(
         SIMPLIFIED, "no-op when done is non-empty; item on done only, present_queued, queued++; the wake-all mark "
         "is the model's bad-page marker"),
-    _I + "x86.hash_32": Verdict(IDENTICAL, "top bits of val * GOLDEN_RATIO_32 (0x61C88647, since v4.7)"),
-    _I + "x86.kvm_async_pf_hash_fn": Verdict(IDENTICAL, "hash_32(gfn & 0xffffffff, 6) with v6.18's hash_32"),
+    _I + "x86.hash_32": Verdict(IDENTICAL, "top bits of val * GOLDEN_RATIO_32 (0x61C88647, since v4.7)",
+                               _PIN_SLEEPER_HASH),
+    _I + "x86.kvm_async_pf_hash_fn": Verdict(IDENTICAL, "hash_32(gfn & 0xffffffff, 6) with v6.18's hash_32",
+                                             _PIN_GFN_HASH),
     _I + "x86.apf_put_user_notpresent": Verdict(IDENTICAL, "flags = PAGE_NOT_PRESENT through the cache"),
     _I + "x86.apf_put_user_ready": Verdict(IDENTICAL, "token word at offset 4 through the cache"),
     _I + "x86.apf_pageready_slot_free": Verdict(IDENTICAL, "token word reads 0; a failed read is not free"),

@@ -78,10 +78,10 @@ def _find_apf_task(bucket: list[KvmTaskSleepNode], token: int) -> KvmTaskSleepNo
 
 
 def register_apf_area(cpu: "GuestCpu", data: int) -> Generator:
-    """The tail of every generation's kvm_guest_cpu_init: WRMSR the area, then mark this cpu enabled.
+    """The tail of the #PF-era kvm_guest_cpu_init (seed, 2.6.38): WRMSR the area, then mark this cpu enabled.
 
-    A refused write (#GP) oopses where wrmsrl has no fixup (the seed and 2.6.38: the model's guest panics before
-    the refused branch runs); with 6.18's fixup the write is skipped and async PF stays off on this cpu.
+    A refused write (#GP) oopses there -- 2.6.3x's wrmsrl has no fixup, so the model's guest panics before the
+    refused branch runs; the branch serves a guest whose WRMSR is fixed up.  (6.18's guest has its own init.)
     """
     refused = yield WrMsr(cpu.kernel.abi.msr_async_pf_en, data)
     if refused:

@@ -165,8 +165,9 @@ def kvm_queue_exception(vcpu: "KvmVcpu", nr: int) -> None:
 
 # --- token and the per-vcpu gfn hash ---------------------------------------------------
 
+@mirrors("include/linux/hash.h", "hash_32", generations="seed, legacy")
 def hash_32(val: int, bits: int) -> int:
-    """Mirrors include/linux/hash.h:hash_32 of the 2.6.3x kernels (multiplicative hash); 4.7 changed the multiplier."""
+    """The top ``bits`` of the 32-bit product with 2.6.3x's GOLDEN_RATIO_PRIME_32 (4.7 changed the multiplier)."""
     return ((val * GOLDEN_RATIO_PRIME_32) & abi.U32) >> (32 - bits)
 
 

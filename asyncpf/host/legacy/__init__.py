@@ -7,6 +7,7 @@ from .async_pf import kvm_check_async_pf_completion, kvm_clear_async_pf_completi
 from .mmu import can_do_async_pf, gfn_to_pfn_async, kvm_handle_bad_page, tdp_page_fault
 from .x86 import __vcpu_run, kvm_arch_vcpu_reset, kvm_arch_vcpu_runnable, msr_handlers, msr_read_handlers
 
-__all__ = ["__vcpu_run", "async_pf_execute", "can_do_async_pf", "gfn_to_pfn_async", "kvm_arch_vcpu_reset", "kvm_arch_vcpu_runnable", "kvm_async_pf_hash_fn", "kvm_handle_bad_page",
-           "kvm_apic_set_irq", "kvm_check_async_pf_completion", "kvm_clear_async_pf_completion_queue", "kvm_setup_async_pf",
-           "msr_handlers", "msr_read_handlers", "tdp_page_fault"]
+__all__ = ["__vcpu_run", "async_pf_execute", "can_do_async_pf", "gfn_to_pfn_async", "kvm_apic_set_irq",
+           "kvm_arch_vcpu_reset", "kvm_arch_vcpu_runnable", "kvm_async_pf_hash_fn", "kvm_check_async_pf_completion",
+           "kvm_clear_async_pf_completion_queue", "kvm_handle_bad_page", "kvm_setup_async_pf", "msr_handlers",
+           "msr_read_handlers", "tdp_page_fault"]
