@@ -89,3 +89,14 @@ def cluster():
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
                                   silence_logs=logging.CRITICAL) as c:
         yield c
+
+
+def assert_rule_kills(mid: str, config: str, invariant: str) -> None:
+    """``invariant`` holds on ``config``'s correct model and fails once mutant ``mid`` is switched on."""
+    from asyncpf.check.explore import explore
+    from asyncpf.check.models import CONFIGS
+    from asyncpf.check.mutation import applied, mutant_by_id
+    assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    with applied(mutant_by_id(mid)):
+        found = explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    assert invariant in found, (mid, found)

@@ -1,6 +1,7 @@
 """Every invariant of the registry holds on a clean state and fails on a state built to violate it."""
 
 import pytest
+from conftest import assert_rule_kills
 
 from asyncpf.abi import KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from asyncpf.check.checker import Checker, check
@@ -484,12 +485,7 @@ def _replaced_reset(wrapper):
     ("asyncpf.host.x86:kvm_queue_exception:const_off:0", "irq_msr_table", "refused_wrmsr_gets_gp"),
 ])
 def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
-    from asyncpf.check.explore import explore
-    from asyncpf.check.mutation import applied, mutant_by_id
-    assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    with applied(mutant_by_id(mid)):
-        found = explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    assert invariant in found
+    assert_rule_kills(mid, config, invariant)
 
 
 @pytest.mark.parametrize("mid,config,invariant", [
@@ -501,9 +497,4 @@ def test_host_fault_path_invariants_kill_their_mutants(mid, config, invariant):
 ])
 def test_guest_kvm_invariants_kill_their_mutants(mid, config, invariant):
     """The guest kvm.c rules each catch a planted slip of the twin on the configuration that reaches it."""
-    from asyncpf.check.explore import explore
-    from asyncpf.check.mutation import applied, mutant_by_id
-    assert invariant not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    with applied(mutant_by_id(mid)):
-        found = explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    assert invariant in found
+    assert_rule_kills(mid, config, invariant)

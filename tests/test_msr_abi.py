@@ -9,12 +9,10 @@ documented cases; the invariant built on them is shown to fire on planted bugs o
 from types import SimpleNamespace
 
 import pytest
+from conftest import assert_rule_kills
 
 from asyncpf import abi
 from asyncpf.check import msr_abi
-from asyncpf.check.explore import explore
-from asyncpf.check.models import CONFIGS
-from asyncpf.check.mutation import applied, mutant_by_id
 from asyncpf.datafiles import load_json
 from asyncpf.host.kvm_main import KvmMemorySlot
 from asyncpf.live import layout, msrtable
@@ -115,10 +113,7 @@ def test_the_vmm_may_write_0_only_to_an_msr_the_pv_cpuid_hides_and_reads_it_as_0
     ("asyncpf.host.x86:kvm_set_msr_common:bool_drop:0", "irq_msr_probe"),               # guest 0 to a hidden MSR taken
 ])
 def test_msr_writes_follow_the_abi_kills_planted_bugs(mid, config):
-    name = "msr_writes_follow_the_abi"
-    assert name not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    with applied(mutant_by_id(mid)):
-        assert name in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    assert_rule_kills(mid, config, "msr_writes_follow_the_abi")
 
 
 @pytest.mark.parametrize("mid,config", [
@@ -131,7 +126,4 @@ def test_msr_writes_follow_the_abi_kills_planted_bugs(mid, config):
     ("asyncpf.host.interrupt.x86:msr_read_handlers:const_off:4", "irq_vmm_msr_table"),              # ACK reads 1
 ])
 def test_vmm_msr_accesses_follow_the_abi_kills_planted_bugs(mid, config):
-    name = "vmm_msr_accesses_follow_the_abi"
-    assert name not in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
-    with applied(mutant_by_id(mid)):
-        assert name in explore(CONFIGS[config], stop_at_first=False, trace_counterexample=False).violated
+    assert_rule_kills(mid, config, "vmm_msr_accesses_follow_the_abi")
