@@ -779,10 +779,13 @@ class Checker:
                     or (vcpu.irr and arch.rflags_if and not arch.interrupt_shadow) or vcpu.stopped)
 
     def _observe(self, obs: Obs) -> None:
-        self.view.obs.append(obs)
+        view = self.view
+        view.obs.append(obs)
+        view.nodes_now = None
         for inv in self.events if self.judging else self._remembering_events:
             self._run(inv)
-        self.view.obs.clear()
+        view.nodes_now = None
+        view.obs.clear()
 
     # -- running predicates -----------------------------------------------------------------
     def _run(self, inv: Invariant) -> None:
@@ -814,14 +817,20 @@ class Checker:
                     self._ready_req_since_exit[vcpu.vcpu_id] = True
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
+        view = self.view
+        view.nodes_now = None
         for inv in self.safety if self.judging else self._remembering_safety:
             self._run(inv)
+        view.nodes_now = None
 
     def check_end(self, shut_down: bool = True) -> list[Violation]:
-        self.view.shut_down = shut_down
+        view = self.view
+        view.shut_down = shut_down
         before = len(self.violations)
+        view.nodes_now = None
         for inv in self.end:
             self._run(inv)
+        view.nodes_now = None
         return self.violations[before:]
 
 

@@ -58,12 +58,11 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import ReplayPolicy, describe
 from .checker import Checker, Livelock, reason_word, remembers, token_slot
-from .invariants import Violation
+from .invariants import Violation, hashed_nodes
 from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
 
 
@@ -163,7 +162,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
                    tuple((ctx.name, repr(ctx.op)) for ctx in t.stack)) for t in k.tasks)
     idle = tuple(tuple((ctx.name, repr(ctx.op)) for ctx in c.idle.stack) for c in k.cpus)
     nodes = tuple(sorted((n.token, n.cpu, n.halted, n.task.pid if n.task else -1)
-                         for n in pv.all_nodes(k.sleepers)))
+                         for n in hashed_nodes(k.sleepers)))
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
     wq = (tuple(w.id for w in m.workqueue.pending), tuple(sorted(m.workqueue.running)))
