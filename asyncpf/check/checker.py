@@ -782,19 +782,23 @@ class Checker:
         view = self.view
         view.obs.append(obs)
         view.nodes_now = None
-        for inv in self.events if self.judging else self._remembering_events:
-            self._run(inv)
+        self._run_all(self.events if self.judging else self._remembering_events)
         view.nodes_now = None
         view.obs.clear()
 
     # -- running predicates -----------------------------------------------------------------
-    def _run(self, inv: Invariant) -> None:
-        try:
-            details = inv.fn(self.view)
-        except Exception as exc:  # a predicate must not take the run down; report it as data
-            details = [f"predicate raised {type(exc).__name__}: {exc}"]
-        if not details:
-            return
+    def _run_all(self, invs: Any) -> None:
+        """Run each predicate on the view (one loop for a batch: a Python call less per predicate and step)."""
+        view = self.view
+        for inv in invs:
+            try:
+                details = inv.fn(view)
+            except Exception as exc:  # a predicate must not take the run down; report it as data
+                details = [f"predicate raised {type(exc).__name__}: {exc}"]
+            if details:
+                self._record(inv, details)
+
+    def _record(self, inv: Invariant, details: list[str]) -> None:
         self.counts[inv.name] += 1
         if self.first_only and self.counts[inv.name] > 1:
             return
@@ -819,8 +823,7 @@ class Checker:
                 self._sync_epoch(vcpu)
         view = self.view
         view.nodes_now = None
-        for inv in self.safety if self.judging else self._remembering_safety:
-            self._run(inv)
+        self._run_all(self.safety if self.judging else self._remembering_safety)
         view.nodes_now = None
 
     def check_end(self, shut_down: bool = True) -> list[Violation]:
@@ -828,8 +831,7 @@ class Checker:
         view.shut_down = shut_down
         before = len(self.violations)
         view.nodes_now = None
-        for inv in self.end:
-            self._run(inv)
+        self._run_all(self.end)
         view.nodes_now = None
         return self.violations[before:]
 

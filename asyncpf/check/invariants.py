@@ -799,12 +799,14 @@ def wake_only_own(v: View) -> list[str]:
     k = v.kernel
     if k is None:
         return []
-    led = v.ledger
-    known = v.memory.setdefault("nodes", {})     # id(node) -> (node, wake_alls, readied) when first seen
-    consumed = v.memory.setdefault("dummies_consumed", Counter())
+    known = v.memory.get("nodes")                # id(node) -> (node, wake_alls, readied) when first seen
+    if known is None:
+        known = v.memory["nodes"] = {}
     nodes = v.sleeper_nodes
     if len(nodes) == len(known) and all(id(n) in known for n in nodes):
         return []  # the same nodes as at the last step (known holds them, so no id was reused): nothing to judge
+    led = v.ledger
+    consumed = v.memory.setdefault("dummies_consumed", Counter())
     now_nodes = {id(n): n for n in nodes}
     out = []
     for nid, (node, wakes, ready) in list(known.items()):

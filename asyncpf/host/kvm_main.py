@@ -258,12 +258,24 @@ def _cache_resolved(kvm: Kvm, ghc: GfnToHvaCache) -> bool:
 
 def write_guest_bytes(kvm: Kvm, gpa: int, data: bytes) -> None:
     """Store bytes in guest RAM contents (the model keeps contents only for pages it writes)."""
+    off = gpa & (PAGE_SIZE - 1)
+    if 0 < len(data) <= PAGE_SIZE - off:  # within one page (every APF-area access): one look-up, not one per byte
+        page = kvm.guest_bytes.get(gpa >> PAGE_SHIFT)
+        if page is None:
+            page = kvm.guest_bytes[gpa >> PAGE_SHIFT] = bytearray(PAGE_SIZE)
+        page[off:off + len(data)] = data
+        return
     for i, b in enumerate(data):
         page = kvm.guest_bytes.setdefault((gpa + i) >> PAGE_SHIFT, bytearray(PAGE_SIZE))
         page[(gpa + i) & (PAGE_SIZE - 1)] = b
 
 
 def read_guest_bytes(kvm: Kvm, gpa: int, n: int) -> bytes:
+    """Read bytes of guest RAM contents (zero where the model never wrote)."""
+    off = gpa & (PAGE_SIZE - 1)
+    if off + n <= PAGE_SIZE:  # within one page (every APF-area access; the checker reads the area every step)
+        page = kvm.guest_bytes.get(gpa >> PAGE_SHIFT)
+        return bytes(page[off:off + n]) if page is not None else bytes(n)
     out = bytearray()
     for i in range(n):
         page = kvm.guest_bytes.get((gpa + i) >> PAGE_SHIFT)
