@@ -30,6 +30,20 @@ def test_a_cluster_gives_the_serial_reports(cluster, capsys):
     assert serial["correct"]["configs"][1]["violated"] == ["ready_only_after_not_present"]
 
 
+def test_subtrees_on_a_cluster_give_the_serial_subtrees_and_the_whole_searchs_answer(cluster, capsys):
+    argv = ["check", "--config", "two_vcpus", "--config", "kernel_touch", "--json"]
+    assert main(argv) == 0
+    whole = _without_wall_time(capsys.readouterr().out)
+    assert main([*argv, "--subtrees", "3"]) == 0
+    serial = _without_wall_time(capsys.readouterr().out)
+    assert main([*argv, "--subtrees", "3", "--scheduler", cluster.scheduler_address]) == 0
+    assert _without_wall_time(capsys.readouterr().out) == serial
+    answer = ("config", "distinct_states", "violated", "violations", "counterexample", "complete")
+    for w, s in zip(whole["correct"]["configs"], serial["correct"]["configs"]):
+        assert {k: w[k] for k in answer} == {k: s[k] for k in answer}
+        assert s["schedules"] >= w["schedules"]
+
+
 def test_check_reports_its_speed(capsys):
     assert main(["check", "--config", "one_task", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
@@ -46,6 +60,8 @@ def test_check_reports_its_speed(capsys):
     (["--scheduler", "local", "--list"], "--scheduler local: explorations of the correct model only"),
     (["--scheduler", "nowhere"], "'nowhere': expected local, serial or a Dask scheduler address"),
     (["--scheduler", "local", "--jobs", "0"], "--jobs"),
+    (["--subtrees", "0"], "--subtrees"),
+    (["--list", "--subtrees", "2"], "--subtrees 2: explorations of the correct model only"),
 ])
 def test_the_door_refuses_what_cannot_run(argv, expected, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..argtypes import integer, scheduler_address, seconds
 from ..cli import UsageError, command
 from ..progress import bar
 from ..sweep import Cluster
-from .explore import CONFIGS, Report, explore, fast_configs
+from .explore import CONFIGS, Report, cut_tree, explore, explore_part, fast_configs, join_parts
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
@@ -70,6 +70,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                         "on it but for their seconds; --mutants still run here")
     p.add_argument("--jobs", type=integer(1, 256), default=None, metavar="N",
                    help="with --scheduler local: worker processes, 1..256 (default: this machine's CPUs)")
+    p.add_argument("--subtrees", type=integer(1, 1024), default=1, metavar="N",
+                   help="cut each configuration's search tree into N subtrees, each one task (default 1: a "
+                        "configuration is one task); the states, violations and counterexamples are the same, the "
+                        "schedules more (a subtree does not see the states the others met)")
     p.add_argument("--mutation", action="store_true",
                    help="mutation campaign over the protocol twins: mechanical mutants (flipped comparison, dropped "
                         "and/or operand, swapped or deleted statement, integer off by one) judged by the checker "
@@ -99,6 +103,9 @@ def _refuse_unused(args: argparse.Namespace) -> None:
                                     ("--operators", args.operators)) if v]
     if args.jobs is not None and args.scheduler != "local":
         raise UsageError(f"--jobs {args.jobs}: only with --scheduler local; expected --scheduler local too")
+    if args.subtrees != 1 and (args.list or args.mutation):
+        raise UsageError(f"--subtrees {args.subtrees}: explorations of the correct model only; expected no --list "
+                         "or --mutation with it")
     if args.scheduler != "serial" and (args.list or args.mutation):
         raise UsageError(f"--scheduler {args.scheduler}: explorations of the correct model only; expected no "
                          "--list or --mutation with it")
@@ -158,9 +165,9 @@ def main(args: argparse.Namespace) -> int:
         cfgs = list(CONFIGS.values()) if args.full else fast_configs()
     known = KNOWN_BY_CONFIG  # the generation's own behaviour (with its source): reported, not counted
     with _cluster(args.scheduler, args.jobs) as cluster, \
-            bar(len(cfgs) + (len(MUTANTS) if args.mutants else 0), "check", "runs", quiet=args.json) as progress:
-        reports = cluster.map(explore_config, [(c.name, args.max_seconds) for c in cfgs], "check",
-                              lambda _k: progress.update())
+            bar(len(cfgs) * args.subtrees + (len(MUTANTS) if args.mutants else 0), "check", "runs",
+                quiet=args.json) as progress:
+        reports = _explore_all(cluster, cfgs, args.max_seconds, args.subtrees, progress.update)
         verdicts = []
         for m in MUTANTS if args.mutants else ():
             verdicts.append(run_mutant(m, max_seconds=args.max_seconds, methods=methods))
@@ -225,6 +232,19 @@ def main(args: argparse.Namespace) -> int:
     # the exit status holds the explorer to catching every mutant (as before); the other columns inform
     ok = not correct and all(("explorer" in v.caught_by) if "explorer" in v.methods else v.caught for v in verdicts)
     return 0 if ok else 1
+
+
+def _explore_all(cluster: Cluster, cfgs: list, max_seconds: float, subtrees: int, tick: Callable[[], None]) -> list:
+    """Each configuration one task, or with ``subtrees`` > 1 each cut here into that many (all sent at once)."""
+    if subtrees == 1:
+        return cluster.map(explore_config, [(c.name, max_seconds) for c in cfgs], "check", lambda _k: tick())
+    cuts = [cut_tree(c, subtrees, max_seconds=max_seconds) for c in cfgs]
+    calls = [call for _root, part_calls in cuts for call in part_calls]
+    results = iter(cluster.map(explore_part, calls, "check-part", lambda _k: tick()))
+    reports = [join_parts(root, [next(results) for _ in part_calls]) for root, part_calls in cuts]
+    for _ in range(len(cfgs) * subtrees - len(calls)):   # subtrees a small tree did not have
+        tick()
+    return reports
 
 
 def explore_config(name: str, max_seconds: float) -> Report:

@@ -55,12 +55,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from functools import partial
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, Callable
+
+import numpy as np
 
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
-from ..sim import ReplayPolicy, describe
+from ..sim import Event, Process, ReplayPolicy, describe
 from .checker import Checker, Livelock, reason_word, remembers, token_slot
 from .invariants import Violation, hashed_nodes
 from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
@@ -137,7 +140,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
     k = m.guest
     env = m.env
     now = env.now
-    queue = tuple(sorted((e[0] - now, e[1], describe(e)) for e in env._queue))
+    queue = tuple(sorted((e[0] - now, e[1], describe(e), _pending_identity(e)) for e in env._queue))
     vcpus = []
     for v in m.vcpus:
         a = v.arch
@@ -146,8 +149,9 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
         vcpus.append((
             v.mode, v.requests, v.stopped, v.reset_pending, a.mp_state, a.apf.halted, a.apf.msr_val, a.apf.id,
             a.cpl, a.rflags_if, a.cr2, (exc.pending, exc.nr, exc.reinject), tuple(sorted(v.irr)),
-            tuple((w.arch.token, w.arch.gfn, w.state) for w in apf.queue),
-            tuple((w.arch.token, w.state) for w in apf.done), apf.queued,
+            # with each item's id: the workqueue's slots, its pending list and the workers' labels name items by id
+            tuple((w.id, w.arch.token, w.arch.gfn, w.state) for w in apf.queue),
+            tuple((w.id, w.arch.token, w.state) for w in apf.done), apf.queued,
             tuple(sorted(int(g) for g in a.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY)),
             reason_word(m, v),
             # the interrupt era's state: MSRs, page-ready in flight, the token slot, the LAPIC
@@ -165,11 +169,48 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
                          for n in hashed_nodes(k.sleepers)))
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
-    wq = (tuple(w.id for w in m.workqueue.pending), tuple(sorted(m.workqueue.running)))
+    # which worker slot runs which item: a blocked worker is in no queue entry, yet its slot names the next one's
+    swap = m.mm.swap   # requests waiting for the device, in the order it will serve them
+    waiting_io = tuple((op, npages, _identity(on_done)) for op, npages, on_done in swap._queue)
+    wq = (tuple(w.id for w in m.workqueue.pending),
+          tuple(sorted((wid, slot) for wid, (_w, slot) in m.workqueue.running.items())))
     hostsched = getattr(m.kvm, "hostsched", None)  # hostsched: who runs on which host CPU decides the future too
-    return (now, queue, tuple(vcpus), tuple(cpus), tasks, idle, nodes, pages, sptes, wq,
+    return (now, queue, tuple(vcpus), tuple(cpus), tasks, idle, nodes, pages, sptes, wq, waiting_io,
             m.kvm.stat.async_pf_allocated - m.kvm.stat.async_pf_freed, m.kvm.users_count, m.kvm.stat.mm_count,
             hostsched.state_key() if hostsched is not None else None)
+
+
+def _pending_identity(entry: tuple) -> Any:
+    """What a queue entry will act on, beyond its label: a swap completion's request (which page it reads, which
+    write-back it ends), a timer's vcpu.  Two entries with one label and one due time are otherwise told apart by
+    nothing, and which one runs first decides the future (found by exploring the tree in parts: the cut reached
+    states the whole search had merged away)."""
+    target, arg = entry[3], entry[4]
+    if target.__class__ is Process:
+        return None
+    if isinstance(arg, tuple):
+        return tuple(_identity(a) for a in arg)
+    closure = getattr(target, "__closure__", None)
+    return tuple(_identity(c.cell_contents, shallow=True) for c in closure) if closure else _identity(arg)
+
+
+def _identity(x: Any, shallow: bool = False) -> Any:
+    """A canonical, hashable stand-in for a callback's argument: values as they are, an event by its name, a
+    ``functools.partial`` by its function and arguments, a vcpu by its id; anything else by its type."""
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, Event):
+        return ("event", x.name)
+    if isinstance(x, np.ndarray):
+        return tuple(x.tolist())
+    vcpu_id = getattr(x, "vcpu_id", None)
+    if isinstance(vcpu_id, int):
+        return ("vcpu", vcpu_id)
+    if not shallow and isinstance(x, partial):
+        return (x.func.__qualname__, tuple(_identity(a, True) for a in x.args))
+    if not shallow and isinstance(x, (tuple, list)):
+        return tuple(_identity(a, True) for a in x)
+    return type(x).__name__
 
 
 def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = None,
@@ -381,48 +422,154 @@ def explore(cfg: ModelConfig | str, *, patch: Any = None, setup: Any = None,
     """
     if isinstance(cfg, str):
         cfg = CONFIGS[cfg]
-    rep = Report(cfg.name, cfg.generation)
-    if cfg.max_schedules is not None:
-        max_schedules = min(max_schedules, cfg.max_schedules)
-    visited: set = set()
-    end_states: set | None = None if reference else set()
-    stack: list[tuple[list[int], Any]] = [([], None)]
-    t0 = time.perf_counter()
-    best: RunResult | None = None
-    while stack:
-        if rep.schedules >= max_schedules or time.perf_counter() - t0 > max_seconds:
-            rep.complete = False
-            break
-        prefix, inherited = stack.pop()
-        r = execute(cfg, prefix, visited=visited, patch=patch, setup=setup, judge_prefix=reference,
-                    inherited=inherited, end_states=end_states)
-        rep.schedules += 1
-        rep.pruned += r.pruned
-        rep.steps += r.steps
-        rep.max_points = max(rep.max_points, len(r.points))
-        if r.violations:
-            for v in r.violations:
-                rep.violated.setdefault(v.name, v)
-            if best is None or _cost(r.schedule) < _cost(best.schedule):
-                best = r
-            if stop_at_first:
+    search = _Search(cfg, patch=patch, setup=setup, max_schedules=max_schedules, max_seconds=max_seconds,
+                     stop_at_first=stop_at_first, reference=reference)
+    search.run()
+    return search.report(trace_counterexample)
+
+
+class _Search:
+    """The explorer's depth-first search: a stack of prefixes, the states met, the teardowns keyed, the tally."""
+
+    def __init__(self, cfg: ModelConfig, *, patch: Any = None, setup: Any = None, max_schedules: int = 20_000,
+                 max_seconds: float = 60.0, stop_at_first: bool = True, reference: bool = False,
+                 stack: list | None = None, visited: set | None = None, end_states: set | None = None):
+        self.cfg, self.patch, self.setup = cfg, patch, setup
+        self.rep = Report(cfg.name, cfg.generation)
+        self.max_schedules = max_schedules if cfg.max_schedules is None else min(max_schedules, cfg.max_schedules)
+        self.max_seconds, self.stop_at_first, self.reference = max_seconds, stop_at_first, reference
+        self.visited: set = set() if visited is None else set(visited)
+        self.end_states: set | None = None if reference else set(end_states or ())
+        self.stack: list[tuple[list[int], Any]] = [([], None)] if stack is None else list(stack)
+        self.best: RunResult | None = None
+        self.t0 = time.perf_counter()
+
+    def run(self, until_frontier: int | None = None) -> None:
+        """Search until the stack is empty, a budget is spent, a violation stops it (``stop_at_first``) or, with
+        ``until_frontier``, the stack holds that many prefixes still to explore."""
+        rep = self.rep
+        stack = self.stack
+        while stack and (until_frontier is None or len(stack) < until_frontier):
+            if rep.schedules >= self.max_schedules or time.perf_counter() - self.t0 > self.max_seconds:
+                rep.complete = False
                 break
-        # alternatives at each new point, deepest last so the DFS tries late branches first
-        for k in range(len(prefix), len(r.points)):
-            labels, _taken = r.points[k]
-            base = [t for _, t in r.points[:k]]
-            for alt in range(len(labels) - 1, 0, -1):
-                stack.append((base + [alt], r.inherited.get(k)))
-    rep.states = len(visited)
-    rep.end_states = len(end_states or ())
-    rep.seconds = time.perf_counter() - t0
+            prefix, inherited = stack.pop()
+            r = execute(self.cfg, prefix, visited=self.visited, patch=self.patch, setup=self.setup,
+                        judge_prefix=self.reference, inherited=inherited, end_states=self.end_states)
+            rep.schedules += 1
+            rep.pruned += r.pruned
+            rep.steps += r.steps
+            rep.max_points = max(rep.max_points, len(r.points))
+            if r.violations:
+                for v in r.violations:
+                    rep.violated.setdefault(v.name, v)
+                if self.best is None or _cost(r.schedule) < _cost(self.best.schedule):
+                    self.best = r
+                if self.stop_at_first:
+                    break
+            # alternatives at each new point, deepest last so the DFS tries late branches first
+            for k in range(len(prefix), len(r.points)):
+                labels, _taken = r.points[k]
+                base = [t for _, t in r.points[:k]]
+                for alt in range(len(labels) - 1, 0, -1):
+                    stack.append((base + [alt], r.inherited.get(k)))
+
+    def report(self, trace_counterexample: bool = True) -> Report:
+        rep = self.rep
+        rep.states = len(self.visited)
+        rep.end_states = len(self.end_states or ())
+        rep.seconds = time.perf_counter() - self.t0
+        if self.best is not None:
+            rep.violations = self.best.violations
+            rep.counterexample = self.best.schedule
+            if trace_counterexample:
+                rep.counterexample_trace = replay(self.cfg, self.best.schedule, patch=self.patch,
+                                                  setup=self.setup).trace_text()
+        return rep
+
+
+def explore_in_parts(cfg: ModelConfig | str, parts: int, *, max_schedules: int = 20_000, max_seconds: float = 60.0,
+                     run_parts: Callable[[list[tuple]], list] | None = None) -> Report:
+    """Every schedule of ``cfg`` (as ``explore(stop_at_first=False)``), the search tree cut into ``parts`` subtrees.
+
+    :func:`cut_tree` searches here until the stack holds ``parts`` prefixes and deals them out round robin; each
+    part (:func:`explore_part`) searches its subtrees on its own, from the states met so far; :func:`join_parts`
+    adds them up.  ``run_parts`` maps :func:`explore_part` over the parts' argument tuples, results in order (a
+    Dask cluster's map; by default one after the other here).  The cut depends on ``parts`` alone, so the result
+    is the same whatever runs the parts.
+    """
+    root, calls = cut_tree(cfg, parts, max_schedules=max_schedules, max_seconds=max_seconds)
+    results = run_parts(calls) if run_parts is not None else [explore_part(*c) for c in calls]
+    return join_parts(root, results)
+
+
+def cut_tree(cfg: ModelConfig | str, parts: int, *, max_schedules: int = 20_000,
+             max_seconds: float = 60.0) -> tuple["_Search", list[tuple]]:
+    """Search ``cfg`` here until the stack holds ``parts`` prefixes; the arguments of each part's :func:`explore_part`.
+
+    A part does not see the states another part meets, so parts may explore one state again (more schedules in
+    all); the states counted are the union, the same as one search's (``tests/test_explore_parts.py``).  Each part
+    has the budget the search here left (schedules, seconds); a configuration with its own cap on schedules is
+    searched whole, in one part.
+    """
+    if isinstance(cfg, str):
+        cfg = CONFIGS[cfg]
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"parts={parts!r}: expected a positive number of subtrees")
+    if cfg.max_schedules is not None:
+        parts = 1   # a configuration with its own cap on schedules is searched whole: the cap is on all of them
+    root = _Search(cfg, max_schedules=max_schedules, max_seconds=max_seconds, stop_at_first=False)
+    root.run(until_frontier=parts)
+    root.rep.seconds = time.perf_counter() - root.t0
+    groups = [root.stack[i::parts] for i in range(parts)] if root.rep.complete else []
+    left_s = max(0.0, max_seconds - (time.perf_counter() - root.t0))
+    return root, [(cfg.name, g, root.visited, root.end_states, root.max_schedules - root.rep.schedules, left_s)
+                  for g in groups if g]
+
+
+def join_parts(root: "_Search", results: list) -> Report:
+    """The report of a tree searched in parts: tallies added, states and teardowns united.
+
+    Its seconds are the search's in all (the cut's and every part's, however many ran at once), so that its
+    states/s and schedules/state weigh what the parts explored twice.
+
+    Of the violated invariants the first met is kept, in part order; the counterexample is the cheapest violating
+    schedule of all (ties: the earlier part), traced again here.
+    """
+    rep = root.rep
+    best = None if root.best is None else (root.best.schedule, root.best.violations)
+    for part, visited, end_states, part_best in results:
+        rep.schedules += part.schedules
+        rep.seconds += part.seconds
+        rep.pruned += part.pruned
+        rep.steps += part.steps
+        rep.max_points = max(rep.max_points, part.max_points)
+        rep.complete &= part.complete
+        for name, v in part.violated.items():
+            rep.violated.setdefault(name, v)
+        root.visited |= visited
+        root.end_states |= end_states
+        if part_best is not None and (best is None or _cost(part_best[0]) < _cost(best[0])):
+            best = part_best
+    rep.states, rep.end_states = len(root.visited), len(root.end_states)
     if best is not None:
-        rep.violations = best.violations
-        rep.counterexample = best.schedule
-        if trace_counterexample:
-            again = replay(cfg, best.schedule, patch=patch, setup=setup)
-            rep.counterexample_trace = again.trace_text()
+        rep.counterexample, rep.violations = best
+        rep.counterexample_trace = replay(root.cfg, best[0]).trace_text()
     return rep
+
+
+def explore_part(name: str, stack: list, visited: set, end_states: set, max_schedules: int,
+                 max_seconds: float) -> tuple[Report, set, set, tuple | None]:
+    """One part of :func:`explore_in_parts` (a Dask task): search these prefixes' subtrees from the states met so far.
+
+    Returns its tally, the states and teardowns it keyed, and its cheapest violating schedule with its violations.
+    """
+    search = _Search(CONFIGS[name], max_schedules=max_schedules, max_seconds=max_seconds, stop_at_first=False,
+                     stack=stack, visited=visited, end_states=end_states)
+    search.run()
+    search.rep.seconds = time.perf_counter() - search.t0
+    best = None if search.best is None else (search.best.schedule, search.best.violations)
+    return search.rep, search.visited, search.end_states, best
 
 
 def _cost(schedule: list[int]) -> tuple[int, int]:
