@@ -200,6 +200,7 @@ class Environment:
         self.policy = policy
         self.tracer: Callable[[int, str, dict], None] | None = None
         self.events_processed = 0
+        self.due: list[Entry] | None = None  # during a choice: the entries due together, in the order offered
         self._queue: list[Entry] = []
         self._seq = count()
         self._rngs: dict[str, random.Random] = {}
@@ -335,7 +336,11 @@ class Environment:
         due = [head]
         while queue and queue[0][:2] == head[:2]:
             due.append(heappop(queue))
-        i = self.policy.choose(self, [describe(e) for e in due])
+        self.due = due  # what the policy's indices refer to (an explorer keys the state with it)
+        try:
+            i = self.policy.choose(self, [describe(e) for e in due])
+        finally:
+            self.due = None
         if not 0 <= i < len(due):
             raise ValueError(f"choice policy returned {i}; expected 0..{len(due) - 1}")
         chosen = due.pop(i)

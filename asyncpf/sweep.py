@@ -49,12 +49,16 @@ def map_serial(fn: Callable[..., Any], calls: list[tuple], done: Callable[[int],
     return out
 
 
+_BATCHES = itertools.count()
+
+
 def map_dask(fn: Callable[..., Any], calls: list[tuple], client: Any, name: str,
              done: Callable[[int], None] | None = None) -> list:
     """``fn(*call)`` for every call as one Dask task each on ``client``; results in call order."""
     from dask.distributed import as_completed
 
-    futures = [client.submit(fn, *call, key=f"asyncpf-{name}-{k}-{os.getpid()}", pure=False)
+    batch = next(_BATCHES)  # a key is never reused: a repeated key would get the earlier batch's result back
+    futures = [client.submit(fn, *call, key=f"asyncpf-{name}-{os.getpid()}-{batch}-{k}", pure=False)
                for k, call in enumerate(calls)]
     index = {f.key: k for k, f in enumerate(futures)}
     for future in as_completed(futures):

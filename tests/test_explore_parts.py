@@ -1,6 +1,6 @@
-"""The search tree cut into subtrees (explore_in_parts, check --subtrees) gives the whole search's answer.
+"""A search by several parts in rounds (explore_in_parts, PartsSearch, check --subtrees) gives the whole search's answer.
 
-Cutting the tree is also what showed that the state key merged states with different futures: a part, not
+Searching in parts is also what showed that the state key merged states with different futures: a part, not
 seeing the states another part met, reached states the whole search had pruned away.  The key now names each
 work item by its id wherever the workqueue does (see test_the_key_tells_apart_items_that_swap_ids).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncpf.check.explore import explore, explore_in_parts, explore_part, state_key
+from asyncpf.check.explore import PartsSearch, explore, explore_in_parts, explore_round, state_key
 from asyncpf.check.models import CONFIGS, build
 from asyncpf.sim import ReplayPolicy
 
@@ -23,29 +23,41 @@ def outcome(rep) -> tuple:
 
 
 @pytest.mark.parametrize("name", CONFIGS_CUT)
-@pytest.mark.parametrize("parts", [2, 5])
-def test_a_tree_searched_in_parts_has_the_whole_searchs_states_violations_and_counterexample(name, parts):
+@pytest.mark.parametrize("parts, per_round", [(2, 50), (5, 3)])
+def test_a_search_in_parts_has_the_whole_searchs_states_violations_and_counterexample(name, parts, per_round):
     whole = explore(name, stop_at_first=False)
-    cut = explore_in_parts(name, parts)
+    cut = explore_in_parts(name, parts, round_schedules=per_round)
     assert outcome(cut) == outcome(whole)
-    assert cut.schedules >= whole.schedules   # a part re-explores what another met: never fewer runs
+    assert cut.schedules >= whole.schedules   # parts of a round may meet one state twice: never fewer runs
 
 
-def test_the_parts_run_wherever_the_caller_says_and_the_answer_does_not_depend_on_it():
-    seen = []
+def test_one_part_searches_as_one_search_does():
+    whole = explore("two_vcpus", stop_at_first=False)
+    one = explore_in_parts("two_vcpus", 1, round_schedules=7)
+    assert outcome(one) == outcome(whole) and one.schedules == whole.schedules
+
+
+def test_the_rounds_run_wherever_the_caller_says_and_the_answer_does_not_depend_on_it():
+    rounds = []
 
     def backwards(calls):  # another order, as a cluster may finish them
-        seen.append(len(calls))
-        return [explore_part(*c) for c in calls[::-1]][::-1]
+        rounds.append(len(calls))
+        return [explore_round(*c) for c in calls[::-1]][::-1]
 
-    assert outcome(explore_in_parts("two_vcpus", 3, run_parts=backwards)) == outcome(explore_in_parts("two_vcpus", 3))
-    assert seen == [3]
+    assert outcome(explore_in_parts("two_vcpus", 3, round_schedules=10, run_parts=backwards)) == \
+        outcome(explore_in_parts("two_vcpus", 3, round_schedules=10))
+    assert len(rounds) > 1 and max(rounds) == 3
 
 
-@pytest.mark.parametrize("parts", [0, -1, True, 1.5])
-def test_a_cut_into_no_parts_is_refused(parts):
-    with pytest.raises(ValueError, match="parts="):
-        explore_in_parts("one_task", parts)
+def test_a_capped_configuration_is_searched_by_one_part():
+    assert PartsSearch("limit64", 4).parts == 1
+    assert outcome(explore_in_parts("limit64", 4)) == outcome(explore("limit64", stop_at_first=False))
+
+
+@pytest.mark.parametrize("arg", [{"parts": 0}, {"parts": True}, {"parts": 1.5}, {"parts": 2, "round_schedules": 0}])
+def test_a_search_in_no_parts_or_empty_rounds_is_refused(arg):
+    with pytest.raises(ValueError, match="expected a positive number"):
+        explore_in_parts("one_task", **arg)
 
 
 def _machine_at(cfg, choices, point):

@@ -12,7 +12,7 @@ from ..argtypes import integer, scheduler_address, seconds
 from ..cli import UsageError, command
 from ..progress import bar
 from ..sweep import Cluster
-from .explore import CONFIGS, Report, cut_tree, explore, explore_part, fast_configs, join_parts
+from .explore import CONFIGS, PartsSearch, Report, explore, explore_round, fast_configs
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
@@ -71,9 +71,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=integer(1, 256), default=None, metavar="N",
                    help="with --scheduler local: worker processes, 1..256 (default: this machine's CPUs)")
     p.add_argument("--subtrees", type=integer(1, 1024), default=1, metavar="N",
-                   help="cut each configuration's search tree into N subtrees, each one task (default 1: a "
-                        "configuration is one task); the states, violations and counterexamples are the same, the "
-                        "schedules more (a subtree does not see the states the others met)")
+                   help="search each configuration with N parts, 1..1024, in rounds of up to 50 schedules each, "
+                        "every part of a round one task, all learning every state met between rounds (default 1: a "
+                        "configuration is one task); the same states, violations and counterexamples, more "
+                        "schedules (parts of one round may meet a state twice)")
     p.add_argument("--mutation", action="store_true",
                    help="mutation campaign over the protocol twins: mechanical mutants (flipped comparison, dropped "
                         "and/or operand, swapped or deleted statement, integer off by one) judged by the checker "
@@ -165,8 +166,7 @@ def main(args: argparse.Namespace) -> int:
         cfgs = list(CONFIGS.values()) if args.full else fast_configs()
     known = KNOWN_BY_CONFIG  # the generation's own behaviour (with its source): reported, not counted
     with _cluster(args.scheduler, args.jobs) as cluster, \
-            bar(len(cfgs) * args.subtrees + (len(MUTANTS) if args.mutants else 0), "check", "runs",
-                quiet=args.json) as progress:
+            bar(len(cfgs) + (len(MUTANTS) if args.mutants else 0), "check", "runs", quiet=args.json) as progress:
         reports = _explore_all(cluster, cfgs, args.max_seconds, args.subtrees, progress.update)
         verdicts = []
         for m in MUTANTS if args.mutants else ():
@@ -235,16 +235,23 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _explore_all(cluster: Cluster, cfgs: list, max_seconds: float, subtrees: int, tick: Callable[[], None]) -> list:
-    """Each configuration one task, or with ``subtrees`` > 1 each cut here into that many (all sent at once)."""
+    """Each configuration one task, or with ``subtrees`` > 1 each searched by that many parts in rounds
+    (:class:`~asyncpf.check.explore.PartsSearch`), every configuration's parts of a round sent at once."""
     if subtrees == 1:
         return cluster.map(explore_config, [(c.name, max_seconds) for c in cfgs], "check", lambda _k: tick())
-    cuts = [cut_tree(c, subtrees, max_seconds=max_seconds) for c in cfgs]
-    calls = [call for _root, part_calls in cuts for call in part_calls]
-    results = iter(cluster.map(explore_part, calls, "check-part", lambda _k: tick()))
-    reports = [join_parts(root, [next(results) for _ in part_calls]) for root, part_calls in cuts]
-    for _ in range(len(cfgs) * subtrees - len(calls)):   # subtrees a small tree did not have
-        tick()
-    return reports
+    searches = [PartsSearch(c, subtrees, max_seconds=max_seconds) for c in cfgs]
+    going = list(searches)
+    while going:
+        rounds = [(search, search.calls()) for search in going]
+        for search, calls in rounds:
+            if not calls:
+                tick()
+        rounds = [(search, calls) for search, calls in rounds if calls]
+        results = iter(cluster.map(explore_round, [c for _s, calls in rounds for c in calls], "check-round"))
+        for search, calls in rounds:
+            search.take([next(results) for _ in calls])
+        going = [search for search, _calls in rounds]
+    return [search.report() for search in searches]
 
 
 def explore_config(name: str, max_seconds: float) -> Report:

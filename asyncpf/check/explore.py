@@ -9,9 +9,11 @@ beyond it, record every choice point met, and push the untried alternatives
 of every *new* point.
 
 Pruning is by state hashing: at each new choice point the canonical state
-summary (:func:`state_key` -- the clock, the due queue by label, the host's
-per-vcpu async-PF state, the gfn hash, the guest's tasks, contexts and
-sleepers, the reason words, the page states, the token ledger) is looked up;
+summary (:func:`state_key` -- the clock, the queue by label and what each
+entry acts on, the entries due now as a set, the host's per-vcpu async-PF state with each item's id, the
+workqueue's slots, the swap device's waiting requests, the gfn hash, the
+guest's tasks, contexts and sleepers, the reason words, the page states, the
+token ledger) is looked up;
 a state already expanded is not expanded again and the run stops there (its
 continuations were or will be explored from the first visit).  Interleavings
 of independent steps that commute reach the same summary and merge -- a
@@ -33,8 +35,10 @@ counterexamples (``tests/test_explore_equivalence.py``).
 
 Not done, and why.  *Checkpoints by fork* instead of replay: on this
 project's machines (2 shared cores in a VM) a fork of the explorer process
-costs ~8-24 ms against ~1.5-3 ms for building and booting a configuration,
-so replaying is the cheaper way back to a choice point.  *State keys after
+costs ~5 ms (fork, _exit and waitpid of the 36 MB process, 2026-11-29;
+~8-24 ms with the pipe and the child's clean-up, measured earlier) against
+~1.8 ms for building and booting a configuration and ~0.1 ms per replayed
+step, so replaying is the cheaper way back to a choice point.  *State keys after
 every step* before the teardown: a key costs more than a step (~0.25 ms),
 and the predicates' memory holds model objects, so a key with the checker's
 history cannot be made; a key without it would prune runs the choice-point
@@ -42,6 +46,18 @@ keys let through, and with them violations that depend on history.
 *Sleep sets*: steps are Python callbacks on shared objects with no declared
 read/write sets, so no independence relation can be argued sound; converging
 orders merge through the state keys instead.
+
+A key must hold everything that decides the future, or two states with
+different futures merge and the search never meets what lies behind the
+second; and it must hold nothing that does not, or one state counts as two
+depending on the path.  Searching in parts (:class:`PartsSearch`: each part
+prunes only against the states met before its round) is the check: the
+parts must meet exactly the states the whole search meets.  It found one gap
+of each kind -- the key named work items by their vcpu, token and gfn but
+not by their id, which the workqueue's slots and the workers' labels use;
+and it took the due entries in the order they were scheduled, which only
+numbers the choices (:func:`due_key`) -- and now agrees on every
+configuration (``tests/test_explore_parts.py``).
 
 The report gives schedules run, distinct states (at choice points), the
 teardown states keyed, time, states/s, schedules per state, every invariant
@@ -53,6 +69,7 @@ A configuration runs the protocol generation it names
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from functools import partial
@@ -98,7 +115,7 @@ class ExplorePolicy(ReplayPolicy):
         if k >= len(self.choices):
             summary = self.key_fn() if self.visited is not None and self.key_fn is not None else None
             if summary is not None:
-                key = (summary, tuple(labels))
+                key = digest((summary, due_key(env.due)))
                 if key in self.visited:
                     raise _Pruned
                 self.visited.add(key)
@@ -180,11 +197,27 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
             hostsched.state_key() if hostsched is not None else None)
 
 
+def due_key(due: list) -> tuple:
+    """The entries due at a choice point, for the state key: each by its label and what it acts on, in sorted
+    order.  The order they are offered in is that of their scheduling, which two paths to one state need not
+    share; the search tries every one of them first either way, so it decides nothing but the choices' numbering
+    (a key with the labels in offered order made two paths to one state count as two, and a search in parts then
+    met different states from the whole search)."""
+    return tuple(sorted((describe(e), _pending_identity(e)) for e in due))
+
+
+def digest(key: tuple) -> bytes:
+    """A state key as the visited sets hold it: 16 bytes of BLAKE2b over its repr (canonical for the ints, strings,
+    None and tuples a key is made of).  A search in parts ships its sets between processes every round, and a
+    key's tuple is kilobytes; two different keys share a digest with odds of about n^2 / 2^129."""
+    return hashlib.blake2b(repr(key).encode(), digest_size=16).digest()
+
+
 def _pending_identity(entry: tuple) -> Any:
     """What a queue entry will act on, beyond its label: a swap completion's request (which page it reads, which
     write-back it ends), a timer's vcpu.  Two entries with one label and one due time are otherwise told apart by
-    nothing, and which one runs first decides the future (found by exploring the tree in parts: the cut reached
-    states the whole search had merged away)."""
+    nothing, and which one runs first decides the future.  No configuration has needed it yet (the items' ids
+    were what two merged states differed in), but the key must not rest on that."""
     target, arg = entry[3], entry[4]
     if target.__class__ is Process:
         return None
@@ -311,7 +344,7 @@ def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_state
         return
 
     def prune_if_seen() -> None:
-        key = (ledger, state_key(m, gfns), tuple(m.leaks()))
+        key = digest((ledger, state_key(m, gfns), tuple(m.leaks())))
         if key in end_states:
             raise _Pruned
         end_states.add(key)
@@ -444,12 +477,14 @@ class _Search:
         self.best: RunResult | None = None
         self.t0 = time.perf_counter()
 
-    def run(self, until_frontier: int | None = None) -> None:
-        """Search until the stack is empty, a budget is spent, a violation stops it (``stop_at_first``) or, with
-        ``until_frontier``, the stack holds that many prefixes still to explore."""
+    def run(self, until_frontier: int | None = None, pause_after: int | None = None) -> None:
+        """Search until the stack is empty, a budget is spent, a violation stops it (``stop_at_first``), with
+        ``until_frontier`` the stack holds that many prefixes still to explore, or with ``pause_after`` that many
+        schedules have run (the stack keeps the rest)."""
         rep = self.rep
         stack = self.stack
-        while stack and (until_frontier is None or len(stack) < until_frontier):
+        stop_at = None if pause_after is None else rep.schedules + pause_after
+        while stack and (until_frontier is None or len(stack) < until_frontier) and rep.schedules != stop_at:
             if rep.schedules >= self.max_schedules or time.perf_counter() - self.t0 > self.max_seconds:
                 rep.complete = False
                 break
@@ -488,88 +523,102 @@ class _Search:
         return rep
 
 
-def explore_in_parts(cfg: ModelConfig | str, parts: int, *, max_schedules: int = 20_000, max_seconds: float = 60.0,
-                     run_parts: Callable[[list[tuple]], list] | None = None) -> Report:
-    """Every schedule of ``cfg`` (as ``explore(stop_at_first=False)``), the search tree cut into ``parts`` subtrees.
+def explore_in_parts(cfg: ModelConfig | str, parts: int, *, round_schedules: int = 50, max_schedules: int = 20_000,
+                     max_seconds: float = 60.0, run_parts: Callable[[list[tuple]], list] | None = None) -> Report:
+    """Every schedule of ``cfg`` (as ``explore(stop_at_first=False)``), searched by ``parts`` parts in rounds.
 
-    :func:`cut_tree` searches here until the stack holds ``parts`` prefixes and deals them out round robin; each
-    part (:func:`explore_part`) searches its subtrees on its own, from the states met so far; :func:`join_parts`
-    adds them up.  ``run_parts`` maps :func:`explore_part` over the parts' argument tuples, results in order (a
-    Dask cluster's map; by default one after the other here).  The cut depends on ``parts`` alone, so the result
-    is the same whatever runs the parts.
+    ``run_parts`` maps :func:`explore_round` over a round's argument tuples, results in order (a Dask cluster's
+    map; by default one after the other here).  See :class:`PartsSearch`.
     """
-    root, calls = cut_tree(cfg, parts, max_schedules=max_schedules, max_seconds=max_seconds)
-    results = run_parts(calls) if run_parts is not None else [explore_part(*c) for c in calls]
-    return join_parts(root, results)
+    search = PartsSearch(cfg, parts, round_schedules=round_schedules, max_schedules=max_schedules,
+                         max_seconds=max_seconds)
+    while calls := search.calls():
+        search.take(run_parts(calls) if run_parts is not None else [explore_round(*c) for c in calls])
+    return search.report()
 
 
-def cut_tree(cfg: ModelConfig | str, parts: int, *, max_schedules: int = 20_000,
-             max_seconds: float = 60.0) -> tuple["_Search", list[tuple]]:
-    """Search ``cfg`` here until the stack holds ``parts`` prefixes; the arguments of each part's :func:`explore_part`.
+class PartsSearch:
+    """The search of one configuration by ``parts`` parts, in rounds, for a cluster: the same answer as one search.
 
-    A part does not see the states another part meets, so parts may explore one state again (more schedules in
-    all); the states counted are the union, the same as one search's (``tests/test_explore_parts.py``).  Each part
-    has the budget the search here left (schedules, seconds); a configuration with its own cap on schedules is
-    searched whole, in one part.
+    A short search here yields the first prefixes to explore.  Each round deals every prefix still to explore
+    round robin to the parts; each part (:func:`explore_round`, one task) searches its prefixes' subtrees for up to
+    ``round_schedules`` runs, pruning against every state met before the round, and sends back the states it met
+    and the prefixes it has left.  A part does not see what another meets in the same round, so some states are
+    explored twice (more schedules in all); between rounds all parts learn all states.  The states counted are
+    the union, the same as one search's (``tests/test_explore_parts.py``).  Of the violated invariants the first
+    met is kept, in part order; the counterexample is the cheapest violating schedule (ties: the earlier part).
+    Everything depends on ``parts`` and ``round_schedules`` alone, so the report is the same whatever runs the
+    rounds, but for its seconds: the time of every task, added (the search's work, not its wall time).  A
+    configuration with its own cap on schedules is searched by one part, which searches as one search does.
     """
-    if isinstance(cfg, str):
-        cfg = CONFIGS[cfg]
-    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
-        raise ValueError(f"parts={parts!r}: expected a positive number of subtrees")
-    if cfg.max_schedules is not None:
-        parts = 1   # a configuration with its own cap on schedules is searched whole: the cap is on all of them
-    root = _Search(cfg, max_schedules=max_schedules, max_seconds=max_seconds, stop_at_first=False)
-    root.run(until_frontier=parts)
-    root.rep.seconds = time.perf_counter() - root.t0
-    groups = [root.stack[i::parts] for i in range(parts)] if root.rep.complete else []
-    left_s = max(0.0, max_seconds - (time.perf_counter() - root.t0))
-    return root, [(cfg.name, g, root.visited, root.end_states, root.max_schedules - root.rep.schedules, left_s)
-                  for g in groups if g]
+
+    def __init__(self, cfg: ModelConfig | str, parts: int, *, round_schedules: int = 50,
+                 max_schedules: int = 20_000, max_seconds: float = 60.0):
+        cfg = CONFIGS[cfg] if isinstance(cfg, str) else cfg
+        for name, value in (("parts", parts), ("round_schedules", round_schedules)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a positive number")
+        self.parts = 1 if cfg.max_schedules is not None else parts
+        self.round_schedules = round_schedules
+        self.root = _Search(cfg, max_schedules=max_schedules, max_seconds=max_seconds, stop_at_first=False)
+        self.root.run(until_frontier=self.parts)
+        self.rep = self.root.rep
+        self.rep.seconds = time.perf_counter() - self.root.t0
+        self.pending, self.root.stack = self.root.stack, []
+        self.best = None if self.root.best is None else (self.root.best.schedule, self.root.best.violations)
+
+    def calls(self) -> list[tuple]:
+        """This round's :func:`explore_round` arguments, one tuple per part (none: the search is over)."""
+        root, rep = self.root, self.rep
+        if not self.pending or not rep.complete:
+            return []
+        left = root.max_schedules - rep.schedules
+        if left <= 0 or time.perf_counter() - root.t0 > root.max_seconds:
+            rep.complete = False
+            return []
+        groups = [g for g in (self.pending[i::self.parts] for i in range(self.parts)) if g]
+        self.pending = []
+        per = max(1, min(self.round_schedules, left // len(groups)))
+        return [(root.cfg.name, g, root.visited, root.end_states, per) for g in groups]
+
+    def take(self, results: list) -> None:
+        """Add up a round's results, in part order."""
+        rep, root = self.rep, self.root
+        for part, stack, visited, end_states, best in results:
+            rep.schedules += part.schedules
+            rep.seconds += part.seconds
+            rep.pruned += part.pruned
+            rep.steps += part.steps
+            rep.max_points = max(rep.max_points, part.max_points)
+            for name, v in part.violated.items():
+                rep.violated.setdefault(name, v)
+            root.visited |= visited
+            root.end_states |= end_states
+            self.pending += stack
+            if best is not None and (self.best is None or _cost(best[0]) < _cost(self.best[0])):
+                self.best = best
+
+    def report(self) -> Report:
+        rep = self.rep
+        rep.states, rep.end_states = len(self.root.visited), len(self.root.end_states)
+        if self.best is not None:
+            rep.counterexample, rep.violations = self.best
+            rep.counterexample_trace = replay(self.root.cfg, self.best[0]).trace_text()
+        return rep
 
 
-def join_parts(root: "_Search", results: list) -> Report:
-    """The report of a tree searched in parts: tallies added, states and teardowns united.
+def explore_round(name: str, stack: list, visited: set, end_states: set,
+                  schedules: int) -> tuple[Report, list, set, set, tuple | None]:
+    """One part's round of a :class:`PartsSearch` (a Dask task): up to ``schedules`` runs from these prefixes.
 
-    Its seconds are the search's in all (the cut's and every part's, however many ran at once), so that its
-    states/s and schedules/state weigh what the parts explored twice.
-
-    Of the violated invariants the first met is kept, in part order; the counterexample is the cheapest violating
-    schedule of all (ties: the earlier part), traced again here.
+    Returns its tally, the prefixes it has left, the states and teardowns it met that ``visited`` and
+    ``end_states`` did not hold, and its cheapest violating schedule with its violations.
     """
-    rep = root.rep
-    best = None if root.best is None else (root.best.schedule, root.best.violations)
-    for part, visited, end_states, part_best in results:
-        rep.schedules += part.schedules
-        rep.seconds += part.seconds
-        rep.pruned += part.pruned
-        rep.steps += part.steps
-        rep.max_points = max(rep.max_points, part.max_points)
-        rep.complete &= part.complete
-        for name, v in part.violated.items():
-            rep.violated.setdefault(name, v)
-        root.visited |= visited
-        root.end_states |= end_states
-        if part_best is not None and (best is None or _cost(part_best[0]) < _cost(best[0])):
-            best = part_best
-    rep.states, rep.end_states = len(root.visited), len(root.end_states)
-    if best is not None:
-        rep.counterexample, rep.violations = best
-        rep.counterexample_trace = replay(root.cfg, best[0]).trace_text()
-    return rep
-
-
-def explore_part(name: str, stack: list, visited: set, end_states: set, max_schedules: int,
-                 max_seconds: float) -> tuple[Report, set, set, tuple | None]:
-    """One part of :func:`explore_in_parts` (a Dask task): search these prefixes' subtrees from the states met so far.
-
-    Returns its tally, the states and teardowns it keyed, and its cheapest violating schedule with its violations.
-    """
-    search = _Search(CONFIGS[name], max_schedules=max_schedules, max_seconds=max_seconds, stop_at_first=False,
-                     stack=stack, visited=visited, end_states=end_states)
-    search.run()
+    search = _Search(CONFIGS[name], stop_at_first=False, stack=stack, visited=visited, end_states=end_states)
+    search.run(pause_after=schedules)
     search.rep.seconds = time.perf_counter() - search.t0
     best = None if search.best is None else (search.best.schedule, search.best.violations)
-    return search.rep, search.visited, search.end_states, best
+    return search.rep, search.stack, search.visited - visited, search.end_states - end_states, best
 
 
 def _cost(schedule: list[int]) -> tuple[int, int]:
