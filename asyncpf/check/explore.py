@@ -10,10 +10,10 @@ of every *new* point.
 
 Pruning is by state hashing: at each new choice point the canonical state
 summary (:func:`state_key` -- the clock, the queue by label and what each
-entry acts on, the entries due now as a set, the host's per-vcpu async-PF state with each item's id, the
-workqueue's slots, the swap device's waiting requests, the gfn hash, the
-guest's tasks, contexts and sleepers, the reason words, the page states, the
-token ledger) is looked up;
+entry acts on, the entries due now as a set, the host's per-vcpu async-PF
+state with each item's id, the workqueue's slots, the swap device's waiting
+requests, the gfn hash, the guest's tasks, contexts and sleepers, the reason
+words, the page states, the token ledger) is looked up;
 a state already expanded is not expanded again and the run stops there (its
 continuations were or will be explored from the first visit).  Interleavings
 of independent steps that commute reach the same summary and merge -- a
@@ -186,9 +186,9 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
                          for n in hashed_nodes(k.sleepers)))
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
-    # which worker slot runs which item: a blocked worker is in no queue entry, yet its slot names the next one's
     swap = m.mm.swap   # requests waiting for the device, in the order it will serve them
     waiting_io = tuple((op, npages, _identity(on_done)) for op, npages, on_done in swap._queue)
+    # which worker slot runs which item: a blocked worker is in no queue entry, yet its slot names the next one's
     wq = (tuple(w.id for w in m.workqueue.pending),
           tuple(sorted((wid, slot) for wid, (_w, slot) in m.workqueue.running.items())))
     hostsched = getattr(m.kvm, "hostsched", None)  # hostsched: who runs on which host CPU decides the future too
