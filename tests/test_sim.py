@@ -24,6 +24,7 @@ from asyncpf.sim import (
     Process,
     ReplayPolicy,
     StopSimulation,
+    describe,
 )
 
 
@@ -642,6 +643,22 @@ def test_policy_sees_the_current_instant():
     _three_wakers(env, [])
     env.run()
     assert seen == [0, 0, 10, 10]
+
+
+def test_policy_sees_the_due_entries_in_the_order_its_indices_refer_to():
+    seen = []
+
+    class Spy(ChoicePolicy):
+        def choose(self, env, labels):
+            seen.append((labels, [describe(e) for e in env.due]))
+            return len(labels) - 1
+
+    env = Environment(policy=Spy())
+    _three_wakers(env, [])
+    assert env.due is None
+    env.run()
+    assert seen and all(labels == due for labels, due in seen)
+    assert env.due is None     # only during a choice
 
 
 def test_policy_labels_name_events():
