@@ -26,6 +26,16 @@ def test_mutant_caught(name):
     assert v.choices == len(v.counterexample) and v.ftrace_lines == v.length and v.length > 0
 
 
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_no_predicate_raises_with_or_without_the_bug(name):
+    # the checker reports a predicate that raises as a violation of it (a run must go on): a typo in a predicate
+    # (once, a name its module no longer imported) would then look like the bug caught
+    m = MUTANTS[name]
+    for patch in (None, m.patch):
+        rep = explore(m.config, patch=patch, stop_at_first=False, trace_counterexample=False)
+        assert not [v.detail for v in rep.violated.values() if v.detail.startswith("predicate raised")], name
+
+
 def test_monkeypatches_are_undone():
     before = (legacy_x86.kvm_arch_async_page_not_present, legacy_x86.kvm_arch_async_page_present, stage.Machine)
     run_mutant("ready_without_not_present")

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Callable
 
 from ..abi import (KVM_ASYNC_PF_DELIVERY_AS_INT, KVM_ASYNC_PF_ENABLED, KVM_PV_REASON_PAGE_NOT_PRESENT,
                    KVM_PV_REASON_PAGE_READY)
-from ..guest import kvm as pv
 from ..guest.sched import TASK_DEAD, TASK_RUNNING
 from ..host import x86
 from ..host.async_pf import peek
@@ -594,7 +593,7 @@ def completion_kicks_vcpu(v: View) -> list[str]:
             for vc in v.vcpus
             if vc.mode == "compute" and vc.requests & KVM_REQ_APF_READY and vc.async_pf.done
             and vc.arch.apf.msr_en_val & on == on and vc.kvm.irqchip_in_kernel and vc.apic_sw_enabled
-            and token_slot_free(v.machine, vc)]
+            and checker.token_slot_free(v.machine, vc)]
 
 
 # --- progress, who may be woken, when an async PF may be taken, publication order (issue 15) -------------
