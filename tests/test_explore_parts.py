@@ -94,3 +94,31 @@ def test_the_key_tells_apart_items_that_swap_ids():
     ids = {m: {w.vcpu.vcpu_id: w.id for v in m.vcpus for w in v.async_pf.queue} for m in (one, other)}
     assert ids[one] == {0: 4, 1: 3} and ids[other] == {0: 3, 1: 4}
     assert state_key(one, cfg.memory_pages) != state_key(other, cfg.memory_pages)
+
+
+def test_a_search_in_parts_keeps_to_its_cap_on_schedules():
+    whole = explore("two_vcpus_three_tasks", stop_at_first=False, max_schedules=3)
+    cut = explore_in_parts("two_vcpus_three_tasks", 8, max_schedules=3)
+    assert whole.schedules == cut.schedules == 3 and not cut.complete
+
+
+def test_a_search_in_parts_refuses_a_configuration_its_parts_cannot_find_by_name():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="not the registered one"):
+        PartsSearch(dataclasses.replace(CONFIGS["two_vcpus"], name="my_two_vcpus"), 2)
+
+
+def test_entries_of_one_process_with_different_identities_key_without_error():
+    # a process's sleep and its _resume_unless_stale carry one label but None and a tuple: keyed by repr, they sort
+    from asyncpf.check.explore import due_key
+    from asyncpf.sim import Environment
+
+    env = Environment()
+
+    def sleeper():
+        yield 5
+
+    p = env.process(sleeper(), "p")
+    entries = [(0, 1, 0, p, 1), (0, 1, 1, p._resume_unless_stale, (2, None))]
+    assert len(due_key(entries)) == 2

@@ -303,6 +303,16 @@ def test_dummy_nodes_accounted_on_hand_made_states(built):
     assert inv.fn(view(built))
 
 
+def test_a_view_outside_the_checkers_batches_walks_the_sleepers_afresh(built):
+    """View.sleeper_nodes is kept only within one batch of predicates; a predicate called on its own sees the hash now."""
+    from asyncpf.guest import kvm as pv
+    inv, k = REGISTRY["dummy_nodes_accounted"], built.kernel
+    v = view(built)
+    assert inv.fn(v) == []
+    k.sleepers[3].append(pv.KvmTaskSleepNode(0x3000, 0))
+    assert "0 consumed + 0 dropped" in inv.fn(v)[0]
+
+
 def test_predicates_that_keep_state_say_so():
     """An invariant that keeps state in View.memory carries remembers=True (the explorer then shows it every step)."""
     import inspect

@@ -32,7 +32,7 @@ from ..host.mmu import spte_mapped
 from ..sim import ChoicePolicy
 from . import msr_abi
 from .invariants import (END_INVARIANTS, EVENT_INVARIANTS, REGISTRY, SAFETY_INVARIANTS, Invariant, Ledger, Obs, View,
-                         Violation)
+                         Violation, WALK)
 
 if TYPE_CHECKING:
     from ..guest.kernel import GuestKernel
@@ -781,7 +781,7 @@ class Checker:
     def _observe(self, obs: Obs) -> None:
         view = self.view
         view.obs.append(obs)
-        view.nodes_now = None
+        view.nodes_now = WALK
         self._run_all(self.events if self.judging else self._remembering_events)
         view.nodes_now = None
         view.obs.clear()
@@ -822,7 +822,7 @@ class Checker:
             if self.ledger.msr.get(vcpu.vcpu_id) != apf_msr(self.m, vcpu):
                 self._sync_epoch(vcpu)
         view = self.view
-        view.nodes_now = None
+        view.nodes_now = WALK
         self._run_all(self.safety if self.judging else self._remembering_safety)
         view.nodes_now = None
 
@@ -830,7 +830,7 @@ class Checker:
         view = self.view
         view.shut_down = shut_down
         before = len(self.violations)
-        view.nodes_now = None
+        view.nodes_now = WALK
         self._run_all(self.end)
         view.nodes_now = None
         return self.violations[before:]

@@ -73,8 +73,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subtrees", type=integer(1, 1024), default=1, metavar="N",
                    help="search each configuration with N parts, 1..1024, in rounds of up to 50 schedules each, "
                         "every part of a round one task, all learning every state met between rounds (default 1: a "
-                        "configuration is one task); the same states, violations and counterexamples, more "
-                        "schedules (parts of one round may meet a state twice)")
+                        "configuration is one task); the same states and violated invariants, a cheapest counterexample, "
+                        "more schedules (parts of one round may meet a state twice); --max-seconds holds against "
+                        "each configuration's tasks, added")
     p.add_argument("--mutation", action="store_true",
                    help="mutation campaign over the protocol twins: mechanical mutants (flipped comparison, dropped "
                         "and/or operand, swapped or deleted statement, integer off by one) judged by the checker "

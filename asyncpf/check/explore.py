@@ -157,7 +157,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
     k = m.guest
     env = m.env
     now = env.now
-    queue = tuple(sorted((e[0] - now, e[1], describe(e), _pending_identity(e)) for e in env._queue))
+    queue = tuple(sorted((e[0] - now, e[1], describe(e), repr(_pending_identity(e))) for e in env._queue))
     vcpus = []
     for v in m.vcpus:
         a = v.arch
@@ -203,7 +203,7 @@ def due_key(due: list) -> tuple:
     share; the search tries every one of them first either way, so it decides nothing but the choices' numbering
     (a key with the labels in offered order made two paths to one state count as two, and a search in parts then
     met different states from the whole search)."""
-    return tuple(sorted((describe(e), _pending_identity(e)) for e in due))
+    return tuple(sorted((describe(e), repr(_pending_identity(e))) for e in due))
 
 
 def digest(key: tuple) -> bytes:
@@ -214,7 +214,8 @@ def digest(key: tuple) -> bytes:
 
 
 def _pending_identity(entry: tuple) -> Any:
-    """What a queue entry will act on, beyond its label: a swap completion's request (which page it reads, which
+    """What a queue entry will act on, beyond its label (keys hold its repr: one label may carry None, a string or
+    a tuple, which do not sort together): a swap completion's request (which page it reads, which
     write-back it ends), a timer's vcpu.  Two entries with one label and one due time are otherwise told apart by
     nothing, and which one runs first decides the future.  No configuration has needed it yet (the items' ids
     were what two merged states differed in), but the key must not rest on that."""
@@ -546,15 +547,20 @@ class PartsSearch:
     and the prefixes it has left.  A part does not see what another meets in the same round, so some states are
     explored twice (more schedules in all); between rounds all parts learn all states.  The states counted are
     the union, the same as one search's (``tests/test_explore_parts.py``).  Of the violated invariants the first
-    met is kept, in part order; the counterexample is the cheapest violating schedule (ties: the earlier part).
-    Everything depends on ``parts`` and ``round_schedules`` alone, so the report is the same whatever runs the
-    rounds, but for its seconds: the time of every task, added (the search's work, not its wall time).  A
-    configuration with its own cap on schedules is searched by one part, which searches as one search does.
+    met is kept, in part order; the counterexample is a cheapest violating schedule (ties: the earlier part, which
+    need not be the one the whole search meets first; on every configuration tested it is).  Its seconds are the
+    time of its own tasks, added (the search's work, not its wall time), and ``max_seconds`` is held against
+    them.  A search that runs to the end depends on ``parts`` and ``round_schedules`` alone, so it reports the
+    same whatever runs the rounds; one cut short by a budget reports what it explored.  A configuration with its
+    own cap on schedules is searched by one part, which searches as one search does.
     """
 
     def __init__(self, cfg: ModelConfig | str, parts: int, *, round_schedules: int = 50,
                  max_schedules: int = 20_000, max_seconds: float = 60.0):
         cfg = CONFIGS[cfg] if isinstance(cfg, str) else cfg
+        if CONFIGS.get(cfg.name) is not cfg:
+            raise ValueError(f"configuration {cfg.name!r} is not the registered one of that name; expected one of "
+                             "CONFIGS (a part looks its configuration up by name)")
         for name, value in (("parts", parts), ("round_schedules", round_schedules)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: expected a positive number")
@@ -573,11 +579,12 @@ class PartsSearch:
         if not self.pending or not rep.complete:
             return []
         left = root.max_schedules - rep.schedules
-        if left <= 0 or time.perf_counter() - root.t0 > root.max_seconds:
+        if left <= 0 or rep.seconds > root.max_seconds:   # its own tasks' time: other searches' rounds do not count
             rep.complete = False
             return []
         groups = [g for g in (self.pending[i::self.parts] for i in range(self.parts)) if g]
-        self.pending = []
+        groups, held = groups[:left], groups[left:]   # fewer runs left than parts: one each, the rest wait
+        self.pending = [item for g in held for item in g]
         per = max(1, min(self.round_schedules, left // len(groups)))
         return [(root.cfg.name, g, root.visited, root.end_states, per) for g in groups]
 

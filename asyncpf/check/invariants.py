@@ -160,7 +160,7 @@ class View:
     steps_at_instant: int = 0
     probe_task: str | None = None          # the configuration's MSR probe thread (its refused writes are on purpose)
     memory: dict = field(default_factory=dict)   # what the progress predicates remember between steps
-    nodes_now: list | None = field(default=None, repr=False)  # the sleepers, walked once per check (see below)
+    nodes_now: list | None = field(default=None, repr=False)  # the sleepers, walked once per batch (see below)
 
     @property
     def vcpus(self) -> list:
@@ -171,13 +171,18 @@ class View:
         """Every node in the guest's sleeper hash, bucket by bucket.
 
         The checker walks the 256 buckets once per batch of predicates (:meth:`Checker.check_state`, an
-        observation) instead of once per predicate: it sets ``nodes_now`` to None before and after each batch, and
-        predicates change nothing.  Outside a batch it is None, so a predicate called on its own walks afresh.
+        observation, the end) instead of once per predicate: it sets ``nodes_now`` to :data:`WALK` before each
+        batch and to None after, and predicates change nothing.  Outside a batch (None) every call walks afresh.
         """
         nodes = self.nodes_now
         if nodes is None:
+            return hashed_nodes(self.kernel.sleepers)
+        if nodes is WALK:
             nodes = self.nodes_now = hashed_nodes(self.kernel.sleepers)
         return nodes
+
+
+WALK: list = []   # View.nodes_now in a batch before the first walk (a list of its own, told apart by identity)
 
 
 def hashed_nodes(table: list[list]) -> list:
@@ -802,7 +807,7 @@ def wake_only_own(v: View) -> list[str]:
     if known is None:
         known = v.memory["nodes"] = {}
     nodes = v.sleeper_nodes
-    if len(nodes) == len(known) and all(id(n) in known for n in nodes):
+    if {id(n) for n in nodes} == known.keys():
         return []  # the same nodes as at the last step (known holds them, so no id was reused): nothing to judge
     led = v.ledger
     consumed = v.memory.setdefault("dummies_consumed", Counter())
