@@ -141,12 +141,17 @@ VERDICTS: dict[str, Verdict] = {
     _G + "kvm.kvm_async_pf_task_wake": Verdict(
         SIMPLIFIED, "~0 wakes all; else wake the node or add a dummy at the bucket head; the GFP_ATOMIC allocation "
         "never fails (the kernel busy-waits and retries)"),
-    _G + "kvm.kvm_read_and_reset_pf_reason": Verdict(IDENTICAL),
+    _G + "kvm.kvm_read_and_reset_pf_reason": Verdict(
+        IDENTICAL, "tests apf_reason.enabled in the area (guest memory), then reads and zeroes the reason",
+        "tests/test_guest_kvm.py::test_read_and_reset_pf_reason"),
     _G + "kvm.do_async_page_fault": Verdict(SIMPLIFIED, "dispatch on the reason as released; the entry costs time"),
-    _G + "kvm.kvm_pv_disable_apf": Verdict(IDENTICAL),
+    _G + "kvm.kvm_pv_disable_apf": Verdict(
+        IDENTICAL, "returns unless apf_reason.enabled (in the area) is set; EN = 0, then enabled = 0",
+        "tests/test_guest_kvm.py::test_disable_tests_the_areas_enabled_word_not_the_models_mirror"),
     _G + "kvm.kvm_guest_cpu_offline": Verdict(IDENTICAL, "disable, then wake all of this cpu"),
     "asyncpf.guest.legacy.kvm_guest_cpu_init": Verdict(
-        SIMPLIFIED, "ENABLED | SEND_ALWAYS on CONFIG_PREEMPT; a refused write leaves APF off instead of oopsing"),
+        SIMPLIFIED, "ENABLED | SEND_ALWAYS on CONFIG_PREEMPT; the area is a fixed per-cpu gpa; a refused write "
+        "oopses (no wrmsrl fixup), as released", "tests/test_guest_kvm.py::test_a_refused_registration_oopses_the_pf_era_guest"),
     # --- the seed (v2 patch 08/12) -------------------------------------------------------------------
     _S + "mmu.tdp_page_fault": Verdict(IDENTICAL, "can_do_async_pf -> gfn_to_pfn_async traced (r, pfn) -> setup, "
                                        "else gfn_to_pfn; any error pfn released and emulated ('/* mmio */', "

@@ -206,6 +206,31 @@ def test_cpu_offline_disables_apf_and_wakes_local_sleepers(monkeypatch):
     assert pv.kvm_read_and_reset_pf_reason(c0) == 0
 
 
+def test_disable_tests_the_areas_enabled_word_not_the_models_mirror():
+    """2.6.38's kvm_pv_disable_apf returns at once unless apf_reason.enabled (in the area) is set."""
+    m, k, _ = boot()
+    cpu = k.cpus[0]
+    write_guest_bytes(m.kvm, cpu.apf_gpa + m.gen.area_size - 4, bytes(4))   # enabled cleared, the mirror still set
+    assert cpu.apf_enabled and list(pv.kvm_pv_disable_apf(cpu)) == []
+    write_guest_bytes(m.kvm, cpu.apf_gpa + m.gen.area_size - 4, (1).to_bytes(4, "little"))
+    assert [op.data for op in pv.kvm_pv_disable_apf(cpu)] == [0]
+
+
+def test_a_refused_registration_oopses_the_pf_era_guest(monkeypatch):
+    """2.6.3x's wrmsrl has no exception-table entry: the #GP of a refused MSR_KVM_ASYNC_PF_EN write is an oops."""
+    real = x86.kvm_set_msr_common
+    en = abi.generation("legacy").msr_async_pf_en
+
+    def refuse(vcpu, msr, data):
+        if msr == en and data:
+            return 1
+        return (yield from real(vcpu, msr, data))
+
+    monkeypatch.setattr(x86, "kvm_set_msr_common", refuse)
+    m, k, _ = boot()
+    assert k.panicked.startswith("unexpected exception #GP on cpu 0") and not k.cpus[0].apf_enabled
+
+
 def test_each_generation_hashes_sleepers_with_its_kernels_hash_32():
     """The sleeper table's bucket is hash_32(token, 8) with the generation's hash.h multiplier (changed in v4.7)."""
     from types import SimpleNamespace
