@@ -78,11 +78,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..guest import kvm as pv
 from ..host import x86
 from ..host.kvm_main import gfn_to_hva
 from ..sim import Event, Process, ReplayPolicy, describe
 from .checker import Checker, Livelock, reason_word, remembers, token_slot
-from .invariants import Violation, hashed_nodes
+from .invariants import Violation
 from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
 
 
@@ -183,7 +184,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
                    tuple((ctx.name, repr(ctx.op)) for ctx in t.stack)) for t in k.tasks)
     idle = tuple(tuple((ctx.name, repr(ctx.op)) for ctx in c.idle.stack) for c in k.cpus)
     nodes = tuple(sorted((n.token, n.cpu, n.halted, n.task.pid if n.task else -1)
-                         for n in hashed_nodes(k.sleepers)))
+                         for n in pv.all_nodes(k.sleepers)))
     pages = tuple(int(m.mm.page_state(gfn_to_hva(m.kvm, g))) for g in gfns)
     sptes = tuple(int(m.kvm.spte_pfn[g]) >= 0 for g in gfns)
     swap = m.mm.swap   # requests waiting for the device, in the order it will serve them
