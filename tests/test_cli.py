@@ -101,6 +101,9 @@ SPECS = {
     "bench-engine": (["--events", "100", "--repeat", "1"],
                      {"--events": ints(1, 10**7), "--entities": ints(1, 10**6), "--repeat": ints(1, 10),
                       "--seed": ints(0, 2**63 - 1)}),
+    "bench-explore": (["--config", "one_task", "--forks", "1"],
+                      {"--config": not_in(CONFIGS), "--forks": ints(1, 1000),
+                       "--max-seconds": st.sampled_from(["0", "0.05", "-1", "3601", "inf", "nan", "", "x"])}),
 }
 
 
@@ -174,6 +177,7 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     (["check", "--full", "--config", "one_task"], "--full"),
     (["check", "--config", "one_task", "--config", "one_task"], "--config one_task,one_task"),
     (["check", "--list", "--mutants"], "--list"),
+    (["bench-explore", "--config", "one_task", "--config", "one_task"], "--config one_task,one_task"),
     (["demo", "--scripts", "1000", "--steps", "100000"], "--steps 100000"),
     (["live", "--list", "--stored"], "--list"),
 ])

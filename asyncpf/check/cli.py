@@ -12,7 +12,7 @@ from ..argtypes import integer, scheduler_address, seconds
 from ..cli import UsageError, command
 from ..progress import bar
 from ..sweep import Cluster
-from .explore import CONFIGS, PartsSearch, Report, explore, explore_round, fast_configs
+from .explore import CONFIGS, PHASES, PartsSearch, Report, explore, explore_round, fast_configs
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
@@ -205,6 +205,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"  total: {speed['distinct_states']} distinct states, {speed['schedules']} schedules in "
               f"{speed['seconds']:.2f} s: {speed['states_per_s']:.0f} states/s, "
               f"{speed['schedules_per_state']:.1f} schedules/state")
+        per = {p: s / speed["schedules"] * 1e3 if speed["schedules"] else 0.0 for p, s in speed["cpu_s"].items()}
+        print("  CPU per schedule: " + ", ".join(f"{p} {ms:.2f} ms" for p, ms in per.items())
+              + " (asyncpf bench-explore: what a faster way back to a choice point could gain)")
         explored = {r.config for r in reports}
         shown = {name for r in reports for name in r.violated}
         notes = [k for k in KNOWN if explored & set(k.configs) and k.invariant in shown]
@@ -300,9 +303,11 @@ def _speed(reports: list) -> dict:
     """The explorer's speed over every configuration explored (wall time: compare within one run)."""
     states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
     seconds = sum(r.seconds for r in reports)
+    cpu = {p: round(sum(r.cpu[p] for r in reports), 4) for p in PHASES}
     return {"distinct_states": states, "schedules": schedules, "seconds": round(seconds, 3),
             "states_per_s": round(states / seconds, 1) if seconds > 0 else 0.0,
-            "schedules_per_state": round(schedules / states, 2) if states else float(schedules)}
+            "schedules_per_state": round(schedules / states, 2) if states else float(schedules),
+            "cpu_s": cpu}
 
 
 def _dash(x: object) -> str:

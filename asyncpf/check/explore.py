@@ -74,6 +74,7 @@ import time
 from collections import Counter
 from functools import partial
 from dataclasses import dataclass, field, fields, is_dataclass
+from time import process_time
 from typing import Any, Callable
 
 import numpy as np
@@ -85,6 +86,37 @@ from ..sim import Event, Process, ReplayPolicy, describe
 from .checker import Checker, Livelock, reason_word, remembers, token_slot
 from .invariants import Violation
 from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
+
+
+# Where a run's CPU time goes (:class:`_PhaseClock`): building and booting the machine, replaying the prefix (only
+# the remembering predicates run), the steps beyond it (every invariant), the state keys at choice points, the
+# teardown (its own keys included).
+PHASES = ("build", "replay", "judged", "keys", "teardown")
+
+
+class _PhaseClock:
+    """A run's CPU time split into :data:`PHASES`; the policy's state keys counted apart from the phase they fall in.
+
+    Measured with ``time.process_time`` at the few places a run changes phase (a handful of calls per run, against
+    milliseconds of work): it tells what a schedule costs and so what a faster way back to a choice point could
+    gain (``asyncpf bench-explore``).
+    """
+
+    def __init__(self, policy: "ExplorePolicy"):
+        self.policy = policy
+        self.cpu = dict.fromkeys(PHASES, 0.0)
+        self.phase = "build"
+        self.t, self.k = process_time(), 0.0
+
+    def enter(self, phase: str) -> None:
+        t, k = process_time(), self.policy.key_cpu
+        self.cpu[self.phase] += (t - self.t) - (k - self.k)
+        self.phase, self.t, self.k = phase, t, k
+
+    def stop(self) -> dict[str, float]:
+        self.enter(self.phase)
+        self.cpu["keys"] = self.policy.key_cpu
+        return self.cpu
 
 
 class _Pruned(Exception):
@@ -104,6 +136,8 @@ class ExplorePolicy(ReplayPolicy):
         self.visited = visited
         self.key_fn = key_fn
         self.new_states = 0
+        self.keys = 0          # state keys made at choice points, and the CPU seconds they took
+        self.key_cpu = 0.0
         self.on_new_point = on_new_point
         self.on_prefix_end = on_prefix_end
 
@@ -114,9 +148,12 @@ class ExplorePolicy(ReplayPolicy):
     def choose(self, env: Any, labels: list[str]) -> int:
         k = len(self.points)
         if k >= len(self.choices):
+            t0 = process_time() if self.visited is not None else 0.0
             summary = self.key_fn() if self.visited is not None and self.key_fn is not None else None
             if summary is not None:
                 key = digest((summary, due_key(env.due)))
+                self.keys += 1
+                self.key_cpu += process_time() - t0
                 if key in self.visited:
                     raise _Pruned
                 self.visited.add(key)
@@ -139,6 +176,9 @@ class RunResult:
     built: Built | None = None
     # point -> (violations, counts) the checker held when the point was met, where any (see ``execute``)
     inherited: dict[int, tuple[list[Violation], Counter]] = field(default_factory=dict)
+    replayed_steps: int = 0     # steps of the prefix, run again but not judged (judge_prefix=False)
+    keys: int = 0               # state keys made at choice points
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     @property
     def schedule(self) -> list[int]:
@@ -276,6 +316,8 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     def judge_from_here() -> None:
         c = holder["checker"]
         if not c.judging:
+            holder["replayed"] = c.steps
+            holder["clock"].enter("judged")
             c.judging = True
             c.violations = list(inherited[0]) if inherited else []
             c.counts = Counter(inherited[1]) if inherited else Counter()
@@ -298,11 +340,13 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     ctx = patch() if patch is not None else _null()
     pruned = False
     b = None
+    clock = holder["clock"] = _PhaseClock(policy)
     with ctx:
         try:
             b = build(cfg, policy=policy, trace=trace, before_boot=before_boot,
                       on_vmm_msr=lambda *access: holder["checker"].on_vmm_msr(*access))
             checker = holder["checker"]
+            clock.enter("judged" if checker.judging else "replay")
             m = b.machine
             end = m.env.now + cfg.limit_ns
             while any(t.state != "X" for t in b.tasks) and m.env.now < end:
@@ -312,6 +356,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
                     break
                 m.run(min(m.env.now + 50_000, end))
             if not (stop_on_violation and checker.violations):
+                clock.enter("teardown")
                 checker.enabled = False
                 holder.pop("m")            # no choice-point states during the teardown
                 if end_states is not None:
@@ -324,8 +369,9 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
         except Livelock:
             pass    # the checker has recorded schedule_makes_progress; this schedule ends here
     checker = holder["checker"]
+    replayed = holder.get("replayed", 0 if checker.judging else checker.steps)
     return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b,
-                     inherited_at)
+                     inherited_at, replayed, policy.keys, clock.stop())
 
 
 def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_states: set,
@@ -411,6 +457,17 @@ class Report:
     counterexample_trace: str = ""
     max_points: int = 0
     end_states: int = 0       # distinct teardown states hashed (0 for the reference explorer)
+    replayed_steps: int = 0   # of ``steps``, those of replayed prefixes (judged by the remembering predicates only)
+    keys: int = 0             # state keys made at choice points: one per distinct state, one per run pruned there
+    cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))  # CPU seconds per phase
+
+    def add_run(self, r: "RunResult | Report") -> None:
+        """Count a run's (or a part's) steps, keys and CPU time in."""
+        self.steps += r.steps
+        self.replayed_steps += r.replayed_steps
+        self.keys += r.keys
+        for phase, s in r.cpu.items():
+            self.cpu[phase] += s
 
     @property
     def states_per_s(self) -> float:
@@ -428,6 +485,8 @@ class Report:
                 "seconds": round(self.seconds, 3), "states_per_s": round(self.states_per_s, 1),
                 "schedules_per_state": round(self.schedules_per_state, 2),
                 "complete": self.complete, "max_choice_points": self.max_points, "end_states": self.end_states,
+                "replayed_steps": self.replayed_steps, "state_keys": self.keys,
+                "cpu_s": {phase: round(s, 4) for phase, s in self.cpu.items()},
                 "violations": [v.as_dict() for v in self.violations],
                 "violated": sorted(self.violated), "counterexample": self.counterexample}
 
@@ -495,7 +554,7 @@ class _Search:
                         judge_prefix=self.reference, inherited=inherited, end_states=self.end_states)
             rep.schedules += 1
             rep.pruned += r.pruned
-            rep.steps += r.steps
+            rep.add_run(r)
             rep.max_points = max(rep.max_points, len(r.points))
             if r.violations:
                 for v in r.violations:
@@ -596,7 +655,7 @@ class PartsSearch:
             rep.schedules += part.schedules
             rep.seconds += part.seconds
             rep.pruned += part.pruned
-            rep.steps += part.steps
+            rep.add_run(part)
             rep.max_points = max(rep.max_points, part.max_points)
             for name, v in part.violated.items():
                 rep.violated.setdefault(name, v)
