@@ -33,12 +33,16 @@ is the plain explorer (every step of every run judged, no teardown keys),
 kept as the oracle this one is held to: same states, violations and
 counterexamples (``tests/test_explore_equivalence.py``).
 
-Not done, and why.  *Checkpoints by fork* instead of replay: on this
-project's machines (2 shared cores in a VM) a fork of the explorer process
-costs ~5 ms (fork, _exit and waitpid of the 36 MB process, 2026-11-29;
-~8-24 ms with the pipe and the child's clean-up, measured earlier) against
-~1.8 ms for building and booting a configuration and ~0.1 ms per replayed
-step, so replaying is the cheaper way back to a choice point.  *State keys after
+Not done, and why.  *Checkpoints by fork* instead of replay: each run's CPU
+time is split into phases (:data:`PHASES`, ``Report.cpu``), and
+``asyncpf bench-explore`` (:mod:`asyncpf.check.bench`) derives from the split
+what a faster way back to a choice point could reach.  On this project's
+machines (2 shared cores in a VM) a fork, _exit and waitpid of the explorer
+process costs ~3.4 ms, about what build, boot and replay cost together
+(2.2 + 1.4 ms a schedule on the fast configurations), before the child's
+copy-on-write faults and sending its states back; and even a free way back
+leaves the judged steps (~170 us each), the keys (~300 us) and the teardown,
+at most ~410-580 distinct states per CPU second.  *State keys after
 every step* before the teardown: a key costs more than a step (~0.25 ms),
 and the predicates' memory holds model objects, so a key with the checker's
 history cannot be made; a key without it would prune runs the choice-point
