@@ -16,9 +16,8 @@ from . import __version__
 from .cli import COMMANDS, Parser, UsageError, one_line
 
 # Modules that register commands (see asyncpf/cli.py).
-COMMAND_MODULES = ("asyncpf.engine_bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.scenarios", "asyncpf.check.cli", "asyncpf.check.bench",
-                   "asyncpf.live.cli",
-                   "asyncpf.conform")
+COMMAND_MODULES = ("asyncpf.engine_bench", "asyncpf.bm_cli", "asyncpf.demo", "asyncpf.scenarios", "asyncpf.check.cli",
+                   "asyncpf.check.bench", "asyncpf.live.cli", "asyncpf.conform")
 
 
 def build_parser() -> Parser:

@@ -14,12 +14,13 @@ CPU second, for an explorer that got back to a choice point some other way:
   judged steps, keys and teardowns alone.  No checkpointing scheme beats it.
 * ``fork_return`` -- one ``fork`` per schedule instead of build and replay
   (the issue's suggestion), with the fork+_exit+waitpid of this very process
-  measured here.  An upper bound: it leaves out the child's copy-on-write
-  faults and sending its states back.
+  measured here, in CPU time of parent and child.  An upper bound: it leaves
+  out the child's copy-on-write faults and sending its states back.
 
-Everything is CPU time of this process (``time.process_time``), and the fork
-is timed right after the searches, with their visited sets in memory.  The
-numbers move with the machine's load; compare them within one run.
+The phases are CPU time of this process (``time.process_time``); the fork is
+timed right after the searches.  Both are ceilings for one process: parts
+searched on several cores (``check --subtrees``) add up.  The numbers move
+with the machine's load; compare them within one run.
 
 Simulation glue, not a kernel twin.
 """
@@ -29,6 +30,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import signal
 import statistics
 import time
 from typing import Callable
@@ -42,29 +45,50 @@ from .explore import CONFIGS, PHASES, Report, explore, fast_configs
 GOAL_STATES_PER_S = 2000   # issue 14's goal for the explorer
 
 
-def fork_seconds(n: int) -> float | None:
-    """The median CPU-and-wait time of ``fork`` + ``_exit`` in the child + ``waitpid``, over ``n`` (None: no fork)."""
+def fork_seconds(n: int) -> tuple[float, float] | None:
+    """``fork`` + ``_exit`` in the child + ``waitpid`` of this process, ``n`` times: the median CPU seconds (parent and
+    child, user and system) and the median wall seconds of one (None: this platform cannot fork, or it refused).
+
+    Signals are blocked around each fork, so a Ctrl-C cannot reach the child before it exits (it stays pending in
+    the parent, which takes it once they are unblocked).
+    """
     if not hasattr(os, "fork"):
         return None
-    times = []
+    cpu, wall = [], []
+    every = set(signal.valid_signals())
     for _ in range(n):
-        t0 = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(0)
-        os.waitpid(pid, 0)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        c0, w0 = _cpu_with_children(), time.perf_counter()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, every)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+        except OSError:
+            return None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        wall.append(time.perf_counter() - w0)
+        cpu.append(_cpu_with_children() - c0)
+    return statistics.median(cpu), statistics.median(wall)
 
 
-def cost(reports: list[Report], fork_s: float | None) -> dict:
-    """The searches' phases added up, per schedule and per step, and the ceilings they imply."""
+def _cpu_with_children() -> float:
+    """User and system seconds of this process and of the children it has waited for (getrusage: microseconds)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def cost(reports: list[Report], fork: tuple[float, float] | None) -> dict:
+    """The searches' phases added up, per schedule and per step, and the ceilings they imply (``fork``: what
+    :func:`fork_seconds` measured)."""
     cpu = {p: sum(r.cpu[p] for r in reports) for p in PHASES}
     total = sum(cpu.values())
     states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
     steps, replayed = sum(r.steps for r in reports), sum(r.replayed_steps for r in reports)
+    by_phase = {p: sum(r.phase_steps[p] for r in reports) for p in ("build", "replay", "judged")}
     keys = sum(r.keys for r in reports)
-    judged = steps - replayed
+    fork_s = None if fork is None else fork[0]
     beyond = cpu["judged"] + cpu["keys"] + cpu["teardown"]   # what a run costs once it is back at its choice point
 
     def rate(seconds_: float) -> float:
@@ -73,16 +97,17 @@ def cost(reports: list[Report], fork_s: float | None) -> dict:
     out = {
         "configs": [r.config for r in reports], "complete": all(r.complete for r in reports),
         "distinct_states": states, "schedules": schedules, "steps": steps, "replayed_steps": replayed,
-        "judged_steps": judged, "state_keys": keys,
+        "judged_steps": steps - replayed, "steps_by_phase": by_phase, "state_keys": keys,
         "cpu_s": {p: round(s, 4) for p, s in cpu.items()}, "cpu_s_total": round(total, 4),
         "share": {p: round(s / total, 4) if total else 0.0 for p, s in cpu.items()},
         "per_schedule_ms": {p: round(s / schedules * 1e3, 4) if schedules else 0.0 for p, s in cpu.items()},
-        "build_ms": round(cpu["build"] / schedules * 1e3, 4) if schedules else 0.0,
-        "replayed_step_us": round(cpu["replay"] / replayed * 1e6, 2) if replayed else 0.0,
-        "judged_step_us": round(cpu["judged"] / judged * 1e6, 2) if judged else 0.0,
+        # per step of the phase's own (the boot's steps are in build's time)
+        "replayed_step_us": round(cpu["replay"] / by_phase["replay"] * 1e6, 2) if by_phase["replay"] else 0.0,
+        "judged_step_us": round(cpu["judged"] / by_phase["judged"] * 1e6, 2) if by_phase["judged"] else 0.0,
         "key_us": round(cpu["keys"] / keys * 1e6, 2) if keys else 0.0,
         "schedules_per_state": round(schedules / states, 3) if states else float(schedules),
-        "fork_ms": None if fork_s is None else round(fork_s * 1e3, 4),
+        "fork_ms": None if fork is None else round(fork[0] * 1e3, 4),
+        "fork_wall_ms": None if fork is None else round(fork[1] * 1e3, 4),
         "peak_rss": peak_rss_bytes(),
         "states_per_cpu_s": {
             "now": rate(total),
@@ -91,8 +116,8 @@ def cost(reports: list[Report], fork_s: float | None) -> dict:
         },
         "goal_states_per_s": GOAL_STATES_PER_S,
         "note": "CPU time of this process; free_return: getting back to a choice point costs nothing; fork_return: "
-                "one fork per schedule instead of build and replay, the child's copy-on-write faults and sending "
-                "its states back left out (both upper bounds)",
+                "one fork per schedule (its CPU time, parent and child) instead of build and replay, the child's "
+                "copy-on-write faults and sending its states back left out; both upper bounds for one process",
     }
     return out
 
@@ -105,16 +130,18 @@ def format_report(c: dict) -> str:
         f"bench-explore: {len(c['configs'])} configurations",
         f"  {c['distinct_states']} distinct states, {c['schedules']} schedules "
         f"({c['schedules_per_state']:.2f} per state), {c['steps']} steps of which {c['replayed_steps']} replayed, "
-        f"{c['state_keys']} state keys" + ("" if c["complete"] else " (a budget was hit)"),
+        f"{c['state_keys']} state keys" + ("" if c["complete"] else " (a budget or a configuration's cap on "
+                                                                     "schedules was hit)"),
         f"  CPU per schedule ({c['cpu_s_total']:.2f} s in all):",
     ]
     what = {"build": "build and boot", "replay": "replayed prefix", "judged": "judged steps",
             "keys": "state keys", "teardown": "teardown"}
     for p in PHASES:
         lines.append(f"    {what[p]:<16} {ms[p]:8.3f} ms  {share[p]:6.1%}")
-    lines.append(f"  unit costs: build {c['build_ms']:.3f} ms, replayed step {c['replayed_step_us']:.1f} us, judged "
-                 f"step {c['judged_step_us']:.1f} us, state key {c['key_us']:.1f} us"
-                 + ("" if c["fork_ms"] is None else f", fork+exit+wait {c['fork_ms']:.2f} ms") +
+    lines.append(f"  unit costs: replayed step {c['replayed_step_us']:.1f} us, judged step {c['judged_step_us']:.1f} us, "
+                 f"state key {c['key_us']:.1f} us"
+                 + ("" if c["fork_ms"] is None else f", fork+exit+wait {c['fork_ms']:.2f} ms of CPU "
+                                                    f"({c['fork_wall_ms']:.2f} ms wall)") +
                  f" (peak RSS {c['peak_rss'] / (1 << 20):,.0f} MiB)")
     fork = "no fork on this platform" if rates["fork_return"] is None else f"{rates['fork_return']:,.0f}"
     lines.append(f"  distinct states per CPU second: now {rates['now']:,.0f}; if getting back to a choice point "

@@ -67,7 +67,7 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="where the configurations are explored, each one Dask task: serial (default: this process), "
                         "local (a LocalCluster of --jobs worker processes) or the address of a running Dask scheduler "
                         "such as tcp://10.0.0.5:8786 (asyncpf installed on its workers); the reports do not depend "
-                        "on it but for their seconds; --mutants still run here")
+                        "on it but for their seconds and CPU split; --mutants still run here")
     p.add_argument("--jobs", type=integer(1, 256), default=None, metavar="N",
                    help="with --scheduler local: worker processes, 1..256 (default: this machine's CPUs)")
     p.add_argument("--subtrees", type=integer(1, 1024), default=1, metavar="N",
@@ -300,7 +300,8 @@ def _mutation(args: argparse.Namespace) -> int:
 
 
 def _speed(reports: list) -> dict:
-    """The explorer's speed over every configuration explored (wall time: compare within one run)."""
+    """The explorer's speed over every configuration explored (wall time), and its CPU time by phase (both: compare
+    within one run)."""
     states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
     seconds = sum(r.seconds for r in reports)
     cpu = {p: round(sum(r.cpu[p] for r in reports), 4) for p in PHASES}

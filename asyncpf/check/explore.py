@@ -38,11 +38,12 @@ time is split into phases (:data:`PHASES`, ``Report.cpu``), and
 ``asyncpf bench-explore`` (:mod:`asyncpf.check.bench`) derives from the split
 what a faster way back to a choice point could reach.  On this project's
 machines (2 shared cores in a VM) a fork, _exit and waitpid of the explorer
-process costs ~3.4 ms, about what build, boot and replay cost together
-(2.2 + 1.4 ms a schedule on the fast configurations), before the child's
-copy-on-write faults and sending its states back; and even a free way back
-leaves the judged steps (~170 us each), the keys (~300 us) and the teardown,
-at most ~410-580 distinct states per CPU second.  *State keys after
+process costs 3.4-7 ms of CPU (parent and child), about what or more than
+build, boot and replay cost together (2.5 + 1.5 ms a schedule on the fast
+configurations), before the child's copy-on-write faults and sending its
+states back; and even a free way back leaves the judged steps (~180-230 us
+each), the keys (~300 us) and the teardown: at most ~390-570 distinct states
+per CPU second.  *State keys after
 every step* before the teardown: a key costs more than a step (~0.25 ms),
 and the predicates' memory holds model objects, so a key with the checker's
 history cannot be made; a key without it would prune runs the choice-point
@@ -92,9 +93,10 @@ from .invariants import Violation
 from .models import CONFIGS, PROBE_TASK, Built, ModelConfig, build
 
 
-# Where a run's CPU time goes (:class:`_PhaseClock`): building and booting the machine, replaying the prefix (only
-# the remembering predicates run), the steps beyond it (every invariant), the state keys at choice points, the
-# teardown (its own keys included).
+# Where a run's CPU time goes (:class:`_PhaseClock`): building and booting the machine (the boot's steps included,
+# judged or not: ``boot_steps``), replaying the prefix beyond the boot (only the remembering predicates run), the steps
+# beyond the prefix (every invariant), the state keys at choice points before the teardown, the teardown (its own
+# keys included).
 PHASES = ("build", "replay", "judged", "keys", "teardown")
 
 
@@ -119,7 +121,7 @@ class _PhaseClock:
 
     def stop(self) -> dict[str, float]:
         self.enter(self.phase)
-        self.cpu["keys"] = self.policy.key_cpu
+        self.cpu["keys"] += self.policy.key_cpu   # no phase is entered as "keys": the policy times its own
         return self.cpu
 
 
@@ -152,16 +154,17 @@ class ExplorePolicy(ReplayPolicy):
     def choose(self, env: Any, labels: list[str]) -> int:
         k = len(self.points)
         if k >= len(self.choices):
-            t0 = process_time() if self.visited is not None else 0.0
-            summary = self.key_fn() if self.visited is not None and self.key_fn is not None else None
-            if summary is not None:
-                key = digest((summary, due_key(env.due)))
-                self.keys += 1
-                self.key_cpu += process_time() - t0
-                if key in self.visited:
-                    raise _Pruned
-                self.visited.add(key)
-                self.new_states += 1
+            if self.visited is not None and self.key_fn is not None:
+                t0 = process_time()
+                summary = self.key_fn()
+                if summary is not None:
+                    key = digest((summary, due_key(env.due)))
+                    self.keys += 1
+                    self.key_cpu += process_time() - t0
+                    if key in self.visited:
+                        raise _Pruned
+                    self.visited.add(key)
+                    self.new_states += 1
             if self.on_new_point is not None:
                 self.on_new_point(k)
         taken = super().choose(env, labels)
@@ -181,8 +184,15 @@ class RunResult:
     # point -> (violations, counts) the checker held when the point was met, where any (see ``execute``)
     inherited: dict[int, tuple[list[Violation], Counter]] = field(default_factory=dict)
     replayed_steps: int = 0     # steps of the prefix, run again but not judged (judge_prefix=False)
-    keys: int = 0               # state keys made at choice points
+    keys: int = 0               # state keys made at choice points before the teardown
+    boot_steps: int = 0         # steps taken while the machine was built and booted (their time is "build")
     cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+
+    @property
+    def phase_steps(self) -> dict[str, int]:
+        """The run's steps by the phase their time is in: the boot's in build, then the replayed, then the judged."""
+        past_prefix = max(self.replayed_steps, self.boot_steps)
+        return {"build": self.boot_steps, "replay": past_prefix - self.boot_steps, "judged": self.steps - past_prefix}
 
     @property
     def schedule(self) -> list[int]:
@@ -321,7 +331,9 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
         c = holder["checker"]
         if not c.judging:
             holder["replayed"] = c.steps
-            holder["clock"].enter("judged")
+            clock = holder["clock"]
+            if clock.phase != "build":   # a prefix that ends in the boot: the rest of the build stays "build"
+                clock.enter("judged")
             c.judging = True
             c.violations = list(inherited[0]) if inherited else []
             c.counts = Counter(inherited[1]) if inherited else Counter()
@@ -350,6 +362,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
             b = build(cfg, policy=policy, trace=trace, before_boot=before_boot,
                       on_vmm_msr=lambda *access: holder["checker"].on_vmm_msr(*access))
             checker = holder["checker"]
+            holder["boot_steps"] = checker.steps
             clock.enter("judged" if checker.judging else "replay")
             m = b.machine
             end = m.env.now + cfg.limit_ns
@@ -375,7 +388,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     checker = holder["checker"]
     replayed = holder.get("replayed", 0 if checker.judging else checker.steps)
     return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b,
-                     inherited_at, replayed, policy.keys, clock.stop())
+                     inherited_at, replayed, policy.keys, holder.get("boot_steps", checker.steps), clock.stop())
 
 
 def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_states: set,
@@ -462,7 +475,9 @@ class Report:
     max_points: int = 0
     end_states: int = 0       # distinct teardown states hashed (0 for the reference explorer)
     replayed_steps: int = 0   # of ``steps``, those of replayed prefixes (judged by the remembering predicates only)
-    keys: int = 0             # state keys made at choice points: one per distinct state, one per run pruned there
+    keys: int = 0             # state keys made at choice points before the teardown: one per distinct state, one per
+    #                           run pruned at one
+    phase_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("build", "replay", "judged"), 0))
     cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))  # CPU seconds per phase
 
     def add_run(self, r: "RunResult | Report") -> None:
@@ -470,6 +485,8 @@ class Report:
         self.steps += r.steps
         self.replayed_steps += r.replayed_steps
         self.keys += r.keys
+        for phase, n in r.phase_steps.items():
+            self.phase_steps[phase] += n
         for phase, s in r.cpu.items():
             self.cpu[phase] += s
 
@@ -490,6 +507,7 @@ class Report:
                 "schedules_per_state": round(self.schedules_per_state, 2),
                 "complete": self.complete, "max_choice_points": self.max_points, "end_states": self.end_states,
                 "replayed_steps": self.replayed_steps, "state_keys": self.keys,
+                "steps_by_phase": dict(self.phase_steps),
                 "cpu_s": {phase: round(s, 4) for phase, s in self.cpu.items()},
                 "violations": [v.as_dict() for v in self.violations],
                 "violated": sorted(self.violated), "counterexample": self.counterexample}
