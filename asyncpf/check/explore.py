@@ -224,7 +224,7 @@ def state_key(m: Any, gfns: tuple[int, ...]) -> tuple:
             # with each item's id: the workqueue's slots, its pending list and the workers' labels name items by id
             tuple((w.id, w.arch.token, w.arch.gfn, w.state) for w in apf.queue),
             tuple((w.id, w.arch.token, w.state) for w in apf.done), apf.queued,
-            tuple(sorted(int(g) for g in a.apf.gfns if int(g) != x86.GFN_SLOT_EMPTY)),
+            tuple(sorted(g for g in a.apf.gfns.tolist() if g != x86.GFN_SLOT_EMPTY)),   # tolist: ints in C
             reason_word(m, v),
             # the interrupt era's state: MSRs, page-ready in flight, the token slot, the LAPIC
             a.apf.msr_en_val, a.apf.msr_int_val, a.apf.pageready_pending, token_slot(m, v),
