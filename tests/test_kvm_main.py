@@ -1,6 +1,7 @@
 """kvm_main: gfn_to_pfn_async / gfn_to_pfn paths, kvm_try_async_get_page tracing, MMU notifier retry."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 from conftest import enable_apf, hva, machine, run, state
 
 from asyncpf.build import make_resident, make_swapped
@@ -11,6 +12,8 @@ from asyncpf.host.kvm_main import (
     SPTE_NONE,
     gfn_to_pfn,
     kvm_release_pfn_clean,
+    read_guest_bytes,
+    write_guest_bytes,
 )
 from asyncpf.host.mm import PageState
 from asyncpf.machine import ERROR_GFN, MMIO_BASE_GFN, MMIO_HOST_PFN
@@ -245,3 +248,19 @@ def test_a_fault_left_unhandled_fails_kvm_run_instead_of_emulating_ram(monkeypat
     assert [v.name for v in report.violations] == ["no_task_sleeps_forever"]     # its vcpu stopped under it
     efaults = explore.replay("one_task", report.counterexample).built.machine.vcpus[0].stat["kvm_run_efault"]
     assert efaults == 1
+
+
+# --- guest RAM contents ------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(writes=st.lists(st.tuples(st.integers(0, 3 * 4096), st.binary(max_size=2 * 4096 + 10)), max_size=6),
+       read_at=st.integers(0, 3 * 4096), read_n=st.integers(0, 2 * 4096 + 10))
+def test_guest_bytes_read_back_what_was_written_across_pages(writes, read_at, read_n):
+    """Contents are kept per page; a write or read that crosses pages is split, and what was never written reads 0."""
+    m = machine("legacy")
+    flat = bytearray(6 * 4096)
+    for gpa, data in writes:
+        write_guest_bytes(m.kvm, gpa, data)
+        flat[gpa:gpa + len(data)] = data
+    assert read_guest_bytes(m.kvm, read_at, read_n) == bytes(flat[read_at:read_at + read_n])
+    assert set(m.kvm.guest_bytes) <= {(gpa + i) >> 12 for gpa, data in writes for i in range(len(data))}

@@ -257,30 +257,27 @@ def _cache_resolved(kvm: Kvm, ghc: GfnToHvaCache) -> bool:
 
 
 def write_guest_bytes(kvm: Kvm, gpa: int, data: bytes) -> None:
-    """Store bytes in guest RAM contents (the model keeps contents only for pages it writes)."""
-    off = gpa & (PAGE_SIZE - 1)
-    if 0 < len(data) <= PAGE_SIZE - off:  # within one page (every APF-area access): one look-up, not one per byte
-        page = kvm.guest_bytes.get(gpa >> PAGE_SHIFT)
+    """Store bytes in guest RAM contents (the model keeps contents only for pages it writes), page by page."""
+    at = 0
+    while at < len(data):   # one slice per page touched (every APF-area access is one)
+        off = (gpa + at) & (PAGE_SIZE - 1)
+        length = min(len(data) - at, PAGE_SIZE - off)
+        page = kvm.guest_bytes.get((gpa + at) >> PAGE_SHIFT)
         if page is None:
-            page = kvm.guest_bytes[gpa >> PAGE_SHIFT] = bytearray(PAGE_SIZE)
-        page[off:off + len(data)] = data
-        return
-    for i, b in enumerate(data):
-        page = kvm.guest_bytes.setdefault((gpa + i) >> PAGE_SHIFT, bytearray(PAGE_SIZE))
-        page[(gpa + i) & (PAGE_SIZE - 1)] = b
+            page = kvm.guest_bytes[(gpa + at) >> PAGE_SHIFT] = bytearray(PAGE_SIZE)
+        page[off:off + length] = data[at:at + length]
+        at += length
 
 
 def read_guest_bytes(kvm: Kvm, gpa: int, n: int) -> bytes:
-    """Read bytes of guest RAM contents (zero where the model never wrote)."""
-    off = gpa & (PAGE_SIZE - 1)
-    if off + n <= PAGE_SIZE:  # within one page (every APF-area access; the checker reads the area every step)
-        page = kvm.guest_bytes.get(gpa >> PAGE_SHIFT)
-        return bytes(page[off:off + n]) if page is not None else bytes(n)
-    out = bytearray()
-    for i in range(n):
-        page = kvm.guest_bytes.get((gpa + i) >> PAGE_SHIFT)
-        out.append(page[(gpa + i) & (PAGE_SIZE - 1)] if page else 0)
-    return bytes(out)
+    """Read bytes of guest RAM contents (zero where the model never wrote), page by page."""
+    out = b""
+    while len(out) < n:   # one slice per page (the checker reads the APF area every step: one page)
+        off = (gpa + len(out)) & (PAGE_SIZE - 1)
+        length = min(n - len(out), PAGE_SIZE - off)
+        page = kvm.guest_bytes.get((gpa + len(out)) >> PAGE_SHIFT)
+        out += bytes(page[off:off + length]) if page is not None else bytes(length)
+    return out
 
 
 # --- gfn -> pfn --------------------------------------------------------------------
