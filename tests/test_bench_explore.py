@@ -13,7 +13,7 @@ import pytest
 from asyncpf.__main__ import main
 from asyncpf.check import explore as explore_mod
 from asyncpf.check.bench import cost, format_report, run_bench
-from asyncpf.check.explore import PHASES, CONFIGS, execute, explore, explore_in_parts
+from asyncpf.check.explore import PHASES, CONFIGS, Report, execute, explore, explore_in_parts
 
 
 def test_a_fifo_run_judges_every_step_and_keys_its_choice_points():
@@ -90,6 +90,12 @@ def test_a_search_adds_up_its_runs():
     parts = explore_in_parts("two_vcpus", 2, round_schedules=7)
     assert parts.states == rep.states and parts.keys >= parts.states and parts.replayed_steps > 0
     assert set(parts.as_dict()["cpu_s"]) == set(PHASES)
+    both = Report.combined([rep, ref])
+    assert (both.config, both.schedules, both.states, both.steps, both.keys) == (
+        "two_vcpus+one_task", rep.schedules + ref.schedules, rep.states + ref.states, rep.steps + ref.steps,
+        rep.keys + ref.keys)
+    assert both.phase_steps == {p: rep.phase_steps[p] + ref.phase_steps[p] for p in rep.phase_steps}
+    assert both.cpu == {p: rep.cpu[p] + ref.cpu[p] for p in PHASES}
 
 
 def test_the_ceilings_follow_from_the_split():

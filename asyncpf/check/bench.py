@@ -82,12 +82,10 @@ def _cpu_with_children() -> float:
 def cost(reports: list[Report], fork: tuple[float, float] | None) -> dict:
     """The searches' phases added up, per schedule and per step, and the ceilings they imply (``fork``: what
     :func:`fork_seconds` measured)."""
-    cpu = {p: sum(r.cpu[p] for r in reports) for p in PHASES}
+    all_ = Report.combined(reports)
+    cpu, by_phase = all_.cpu, all_.phase_steps
     total = sum(cpu.values())
-    states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
-    steps, replayed = sum(r.steps for r in reports), sum(r.replayed_steps for r in reports)
-    by_phase = {p: sum(r.phase_steps[p] for r in reports) for p in ("build", "replay", "judged")}
-    keys = sum(r.keys for r in reports)
+    states, schedules, steps, replayed, keys = all_.states, all_.schedules, all_.steps, all_.replayed_steps, all_.keys
     fork_s = None if fork is None else fork[0]
     beyond = cpu["judged"] + cpu["keys"] + cpu["teardown"]   # what a run costs once it is back at its choice point
 
@@ -95,7 +93,7 @@ def cost(reports: list[Report], fork: tuple[float, float] | None) -> dict:
         return round(states / seconds_, 1) if seconds_ > 0 else 0.0
 
     out = {
-        "configs": [r.config for r in reports], "complete": all(r.complete for r in reports),
+        "configs": [r.config for r in reports], "complete": all_.complete,
         "distinct_states": states, "schedules": schedules, "steps": steps, "replayed_steps": replayed,
         "judged_steps": steps - replayed, "steps_by_phase": by_phase, "state_keys": keys,
         "cpu_s": {p: round(s, 4) for p, s in cpu.items()}, "cpu_s_total": round(total, 4),

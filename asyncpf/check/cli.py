@@ -12,7 +12,7 @@ from ..argtypes import integer, scheduler_address, seconds
 from ..cli import UsageError, command
 from ..progress import bar
 from ..sweep import Cluster
-from .explore import CONFIGS, PHASES, PartsSearch, Report, explore, explore_round, fast_configs
+from .explore import CONFIGS, PartsSearch, Report, explore, explore_round, fast_configs
 from .invariants import REGISTRY
 from .known import KNOWN, KNOWN_BY_CONFIG
 from .mutants import METHODS, MUTANTS, STATEFUL_SETTINGS, run_mutant
@@ -302,13 +302,10 @@ def _mutation(args: argparse.Namespace) -> int:
 def _speed(reports: list) -> dict:
     """The explorer's speed over every configuration explored (wall time), and its CPU time by phase (both: compare
     within one run)."""
-    states, schedules = sum(r.states for r in reports), sum(r.schedules for r in reports)
-    seconds = sum(r.seconds for r in reports)
-    cpu = {p: round(sum(r.cpu[p] for r in reports), 4) for p in PHASES}
-    return {"distinct_states": states, "schedules": schedules, "seconds": round(seconds, 3),
-            "states_per_s": round(states / seconds, 1) if seconds > 0 else 0.0,
-            "schedules_per_state": round(schedules / states, 2) if states else float(schedules),
-            "cpu_s": cpu}
+    total = Report.combined(reports)
+    return {"distinct_states": total.states, "schedules": total.schedules, "seconds": round(total.seconds, 3),
+            "states_per_s": round(total.states_per_s, 1), "schedules_per_state": round(total.schedules_per_state, 2),
+            "cpu_s": {p: round(s, 4) for p, s in total.cpu.items()}}
 
 
 def _dash(x: object) -> str:

@@ -490,6 +490,18 @@ class Report:
         for phase, s in r.cpu.items():
             self.cpu[phase] += s
 
+    @classmethod
+    def combined(cls, reports: list["Report"]) -> "Report":
+        """Several searches' reports added up: schedules, states, steps, keys, seconds and CPU by phase."""
+        total = cls("+".join(r.config for r in reports), complete=all(r.complete for r in reports))
+        for r in reports:
+            total.schedules += r.schedules
+            total.pruned += r.pruned
+            total.states += r.states
+            total.seconds += r.seconds
+            total.add_run(r)
+        return total
+
     @property
     def states_per_s(self) -> float:
         """Distinct states per wall second: the explorer's speed (on a shared machine, compare within one run)."""
