@@ -6,7 +6,7 @@ from conftest import enable_apf, machine, run
 from asyncpf.abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_READY
 from asyncpf.build import make_swapped
 from asyncpf.host import async_pf, mmu, x86
-from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE
+from asyncpf.host.kvm_main import BAD_PFN, SPTE_NONE, gfn_to_hva
 from asyncpf.standin import read_reason
 
 PAGE_READY = KVM_PV_REASON_PAGE_READY
@@ -432,3 +432,20 @@ def test_freed_item_is_poisoned_live_item_is_not(gen):
     assert [r[2].split(" of ")[0] for r in reports] == ["addr", "wakeup_all", "page"]
     assert type(live) is async_pf.KvmAsyncPf and "__getattribute__" not in vars(async_pf.KvmAsyncPf)
     async_pf.free_work(live)
+
+
+def test_interrupt_era_worker_whose_gup_fails_still_completes():
+    """A read fault on a swapped page of a read-only VMA goes async; 6.18's worker faults it in for write
+    (FOLL_WRITE), which fails, and publishes the item anyway (virt/kvm/async_pf.c@v6.18 async_pf_execute:
+    the vcpu is told even if faulting the page in failed); no page reference is taken or dropped."""
+    m = machine("interrupt")
+    v = m.vcpus[0]
+    v.arch.cpl = 3
+    enable_apf(m)
+    make_swapped(m, 5)
+    m.mm.find_vma(gfn_to_hva(m.kvm, 5)).writable = False
+    assert run(m, mmu.kvm_mmu_page_fault(v, 5 << 12, 0)) == mmu.RET_RETRY
+    (work,) = v.async_pf.done
+    assert work.done and m.kvm.stat.async_pf_completed == 1 and m.mm.total_page_refs == 0
+    m.shutdown()
+    assert m.leaks() == []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generator
 from ...mirrors import mirrors
 from ..async_pf import KvmArchAsyncPf, alloc_work, free_work
 from ..kvm_main import BAD_PFN, kvm_is_error_hva
+from ..mm import GUP_EFAULT
 from . import x86
 
 if TYPE_CHECKING:
@@ -55,10 +56,13 @@ def kvm_setup_async_pf(vcpu: "KvmVcpu", gva: int, hva: int, arch: KvmArchAsyncPf
 def async_pf_execute(work: "KvmAsyncPf", ctx: tuple[str, int, int]) -> Generator[Any, Any, None]:
     """The worker: fault the page in on the VM's mm, publish the item on ``done``, notify, trace, wake.
 
-    GUP keeps no page reference (pages = NULL); a first item on an empty
-    ``done`` calls kvm_arch_async_page_present_queued; once published the
-    item may be freed by the vcpu, so only local copies are used after.
-    Simplification: mmget_not_zero always succeeds while the VM exists.
+    GUP keeps no page reference (pages = NULL) and may fail (a write to a
+    read-only VMA: the fault was a read): the item is published anyway; a first
+    item on an empty ``done`` calls kvm_arch_async_page_present_queued; once
+    published the item may be freed by the vcpu, so only local copies are used
+    after.
+    Simplification: mmget_not_zero always succeeds while the VM exists; GUP's
+    reference is taken and dropped at once.
     """
     vcpu = work.vcpu
     kvm = vcpu.kvm
@@ -66,7 +70,8 @@ def async_pf_execute(work: "KvmAsyncPf", ctx: tuple[str, int, int]) -> Generator
     work.state = "running"
     yield kvm.cost("worker_wakeup_ns")
     pfn = yield from kvm.mm.get_user_pages(addr, True)
-    kvm.mm.put_page(pfn)
+    if pfn != GUP_EFAULT:
+        kvm.mm.put_page(pfn)
     work.done = True
     work.state = "done"
     kvm.stat.async_pf_completed += 1
