@@ -349,8 +349,8 @@ VERDICTS.update({
         SIMPLIFIED, "limit, error hva, GFP_NOWAIT, queue, queued++, not_present decides notpresent_injected, then "
         "schedule_work; no kvm/mm refs (2024); allocation failure injected"),
     _I + "async_pf.async_pf_execute": Verdict(
-        SIMPLIFIED, "GUP without a page reference, publish on done, present_queued if done was empty, trace, wake; "
-        "mmget_not_zero always succeeds"),
+        SIMPLIFIED, "GUP for write without a page reference (a failed one is published too), publish on done, "
+        "present_queued if done was empty, trace, wake; mmget_not_zero always succeeds"),
     _I + "async_pf.kvm_flush_and_free_async_pf_work": Verdict(
         SIMPLIFIED, "flush_work is a wait on the item's finish; a wake-all item has no work to flush"),
     _I + "async_pf.kvm_check_async_pf_completion": Verdict(
@@ -423,7 +423,8 @@ VERDICTS.update({
     _H + "kvm_main.kvm_read_guest_offset_cached": Verdict(SIMPLIFIED, "as the write"),
     _H + "x86.kvm_get_msr_common": Verdict(
         SIMPLIFIED, "the async PF cases of the generation (EN reads msr_val / msr_en_val, INT msr_int_val, ACK 0); "
-        "6.x kvm_do_msr_access lets the VMM read 0 from an unsupported advertised MSR; other MSRs unknown"),
+        "v6.18 refuses the VMM's read of one the PV CPUID hides, as the guest's (0 only since 5bb9ac186512); other "
+        "MSRs unknown"),
     _GI + "kvm_guest_cpu_init": Verdict(
         IDENTICAL, "INT before EN = pa | ENABLED | DELIVERY_AS_INT (| PF_VMEXIT) under ASYNC_PF_INT; results not "
         "checked (a refused WRMSR is a fixed-up #GP), the cpu counts as enabled"),

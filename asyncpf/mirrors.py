@@ -32,7 +32,8 @@ TAGS = {
     "seed": "v2 async PF series, 2009-11-23 (patch 08/12: Message-Id 1258985167-29178-9-git-send-email-gleb@redhat.com)",
     "legacy": "v2.6.38 (gfn_to_pfn_async as enabled in v2.6.39 by 0857b9e95c1a)",
     "unpatched": "v2.6.38 without CONFIG_KVM_ASYNC_PF (the v2.6.37 shape of the same functions)",
-    "interrupt": "v6.18 (read from a 6.18-era tree: CachyOS/linux@4703912f for arch/x86/kvm/x86.c)",
+    "interrupt": "v6.18 (arch/x86/kvm/x86.c, virt/kvm/async_pf.c, arch/x86/kernel/kvm.c compared with the v6.18.2 "
+                 "stable release, which lacks the later 5bb9ac186512 as v6.18 does)",
 }
 
 # Historical and modern names of the same kernel function, for grepping any tree.

@@ -211,14 +211,16 @@ def test_runnable_counts_a_completion_and_a_deliverable_interrupt():
 
 @pytest.mark.parametrize("msr,enforce,cpuid,host,write_ok,read", [
     (ACK_MSR, True, ASYNC_PF, False, 1, (1, 0)),        # the guest: #GP both ways without ASYNC_PF_INT
-    (ACK_MSR, True, ASYNC_PF, True, 0, (0, 0)),         # the VMM may write 0 / read 0 to an advertised MSR
-    (INT_MSR, True, ASYNC_PF, True, 0, (0, 0)),
+    (ACK_MSR, True, ASYNC_PF, True, 1, (1, 0)),         # the VMM too, even 0 (until 5bb9ac186512)
+    (INT_MSR, True, ASYNC_PF, True, 1, (1, 0)),
     (INT_MSR, False, ASYNC_PF, False, 0, (0, 0)),       # no enforcement: every PV MSR is there
     (EN_MSR, True, ASYNC_PF_INT, False, 1, (1, 0)),
+    (EN_MSR, True, ASYNC_PF_INT, True, 1, (1, 0)),
 ])
 def test_unsupported_msrs_for_guest_and_vmm(msr, enforce, cpuid, host, write_ok, read):
-    """arch/x86/kvm/x86.c@v6.18 kvm_do_msr_access: KVM_MSR_RET_UNSUPPORTED is #GP for the guest, but the VMM may
-    write 0 to (and read 0 from) an MSR KVM advertises."""
+    """arch/x86/kvm/x86.c@v6.18 kvm_set_msr_common / kvm_get_msr_common: an async PF MSR whose PV feature is not
+    offered under enforcement fails with 1, for the guest and the VMM alike (5bb9ac186512, after v6.18, made it
+    "unsupported", which kvm_do_msr_access lets the VMM write 0 to and read 0 from)."""
     m, v = _vcpu(enforce=enforce, cpuid=cpuid)
     assert run(m, x86.kvm_set_msr_common(v, msr, 0, host_initiated=host)) == write_ok
     assert x86.kvm_get_msr_common(v, msr, host_initiated=host) == read

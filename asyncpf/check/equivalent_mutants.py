@@ -159,12 +159,12 @@ _U64 = ('data is a u64 in every write a run makes (a WRMSR carries EDX:EAX, the 
     'out-of-range Python int (tests/test_x86.py), which needs no kernel statement; dropping one of its halves or '
     'moving its bound below 0 changes nothing for a u64')
 
-_REFUSED_NONZERO = ('a refusal returned as 2 instead of 1: 2 is KVM_MSR_RET_UNSUPPORTED, which kvm_set_msr_common '
-    "turns into 1 (#GP) except for the VMM's write of 0; this refusal is reached only with a non-zero value (a "
-    'reserved, delivery-mode or ENABLED bit is set), so every caller sees 1')
+_REFUSED_AS_2 = ('a refusal returned as 2 instead of 1: kvm_set_msr_common passes the status on, and every reader '
+    "tests it for truth (handle_wrmsr's #GP and traced exception flag, the guest's op_done, the VMM glue), so 2 refuses "
+    'as 1 does')
 
 _RETURN_NONE = ("the final 'return 0' deleted: the handler returns None, which every caller takes as 0 "
-    '(kvm_set_msr_common compares it with KVM_MSR_RET_UNSUPPORTED and passes it on, handle_wrmsr queues the #GP and '
+    '(kvm_set_msr_common passes it on, handle_wrmsr queues the #GP and '
     'traces an exception only when it is true, the VMM glue and the MSR table test its truth)')
 
 _REFUSAL_ORDER = ('two refusals swapped: each returns 1 and changes nothing, and each refuses only a non-zero value '
@@ -180,8 +180,10 @@ _CLEAR_HASH = ("the completion queue's clear and the gfn hash reset swapped: whi
 _GATED_NAME = ("the gated case's __name__: read by no twin and no invariant (the coverage profile and tracebacks name "
     'the code object, not this attribute)')
 
-_UNSUPPORTED_VALUE = ("the value an unsupported read returns beside KVM_MSR_RET_UNSUPPORTED: kvm_get_msr_common "
-    'discards it (0 for the VMM, a refusal for the guest), as kvm_do_msr_access does in x86.c@v6.18')
+_GATE_AS_2 = ("the PV-feature gate's refusal as 2: the model's kvm_set_msr_common and kvm_get_msr_common pass any "
+    'status on and every reader tests it for truth.  In the kernel 2 is KVM_MSR_RET_UNSUPPORTED, which '
+    "kvm_do_msr_access turns into success for the VMM's 0 or read -- what 5bb9ac186512 did after v6.18; the model "
+    'follows v6.18, whose gates return 1, and has no unsupported status')
 
 
 _MSR_STATUS = ('a refusal as 2 instead of 1: every reader of the status tests it for truth -- handle_wrmsr (the traced '
@@ -189,12 +191,6 @@ _MSR_STATUS = ('a refusal as 2 instead of 1: every reader of the status tests it
     '(vmm_msr_accesses, vmm_migrate_vcpu); 2 is KVM_MSR_RET_UNSUPPORTED, what x86.c@v6.18 itself returns for an MSR '
     'without a case, and its callers (the WRMSR/RDMSR exits, msr_io for KVM_SET_MSRS/KVM_GET_MSRS) fail on any '
     'non-zero')
-
-_GUEST_RDMSR = ('the guest-read branch of kvm_get_msr_common, which no run takes: the model has no guest RDMSR (the '
-    "guest's operations are Access, Compute, Halt, WrMsr and Stop; vcpu.py has no RDMSR exit) and every caller in the "
-    'configurations (vmm_migrate_vcpu, vmm_msr_accesses) passes host_initiated=True -- instrumented over all 88 '
-    'configurations of the three generations, fast and full (limit64 and irq_limit64 to their schedule budget): 273 '
-    'calls, every one host_initiated')
 
 _INT_TAIL = ("the INT write's effects (msr_int_val, the vector) are done when the mutant reaches the generator's bare "
     'yield: as for the SPIV handler, it adds a scheduling point at the same instant before handle_wrmsr traces kvm_msr, '
@@ -517,7 +513,7 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:3':
         ("work.state = 'running'", _ITEM_FIELDS),
     'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_swap:6':
-        ('kvm.mm.put_page(pfn)', _ITEM_FIELDS),
+        ('if pfn != GUP_EFAULT:...', _ITEM_FIELDS),
     'asyncpf.host.interrupt.async_pf:async_pf_execute:stmt_del:9':
         ('kvm.stat.async_pf_completed += 1', _STAT),
     'asyncpf.host.interrupt.async_pf:async_pf_execute:const_off:0':
@@ -716,21 +712,21 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:3':
         ('0', _U64),
     'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:const_off:0':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:const_off:6':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:0':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:4':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:6':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:8':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:const_off:14':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:0':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.legacy.x86:kvm_pv_enable_async_pf:stmt_del:7':
         ('return 0', _RETURN_NONE),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf:stmt_del:11':
@@ -766,25 +762,17 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.interrupt.x86:_gated:stmt_del:1':
         ('case.__name__ = handler.__name__', _GATED_NAME),
     'asyncpf.host.interrupt.x86:msr_read_handlers:const_off:2':
-        ('0', _UNSUPPORTED_VALUE),
-    'asyncpf.host.interrupt.x86:msr_read_handlers:const_off:3':
-        ('0', _UNSUPPORTED_VALUE),
+        ('1', _GATE_AS_2),
+    'asyncpf.host.interrupt.x86:_gated:const_off:0':
+        ('1', _GATE_AS_2),
+    'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:const_off:6':
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.interrupt.x86:kvm_pv_enable_async_pf_int:stmt_swap:4':
         ('return 0', _INT_TAIL),
     'asyncpf.host.x86:kvm_set_msr_common:const_off:0':
         ('1', _MSR_STATUS),
-    'asyncpf.host.x86:kvm_set_msr_common:const_off:4':
-        ('1', _MSR_STATUS),
     'asyncpf.host.x86:kvm_get_msr_common:const_off:0':
         ('1', _MSR_STATUS),
-    'asyncpf.host.x86:kvm_get_msr_common:const_off:8':
-        ('1', _GUEST_RDMSR),
-    'asyncpf.host.x86:kvm_get_msr_common:const_off:9':
-        ('1', _GUEST_RDMSR),
-    'asyncpf.host.x86:kvm_get_msr_common:const_off:10':
-        ('0', _GUEST_RDMSR),
-    'asyncpf.host.x86:kvm_get_msr_common:const_off:11':
-        ('0', _GUEST_RDMSR),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:0':
         ('data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS', _U64),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:bool_drop:1':
@@ -798,9 +786,9 @@ EQUIVALENT: dict[str, tuple[str, str]] = {
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_del:7':
         ('return 0', _RETURN_NONE),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:const_off:0':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:const_off:6':
-        ('1', _REFUSED_NONZERO),
+        ('1', _REFUSED_AS_2),
     'asyncpf.host.seed.x86:kvm_pv_enable_async_pf:stmt_swap:7':
         ('apf.msr_val = data', _SEED_CLEAR),
     'asyncpf.host.async_pf:new_work:stmt_swap:5':

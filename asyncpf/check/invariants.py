@@ -914,15 +914,14 @@ def msr_writes_follow_the_abi(v: View) -> list[str]:
 
 @invariant(EVENT, "arch/x86/kvm/x86.c@v2.6.38 kvm_set_msr_common / kvm_get_msr_common (the VMM's KVM_SET_MSRS and "
                   "KVM_GET_MSRS take the guest's switch; an MSR without a case fails unless ignore_msrs); "
-                  "x86.c@v6.18 kvm_do_msr_access (the VMM may write 0 to, and reads 0 from, an MSR KVM advertises "
-                  "but the PV CPUID does not offer; a failed read is zeroed) and kvm_get_msr_common (EN and INT "
-                  "read back, ACK reads 0)")
+                  "x86.c@v6.18 kvm_set_msr_common / kvm_get_msr_common (the async PF cases refuse with 1 for the "
+                  "VMM too, EN and INT read back, ACK reads 0) and kvm_do_msr_access (a failed read is zeroed)")
 def vmm_msr_accesses_follow_the_abi(v: View) -> list[str]:
     """The VMM's KVM_SET_MSRS / KVM_GET_MSRS of async PF MSRs fail only as the ABI says; reads return what is held.
 
-    The rules are :mod:`asyncpf.check.msr_abi`'s (vmm_refusal, vmm_ignored, vmm_read): a write is judged
-    like the guest's, except the 6.18 VMM's write of 0 to an MSR the PV CPUID does not offer, accepted
-    and changing nothing; an MSR the generation does not define fails both ways.
+    The rules are :mod:`asyncpf.check.msr_abi`'s (refusal, vmm_read): a write is judged like the guest's
+    (in 6.18 too, until 5bb9ac186512 let the VMM write 0 to an MSR the PV CPUID does not offer); an MSR
+    the generation does not define, or does not offer, fails both ways.
     """
     return [f"vcpu{o.vcpu}: {o.data['access']} of MSR {o.data['msr']:#x}: {o.data['wrong']}"
             for o in v.obs if o.kind == "vmm_msr"]

@@ -441,8 +441,8 @@ _add(ModelConfig("irq_vmm_msr_hidden", generation="interrupt", tasks=(TaskSpec((
                  cpuid=1 << abi.KVM_FEATURE_ASYNC_PF, enforce_pv_cpuid=True,
                  vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("INT", 0xF3), ("ACK", 0), ("ACK", 1), ("INT", None),
                                        ("ACK", None), ("EN", None)),
-                 note="6.18, PV-CPUID enforced, ASYNC_PF_INT not offered: the VMM's 0 to INT and ACK is accepted and "
-                      "ignored, any other value refused, both read 0 (kvm_do_msr_access); EN reads back"))
+                 note="6.18, PV-CPUID enforced, ASYNC_PF_INT not offered: the VMM's writes to INT and ACK are "
+                      "refused, even 0 (accepted only since 5bb9ac186512), and so are its reads; EN reads back"))
 _add(ModelConfig("irq_vmm_msr_no_irqchip", generation="interrupt", vcpus=2, tasks=(TaskSpec((0,)), TaskSpec((1,), cpu=1)),
                  pv=False, extra={"irqchip": False},
                  vmm_msrs=_msr_battery(abi.INTERRUPT, ("INT", 0), ("EN", 0), ("EN", PROBE_AREA | _EN | _INTD),

@@ -28,9 +28,13 @@ which kvm_do_msr_access passes on for an MSR KVM does not advertise).  The seed'
 from 2.6.38 on (asm/kvm_para.h@v2.6.38 stops at 0x12 below the 0x4b564d00 range), and the
 0x4b564d00 range to the seed.
 
-The VMM (KVM_SET_MSRS / KVM_GET_MSRS) goes through the same switch.  2.6.38 has no ``host_initiated``:
-its rules are the guest's.  6.18's kvm_do_msr_access lets the VMM write 0 to an async PF MSR the PV
-CPUID does not offer (accepted and ignored) and read it as 0, and zeroes the value of any refused read.
+The VMM (KVM_SET_MSRS / KVM_GET_MSRS) goes through the same switch, and no async PF case looks at
+``host_initiated`` (2.6.38 has none): the VMM's writes get the guest's verdicts, and a read the guest
+would be refused (an MSR the PV CPUID does not offer under enforcement) fails for the VMM too; 6.18's
+kvm_do_msr_access zeroes the value of any refused read.  Since 5bb9ac186512 (after v6.18, for stable)
+the cases report such an MSR unsupported instead, and kvm_do_msr_access then accepts the VMM's write of
+0 and answers its read with 0 (:func:`lenient_since_5bb9ac186512`): the kernel of the measured MSR
+table (data/live/msr-table.json, 6.18.44) behaves so.
 """
 
 from __future__ import annotations
@@ -111,7 +115,7 @@ def refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
 
 
 def _unoffered(vcpu: Any, msr: int) -> str | None:
-    """6.18: the PV CPUID bit an async PF MSR needs is not offered under enforcement (KVM_MSR_RET_UNSUPPORTED)."""
+    """6.18: the PV CPUID bit an async PF MSR needs is not offered under enforcement (refused, 1)."""
     spec = abi.INTERRUPT
     if msr == spec.msr_async_pf_en and not _offered(vcpu, abi.KVM_FEATURE_ASYNC_PF):
         return "KVM_FEATURE_ASYNC_PF not offered"
@@ -120,21 +124,18 @@ def _unoffered(vcpu: Any, msr: int) -> str | None:
     return None
 
 
-def vmm_ignored(generation: str, vcpu: Any, msr: int, data: int) -> bool:
-    """6.18: a VMM write of 0 to an async PF MSR the PV CPUID does not offer is accepted and changes nothing."""
-    return generation == "interrupt" and data == 0 and _unoffered(vcpu, msr) is not None
-
-
-def vmm_refusal(generation: str, vcpu: Any, msr: int, data: int) -> str | None:
-    """Why KVM_SET_MSRS must fail for this write, or None: the guest's rules but for :func:`vmm_ignored`."""
-    return None if vmm_ignored(generation, vcpu, msr, data) else refusal(generation, vcpu, msr, data)
+def lenient_since_5bb9ac186512(generation: str, vcpu: Any, msr: int, data: int | None) -> bool:
+    """Whether 5bb9ac186512 turns 6.18's refusal of this VMM access into success: a write of 0, or a read
+    (``data`` None), of an async PF MSR the PV CPUID does not offer.  Not a rule of any modelled generation:
+    what a 6.18.y kernel carrying the fix (the measured one) does differently."""
+    return generation == "interrupt" and not data and _unoffered(vcpu, msr) is not None
 
 
 def vmm_read(generation: str, vcpu: Any, msr: int) -> int | None:
     """What KVM_GET_MSRS must return for a judged MSR on 2.6.38 or 6.18: its value, or None when refused.
 
     EN reads back what it holds (msr_val, 6.18 msr_en_val), INT its value, ACK 0 (x86.c@v6.18
-    kvm_get_msr_common); an unknown MSR is refused; in 6.18 one the PV CPUID does not offer reads 0.
+    kvm_get_msr_common); an unknown MSR is refused, and in 6.18 so is one the PV CPUID does not offer.
     """
     if unknown(generation, msr):
         return None
@@ -142,7 +143,7 @@ def vmm_read(generation: str, vcpu: Any, msr: int) -> int | None:
     if generation == "legacy":
         return apf.msr_val
     if _unoffered(vcpu, msr):
-        return 0
+        return None
     return {abi.INTERRUPT.msr_async_pf_en: apf.msr_en_val, abi.INTERRUPT.msr_async_pf_int: apf.msr_int_val}.get(msr, 0)
 
 

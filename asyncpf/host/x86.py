@@ -270,43 +270,36 @@ def inject_apf_event(vcpu: "KvmVcpu", reason: int, token: int) -> bool:
 
 # --- MSRs, reset, teardown --------------------------------------------------------------
 
-KVM_MSR_RET_UNSUPPORTED = 2   # a handler's "no such MSR for this guest" (6.x: PV-CPUID enforcement), not "refused"
-
-
 @mirrors("arch/x86/kvm/x86.c", "kvm_set_msr_common")
 def kvm_set_msr_common(vcpu: "KvmVcpu", msr: int, data: int,
                        host_initiated: bool = False) -> Generator[Any, Any, int]:
     """Set an MSR for the guest (WRMSR exit) or the VMM (KVM_SET_MSRS, ``host_initiated``); 1 means refused.
 
     The async PF cases of the switch are the generation's (``kvm.twins.msrs``).
-    An MSR a case reports unsupported is refused, except that the VMM may
-    write 0 to one KVM advertises (kvm_do_msr_access, 6.x).
+    None of them looks at ``host_initiated``, in v2.6.38 or v6.18: the VMM gets
+    the guest's verdict.  (v6.18's kvm_do_msr_access lets the VMM write 0 to an
+    advertised MSR a case reports unsupported, but the async PF cases refuse with
+    1; they report unsupported only since 5bb9ac186512, after v6.18.)
     Simplification: every other MSR is unknown here and refused.
     """
     handler = vcpu.kvm.twins.msrs.get(msr)
     if handler is None:
         return 1
-    r = yield from handler(vcpu, data)
-    if r == KVM_MSR_RET_UNSUPPORTED:
-        return 0 if host_initiated and data == 0 else 1
-    return r
+    return (yield from handler(vcpu, data))
 
 
 @mirrors("arch/x86/kvm/x86.c", "kvm_get_msr_common")
 def kvm_get_msr_common(vcpu: "KvmVcpu", msr: int, host_initiated: bool = False) -> tuple[int, int]:
     """Read an MSR for the guest (RDMSR) or the VMM (KVM_GET_MSRS): ``(0, value)``, or ``(1, 0)`` when refused.
 
-    The async PF cases are the generation's (``kvm.twins.msr_reads``); an
-    unsupported one reads as 0 for the VMM (kvm_do_msr_access, 6.x).
+    The async PF cases are the generation's (``kvm.twins.msr_reads``); as for
+    writes, none looks at ``host_initiated`` (see :func:`kvm_set_msr_common`).
     Simplification: every other MSR is unknown here and refused.
     """
     handler = vcpu.kvm.twins.msr_reads.get(msr)
     if handler is None:
         return 1, 0
-    r, value = handler(vcpu)
-    if r == KVM_MSR_RET_UNSUPPORTED:
-        return (0, 0) if host_initiated else (1, 0)
-    return r, value
+    return handler(vcpu)
 
 
 def reset_events(vcpu: "KvmVcpu") -> None:

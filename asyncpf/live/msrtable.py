@@ -11,10 +11,12 @@ Documentation/virt/kvm/x86/msr.rst@v6.18 and arch/x86/kvm/x86.c@v6.18
 (kvm_set_msr_common, kvm_pv_enable_async_pf, kvm_pv_enable_async_pf_int).
 
 The same writes made by the VMM (``KVM_SET_MSRS``, host-initiated) into a
-vcpu that never ran form a second table (:func:`run_real_vmm`): 6.18 treats
-them differently -- a VMM write of 0 to an MSR the vcpu's PV CPUID does not
-offer is accepted and ignored, and a VMM read of one returns 0
-(kvm_do_msr_access).  A read-back is therefore never "refused" here.
+vcpu that never ran form a second table (:func:`run_real_vmm`).  v6.18 gives
+the VMM the guest's verdicts; since 5bb9ac186512 (after v6.18, for stable) a
+VMM write of 0 to an MSR the vcpu's PV CPUID does not offer is accepted and
+ignored, and a VMM read of one returns 0 (kvm_do_msr_access).  A kernel with
+the fix (the 6.18.44 measured here) differs from the model's v6.18 in exactly
+those cells: :func:`with_5bb9ac186512` names them.
 
 The model side runs the same guest program on a model vcpu of the interrupt
 generation (:mod:`asyncpf.live.modelrun`), and the VMM's writes through
@@ -186,29 +188,51 @@ def run_model_vmm(generation: str) -> dict[str, dict[str, dict]]:
     return out
 
 
-def compare_tables(real: dict, model: dict) -> tuple[list[str], int]:
-    """(mismatching rows, rows that agree)."""
-    mismatches, agree = [], 0
-    for cname, rows in real.items():
-        for rname, r in rows.items():
-            mr = model.get(cname, {}).get(rname)
-            if mr == r:
-                agree += 1
-            else:
-                mismatches.append(f"{cname} / {rname}: real {r}, model {mr}")
-    return mismatches, agree
+def _hidden(cfg: VmConfig, msr: int) -> bool:
+    """The MSR needs a PV CPUID bit this VM enforces and does not offer."""
+    offered = cfg.cpuid_async_pf if msr == EN else cfg.cpuid_async_pf_int
+    return cfg.enforce_pv_cpuid and not offered
+
+
+def with_5bb9ac186512(cname: str, row: Row, cell: dict, vmm_writes: bool) -> dict:
+    """A v6.18 cell as a kernel with 5bb9ac186512 would give it: the VMM's refused reads of an MSR the PV CPUID
+    does not offer succeed with 0 (every table reads back through KVM_GET_MSRS), and with ``vmm_writes`` (the
+    VMM table) so do its refused writes of 0.  Nothing else changes: a refused write changed no state either."""
+    cfg = CONFIGS[cname]
+    done = [*cell["setup"], cell["accepted"]]
+    if vmm_writes:
+        done = [ok or (value == 0 and _hidden(cfg, msr)) for ok, (msr, value) in zip(done, (*row.setup, row.write))]
+    read = {name: "0x0" if value is None and _hidden(cfg, realrun.APF_MSRS[name]) else value
+            for name, value in cell["read"].items()}
+    return {"setup": done[:-1], "accepted": done[-1], "read": read}
+
+
+def differing_rows(real: dict, model: dict) -> list[tuple[str, str, dict, dict | None]]:
+    """(configuration, row, real cell, model cell) of every row where the two differ."""
+    return [(cname, rname, r, model.get(cname, {}).get(rname)) for cname, rows in real.items()
+            for rname, r in rows.items() if model.get(cname, {}).get(rname) != r]
+
+
+def explained_by_5bb9ac186512(real: dict, model: dict, vmm_writes: bool) -> set[tuple[str, str]]:
+    """(configuration, row) of the rows where the model (v6.18) and the real kernel differ exactly as
+    5bb9ac186512 makes them (:func:`with_5bb9ac186512`)."""
+    rows = {row.name: row for row in ROWS}
+    return {(cname, rname) for cname, rname, r, mr in differing_rows(real, model) if mr is not None
+            and rname in rows and cname in CONFIGS and with_5bb9ac186512(cname, rows[rname], mr, vmm_writes) == r}
 
 
 SHORT = {"irqchip": "irqchip", "irqchip+enforce": "+enforce", "irqchip+enforce, no ASYNC_PF_INT": "+enf -INT",
          "irqchip+enforce, no ASYNC_PF": "+enf -APF", "no irqchip": "no irqchip", "no irqchip+enforce": "noirq +enf"}
 
 
-def render(real: dict, model: dict | None = None) -> str:
+def render(real: dict, model: dict | None = None, fixed: set[tuple[str, str]] = frozenset()) -> str:
     """One line per row, one column per configuration: + accepted / - refused, then EN/INT as read back
-    (hex); a leading ! marks a cell where the model differs."""
+    (hex, ? refused); a leading ! marks a cell where the model differs, ~ one of ``fixed`` (it differs only
+    as 5bb9ac186512 makes it)."""
     names = list(real)
     width = 15
-    lines = ["cells: +/- the write accepted/refused, then MSR_KVM_ASYNC_PF_EN/_INT read back (hex); ! = model differs",
+    lines = ["cells: +/- the write accepted/refused, then MSR_KVM_ASYNC_PF_EN/_INT read back (hex); ! = model differs, "
+             "~ = only as 5bb9ac186512 makes it",
              "columns: " + "; ".join(f"{SHORT.get(n, n)} = {n}" for n in names),
              "row".ljust(24) + "".join(SHORT.get(n, n)[:width - 1].rjust(width) for n in names)]
     for row in ROWS:
@@ -219,7 +243,7 @@ def render(real: dict, model: dict | None = None) -> str:
             cell = ("+" if r["accepted"] else "-") + " " + "/".join(
                 "?" if read[k] is None else read[k][2:] for k in ("EN", "INT"))
             if model is not None and model.get(cname, {}).get(row.name) not in (None, r):
-                cell = "!" + cell
+                cell = ("~" if (cname, row.name) in fixed else "!") + cell
             cells.append(cell.rjust(width))
         lines.append(row.name.ljust(24) + "".join(cells))
     return "\n".join(lines)

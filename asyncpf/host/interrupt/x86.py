@@ -251,10 +251,15 @@ def msr_async_pf_ack(vcpu: "KvmVcpu", data: int) -> Generator[Any, Any, int]:
 
 
 def _gated(feature: int, handler: Any) -> Any:
-    """A case of kvm_set_msr_common: KVM_MSR_RET_UNSUPPORTED (#GP for the guest) without the PV feature."""
+    """A case of kvm_set_msr_common: refused (1) without the PV feature, for the guest (#GP) and the VMM alike.
+
+    As v6.18; since 5bb9ac186512 ("KVM: x86: Return "unsupported" instead of
+    "invalid" on access to unsupported PV MSR", after v6.18, for stable) the
+    case reports unsupported, and kvm_do_msr_access then accepts the VMM's 0.
+    """
     def case(vcpu: "KvmVcpu", data: int) -> Generator[Any, Any, int]:
         if not guest_pv_has(vcpu, feature):
-            return x86.KVM_MSR_RET_UNSUPPORTED
+            return 1
         return (yield from handler(vcpu, data))
     case.__name__ = handler.__name__
     return case
@@ -276,9 +281,12 @@ def msr_handlers(spec: abi.Generation) -> dict:
 
 
 def msr_read_handlers(spec: abi.Generation) -> dict:
-    """The async PF cases of 6.18's kvm_get_msr_common: EN and INT read back what was stored, ACK reads 0."""
+    """The async PF cases of 6.18's kvm_get_msr_common: EN and INT read back what was stored, ACK reads 0.
+
+    Without the PV feature the read is refused (1), for the VMM too, until 5bb9ac186512 (see :func:`_gated`).
+    """
     def read(feature: int, value: Any) -> Any:
-        return lambda vcpu: (0, value(vcpu)) if guest_pv_has(vcpu, feature) else (x86.KVM_MSR_RET_UNSUPPORTED, 0)
+        return lambda vcpu: (0, value(vcpu)) if guest_pv_has(vcpu, feature) else (1, 0)
     return {
         spec.msr_async_pf_en: read(KVM_FEATURE_ASYNC_PF, lambda v: v.arch.apf.msr_en_val),
         spec.msr_async_pf_int: read(KVM_FEATURE_ASYNC_PF_INT, lambda v: v.arch.apf.msr_int_val),
