@@ -72,7 +72,8 @@ VERDICTS: dict[str, Verdict] = {
         DEFECT, "was validate-then-store (the 2025-26 fix); v2.6.38 stores msr_val before resolving the area, so a "
         "refused bad-GPA write leaves APF half-enabled with an unwritable area -- fixed upstream by 923ca078f08c",
         "tests/test_x86.py::test_legacy_bad_gpa_leaves_apf_half_enabled"),
-    _L + "x86.kvm_arch_vcpu_reset": Verdict(SIMPLIFIED, "only the APF state and the event queue are reset"),
+    _L + "x86.kvm_arch_vcpu_reset": Verdict(SIMPLIFIED, "only the APF state is reset; the pending exception and "
+                                            "RUNNABLE are the VMM's part (KVM_SET_VCPU_EVENTS, SIPI), done here too"),
     _L + "x86.kvm_arch_vcpu_runnable": Verdict(SIMPLIFIED, "no NMI or SIPI terms"),
     _L + "x86.__vcpu_run": Verdict(
         FIXED, "checked completions after a triple fault; v2.6.38 breaks out first (r <= 0)",
@@ -214,10 +215,12 @@ VERDICTS: dict[str, Verdict] = {
     _H + "x86.kvm_arch_interrupt_allowed": Verdict(
         SIMPLIFIED, "vmx_interrupt_allowed: RFLAGS.IF and no STI/MOV-SS shadow; no nested run pending"),
     _S + "x86.kvm_arch_vcpu_reset": Verdict(
-        SIMPLIFIED, "not in seed patch 08/12; APF off and pending events dropped as in v2.6.38's reset; the seed "
-        "cleared its queue only at VM destroy, the model also clears here (documented in KNOWN)"),
+        SIMPLIFIED, "not in seed patch 08/12; APF off as in v2.6.38's reset, and the VMM's part (no pending "
+        "exception, RUNNABLE) done here too; the seed cleared its queue only at VM destroy, the model also clears "
+        "here (documented in KNOWN)"),
     "asyncpf.host.unpatched.kvm_arch_vcpu_reset": Verdict(
-        SIMPLIFIED, "only the pending exception and mp_state; NMI, debug registers, vendor reset not modelled"),
+        SIMPLIFIED, "only the VMM's part: no pending exception (v2.6.38's function keeps one; KVM_SET_VCPU_EVENTS "
+        "drops it) and RUNNABLE; NMI, debug registers, vendor reset not modelled"),
     "asyncpf.host.unpatched.kvm_arch_vcpu_runnable": Verdict(
         SIMPLIFIED, "RUNNABLE or an allowed interrupt; no NMI or SIPI"),
     _H + "x86.kvm_inject_page_fault": Verdict(

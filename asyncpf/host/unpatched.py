@@ -48,7 +48,9 @@ def msr_handlers(spec: abi.Generation) -> dict:
 def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """INIT/RESET: no pending events.
 
-    Simplification: only the state the protocol touches is reset.
+    Simplification: only the state the protocol touches is reset: the pending
+    exception and RUNNABLE, which are the VMM's part of the reset
+    (:func:`asyncpf.host.x86.reset_events`); v2.6.38's function keeps a queued exception.
     """
     x86.reset_events(vcpu)
     yield from ()

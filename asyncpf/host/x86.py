@@ -303,7 +303,12 @@ def kvm_get_msr_common(vcpu: "KvmVcpu", msr: int, host_initiated: bool = False) 
 
 
 def reset_events(vcpu: "KvmVcpu") -> None:
-    """The part of an INIT/RESET every generation shares: no queued exception, RUNNABLE."""
+    """The event part of a VMM's INIT/RESET: no queued exception, RUNNABLE.
+
+    Simulation glue, called from each generation's reset twin: v6.18's kvm_vcpu_reset clears the exception
+    queue itself, v2.6.38's kvm_arch_vcpu_reset does not (the VMM's KVM_SET_VCPU_EVENTS of its reset state
+    does), and in both RUNNABLE comes from the caller (__vcpu_run after a SIPI, or the VMM's KVM_SET_MP_STATE).
+    """
     vcpu.arch.exception = KvmQueuedException()
     vcpu.arch.mp_state = KVM_MP_STATE_RUNNABLE
 

@@ -305,7 +305,8 @@ def kvm_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     dropped in 2026, 7e985021ef2f).
     Simplification: only the state the protocol touches is reset; the LAPIC
     reset empties IRR/ISR but leaves it software-enabled (a real guest
-    re-enables it as it boots again).
+    re-enables it as it boots again); RUNNABLE, the caller's in 6.18 (SIPI or
+    the VMM's KVM_SET_MP_STATE), is set here too (reset_events).
     """
     vcpu.irr.clear()
     vcpu.isr.clear()

@@ -131,7 +131,10 @@ def msr_read_handlers(spec: abi.Generation) -> dict:
 def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """INIT/RESET: APF off, queue cleared, hash reset, no synthetic halt, no pending events.
 
-    Simplification: only the state the protocol touches is reset.
+    Simplification: only the state the protocol touches is reset; the pending
+    exception and RUNNABLE are the VMM's part of the reset, done here too
+    (:func:`asyncpf.host.x86.reset_events`): v2.6.38's function keeps a queued
+    exception, which the VMM's KVM_SET_VCPU_EVENTS then drops.
     """
     apf = vcpu.arch.apf
     apf.msr_val = 0

@@ -95,7 +95,9 @@ def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
     """INIT/RESET: APF off, completion queue cleared, no pending events.
 
     Simplification: only the state the protocol touches is reset; the queue
-    is cleared as 2.6.38 does (the seed cleared it at VM destroy only).
+    is cleared as 2.6.38 does (the seed cleared it at VM destroy only); the
+    pending exception and RUNNABLE are the VMM's part of the reset, done here
+    too (:func:`asyncpf.host.x86.reset_events`).
     """
     vcpu.arch.apf.msr_val = 0
     yield from async_pf.kvm_clear_async_pf_completion_queue(vcpu)
