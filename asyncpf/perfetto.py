@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from .abi import BROADCAST_TOKEN, KVM_PV_REASON_PAGE_NOT_PRESENT, KVM_PV_REASON_PAGE_READY
 from .timeline import Recorder
-from .trace import TraceEvent, tracepoints
+from .trace import EXCEPTION_NAMES, TraceEvent
 
 VCPU_SORT, WORKER_SORT = 0, 1000
 
@@ -65,7 +65,7 @@ def host_events(pid: int, title: str, recorder: Recorder, events: Iterable[Trace
 def _apf_events(pid: int, vcpu_tid: dict[int, int], events: list[TraceEvent], start: int, end: int,
                 generation: str) -> list[dict]:
     """Async spans not-present .. page-ready, and instants for injections and APF halts."""
-    exceptions = tracepoints(generation)["kvm_inj_exception"].symbols["exception"]
+    exceptions = EXCEPTION_NAMES   # by vector: 6.18's kvm_inj_exception names it in its record, not by a symbol table
     out: list[dict] = []
     open_: dict[int, tuple[int, int, int, str]] = {}   # token -> (vcpu, gva, t_ns, id)
 

@@ -22,7 +22,8 @@ class Span(NamedTuple):
     state: str    # guest | host | stalled | halted | idle
 
 
-STATE_LABELS = {"host": "in KVM", "stalled": "stalled", "halted": "halted", "idle": "idle"}
+STATE_LABELS = {"host": "in KVM", "stalled": "stalled", "halted": "halted", "idle": "idle",
+                "runq": "waiting for a host CPU"}   # runq: only when host CPUs are modelled (--host-cpus)
 
 
 class WorkSpan(NamedTuple):

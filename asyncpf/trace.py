@@ -332,6 +332,7 @@ _X86 = (
 # The x86 events as 6.18 prints them.  The model passes the fields 2.6.3x had; the others (rip, intr_info,
 # the exit's vcpu_id and requests, ...) are printed as 0 / false unless given.
 _EXCEPTIONS_618 = {**_EXCEPTIONS, 19: "#XM", 20: "#VE", 21: "#CP", 28: "#HV", 29: "#VC", 30: "#SX"}
+EXCEPTION_NAMES = _EXCEPTIONS_618   # every vector either format names, for readers that only want a name
 _HAS_ERROR_CODE = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})  # x86_exception_has_error_code
 _INJ_NAMES = {v: k for k, v in _EXCEPTIONS_618.items()}
 

@@ -125,3 +125,15 @@ def test_bm_cli_writes_trace_timeline_and_plot_together(tmp_path, capsys):
     assert all(p.stat().st_size > 0 for p in files.values())
     check_trace_event_format(json.loads(files["perfetto"].read_text()))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files.values())  # no leftovers
+
+
+@pytest.mark.parametrize("extra,expect", [
+    (["--generation", "interrupt"], "inject #PF"),          # 6.18's kvm_inj_exception names the vector in its record
+    (["--host-cpus", "1"], "waiting for a host CPU"),       # a vcpu on a host runqueue: the "runq" account
+])
+def test_bm_timeline_of_the_interrupt_era_and_of_modelled_host_cpus(tmp_path, extra, expect):
+    path = tmp_path / "t.json"
+    assert main(["bm", *CLI, *extra, "--perfetto", str(path)]) == 0
+    events = check_trace_event_format(json.loads(path.read_text()))
+    check_tracks_do_not_overlap(events)
+    assert expect in {e["name"] for e in events}
