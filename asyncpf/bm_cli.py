@@ -248,8 +248,10 @@ def render(report: dict) -> str:
                      f"{lo}..{hi})" + ("" if inside else f": {_why_outside(mode, p)}"))
     events = sum(r["events"] for r in runs.values())
     leaks = {m: r["leaks"] for m, r in runs.items() if r["leaks"]}
+    known = {m: r["known_leaks"] for m, r in runs.items() if r["known_leaks"]}
     lines.append(f"{events:,} simulated events; leak check after each run: "
-                 + ("clean" if not leaks else json.dumps(leaks)))
+                 + ("clean" if not leaks else json.dumps(leaks))
+                 + (f"; the generation's own leak reproduced: {json.dumps(known)}" if known else ""))
     if "speed" in report:
         lines.append(speed.line(report["speed"]))
     return "\n".join(lines)

@@ -241,15 +241,16 @@ class Machine:
         out += [f"mm: {text}" for text in self.mm.check()]
         return out
 
+    def known_leak_names(self) -> list[str]:
+        """The generation's own leaks (``asyncpf.check.known.KNOWN_LEAKS``) this run reproduced, by name."""
+        from .check.known import KNOWN_LEAKS
+        return [name for name in KNOWN_LEAKS if getattr(self.kvm.stat, name)]
+
     def known_leaks(self) -> list[str]:
         """References the generation itself never gave back (``asyncpf.check.known.KNOWN_LEAKS``), with the fix."""
         from .check.known import KNOWN_LEAKS
-        out = []
-        for name, leak in KNOWN_LEAKS.items():
-            n = getattr(self.kvm.stat, name)
-            if n:
-                out.append(f"{n} x {name}: {leak.why} [{leak.source}; {leak.fix}]")
-        return out
+        return [f"{getattr(self.kvm.stat, name)} x {name}: {KNOWN_LEAKS[name].why} "
+                f"[{KNOWN_LEAKS[name].source}; {KNOWN_LEAKS[name].fix}]" for name in self.known_leak_names()]
 
     def account(self) -> dict[int, dict[str, int]]:
         """Per-vcpu time split (ns): guest, host, stalled, halted, idle."""

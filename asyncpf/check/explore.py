@@ -187,6 +187,7 @@ class RunResult:
     keys: int = 0               # state keys made at choice points before the teardown
     boot_steps: int = 0         # steps taken while the machine was built and booted (their time is "build")
     cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    known_leaks: tuple[str, ...] = ()   # the generation's own leaks its teardown reproduced (Machine.known_leak_names)
 
     @property
     def phase_steps(self) -> dict[str, int]:
@@ -379,6 +380,7 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
                 if end_states is not None:
                     _prune_known_ends(m, checker, policy, end_states, cfg.memory_pages)
                 m.shutdown()
+                holder["known_leaks"] = tuple(m.known_leak_names())
                 checker.enabled = True
                 checker.check_end(shut_down=True)
         except _Pruned:
@@ -388,7 +390,8 @@ def execute(cfg: ModelConfig, choices: list[int] = (), *, visited: set | None = 
     checker = holder["checker"]
     replayed = holder.get("replayed", 0 if checker.judging else checker.steps)
     return RunResult(list(choices), list(policy.points), checker.violations, pruned, checker.steps, b,
-                     inherited_at, replayed, policy.keys, holder.get("boot_steps", checker.steps), clock.stop())
+                     inherited_at, replayed, policy.keys, holder.get("boot_steps", checker.steps), clock.stop(),
+                     holder.get("known_leaks", ()))
 
 
 def _prune_known_ends(m: Any, checker: Checker, policy: ExplorePolicy, end_states: set,
@@ -479,9 +482,11 @@ class Report:
     #                           run pruned at one
     phase_steps: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("build", "replay", "judged"), 0))
     cpu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))  # CPU seconds per phase
+    known_leaks: set[str] = field(default_factory=set)   # the generation's own leaks some teardown reproduced
 
     def add_run(self, r: "RunResult | Report") -> None:
-        """Count a run's (or a part's) steps, keys and CPU time in."""
+        """Count a run's (or a part's) steps, keys, CPU time and reproduced known leaks in."""
+        self.known_leaks.update(r.known_leaks)
         self.steps += r.steps
         self.replayed_steps += r.replayed_steps
         self.keys += r.keys
@@ -522,11 +527,14 @@ class Report:
                 "steps_by_phase": dict(self.phase_steps),
                 "cpu_s": {phase: round(s, 4) for phase, s in self.cpu.items()},
                 "violations": [v.as_dict() for v in self.violations],
-                "violated": sorted(self.violated), "counterexample": self.counterexample}
+                "violated": sorted(self.violated), "counterexample": self.counterexample,
+                "known_leaks_reproduced": sorted(self.known_leaks)}
 
     def summary(self) -> str:
         verdict = "clean" if not self.violated else \
             f"{len(self.violated)} violation(s): " + ", ".join(sorted(self.violated))
+        if self.known_leaks:   # expected, and named: the generation's own (asyncpf.check.known.KNOWN_LEAKS)
+            verdict += f" (reproduces the generation's own leak: {', '.join(sorted(self.known_leaks))})"
         budget = "" if self.complete else " (budget hit)"
         return (f"{self.config} [{self.generation}]: {self.schedules} schedules ({self.pruned} pruned), "
                 f"{self.states} distinct states, {self.steps} steps, {self.seconds:.2f} s{budget}, "

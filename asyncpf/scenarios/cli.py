@@ -87,6 +87,8 @@ def main(args: argparse.Namespace) -> int:
               "only the expected" if not result.unexpected_leaks else "LEAKS")
         for line in result.leaks:
             print(f"  {'expected' if line in result.expected_leaks else 'LEAK'}: {line}")
+        for line in result.known_leaks:
+            print(f"  the generation's own leak, reproduced: {line}")
         events = [e for e in result.tracer.events if e.name in APF_EVENTS]
         print(f"\nasync-PF trace events (first {min(args.trace_lines, len(events))} of {len(events)}):")
         print(excerpt(result, args.trace_lines))
