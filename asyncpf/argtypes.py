@@ -115,6 +115,8 @@ def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], Path]:
         folder = path.parent
         if path.is_dir():
             raise Bad(f"{text!r} is a folder: expected {what}")
+        if path.exists() and not path.is_file():   # a device or FIFO: the write would replace it with a file
+            raise Bad(f"{text!r} is not a regular file: expected {what}")
         if not folder.is_dir():
             raise Bad(f"{text!r}: the folder {str(folder)!r} does not exist")
         if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -125,7 +127,7 @@ def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], Path]:
 
 
 def input_file(text: str) -> str:
-    """A file to read (``-`` is standard input): it exists, is not a folder, and can be opened."""
+    """A file to read (``-`` is standard input): an existing regular file that can be opened."""
     if text == "-":
         return text
     path = Path(text)
@@ -133,12 +135,14 @@ def input_file(text: str) -> str:
         raise Bad(f"{text!r}: expected an existing file")
     if path.is_dir():
         raise Bad(f"{text!r} is a folder: expected a file")
+    if not path.is_file():   # a device or FIFO may never end (/dev/zero)
+        raise Bad(f"{text!r} is not a regular file: expected a file")
     if not os.access(path, os.R_OK):
         raise Bad(f"{text!r}: not readable here")
     return text
 
 
-_ADDRESS = re.compile(r"(?:(?:tcp|tls|ucx|ws|wss)://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")
+_ADDRESS = re.compile(r"(?:tcp://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")   # tls/ucx/ws would need settings we lack
 
 
 def scheduler_address(text: str) -> str:

@@ -17,7 +17,7 @@ from . import __version__, abi, budget, perfetto, plots, speed
 from . import sweep as sweep_mod
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, scheduler_address, size
-from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, ratios, run_three
+from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, max_fault_threads, ratios, run_three
 from .cli import UsageError, command
 from .host.swap import device_names
 from .machine import MAX_GUEST_MEM
@@ -94,6 +94,10 @@ def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
                          f"{fmt_size(largest_array(params.guest_mem))}, the largest stretch of guest RAM: "
                          f"--guest-mem {fmt_size(params.guest_mem)} is 3G below the PCI hole and "
                          f"{fmt_size(params.guest_mem - (3 << 30))} from 4G, and the array is one piece")
+    if params.fault_threads > max_fault_threads(params.host_limit):
+        raise UsageError(f"-f/--fault-threads {params.fault_threads}: expected at most "
+                         f"{max_fault_threads(params.host_limit)} with --host-limit {fmt_size(params.host_limit)}: "
+                         "each may have a swap-in in flight, whose frame the cgroup cannot reclaim (half its pages)")
     if params.swap_latency_ns is not None:
         transfer = budget.transfer_ns(params.swap_device)
         if params.swap_latency_ns <= transfer:
@@ -364,12 +368,13 @@ def _sweep_plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[di
             if getattr(args, dest) is not None:
                 raise UsageError(f"{option}: not with a sweep over {axis} (--over/--grid), which sets it from "
                                  "its values; expected it left out")
-        if len(set(values)) != len(values):
-            raise UsageError(f"--values {','.join(values)}: expected each value once")
         try:
             axes[axis] = [_axis_value(axis, v) for v in values]
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"--values: {exc}" if axis == args.over else f"--grid {axis}: {exc}") from None
+        settings = [sorted(changes.items()) for _label, changes in axes[axis]]
+        if any(settings.count(one) > 1 for one in settings):   # by value: 8ms and 8000us, 1 and 01 are one point
+            raise UsageError(f"--values {','.join(values)}: expected each value once")
     combos = sweep_mod.product(axes)
     if len(combos) * args.seeds > 1024:
         raise UsageError(f"--grid: {len(combos)} points x {args.seeds} seeds; expected at most 1024 runs of bm")

@@ -399,9 +399,12 @@ def _read_all(paths: list[str], generation: str | None) -> list[tuple[str, Captu
         except OSError as exc:
             raise UsageError(f"{path}: {exc.strerror}: expected a readable file") from None
         try:
-            out.append((path, read(text, generation)))
+            capture = read(text, generation)
         except TraceParseError as exc:
             raise UsageError(f"{path}: {exc}") from None
+        if not capture.entries:   # a capture that recorded nothing would conform to every rule
+            raise UsageError(f"{path}: no trace events in it: expected an ftrace capture of a run")
+        out.append((path, capture))
     return out
 
 

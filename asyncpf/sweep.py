@@ -67,6 +67,36 @@ def map_dask(fn: Callable[..., Any], calls: list[tuple], client: Any, name: str,
     return client.gather(futures)
 
 
+CONNECT_S = 10   # a scheduler that does not answer, or answers as something else, is refused after this
+
+
+def connect(address: str) -> Any:
+    """A Dask client of the scheduler at ``address``; ConnectionError if none answers as one within CONNECT_S.
+
+    The connect timeout of ``Client`` does not cover the handshake: a listener that is not a Dask scheduler (a web
+    server, say) can keep it waiting for ever or send what it reads as an absurd frame length.  So the client is
+    made on a helper thread that is given up after the bound (it only ever waits on that socket).
+    """
+    import threading
+
+    from dask.distributed import Client
+
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = Client(address, timeout=f"{CONNECT_S}s")
+        except Exception as exc:   # any failure to connect is the same answer at the door
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=attempt, name=f"connect {address}", daemon=True)
+    thread.start()
+    thread.join(CONNECT_S + 5)
+    if "client" in box:
+        return box["client"]
+    raise ConnectionError(box.get("error", f"no Dask handshake within {CONNECT_S} s"))
+
+
 class Cluster:
     """Where the tasks run: ``"serial"`` (this process), ``"local"`` (a LocalCluster of ``workers`` processes)
     or the address of a running Dask scheduler."""
@@ -87,7 +117,7 @@ class Cluster:
                                         dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = Client(self.cluster)
         else:
-            self.client = Client(self.scheduler, timeout="10s")
+            self.client = connect(self.scheduler)
         return self
 
     def run(self, tasks: list[Task], done: Callable[[Task], None] | None = None) -> list[dict]:

@@ -101,6 +101,7 @@ def test_run_three_parallel_equals_serial():
     (dict(swap_device="floppy"), "floppy"),
     (dict(swap_latency_ns=1000), "mean_read_ns 1000 must exceed"),
     (dict(vcpus=0), "vcpus=0"),
+    (dict(host_limit=1 * MiB, fault_threads=129), "fault_threads=129 with host_limit=1048576"),   # would OOM
 ])
 def test_validate_refuses_bad_values_by_name(change, names):
     with pytest.raises(ValueError, match=names):

@@ -57,7 +57,8 @@ def not_in(choices):
 
 def files(suffix: str | None):
     """Output files no run may write: in a missing folder, a folder, empty, or (if the option wants one) the wrong suffix."""
-    return st.sampled_from(["/nonexistent/dir/out" + (suffix or ""), ".", ""] + (["out.wrong"] if suffix else []))
+    return st.sampled_from(["/nonexistent/dir/out" + (suffix or ""), ".", ""] + (["out.wrong"] if suffix else [])
+                           + ([] if suffix else ["/dev/null"]))   # a device: writing would replace it
 
 
 BM = {"--vcpus": ints(1, 64), "--guest-mem": sizes(8 << 20, 128 << 30), "--host-limit": sizes(1 << 20, 128 << 30),
@@ -96,7 +97,7 @@ SPECS = {
                                    "msr-table"]),
               "--keep-trace": st.sampled_from(["/nonexistent/dir", "", " ", "no-such-folder"])}),
     "conform": ([str(Path(__file__).resolve().parents[1] / "data" / "traces" / "pv-int-6.18.txt")],
-                {"NAME": st.sampled_from(["no-such-trace.txt", "/", ""]),
+                {"NAME": st.sampled_from(["no-such-trace.txt", "/", "", "/dev/zero"]),
                  "--generation": not_in(["seed", "legacy", "interrupt"])}),
     "bench-engine": (["--events", "100", "--repeat", "1"],
                      {"--events": ints(1, 10**7), "--entities": ints(1, 10**6), "--repeat": ints(1, 10),
@@ -180,6 +181,12 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     (["bench-explore", "--config", "one_task", "--config", "one_task"], "--config one_task,one_task"),
     (["demo", "--scripts", "1000", "--steps", "100000"], "--steps 100000"),
     (["live", "--list", "--stored"], "--list"),
+    (["live", "--stored", "--program", "pv-retry", "--program", "pv-retry"], "--program pv-retry,pv-retry"),
+    (["check", "--list", "--max-seconds", "5"], "--max-seconds"),
+    (["scenario", "--list", "--seed", "5"], "--seed '5'"),
+    (["scenario", "--list", "--trace-lines", "3"], "--trace-lines '3'"),
+    (["bm", "--vcpus", "64", "-f", "1024", "--host-limit", "1M", "-t", "10ms"], "-f/--fault-threads 1024"),  # OOM
+    (["check", "--config", "one_task", "--scheduler", "tls://127.0.0.1:8786"], "--scheduler"),
 ])
 def test_relations_between_options_are_refused_by_name(argv, named):
     assert named in refused(argv)

@@ -187,5 +187,11 @@ def test_cli_refusals(tmp_path):
     assert r.returncode == 2 and "not UTF-8" in r.stderr
     r = asyncpf(str(data_path(PV)), "--generation", "legacy")
     assert r.returncode == 2 and "line 13: " in r.stderr and "kvm_entry" in r.stderr
+    for name, text in (("empty.txt", ""), ("header.txt", "# tracer: nop\n#\n")):   # a capture of nothing
+        (tmp_path / name).write_text(text)
+        r = asyncpf(str(tmp_path / name))
+        assert r.returncode == 2 and "no trace events in it" in r.stderr and r.stdout == ""
+    r = asyncpf("/dev/zero")                                                          # would never end
+    assert r.returncode == 2 and "not a regular file" in r.stderr
     r = asyncpf("--rules")
     assert r.returncode == 0 and all(name in r.stdout for name in RULES) and "not judged" in r.stdout

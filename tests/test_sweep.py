@@ -68,6 +68,9 @@ def test_host_cpus_is_an_axis_and_fewer_cpus_cost_the_vcpus_time(capsys):
     (["--over", "mix"], "--over and --values"),
     ([], "--grid"),
     (["--grid", "vcpus=1", "--seeds", "0"], "--seeds"),
+    (["--grid", "vcpus=1,01"], "expected each value once"),                    # one value written twice
+    (["--over", "swap-latency", "--values", "8ms,8000us"], "expected each value once"),
+    (["--scheduler", "tls://127.0.0.1:8786"], "--scheduler"),                  # needs TLS settings it cannot have
 ])
 def test_bad_grids_are_refused_at_the_door(args, named, capsys, tmp_path):
     plot = tmp_path / "never.png"
@@ -76,3 +79,17 @@ def test_bad_grids_are_refused_at_the_door(args, named, capsys, tmp_path):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1
     assert not plot.exists()
+
+
+def test_a_listener_that_is_no_dask_scheduler_is_refused_in_bounded_time(monkeypatch):
+    """Client's own timeout covers the connect, not the handshake: a silent listener would hold it for ever."""
+    import socket
+    import time
+    monkeypatch.setattr(sweep, "CONNECT_S", 1)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionError):
+            sweep.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+        assert time.monotonic() - t0 < 10

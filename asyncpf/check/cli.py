@@ -121,8 +121,9 @@ def _refuse_unused(args: argparse.Namespace) -> None:
                          "in the list")
     if args.mutation:
         return
-    if args.list and (args.mutants or args.full or args.config or args.methods):
-        raise UsageError("--list: lists only; expected no --mutants, --full, --config or --methods with it")
+    if args.list and (args.mutants or args.full or args.config or args.methods or args.max_seconds is not None):
+        raise UsageError("--list: lists only; expected no --mutants, --full, --config, --methods or --max-seconds "
+                         "with it")
     if args.methods and not args.mutants:
         raise UsageError(f"--methods {','.join(args.methods)}: only with --mutants; expected --mutants too")
     if args.full and args.config:

@@ -55,6 +55,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 @command("live", "run scripted guest programs on this host's /dev/kvm and on the model, and compare them", configure)
 def main(args: argparse.Namespace) -> int:
+    if args.program and len(set(args.program)) != len(args.program):
+        raise UsageError(f"--program {','.join(args.program)}: expected each program once")
     chosen = [programs.get(n) for n in (args.program or programs.PROGRAMS)]
     if args.list:
         if args.program or args.keep_trace or args.stored:

@@ -31,8 +31,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--perfetto", metavar="FILE", type=output_file((".json",)),
                    help="write the run as a Chrome trace-event JSON timeline (ui.perfetto.dev, chrome://tracing)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, metavar="N", help="random seed (default 0)")
-    p.add_argument("--trace-lines", type=integer(0, 100_000), default=30, metavar="N",
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=None, metavar="N", help="random seed (default 0)")
+    p.add_argument("--trace-lines", type=integer(0, 100_000), default=None, metavar="N",
                    help="async-PF trace lines to show, 0..100000 (default 30)")
 
 
@@ -47,7 +47,8 @@ def excerpt(result: ScenarioResult, lines: int = 30) -> str:
 @command("scenario", "run a named async-PF scenario and check its expected outcome (--list to see them)", configure)
 def main(args: argparse.Namespace) -> int:
     if args.list:
-        extra = [(o, v) for o, v in (("NAME", args.name), ("--trace", args.trace), ("--perfetto", args.perfetto)) if v]
+        extra = [(o, v) for o, v in (("NAME", args.name), ("--trace", args.trace), ("--perfetto", args.perfetto),
+                                     ("--seed", args.seed), ("--trace-lines", args.trace_lines)) if v is not None]
         if extra:
             raise UsageError(f"{extra[0][0]} {str(extra[0][1])!r}: not with --list, which only lists; "
                              "expected one or the other")
@@ -58,6 +59,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"NAME {args.name!r}: a scenario of the {get(args.name).generation} generation, not "
                          f"{args.generation}; expected one of {', '.join(_names(args.generation)) or 'none'}")
     distinct(trace=args.trace, perfetto=args.perfetto)
+    args.seed = 0 if args.seed is None else args.seed
+    args.trace_lines = 30 if args.trace_lines is None else args.trace_lines
     sc = get(args.name)
     if sc.arch != "x86":
         for option, path in (("--trace", args.trace), ("--perfetto", args.perfetto)):
