@@ -113,12 +113,19 @@ def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
 def check_budget(runs: list[BmParams], what: str) -> None:
     """Refuse when the runs together are estimated beyond :data:`budget.MAX_EVENTS` per host."""
     need = sum(budget.bm_events(p) for p in runs)
-    if need > budget.MAX_EVENTS:
-        fits = runs[0].duration_ns * budget.MAX_EVENTS / need
-        fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
-        raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
-                         f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
-                         f"hour; expected at most {fmt_time(int(fits))} with these options")
+    if need <= budget.MAX_EVENTS:
+        return
+    fixed = sum(budget.bm_events(p.replace(duration_ns=0)) for p in runs)   # set-up and boot: any duration pays them
+    if fixed >= budget.MAX_EVENTS:
+        raise UsageError(f"-m/--array {fmt_size(runs[0].array)}: touching it once under --host-limit "
+                         f"{fmt_size(runs[0].host_limit)} ({what}) is estimated at {fixed:,.0f} engine events' time "
+                         f"per host, more than the {budget.MAX_EVENTS:,} that finish in under an hour; expected a "
+                         "smaller array or guest, or a larger --host-limit")
+    fits = runs[0].duration_ns * (budget.MAX_EVENTS - fixed) / (need - fixed)
+    fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
+    raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
+                     f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
+                     f"hour; expected at most {fmt_time(int(fits))} with these options")
 
 
 def _name_options(message: str) -> str:

@@ -1,0 +1,44 @@
+"""The run-time budget (asyncpf.budget) is an upper bound of the events a run takes: what the door refuses by."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncpf import budget
+from asyncpf.bm import MODES, BmParams, run_bm
+from asyncpf.demo import run_mode
+
+MiB = 1 << 20
+SMALL = BmParams(guest_mem=64 * MiB, host_limit=16 * MiB, array=32 * MiB, duration_ns=200_000_000)
+
+
+@pytest.mark.parametrize("change", [
+    {},
+    dict(fault_threads=0),                                   # ticks and work chunks only: the tightest case
+    dict(fault_threads=0, vcpus=16, work_threads=1),         # idle vcpus woken by every tick
+    dict(vcpus=1, fault_threads=2, work_threads=2),
+    dict(fault_threads=8, work_threads=0, swap_device="optane_p5800x"),
+    dict(generation="interrupt"),
+    dict(host_cpus=1),
+])
+def test_bm_takes_no_more_events_than_estimated(change):
+    p = SMALL.replace(**change)
+    need = budget.bm_events(p)
+    assert all(run_bm(mode, p)["events"] <= need for mode in MODES)
+
+
+def test_the_set_up_grows_with_the_rounds_of_filling_the_cgroup():
+    """Touching the array once costs a scan of the guest per limit's worth of array (measured ~5.5 ns a page)."""
+    base = BmParams(guest_mem=16 << 30, array=1 << 30, host_limit=1 * MiB)
+    assert budget.bm_setup_s(base) == pytest.approx(4 * budget.bm_setup_s(base.replace(host_limit=4 * MiB)))
+    assert budget.bm_setup_s(base.replace(guest_mem=128 << 30, array=100 << 30)) * budget.EVENTS_PER_S \
+        > budget.MAX_EVENTS                          # an hour of set-up: refused however short the run
+
+
+def test_demo_takes_no_more_events_than_estimated():
+    vcpus, scripts, steps, compute_ns = 4, 2, 5, 1_000_000
+    need = budget.demo_events(vcpus, scripts, steps, compute_ns)
+    for mode in ("unpatched", "halt", "pv"):
+        r = run_mode(mode, generation="legacy", vcpus=vcpus, scripts=scripts, steps=steps, compute_ns=compute_ns,
+                     seed=0)
+        assert r["machine"].env.events_processed <= need
