@@ -148,7 +148,7 @@ _ADDRESS = re.compile(r"(?:tcp://)?[A-Za-z0-9_.\-\[\]:]+:\d{1,5}")   # tls/ucx/w
 def scheduler_address(text: str) -> str:
     """Where a sweep's tasks run: ``local``, ``serial`` or a Dask scheduler's address (``tcp://HOST:PORT``)."""
     text = text.strip()
-    if text in ("local", "serial") or re.fullmatch(r"inproc://\S+", text):  # inproc: a cluster in this process
+    if text in ("local", "serial") or re.fullmatch(r"inproc://[^/\s]+/\d+/\d+", text):  # inproc: in this process
         return text
     if not _ADDRESS.fullmatch(text) or not 0 < int(text.rsplit(":", 1)[1]) < 65536:
         raise Bad(f"{text!r}: expected local, serial or a Dask scheduler address such as tcp://10.0.0.5:8786")

@@ -116,13 +116,13 @@ def check_budget(runs: list[BmParams], what: str) -> None:
     if need <= budget.MAX_EVENTS:
         return
     fixed = sum(budget.bm_events(p.replace(duration_ns=0)) for p in runs)   # set-up and boot: any duration pays them
-    if fixed >= budget.MAX_EVENTS:
-        raise UsageError(f"-m/--array {fmt_size(runs[0].array)}: touching it once under --host-limit "
-                         f"{fmt_size(runs[0].host_limit)} ({what}) is estimated at {fixed:,.0f} engine events' time "
-                         f"per host, more than the {budget.MAX_EVENTS:,} that finish in under an hour; expected a "
-                         "smaller array or guest, or a larger --host-limit")
     fits = runs[0].duration_ns * (budget.MAX_EVENTS - fixed) / (need - fixed)
     fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
+    if fits <= 0:
+        raise UsageError(f"-m/--array {fmt_size(runs[0].array)}: touching it once under --host-limit "
+                         f"{fmt_size(runs[0].host_limit)} ({what}) is estimated at {fixed:,.0f} engine events' time "
+                         f"per host, which leaves no run within the {budget.MAX_EVENTS:,} that finish in under an "
+                         "hour; expected a smaller array or guest, or a larger --host-limit")
     raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
                      f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
                      f"hour; expected at most {fmt_time(int(fits))} with these options")

@@ -187,6 +187,7 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     (["scenario", "--list", "--trace-lines", "3"], "--trace-lines '3'"),
     (["bm", "--vcpus", "64", "-f", "1024", "--host-limit", "1M", "-t", "10ms"], "-f/--fault-threads 1024"),  # OOM
     (["check", "--config", "one_task", "--scheduler", "tls://127.0.0.1:8786"], "--scheduler"),
+    (["check", "--config", "one_task", "--scheduler", "inproc://x"], "--scheduler"),      # not a cluster's address
     (["bm", "--guest-mem", "128G", "-m", "100G", "--host-limit", "1M", "-t", "10ms"], "-m/--array 100G"),  # set-up
     (["demo", "--vcpus", "64", "--scripts", "20", "--steps", "50", "--compute-ms", "1"], "for the 3 hosts"),
 ])

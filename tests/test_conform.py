@@ -187,10 +187,11 @@ def test_cli_refusals(tmp_path):
     assert r.returncode == 2 and "not UTF-8" in r.stderr
     r = asyncpf(str(data_path(PV)), "--generation", "legacy")
     assert r.returncode == 2 and "line 13: " in r.stderr and "kvm_entry" in r.stderr
-    for name, text in (("empty.txt", ""), ("header.txt", "# tracer: nop\n#\n")):   # a capture of nothing
+    sched_only = "# tracer: nop\n  bash-1  [000] d..1  10.000001: sched_switch: prev_comm=bash next_comm=a\n"
+    for name, text in (("empty.txt", ""), ("header.txt", "# tracer: nop\n#\n"), ("sched.txt", sched_only)):
         (tmp_path / name).write_text(text)
-        r = asyncpf(str(tmp_path / name))
-        assert r.returncode == 2 and "no trace events in it" in r.stderr and r.stdout == ""
+        r = asyncpf(str(tmp_path / name), "--generation", "legacy")
+        assert r.returncode == 2 and "no KVM trace events in it" in r.stderr and r.stdout == ""
     r = asyncpf("/dev/zero")                                                          # would never end
     assert r.returncode == 2 and "not a regular file" in r.stderr
     r = asyncpf("--rules")

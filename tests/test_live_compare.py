@@ -276,6 +276,9 @@ def test_live_stored_prints_real_vs_model_the_backend_and_what_is_not_compared()
         f"makes them; VMM writes: {n - fixed} of {n} rows agree, {fixed} more differ only as 5bb9ac186512 makes them "
         "(5bb9ac186512 came after v6.18, which the model follows; the running kernel carries it)") in out
     assert "PVM backend (kvm_pvm)" in out and "not compared" in out and "model (interrupt)" in out
+    rows = [line for line in out.splitlines() if line.strip().startswith(("en-", "int-", "ack-"))]
+    assert len(rows) == len(msrtable.ROWS) and sum("~" in line for line in rows) == len(msrtable.ROWS)   # named
+    assert not any("!" in line for line in rows)                                                          # no other
 
 
 def test_live_stored_json_and_kept_traces(tmp_path):
