@@ -110,22 +110,25 @@ def params_from(args: argparse.Namespace, **overrides: Any) -> BmParams:
     return params
 
 
-def check_budget(runs: list[BmParams], what: str) -> None:
-    """Refuse when the runs together are estimated beyond :data:`budget.MAX_EVENTS` per host."""
+def check_budget(runs: list[BmParams], what: str, traced: bool = False) -> None:
+    """Refuse when the runs together are estimated beyond :data:`budget.MAX_EVENTS` per host
+    (:data:`budget.MAX_TRACED_EVENTS` when ``traced``: the run keeps its whole trace in memory)."""
+    most, why = ((budget.MAX_TRACED_EVENTS, "a kept trace holds in memory") if traced
+                 else (budget.MAX_EVENTS, "finish in under an hour"))
     need = sum(budget.bm_events(p) for p in runs)
-    if need <= budget.MAX_EVENTS:
+    if need <= most:
         return
     fixed = sum(budget.bm_events(p.replace(duration_ns=0)) for p in runs)   # set-up and boot: any duration pays them
-    fits = runs[0].duration_ns * (budget.MAX_EVENTS - fixed) / (need - fixed)
+    fits = runs[0].duration_ns * (most - fixed) / (need - fixed)
     fits -= fits % (10**9 if fits >= 10**10 else 10**6)  # a round figure, rounded down
     if fits <= 0:
         raise UsageError(f"-m/--array {fmt_size(runs[0].array)}: touching it once under --host-limit "
                          f"{fmt_size(runs[0].host_limit)} ({what}) is estimated at {fixed:,.0f} engine events' time "
-                         f"per host, which leaves no run within the {budget.MAX_EVENTS:,} that finish in under an "
-                         "hour; expected a smaller array or guest, or a larger --host-limit")
+                         f"per host, which leaves no run within the {most:,} that {why}; expected a smaller array "
+                         "or guest, or a larger --host-limit")
     raise UsageError(f"-t/--duration {fmt_time(runs[0].duration_ns)}: {what} is estimated at {need:,.0f} "
-                     f"engine events per host, more than the {budget.MAX_EVENTS:,} that finish in under an "
-                     f"hour; expected at most {fmt_time(int(fits))} with these options")
+                     f"engine events per host, more than the {most:,} that {why}; expected at most "
+                     f"{fmt_time(int(fits))} with these options")
 
 
 def _name_options(message: str) -> str:
@@ -170,7 +173,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 @command("bm", "the seed's benchmark (bm -f 4 -w 4 -t 60) on unpatched, halt and PV hosts", configure)
 def main(args: argparse.Namespace) -> int:
     params = params_from(args)
-    check_budget([params], "this run")
+    check_budget([params], "this run", traced=bool(args.trace or args.perfetto))
     distinct(trace=args.trace, perfetto=args.perfetto, plot=args.plot)
     per_host: dict = {}
     wall0 = time.perf_counter()

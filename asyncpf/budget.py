@@ -20,6 +20,7 @@ from .host.swap import SwapDevice
 from .sim import Environment
 
 MAX_EVENTS = 100_000_000    # per host run: under an hour of wall time even where the estimate is exact
+MAX_TRACED_EVENTS = 20_000_000  # a run that keeps its whole trace (~300 bytes an event): a few GB at most
 EVENTS_PER_S = 30_000       # the slowest rate measured: set-up seconds count as this many events each
 TICK_EVENTS = 7             # timer, interrupt delivery, the sleep it cuts short, entry, the tick, a wake or switch,
 #                             the rest of a work chunk it cut

@@ -93,13 +93,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 @command("demo", "host-only end-to-end run: unpatched vs halt vs PV with a scripted stand-in guest", configure)
 def main(args: argparse.Namespace) -> int:
-    # the three hosts run one after another in this process
+    # the three hosts run one after another in this process, and each keeps its whole trace
     need = len(MODES) * budget.demo_events(args.vcpus, args.scripts, args.steps, args.compute_ms * 1_000_000)
-    if need > budget.MAX_EVENTS:
+    if need > budget.MAX_TRACED_EVENTS:
         raise UsageError(f"--vcpus {args.vcpus} --scripts {args.scripts} --steps {args.steps} --compute-ms "
                          f"{args.compute_ms}: estimated at {need:,.0f} engine events for the {len(MODES)} hosts, "
-                         f"more than the {budget.MAX_EVENTS:,} that finish in under an hour; expected fewer or "
-                         "shorter steps")
+                         f"more than the {budget.MAX_TRACED_EVENTS:,} whose kept traces hold in memory; expected "
+                         "fewer or shorter steps")
     results = {}
     with bar(len(MODES), "demo", "hosts", quiet=args.json) as progress:
         for mode in MODES:

@@ -189,7 +189,8 @@ def test_unknown_options_stray_words_and_missing_values_are_refused(command, ext
     (["check", "--config", "one_task", "--scheduler", "tls://127.0.0.1:8786"], "--scheduler"),
     (["check", "--config", "one_task", "--scheduler", "inproc://x"], "--scheduler"),      # not a cluster's address
     (["bm", "--guest-mem", "128G", "-m", "100G", "--host-limit", "1M", "-t", "10ms"], "-m/--array 100G"),  # set-up
-    (["demo", "--vcpus", "64", "--scripts", "20", "--steps", "50", "--compute-ms", "1"], "for the 3 hosts"),
+    (["demo", "--vcpus", "64", "--scripts", "10", "--steps", "50", "--compute-ms", "1"], "kept traces hold in memory"),
+    (["bm", "-t", "3600", "--trace", "x.txt"], "a kept trace holds in memory"),   # 3600 s fits untraced
 ])
 def test_relations_between_options_are_refused_by_name(argv, named):
     assert named in refused(argv)
@@ -222,8 +223,8 @@ def test_a_closed_pipe_ends_quietly():
 
 def test_ctrl_c_stops_a_long_run_cleanly_and_writes_nothing(tmp_path):
     trace = tmp_path / "pv.trace"
-    proc = run("bm", "-t", "600", "--trace", str(trace), cwd=tmp_path, start_new_session=True)
-    time.sleep(6)  # inside the simulation by now (a 600 s bm takes minutes)
+    proc = run("bm", "-t", "400", "--trace", str(trace), cwd=tmp_path, start_new_session=True)
+    time.sleep(6)  # inside the simulation by now (a 400 s bm takes minutes)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     assert proc.wait(timeout=60) == 130
     err = proc.stderr.read().decode()
