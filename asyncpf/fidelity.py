@@ -56,8 +56,9 @@ VERDICTS: dict[str, Verdict] = {
         IDENTICAL, "bad_page item on done only, queued++, -ENOMEM on allocation failure"),
     _H + "async_pf.async_pf_execute": Verdict(
         FIXED, "stored GUP's -EFAULT as the page (and put it later); v2.6.38 leaves page NULL and traces pfn 0. "
-        "Seed: execute drops only the mm ref, the slow-work put_ref callback the kvm ref right after -- balanced, "
-        "so no leak to account; use_mm and mmap_sem implicit",
+        "Seed: execute (kvm_main.c in seed 000) drops only the mm ref, the slow-work put_ref callback the kvm ref "
+        "right after -- balanced, so no leak to account; its failed GUP leaves page None as 2.6.38, where v2 left "
+        "it uninitialised; use_mm and mmap_sem implicit",
         "tests/test_async_pf.py::test_seed_failed_gup_leaves_page_null"),
     # --- arch/x86/kvm/x86.c @ v2.6.38 ----------------------------------------------------------------
     _L + "x86.kvm_arch_async_page_not_present": Verdict(
@@ -140,8 +141,8 @@ VERDICTS: dict[str, Verdict] = {
         "tests/test_guest_kvm.py::test_broadcast_wakes_every_node_of_this_cpu_only_and_drops_its_dummies"),
     _G + "kvm.apf_task_wake_all": Verdict(IDENTICAL, "every bucket, only nodes of this cpu"),
     _G + "kvm.kvm_async_pf_task_wake": Verdict(
-        SIMPLIFIED, "~0 wakes all; else wake the node or add a dummy at the bucket head; the GFP_ATOMIC allocation "
-        "never fails (the kernel busy-waits and retries)"),
+        SIMPLIFIED, "~0 wakes all (2.6.38; the seed's host never sends it); else wake the node or add a dummy at the "
+        "bucket head; the GFP_ATOMIC allocation never fails (the kernel busy-waits and retries)"),
     _G + "kvm.kvm_read_and_reset_pf_reason": Verdict(
         IDENTICAL, "tests apf_reason.enabled in the area (guest memory), then reads and zeroes the reason",
         "tests/test_guest_kvm.py::test_read_and_reset_pf_reason"),
@@ -230,10 +231,11 @@ VERDICTS: dict[str, Verdict] = {
     _S + "x86.kvm_pv_enable_async_pf": Verdict(
         SIMPLIFIED, "v2 patch 02/12 (not the seed document): MSR 0x13, gpa = data & ~0x3f, bit 0 enables; the "
         "model resolves the area through the 2.6.38 hva cache and checks before storing (v2 kept a user pointer "
-        "probed with get_user); no wake-all yet"),
+        "probed with get_user); a disable clears the queue as 2.6.38's does (v2 cleared it at VM destroy only); "
+        "no wake-all yet"),
     "asyncpf.guest.seed.kvm_guest_cpu_init": Verdict(
-        SIMPLIFIED, "v2 patch 05/12 (as summarised in the v2/v3 cover letters, seed 004): pa | ENABLED to MSR 0x13, "
-        "no SEND_ALWAYS; the area is a fixed per-cpu gpa"),
+        SIMPLIFIED, "v2 patch 03/12 (Message-Id 1258985167-29178-4-git-send-email-gleb@redhat.com): pa | 1 to MSR "
+        "0x13 with wrmsr_safe, enabled = 1 unless refused, no SEND_ALWAYS; the area is a fixed per-cpu gpa"),
     # --- the guest kernel around the PV code (arch/x86, kernel/sched*.c @ v2.6.38) -------------------
     _G + "kernel.cpu_idle": Verdict(
         SIMPLIFIED, "while !need_resched: safe_halt (STI;HLT), then schedule(); boot-time cpu init and the tick "

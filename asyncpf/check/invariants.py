@@ -481,7 +481,7 @@ def no_use_after_free(v: View) -> list[str]:
     return [f"{name} at t={t}: {what}" for name, t, what in v.machine.kvm.stat_violations]
 
 
-@invariant(EVENT, "v2 patch 05/12 (Msg-Id 1258985167-29178-6-git-send-email-gleb@redhat.com: the guest registers "
+@invariant(EVENT, "v2 patch 03/12 (Msg-Id 1258985167-29178-4-git-send-email-gleb@redhat.com: the guest registers "
                   "only with KVM_FEATURE_ASYNC_PF, bit 3 then); Documentation/kvm/cpuid.txt@v2.6.38 "
                   "(KVM_FEATURE_ASYNC_PF, 4: 'async pf can be enabled by writing to msr 0x4b564d02'); "
                   "Documentation/virt/kvm/x86/cpuid.rst@v6.18 (KVM_FEATURE_ASYNC_PF_INT, "

@@ -1,6 +1,6 @@
-"""The guest's async PF registration in the seed series (v2 patch 05/12, 2009-11-23).
+"""The guest's async PF registration in the seed series (v2 patch 03/12, 2009-11-23).
 
-Message-Id ``1258985167-29178-6-git-send-email-gleb@redhat.com``: MSR 0x13,
+Message-Id ``1258985167-29178-4-git-send-email-gleb@redhat.com``: MSR 0x13,
 no SEND_ALWAYS (a kernel-mode fault never goes async in the seed: its
 ``can_do_async_pf`` wants CPL != 0).
 """

@@ -232,10 +232,12 @@ def async_pf_execute(work: KvmAsyncPf, ctx: tuple[str, int, int]) -> Generator[A
     Once the item is on ``done`` the vcpu may free it, so only local copies
     are used from there on.  A GUP that fails (no vma behind the address)
     leaves ``page`` None and traces pfn 0, as 2.6.38 does.  The seed's
-    slow-work ``execute`` is the same sequence, except that it dropped only
-    the mm reference itself and its ``put_ref`` callback dropped the kvm
-    reference right after; its ``page`` was uninitialised when GUP failed.
-    Simplification: use_mm/mmap_sem are implicit.
+    slow-work ``execute`` (virt/kvm/kvm_main.c in seed 000) is the same
+    sequence, except that it dropped only the mm reference itself and its
+    ``put_ref`` callback dropped the kvm reference right after.
+    Simplification: use_mm/mmap_sem are implicit; for the seed, a failed GUP
+    leaves ``page`` None as 2.6.38 does, where v2 left it uninitialised (and
+    later put that garbage as a page).
     """
     vcpu = work.vcpu
     kvm = vcpu.kvm

@@ -65,7 +65,8 @@ def kvm_clear_async_pf_completion_queue(vcpu: "KvmVcpu") -> Generator[Any, Any, 
 def kvm_arch_vcpu_runnable(vcpu: "KvmVcpu") -> bool:
     """Whether a blocked vcpu should wake: RUNNABLE, or an interrupt it can take.
 
-    Simplification: no NMI or SIPI.
+    Simplification: no NMI or SIPI; any pending vector counts (kvm_cpu_has_interrupt also weighs it
+    against the one in service).
     """
     return vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE or (
         x86.kvm_arch_interrupt_allowed(vcpu) and bool(vcpu.irr))

@@ -148,7 +148,8 @@ def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
 def kvm_arch_vcpu_runnable(vcpu: "KvmVcpu") -> bool:
     """Whether a blocked vcpu should wake: RUNNABLE and not APF-halted, a completion on ``done``, or an interrupt.
 
-    Simplification: no NMI or SIPI.
+    Simplification: no NMI or SIPI; any pending vector counts (kvm_cpu_has_interrupt also weighs it
+    against the one in service).
     """
     arch = vcpu.arch
     return ((arch.mp_state == x86.KVM_MP_STATE_RUNNABLE and not arch.apf.halted)

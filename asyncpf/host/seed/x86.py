@@ -29,8 +29,11 @@ MSR_RESERVED_BITS = 0x3E  # v2: gpa = data & ~0x3f, bit 0 enables; bits 5:1 refu
 def kvm_arch_inject_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") -> None:
     """Write reason=PAGE_NOT_PRESENT, queue #PF (CR2 = token), trace kvm_send_async_pf.
 
-    Simplification: with APF disabled meanwhile nothing is injected; v2 would
-    have injected a #PF with a stale reason.
+    Simplification: with APF disabled meanwhile nothing is injected, nor when
+    the reason cannot be written (inject_apf_event, as 2.6.38): v2 (seed 000)
+    wrote and injected unconditionally, a #PF with a stale reason to a guest
+    that had unregistered; 2.6.38's kvm_arch_async_page_present tests the
+    ENABLED bit and both of its injections the write's result.
     """
     if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
         return
@@ -45,7 +48,7 @@ def kvm_arch_inject_async_page_not_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") 
 def kvm_arch_inject_async_page_present(vcpu: "KvmVcpu", work: "KvmAsyncPf") -> None:
     """Write reason=PAGE_READY, queue #PF (CR2 = token), trace kvm_send_async_pf.
 
-    Simplification: as for not-present.
+    Simplification: as for not-present (v2 injected whatever the MSR and the write).
     """
     if not vcpu.arch.apf.msr_val & KVM_ASYNC_PF_ENABLED:
         return
@@ -68,7 +71,9 @@ def kvm_pv_enable_async_pf(vcpu: "KvmVcpu", data: int) -> Generator[Any, Any, in
     else resolve the area (outside guest RAM -> refuse).  No wake-all (v3).
     Simplification: v2 kept a user pointer probed with get_user; here the
     same gfn_to_hva cache as 2.6.38 resolves the area, and every check runs
-    before any state changes.
+    before any state changes; clearing the queue on a disable is 2.6.38's
+    (v2's clear, from 08/12, ran at VM destroy only: ``check.known`` names the
+    difference).
     """
     if data < 0 or data > abi.U64 or data & MSR_RESERVED_BITS:
         return 1
@@ -108,7 +113,8 @@ def kvm_arch_vcpu_reset(vcpu: "KvmVcpu") -> Generator[Any, Any, None]:
 def kvm_arch_vcpu_runnable(vcpu: "KvmVcpu") -> bool:
     """Whether a blocked vcpu should wake: RUNNABLE, a completion on ``async_pf_done``, or an interrupt.
 
-    Simplification: no NMI or SIPI.
+    Simplification: no NMI or SIPI; any pending vector counts (kvm_cpu_has_interrupt also weighs it against
+    the one in service).
     """
     return (vcpu.arch.mp_state == x86.KVM_MP_STATE_RUNNABLE or bool(vcpu.async_pf.done)
             or (x86.kvm_arch_interrupt_allowed(vcpu) and bool(vcpu.irr)))
