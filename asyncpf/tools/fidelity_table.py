@@ -1,5 +1,6 @@
 """Write the fidelity table (``docs/fidelity.md``) from the twin registry and the verdicts."""
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -7,7 +8,9 @@ from ..fidelity import table
 
 
 def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else Path("docs/fidelity.md")
+    p = argparse.ArgumentParser(prog="python -m asyncpf.tools.fidelity_table", description=__doc__)
+    p.add_argument("path", nargs="?", default="docs/fidelity.md", help="where to write it (default docs/fidelity.md)")
+    path = Path(p.parse_args(argv).path)
     path.write_text(table())
     print(f"wrote {path}")
     return 0
