@@ -429,6 +429,10 @@ def sweep(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
         print(_sweep_table(result, grid, single, args.seeds))
+        leaky = [f"{row['value']} ({row['leaks']})" for row in rows if row["leaks"]]
+        if leaky:   # the exit status says it too; the lines are bm's for that point
+            print(f"LEAKS after VM destroy (lines per point): {'; '.join(leaky)}; run bm with that point's options "
+                  "to see them")
         if args.plot:
             print(f"plot written to {args.plot}")
     return 1 if any(row["leaks"] for row in rows) else 0

@@ -93,3 +93,17 @@ def test_a_listener_that_is_no_dask_scheduler_is_refused_in_bounded_time(monkeyp
         with pytest.raises(ConnectionError):
             sweep.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
         assert time.monotonic() - t0 < 10
+
+
+def test_a_leaking_point_is_named_in_the_text_and_the_exit_status(monkeypatch, capsys):
+    real = sweep.run_bm
+
+    def leaky(mode, params, **kw):
+        r = real(mode, params, **kw)
+        r["leaks"] = r["leaks"] + (["work items: 1 allocated, 0 freed"] if mode == "pv" else [])
+        return r
+
+    monkeypatch.setattr(sweep, "run_bm", leaky)
+    assert main(["bm-sweep", *TINY, "--over", "mix", "--values", "1:1,2:1", "--scheduler", "serial"]) == 1
+    out = capsys.readouterr().out
+    assert "LEAKS after VM destroy (lines per point): 1:1 (1); 2:1 (1)" in out
