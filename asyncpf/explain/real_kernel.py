@@ -71,11 +71,8 @@ def msr_table() -> dict[str, Any]:
     those that differ only as 5bb9ac186512 (in the measured kernel, after v6.18) makes them, and the others."""
     cap = runner.stored(programs.get("msr-table"))
     model = msrtable.run_model("interrupt")
-    differ = msrtable.differing_rows(cap["table"], model)
-    fixed = msrtable.explained_by_5bb9ac186512(cap["table"], model, vmm_writes=False)
-    return {"real": cap["table"], "model": model, "agree": sum(map(len, model.values())) - len(differ),
-            "fixed": sorted(fixed),
-            "mismatches": [f"{c} / {r}: real {rc}, model {mc}" for c, r, rc, mc in differ if (c, r) not in fixed]}
+    t = msrtable.judge(cap["table"], model, vmm_writes=False)
+    return {"real": cap["table"], "model": model, "agree": t.agree, "fixed": t.fixed, "mismatches": t.mismatches}
 
 
 def msr_table_text() -> str:

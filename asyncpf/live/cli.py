@@ -145,7 +145,7 @@ def render(results: list[dict], host: dict, stored: bool) -> str:
             lines.append(f"  real: {_table_summary(real_t)}")
             if "model" in r:
                 lines.append(f"  model ({r['model_generation']}): {_table_summary(r['model']['table'])}")
-                fixed = msrtable.explained_by_5bb9ac186512(real_t, r["model"]["table"], vmm_writes=False)
+                fixed = set(msrtable.judge(real_t, r["model"]["table"], vmm_writes=False).fixed)
                 lines.append("  " + msrtable.render(real_t, r["model"]["table"], fixed).replace("\n", "\n  "))
         elif "real" in r:
             lines.append(f"  real: {summary(r['real']['observation'])}")

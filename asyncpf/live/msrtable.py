@@ -16,7 +16,7 @@ the VMM the guest's verdicts; since 5bb9ac186512 (after v6.18, for stable) a
 VMM write of 0 to an MSR the vcpu's PV CPUID does not offer is accepted and
 ignored, and a VMM read of one returns 0 (kvm_do_msr_access).  A kernel with
 the fix (the 6.18.44 measured here) differs from the model's v6.18 in exactly
-those cells: :func:`with_5bb9ac186512` names them.
+those cells: :func:`judge` names them.
 
 The model side runs the same guest program on a model vcpu of the interrupt
 generation (:mod:`asyncpf.live.modelrun`), and the VMM's writes through
@@ -28,9 +28,12 @@ from __future__ import annotations
 import mmap
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 from .. import abi
+from ..check import msr_abi
 from . import backing, layout, realrun
 from .layout import GuestParams, LogRecord
 from .realrun import VmConfig, make_vcpu
@@ -188,37 +191,55 @@ def run_model_vmm(generation: str) -> dict[str, dict[str, dict]]:
     return out
 
 
-def _hidden(cfg: VmConfig, msr: int) -> bool:
-    """The MSR needs a PV CPUID bit this VM enforces and does not offer."""
-    offered = cfg.cpuid_async_pf if msr == EN else cfg.cpuid_async_pf_int
-    return cfg.enforce_pv_cpuid and not offered
+def _rules_view(cfg: VmConfig) -> Any:
+    """What ``asyncpf.check.msr_abi`` reads of a vcpu to tell whether its PV CPUID hides an MSR, for this VM."""
+    features = (int(cfg.cpuid_async_pf) << abi.KVM_FEATURE_ASYNC_PF) | \
+        (int(cfg.cpuid_async_pf_int) << abi.KVM_FEATURE_ASYNC_PF_INT)
+    return SimpleNamespace(arch=SimpleNamespace(pv_cpuid_enforce=cfg.enforce_pv_cpuid, cpuid_features=features))
 
 
 def with_5bb9ac186512(cname: str, row: Row, cell: dict, vmm_writes: bool) -> dict:
-    """A v6.18 cell as a kernel with 5bb9ac186512 would give it: the VMM's refused reads of an MSR the PV CPUID
-    does not offer succeed with 0 (every table reads back through KVM_GET_MSRS), and with ``vmm_writes`` (the
-    VMM table) so do its refused writes of 0.  Nothing else changes: a refused write changed no state either."""
-    cfg = CONFIGS[cname]
+    """A v6.18 cell as a kernel with 5bb9ac186512 would give it (``msr_abi.lenient_since_5bb9ac186512``): the VMM's
+    refused reads of an MSR the PV CPUID hides succeed with 0 (every table reads back through KVM_GET_MSRS), and
+    with ``vmm_writes`` (the VMM table) so do its refused writes of 0.  Nothing else changes: a refused write
+    changed no state either."""
+    vcpu = _rules_view(CONFIGS[cname])
+    lenient = partial(msr_abi.lenient_since_5bb9ac186512, "interrupt", vcpu)
     done = [*cell["setup"], cell["accepted"]]
     if vmm_writes:
-        done = [ok or (value == 0 and _hidden(cfg, msr)) for ok, (msr, value) in zip(done, (*row.setup, row.write))]
-    read = {name: "0x0" if value is None and _hidden(cfg, realrun.APF_MSRS[name]) else value
+        done = [ok or lenient(msr, value) for ok, (msr, value) in zip(done, (*row.setup, row.write))]
+    read = {name: "0x0" if value is None and lenient(realrun.APF_MSRS[name], None) else value
             for name, value in cell["read"].items()}
     return {"setup": done[:-1], "accepted": done[-1], "read": read}
 
 
-def differing_rows(real: dict, model: dict) -> list[tuple[str, str, dict, dict | None]]:
-    """(configuration, row, real cell, model cell) of every row where the two differ."""
-    return [(cname, rname, r, model.get(cname, {}).get(rname)) for cname, rows in real.items()
-            for rname, r in rows.items() if model.get(cname, {}).get(rname) != r]
+@dataclass(frozen=True)
+class TableVerdict:
+    """A measured table against the model's: rows that agree, rows that differ only as 5bb9ac186512 makes them
+    ((configuration, row), sorted), and the other differences, one line each."""
+
+    rows: int
+    agree: int
+    fixed: list[tuple[str, str]]
+    mismatches: list[str]
 
 
-def explained_by_5bb9ac186512(real: dict, model: dict, vmm_writes: bool) -> set[tuple[str, str]]:
-    """(configuration, row) of the rows where the model (v6.18) and the real kernel differ exactly as
-    5bb9ac186512 makes them (:func:`with_5bb9ac186512`)."""
+def judge(real: dict, model: dict, vmm_writes: bool) -> TableVerdict:
+    """Compare a measured table (guest writes, or with ``vmm_writes`` the VMM's) with the model's (v6.18)."""
     rows = {row.name: row for row in ROWS}
-    return {(cname, rname) for cname, rname, r, mr in differing_rows(real, model) if mr is not None
-            and rname in rows and cname in CONFIGS and with_5bb9ac186512(cname, rows[rname], mr, vmm_writes) == r}
+    fixed, mismatches = [], []
+    for cname, cells in real.items():
+        for rname, r in cells.items():
+            mr = model.get(cname, {}).get(rname)
+            if mr == r:
+                continue
+            if (mr is not None and rname in rows and cname in CONFIGS
+                    and with_5bb9ac186512(cname, rows[rname], mr, vmm_writes) == r):
+                fixed.append((cname, rname))
+            else:
+                mismatches.append(f"{cname} / {rname}: real {r}, model {mr}")
+    total = sum(map(len, real.values()))
+    return TableVerdict(total, total - len(fixed) - len(mismatches), sorted(fixed), mismatches)
 
 
 SHORT = {"irqchip": "irqchip", "irqchip+enforce": "+enforce", "irqchip+enforce, no ASYNC_PF_INT": "+enf -INT",

@@ -157,14 +157,11 @@ def _judge_table(result: dict, cap: dict, generation: str | None, why: str) -> d
         tables.append(("VMM writes", "VMM write ", cap["vmm_table"], model_vmm, True))
     mismatches, reasons, fixed = [], [], 0
     for what, prefix, real, modelled, vmm_writes in tables:
-        differ = msrtable.differing_rows(real, modelled)
-        explained = msrtable.explained_by_5bb9ac186512(real, modelled, vmm_writes)
-        mismatches += [f"{prefix}{cname} / {rname}: real {r}, model {mr}" for cname, rname, r, mr in differ
-                       if (cname, rname) not in explained]
-        rows = sum(map(len, real.values()))
-        reasons.append(f"{what}: {rows - len(differ)} of {rows} rows agree"
-                       + (f", {len(explained)} more differ only as 5bb9ac186512 makes them" if explained else ""))
-        fixed += len(explained)
+        t = msrtable.judge(real, modelled, vmm_writes)
+        mismatches += [prefix + m for m in t.mismatches]
+        reasons.append(f"{what}: {t.agree} of {t.rows} rows agree"
+                       + (f", {len(t.fixed)} more differ only as 5bb9ac186512 makes them" if t.fixed else ""))
+        fixed += len(t.fixed)
     reason = "; ".join(reasons)
     if fixed:
         reason += " (5bb9ac186512 came after v6.18, which the model follows; the running kernel carries it)"
