@@ -17,7 +17,8 @@ from . import __version__, abi, budget, perfetto, plots, speed
 from . import sweep as sweep_mod
 from .abi import PAGE_SIZE
 from .argtypes import duration, fmt_size, fmt_time, integer, output_file, scheduler_address, size
-from .bm import GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, max_fault_threads, ratios, run_three
+from .bm import (GUEST_RESERVED, MODES, PUBLISHED, TARGET_RANGES, BmParams, largest_array, max_fault_threads,
+                 ratios, run_three)
 from .cli import UsageError, command
 from .host.swap import device_names
 from .machine import MAX_GUEST_MEM

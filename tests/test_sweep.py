@@ -84,15 +84,12 @@ def test_bad_grids_are_refused_at_the_door(args, named, capsys, tmp_path):
 def test_a_listener_that_is_no_dask_scheduler_is_refused_in_bounded_time(monkeypatch):
     """Client's own timeout covers the connect, not the handshake: a silent listener would hold it for ever."""
     import socket
-    import time
     monkeypatch.setattr(sweep, "CONNECT_S", 1)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
-        t0 = time.monotonic()
-        with pytest.raises(ConnectionError):
+        with pytest.raises(ConnectionError, match="no Dask handshake within 1 s"):
             sweep.connect(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
-        assert time.monotonic() - t0 < 10
 
 
 def test_a_leaking_point_is_named_in_the_text_and_the_exit_status(monkeypatch, capsys):
